@@ -1,0 +1,1 @@
+"""The ``ovcache`` command."""

@@ -1,0 +1,458 @@
+"""``ovcache``: the host agent's command line.
+
+People get tables; programs (the Airflow hook) pass ``--json`` and get the
+versioned envelope from :mod:`.output`. Exit codes: 0 ok, 1 problems found,
+2 error. Errors are one line on stderr naming host, model, version and device.
+Progress lines go to stderr so they reach a task log live while stdout stays
+parseable.
+"""
+
+from __future__ import annotations
+
+import argparse
+import logging
+import os
+import sys
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+from .. import __version__
+from ..core.errors import OvcacheError, UsageError, Where
+from .output import EXIT_ERROR, EXIT_OK, EXIT_PROBLEMS, Envelope
+
+SIZE_UNITS = {
+    "": 1,
+    "B": 1,
+    "K": 1 << 10,
+    "KB": 1 << 10,
+    "KIB": 1 << 10,
+    "M": 1 << 20,
+    "MB": 1 << 20,
+    "MIB": 1 << 20,
+    "G": 1 << 30,
+    "GB": 1 << 30,
+    "GIB": 1 << 30,
+    "T": 1 << 40,
+    "TB": 1 << 40,
+    "TIB": 1 << 40,
+}
+
+
+def parse_size(text: str) -> int:
+    raw = text.strip().upper().replace(" ", "")
+    digits = raw.rstrip("KMGTIB")
+    unit = raw[len(digits) :]
+    try:
+        value = float(digits)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a size (for example 20G or 512MiB)") from None
+    if unit not in SIZE_UNITS or value < 0:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a size (for example 20G or 512MiB)")
+    return int(value * SIZE_UNITS[unit])
+
+
+def _parser() -> argparse.ArgumentParser:
+    common = argparse.ArgumentParser(add_help=False)
+    common.add_argument("--json", action="store_true", help="print the versioned JSON envelope instead of tables")
+    common.add_argument("--host-name", help="name this host in results and errors (default: $OVCACHE_HOST or the hostname)")
+    common.add_argument("-q", "--quiet", action="store_true", help="no progress lines on stderr")
+
+    cache = argparse.ArgumentParser(add_help=False)
+    cache.add_argument("--cache-dir", required=True, type=Path, help="OpenVINO's cache_dir on this host")
+    cache.add_argument(
+        "--lock-timeout", type=float, default=None, help="seconds to wait for another ovcache on the same cache (default 1800)"
+    )
+
+    spec = argparse.ArgumentParser(add_help=False)
+    spec.add_argument("--config", type=Path, help="serving config (TOML or JSON) with per-model cache specs")
+    spec.add_argument("--device", action="append", dest="devices", help="device to warm for (repeatable; default CPU)")
+    spec.add_argument(
+        "--property",
+        action="append",
+        dest="properties",
+        default=[],
+        metavar="KEY=VALUE",
+        help="compile property the server sets (repeatable)",
+    )
+    spec.add_argument(
+        "--compile-mode", choices=("path", "model"), help="the server compiles by path (default) or from a read model object"
+    )
+    spec.add_argument("--cache-mode", choices=("OPTIMIZE_SPEED", "OPTIMIZE_SIZE"), type=str.upper)
+    spec.add_argument("--model-file", help="the file in each version folder the server loads, if there are several")
+    spec.add_argument("--encryption-key-file", help="host-local AES-256 key file for CACHE_ENCRYPTION_CALLBACKS")
+
+    parser = argparse.ArgumentParser(
+        prog="ovcache",
+        description="Warm, verify and invalidate OpenVINO model caches on this host.",
+        epilog="Exit codes: 0 ok, 1 problems found, 2 error.",
+    )
+    parser.add_argument("--version", action="version", version=f"ovcache {__version__}")
+    sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
+
+    p = sub.add_parser("warm", parents=[common, cache, spec], help="compile model versions into the cache as the server would")
+    p.add_argument("--repository", required=True, type=Path, help="model repository root (<model>/<version>/)")
+    p.add_argument("--model", action="append", dest="models", help="model to warm (repeatable; default every model)")
+    p.add_argument("--versions", default=None, help="version policy: latest[:N], specific:V1,V2, all (default latest:1)")
+    p.add_argument(
+        "--version-number", type=int, action="append", dest="version_numbers", help="warm exactly this version (repeatable)"
+    )
+    p.add_argument(
+        "--no-cache-device", choices=("fail", "skip"), default="fail", help="what to do when a device cannot cache (default fail)"
+    )
+    p.add_argument(
+        "--confirm",
+        action="store_true",
+        help="after publishing, check in a fresh process that a serving compile loads it from cache",
+    )
+    p.add_argument("--force", action="store_true", help="recompile even when the blob is up to date")
+
+    p = sub.add_parser("verify", parents=[common, cache], help="check each managed blob would serve the deployed model")
+    p.add_argument("--model")
+    p.add_argument("--version", type=int, dest="version_number")
+    p.add_argument("--device")
+    p.add_argument(
+        "--load-check", action="store_true", help="also load each blob in a fresh process (LOADED_FROM_CACHE, load time)"
+    )
+    p.add_argument(
+        "--infer-check", action="store_true", help="also compare cached outputs with a fresh compile (implies --load-check)"
+    )
+    p.add_argument(
+        "--checksum",
+        choices=("changed", "always"),
+        default="changed",
+        help="re-hash blobs only when their stat changed (default) or always",
+    )
+    p.add_argument("--no-device-check", action="store_true", help="do not check that the device is present and can cache")
+
+    p = sub.add_parser("invalidate", parents=[common, cache], help="remove blobs of retired versions, stale and foreign blobs")
+    p.add_argument("--model", action="append", dest="models", help="limit to this model (repeatable)")
+    p.add_argument("--versions", default=None, help="retention policy over recorded versions (default: keep all versions)")
+    p.add_argument("--no-stale", action="store_true", help="keep blobs whose model files changed or vanished")
+    p.add_argument("--no-foreign", action="store_true", help="keep blobs of another runtime build or CPU")
+    p.add_argument("--orphans", action="store_true", help="also remove blobs no entry accounts for")
+    p.add_argument(
+        "--orphan-min-age", type=float, default=600.0, help="seconds an orphan must be old before it is removed (default 600)"
+    )
+    p.add_argument("--max-bytes", type=parse_size, help="evict older retained versions until the cache fits (e.g. 20G)")
+    p.add_argument("--dry-run", action="store_true", help="print the plan and the bytes it would free; remove nothing")
+
+    sub.add_parser("status", parents=[common, cache], help="list managed blobs, orphans and sizes (fast: no hashing)")
+    p = sub.add_parser("devices", parents=[common], help="devices, their capabilities and whether they can cache")
+    p.add_argument("--device", action="append", dest="devices")
+
+    p = sub.add_parser("models", parents=[common], help="models and versions in a repository, and what a policy selects")
+    p.add_argument("--repository", required=True, type=Path)
+    p.add_argument("--model", action="append", dest="models")
+    p.add_argument("--versions", default="all")
+
+    sub.add_parser("repair", parents=[common, cache], help="set a corrupt manifest aside and start a new one (blobs are kept)")
+
+    p = sub.add_parser("sample-repository", parents=[common], help="build a small model repository (for the demo and trials)")
+    p.add_argument("path", type=Path)
+    p.add_argument(
+        "--model",
+        action="append",
+        dest="models",
+        metavar="NAME[:VERSIONS]",
+        help="model and its number of versions (default classifier:2 detector:1)",
+    )
+    p.add_argument("--size-mb", type=float, default=1.0)
+
+    sub.add_parser("version", parents=[common], help="agent, schema and OpenVINO versions (what the Airflow side checks)")
+    return parser
+
+
+# -- commands -----------------------------------------------------------------------------
+
+
+def _progress(args: argparse.Namespace) -> Callable[[str], None]:
+    def emit(line: str) -> None:
+        if not args.quiet:
+            print(line, file=sys.stderr, flush=True)
+
+    return emit
+
+
+def _cache(args: argparse.Namespace, create: bool, writable: bool) -> Any:
+    from ..core.cachedir import CacheDir
+
+    return CacheDir(args.cache_dir, Where(), args.lock_timeout).check(create=create, writable=writable)
+
+
+def cmd_warm(args: argparse.Namespace, env: Envelope) -> int:
+    from ..core.policy import VersionPolicy
+    from ..core.repository import ModelRepository
+    from ..core.spec import ServingConfig, parse_property
+    from ..core.warm import Warmer, warm_many
+
+    repo = ModelRepository(args.repository)
+    config = ServingConfig.load(args.config) if args.config else ServingConfig()
+    overrides: dict[str, Any] = {
+        "devices": args.devices,
+        "properties": dict(parse_property(p) for p in args.properties),
+        "compile_mode": args.compile_mode,
+        "cache_mode": args.cache_mode,
+        "model_file": args.model_file,
+        "encryption_key_file": args.encryption_key_file,
+    }
+    if args.version_numbers and args.versions:
+        raise UsageError("give either --versions or --version-number, not both")
+    policy = VersionPolicy.parse(args.versions or "latest:1")
+    models = args.models or repo.models()
+    if not models:
+        raise UsageError(f"repository {repo.root} holds no models")
+    items = []
+    for model in models:
+        specs = config.specs_for(model, overrides)
+        numbers = args.version_numbers or policy.select(repo.versions(model))
+        if not numbers:
+            raise UsageError(f"model {model} has no version folder in {repo.root}", where=Where(model=model))
+        for number in numbers:
+            for spec in specs:
+                items.append((repo.version(model, number, spec.model_file), spec))
+    cache = _cache(args, create=True, writable=True)
+    warmer = Warmer(cache, repository_root=repo.root, force=args.force, on_no_cache=args.no_cache_device, confirm=args.confirm)
+    say = _progress(args)
+    total = len(items)
+    done = 0
+
+    def progress(res: Any) -> None:
+        nonlocal done
+        done += 1
+        timing = f" in {res.seconds:.2f}s" if res.status != "unchanged" else ""
+        say(
+            f"[{done}/{total}] {res.model}@{res.version} {res.device}: {res.status}{timing}"
+            + (f" - {res.reason}" if res.status == "failed" else "")
+        )
+
+    say(f"warming {total} item(s) into {cache.root}")
+    results = warm_many(warmer, items, progress)
+    summary = {s: sum(1 for r in results if r.status == s) for s in ("warmed", "unchanged", "skipped", "failed")}
+    env.result = {
+        "cache_dir": str(cache.root),
+        "repository": str(repo.root),
+        "items": [r.to_json() for r in results],
+        "summary": summary,
+        "warnings": sorted({w for r in results for w in r.warnings} | set(repo.problems)),
+    }
+    for r in results:
+        if r.status == "failed":
+            print(f"ovcache: error: {r.reason}", file=sys.stderr)
+    if not args.json:
+        from .render import warm_table
+
+        warm_table(env.result["items"], summary)
+    return EXIT_ERROR if summary["failed"] else EXIT_OK
+
+
+def cmd_verify(args: argparse.Namespace, env: Envelope) -> int:
+    from ..core.verify import Verifier, summarize
+
+    cache = _cache(args, create=False, writable=False)
+    verifier = Verifier(
+        cache,
+        checksum=args.checksum,
+        load_check=args.load_check,
+        infer_check=args.infer_check,
+        check_devices=not args.no_device_check,
+    )
+    results = verifier.verify(args.model, args.version_number, args.device)
+    summary = summarize(results)
+    problems = [r for r in results if not r.ok]
+    env.result = {
+        "cache_dir": str(cache.root),
+        "entries": [r.to_json() for r in results],
+        "summary": summary,
+        "problems": len(problems),
+    }
+    if not args.json:
+        from .render import verify_table
+
+        verify_table(env.result["entries"], summary)
+    return EXIT_PROBLEMS if problems else EXIT_OK
+
+
+def cmd_invalidate(args: argparse.Namespace, env: Envelope) -> int:
+    from ..core.invalidate import apply_plan, plan_invalidation
+    from ..core.policy import VersionPolicy
+
+    cache = _cache(args, create=False, writable=not args.dry_run)
+    policy = VersionPolicy.parse(args.versions) if args.versions else None
+    plan = plan_invalidation(
+        cache,
+        policy=policy,
+        models=args.models,
+        stale=not args.no_stale,
+        foreign=not args.no_foreign,
+        orphans=args.orphans,
+        orphan_min_age=args.orphan_min_age,
+        max_bytes=args.max_bytes,
+    )
+    applied = None if args.dry_run else apply_plan(cache, plan)
+    env.result = {
+        "cache_dir": str(cache.root),
+        "dry_run": bool(args.dry_run),
+        "policy": str(policy) if policy else "all",
+        "plan": plan.to_json(),
+        "applied": applied.to_json() if applied else None,
+    }
+    if not args.json:
+        from .render import invalidate_table
+
+        invalidate_table(env.result["plan"], env.result["applied"], args.dry_run)
+    return EXIT_OK if plan.budget_met else EXIT_PROBLEMS
+
+
+def cmd_status(args: argparse.Namespace, env: Envelope) -> int:
+    from ..core.status import cache_status
+
+    cache = _cache(args, create=False, writable=False)
+    status = cache_status(cache)
+    env.result = status.to_json()
+    if not args.json:
+        from .render import status_table
+
+        status_table(env.result)
+    return EXIT_PROBLEMS if status.missing else EXIT_OK
+
+
+def cmd_devices(args: argparse.Namespace, env: Envelope) -> int:
+    import openvino as ov
+
+    from ..core import devices as dev
+    from ..core.hostfacts import host_summary, runtime_build
+
+    core = ov.Core()
+    infos = [dev.describe(name, core) for name in args.devices] if args.devices else dev.describe_all(core)
+    env.result = {"runtime": runtime_build(), "host": host_summary(), "devices": [i.to_json() for i in infos]}
+    if not args.json:
+        from .render import devices_table
+
+        devices_table(env.result["devices"])
+    return EXIT_OK if all(i.can_cache for i in infos) else EXIT_PROBLEMS
+
+
+def cmd_models(args: argparse.Namespace, env: Envelope) -> int:
+    from ..core.policy import VersionPolicy
+    from ..core.repository import ModelRepository
+
+    repo = ModelRepository(args.repository)
+    policy = VersionPolicy.parse(args.versions)
+    rows = []
+    for model in args.models or repo.models():
+        versions = repo.versions(model)
+        rows.append(
+            {"name": model, "versions": versions, "selected": policy.select(versions), "latest": max(versions, default=None)}
+        )
+    env.result = {"repository": str(repo.root), "policy": str(policy), "models": rows, "problems": repo.problems}
+    if not args.json:
+        from .render import models_table
+
+        models_table(env.result)
+    return EXIT_OK
+
+
+def cmd_repair(args: argparse.Namespace, env: Envelope) -> int:
+    from ..core.errors import ManifestCorrupt
+
+    cache = _cache(args, create=False, writable=True)
+    with cache.manifest_lock():
+        try:
+            manifest = cache.read_manifest()
+            env.result = {"cache_dir": str(cache.root), "repaired": False, "entries": len(manifest.entries), "set_aside": None}
+            message = f"manifest is sound ({len(manifest.entries)} entries); nothing to do"
+        except ManifestCorrupt as exc:
+            aside = cache.set_aside_manifest()
+            env.result = {
+                "cache_dir": str(cache.root),
+                "repaired": True,
+                "entries": 0,
+                "set_aside": str(aside),
+                "was": exc.message,
+            }
+            message = f"set the corrupt manifest aside as {aside}; blobs are untouched and become managed again on the next warm"
+    if not args.json:
+        print(message)
+    return EXIT_OK
+
+
+def cmd_sample_repository(args: argparse.Namespace, env: Envelope) -> int:
+    from ..samples import build_sample_repository
+
+    models: dict[str, int] | None = None
+    if args.models:
+        models = {}
+        for spec in args.models:
+            name, _, count = spec.partition(":")
+            models[name] = int(count or 1)
+    root = build_sample_repository(args.path, models, size_mb=args.size_mb)
+    env.result = {"repository": str(root.resolve())}
+    if not args.json:
+        print(f"sample repository at {root}")
+    return EXIT_OK
+
+
+def cmd_version(args: argparse.Namespace, env: Envelope) -> int:
+    import platform
+
+    from ..core.hostfacts import runtime_dist_version
+    from .output import SCHEMA, SCHEMA_VERSION
+
+    env.result = {
+        "agent_version": __version__,
+        "schema": SCHEMA,
+        "schema_version": SCHEMA_VERSION,
+        "openvino": runtime_dist_version(),
+        "python": platform.python_version(),
+        "executable": sys.executable,
+    }
+    if not args.json:
+        print(
+            f"ovcache {__version__} (schema {SCHEMA_VERSION}, openvino {env.result['openvino']}, python {env.result['python']})"
+        )
+    return EXIT_OK
+
+
+COMMANDS: dict[str, Callable[[argparse.Namespace, Envelope], int]] = {
+    "warm": cmd_warm,
+    "verify": cmd_verify,
+    "invalidate": cmd_invalidate,
+    "status": cmd_status,
+    "devices": cmd_devices,
+    "models": cmd_models,
+    "repair": cmd_repair,
+    "sample-repository": cmd_sample_repository,
+    "version": cmd_version,
+}
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = _parser()
+    args = parser.parse_args(argv)
+    if args.host_name:
+        os.environ["OVCACHE_HOST"] = args.host_name
+    logging.basicConfig(level=logging.WARNING, format="ovcache: %(levelname)s: %(message)s")
+    env = Envelope(args.command)
+    try:
+        code = COMMANDS[args.command](args, env)
+    except OvcacheError as exc:
+        env.error, code = exc, EXIT_ERROR
+        print(f"ovcache: error: {exc.one_line()}", file=sys.stderr)
+    except OSError as exc:
+        from ..core.fsutil import os_error
+
+        err = os_error(exc, getattr(exc, "filename", None) and f"{exc.filename}" or args.command)
+        env.error, code = err, EXIT_ERROR
+        print(f"ovcache: error: {err.one_line()}", file=sys.stderr)
+    except KeyboardInterrupt:
+        print("ovcache: interrupted", file=sys.stderr)
+        return 130
+    env.exit_code = code
+    if args.json:
+        print(env.dumps())
+    return code
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

@@ -1,0 +1,158 @@
+"""Tables for people. Rich is imported here only, when a table is actually printed."""
+
+from __future__ import annotations
+
+import sys
+from typing import Any
+
+STATUS_STYLE = {
+    "ok": "green",
+    "warmed": "green",
+    "unchanged": "cyan",
+    "skipped": "yellow",
+    "failed": "bold red",
+    "orphan": "yellow",
+}
+
+
+def human_bytes(n: int | None) -> str:
+    if n is None:
+        return "-"
+    value = float(n)
+    for unit in ("B", "KiB", "MiB", "GiB", "TiB"):
+        if value < 1024 or unit == "TiB":
+            return f"{value:.0f} {unit}" if unit == "B" else f"{value:.1f} {unit}"
+        value /= 1024
+    return f"{n} B"
+
+
+def _console() -> Any:
+    from rich.console import Console
+
+    # A log file is not a terminal; keep the table wide enough to stay one row per entry.
+    return Console(width=None if sys.stdout.isatty() else 160, soft_wrap=False)
+
+
+def _style(status: str) -> str:
+    return STATUS_STYLE.get(status, "red")
+
+
+def _table(title: str, columns: list[str]) -> Any:
+    from rich.table import Table
+
+    table = Table(title=title, title_justify="left", show_lines=False)
+    for col in columns:
+        table.add_column(col, overflow="fold")
+    return table
+
+
+def warm_table(items: list[dict[str, Any]], summary: dict[str, int]) -> None:
+    table = _table("warm", ["model", "version", "device", "status", "blob", "size", "compile s", "load ms", "reason"])
+    for it in items:
+        table.add_row(
+            it["model"],
+            str(it["version"]),
+            it["device"],
+            f"[{_style(it['status'])}]{it['status']}[/]",
+            it.get("blob") or "-",
+            human_bytes(it.get("size")),
+            f"{it['compile_seconds']:.3f}" if it.get("compile_seconds") is not None else "-",
+            f"{it['load_ms']:.1f}" if it.get("load_ms") is not None else "-",
+            it.get("reason") or "",
+        )
+    console = _console()
+    console.print(table)
+    console.print(", ".join(f"{k}: {v}" for k, v in summary.items()))
+
+
+def verify_table(rows: list[dict[str, Any]], summary: dict[str, int]) -> None:
+    table = _table("verify", ["model", "version", "device", "status", "blob", "size", "load ms", "reason"])
+    for row in rows:
+        table.add_row(
+            row.get("model") or "-",
+            str(row["version"]) if row.get("version") is not None else "-",
+            row.get("device") or "-",
+            f"[{_style(row['status'])}]{row['status']}[/]",
+            row.get("blob") or "-",
+            human_bytes(row.get("size")),
+            f"{row['load_ms']:.1f}" if row.get("load_ms") is not None else "-",
+            row.get("reason") or "",
+        )
+    console = _console()
+    console.print(table)
+    console.print(", ".join(f"{k}: {v}" for k, v in summary.items()) or "no entries")
+
+
+def invalidate_table(plan: dict[str, Any], applied: dict[str, Any] | None, dry_run: bool) -> None:
+    title = "invalidate (dry run: nothing removed)" if dry_run else "invalidate"
+    table = _table(title, ["action", "reason", "model", "version", "device", "blob", "size", "detail"])
+    for rem in plan["removals"]:
+        action = "remove" if rem["delete_file"] else "forget"
+        table.add_row(
+            action,
+            rem["reason"],
+            rem.get("model") or "-",
+            str(rem["version"]) if rem.get("version") is not None else "-",
+            rem.get("device") or "-",
+            rem.get("blob") or "-",
+            human_bytes(rem.get("size")),
+            rem.get("detail") or "",
+        )
+    console = _console()
+    console.print(table)
+    verb = "would free" if dry_run else "freed"
+    freed = plan["bytes_freed"] if dry_run or applied is None else applied["bytes_freed"]
+    line = f"{len(plan['removals'])} removal(s); {verb} {human_bytes(freed)}; {len(plan['kept'])} entr(ies) kept"
+    if plan.get("budget") is not None:
+        line += f"; budget {human_bytes(plan['budget'])} {'met' if plan['budget_met'] else 'NOT met'}"
+    console.print(line)
+    if applied and applied["skipped"]:
+        for skip in applied["skipped"]:
+            console.print(f"[yellow]skipped[/] {skip.get('blob')}: {skip['why']}")
+
+
+def status_table(status: dict[str, Any]) -> None:
+    table = _table(
+        f"cache {status['cache_dir']}", ["model", "version", "device", "blob", "size", "present", "verified", "load ms"]
+    )
+    for row in status["entries"]:
+        table.add_row(
+            row["model"],
+            str(row["version"]),
+            row["device"],
+            row["blob"],
+            human_bytes(row["size"]),
+            "yes" if row["present"] else "[red]NO[/]",
+            row["verified"] or "never",
+            f"{row['load_ms']:.1f}" if row.get("load_ms") is not None else "-",
+        )
+    for orphan in status["orphans"]:
+        table.add_row("[yellow]orphan[/]", "-", "-", orphan["blob"], human_bytes(orphan["size"]), "yes", "-", "-")
+    console = _console()
+    console.print(table)
+    console.print(
+        f"{status['blob_count']} blob(s), {human_bytes(status['total_bytes'])}; {len(status['entries'])} managed entr(ies), {len(status['orphans'])} orphan(s)"
+    )
+
+
+def devices_table(devices: list[dict[str, Any]]) -> None:
+    table = _table("devices", ["device", "name", "architecture", "can cache", "capabilities"])
+    for dev in devices:
+        table.add_row(
+            dev["name"],
+            dev["full_name"],
+            dev.get("architecture") or "-",
+            "[green]yes[/]" if dev["can_cache"] else "[red]no[/]",
+            " ".join(dev["capabilities"]),
+        )
+    _console().print(table)
+
+
+def models_table(result: dict[str, Any]) -> None:
+    table = _table(f"repository {result['repository']}", ["model", "versions", "selected by policy"])
+    for model in result["models"]:
+        table.add_row(model["name"], " ".join(map(str, model["versions"])) or "-", " ".join(map(str, model["selected"])) or "-")
+    console = _console()
+    console.print(table)
+    for problem in result["problems"]:
+        console.print(f"[yellow]ignored[/] {problem}")

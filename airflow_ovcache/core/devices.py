@@ -1,0 +1,112 @@
+"""Devices on this host and whether OpenVINO can cache compiled models for them.
+
+A device caches only if its plugin reports ``EXPORT_IMPORT`` among its
+optimization capabilities; one that does not writes no blob and raises
+nothing, so we must ask before warming, not infer from silence afterwards.
+"""
+
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass, field
+from typing import Any
+
+from .errors import UnknownDevice, UnknownProperty, UsageError, Where, openvino_message
+
+# Devices that pick or split over other devices; a blob is made by the device
+# they delegate to, so warming must name that device instead.
+VIRTUAL_DEVICES = {"AUTO", "MULTI", "HETERO", "BATCH"}
+
+
+@dataclass
+class DeviceInfo:
+    name: str
+    full_name: str
+    architecture: str | None
+    device_type: str | None
+    capabilities: list[str] = field(default_factory=list)
+    can_cache: bool = False
+    properties: dict[str, str] = field(default_factory=dict)  # name -> RO/RW
+
+    def to_json(self) -> dict[str, Any]:
+        return asdict(self)
+
+
+def _core(core: Any | None) -> Any:
+    if core is not None:
+        return core
+    import openvino as ov
+
+    return ov.Core()
+
+
+def available(core: Any | None = None) -> list[str]:
+    return list(_core(core).available_devices)
+
+
+def _prop(core: Any, device: str, name: str) -> Any:
+    try:
+        return core.get_property(device, name)
+    except Exception:  # noqa: BLE001 - a plugin may not implement every read-only property
+        return None
+
+
+def describe(device: str, core: Any | None = None, where: Where | None = None) -> DeviceInfo:
+    """Everything we need to know about one device; raises :class:`UnknownDevice` if it is not here."""
+    core = _core(core)
+    where = (where or Where()).merged(Where(device=device))
+    base = device.split(":", 1)[0].split(".", 1)[0].upper()
+    if base in VIRTUAL_DEVICES:
+        raise UsageError(
+            f"{device} is a virtual device; blobs are made by the device it delegates to",
+            hint="warm the physical devices it selects (for example CPU and GPU) with the same properties",
+            where=where,
+        )
+    present = available(core)
+    if device not in present and base not in {d.split(".", 1)[0] for d in present}:
+        raise UnknownDevice(device, present, where)
+    try:
+        full_name = str(core.get_property(device, "FULL_DEVICE_NAME"))
+    except Exception as exc:  # noqa: BLE001
+        raise UnknownDevice(device, present, where) from exc
+    capabilities = [str(c) for c in (_prop(core, device, "OPTIMIZATION_CAPABILITIES") or [])]
+    supported = _prop(core, device, "SUPPORTED_PROPERTIES") or {}
+    device_type = _prop(core, device, "DEVICE_TYPE")
+    return DeviceInfo(
+        name=device,
+        full_name=full_name,
+        architecture=_str_or_none(_prop(core, device, "DEVICE_ARCHITECTURE")),
+        device_type=str(device_type).rsplit(".", 1)[-1] if device_type is not None else None,
+        capabilities=capabilities,
+        can_cache="EXPORT_IMPORT" in capabilities,
+        properties={str(k): str(v) for k, v in dict(supported).items()},
+    )
+
+
+def describe_all(core: Any | None = None) -> list[DeviceInfo]:
+    core = _core(core)
+    return [describe(name, core) for name in available(core)]
+
+
+def check_properties(info: DeviceInfo, properties: dict[str, str], where: Where | None = None) -> None:
+    """Refuse a property the device does not know or cannot set, before compiling anything."""
+    for key in properties:
+        mode = info.properties.get(key)
+        if mode is None or mode == "RO":
+            raise UnknownProperty(key, info.name, where)
+
+
+def compile_error(exc: BaseException, where: Where) -> Exception:
+    """Classify an OpenVINO compile exception into an error a user can act on."""
+    from .errors import CompileFailed, ModelUnreadable
+
+    text = openvino_message(exc)
+    lowered = str(exc).lower()
+    if "unable to read the model" in lowered or "cannot create" in lowered and "frontend" in lowered:
+        return ModelUnreadable(f"OpenVINO cannot read the model: {text}", where)
+    if "unsupported property" in lowered or "notfound" in lowered and "property" in lowered:
+        return UnknownProperty(text, where.device or "?", where)
+    return CompileFailed(f"compile failed: {text}", where)
+
+
+def _str_or_none(value: Any) -> str | None:
+    return None if value is None else str(value)

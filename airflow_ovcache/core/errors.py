@@ -1,0 +1,241 @@
+"""Errors a user can act on.
+
+Every failure the agent reports is an :class:`OvcacheError` subclass carrying the
+host, model, version and device it concerns and a hint saying what to do. The
+message is rendered on one line because it ends up in a task log or a terminal
+at 3 am, and the first line is often all that is read.
+"""
+
+from __future__ import annotations
+
+import socket
+from dataclasses import dataclass, field
+from typing import Any
+
+
+def this_host() -> str:
+    """Name this host the way errors and results report it.
+
+    ``OVCACHE_HOST`` wins so that a fleet inventory name (``infer-03``) can be used
+    instead of whatever the machine calls itself (a container id, say).
+    """
+    import os
+
+    return os.environ.get("OVCACHE_HOST") or socket.gethostname()
+
+
+@dataclass
+class Where:
+    """The coordinates of a failure: which host, model, version and device."""
+
+    host: str | None = None
+    model: str | None = None
+    version: int | None = None
+    device: str | None = None
+
+    def merged(self, other: Where | None) -> Where:
+        if other is None:
+            return self
+        return Where(
+            host=self.host or other.host,
+            model=self.model or other.model,
+            version=self.version if self.version is not None else other.version,
+            device=self.device or other.device,
+        )
+
+    def label(self) -> str:
+        parts = [f"host {self.host or this_host()}"]
+        if self.model:
+            parts.append(f"model {self.model}")
+        if self.version is not None:
+            parts.append(f"version {self.version}")
+        if self.device:
+            parts.append(f"device {self.device}")
+        return ", ".join(parts)
+
+
+@dataclass(eq=False)
+class OvcacheError(Exception):
+    """Base class: a failure with its coordinates and a hint.
+
+    ``code`` is stable and machine readable (the JSON output and the Airflow side
+    branch on it); the message and hint are for people.
+    """
+
+    message: str
+    where: Where = field(default_factory=Where)
+    hint: str = ""
+    code: str = "error"
+
+    def __post_init__(self) -> None:
+        super().__init__(self.message)
+
+    def at(self, where: Where) -> OvcacheError:
+        """Fill in coordinates that were not known where the error was raised."""
+        self.where = self.where.merged(where)
+        return self
+
+    def one_line(self) -> str:
+        text = f"{self.where.label()}: {_flatten(self.message)}"
+        if self.hint:
+            text += f" ({_flatten(self.hint)})"
+        return text
+
+    def __str__(self) -> str:
+        return self.one_line()
+
+    def to_json(self) -> dict[str, Any]:
+        return {
+            "code": self.code,
+            "message": _flatten(self.message),
+            "hint": self.hint,
+            "host": self.where.host or this_host(),
+            "model": self.where.model,
+            "version": self.where.version,
+            "device": self.where.device,
+        }
+
+
+def _flatten(text: str) -> str:
+    return " ".join(text.split())
+
+
+def openvino_message(exc: BaseException) -> str:
+    """Reduce an OpenVINO exception to its meaningful last line.
+
+    OpenVINO stacks "Exception from src/...cpp:NN:" frames above the real reason;
+    the reason is the last non-empty line that is not such a frame.
+    """
+    lines = [line.strip() for line in str(exc).splitlines() if line.strip()]
+    useful = [line for line in lines if not line.startswith("Exception from ")]
+    return useful[-1] if useful else (lines[-1] if lines else type(exc).__name__)
+
+
+class UsageError(OvcacheError):
+    def __init__(self, message: str, hint: str = "", where: Where | None = None) -> None:
+        super().__init__(message, where or Where(), hint, "usage")
+
+
+class InvalidName(OvcacheError):
+    def __init__(self, message: str, where: Where | None = None) -> None:
+        super().__init__(
+            message,
+            where or Where(),
+            "model names and versions are single path components; versions are positive integers",
+            "invalid-name",
+        )
+
+
+class ModelNotFound(OvcacheError):
+    def __init__(self, message: str, where: Where | None = None, hint: str = "") -> None:
+        super().__init__(
+            message,
+            where or Where(),
+            hint or "check the repository path and the <model>/<version>/ layout",
+            "model-not-found",
+        )
+
+
+class ModelUnreadable(OvcacheError):
+    def __init__(self, message: str, where: Where | None = None) -> None:
+        super().__init__(
+            message,
+            where or Where(),
+            "OpenVINO cannot read or convert this model; check the files were copied whole",
+            "model-unreadable",
+        )
+
+
+class UnknownDevice(OvcacheError):
+    def __init__(self, device: str, available: list[str], where: Where | None = None) -> None:
+        super().__init__(
+            f"device {device!r} is not present on this host",
+            (where or Where()).merged(Where(device=device)),
+            f"available devices: {', '.join(available) or 'none'}",
+            "unknown-device",
+        )
+
+
+class UnknownProperty(OvcacheError):
+    def __init__(self, prop: str, device: str, where: Where | None = None) -> None:
+        super().__init__(
+            f"property {prop!r} is not supported by device {device}",
+            (where or Where()).merged(Where(device=device)),
+            f"list supported properties with 'ovcache devices --json'; fix the cache spec for {device}",
+            "unknown-property",
+        )
+
+
+class DeviceCannotCache(OvcacheError):
+    def __init__(self, device: str, where: Where | None = None) -> None:
+        super().__init__(
+            f"device {device} does not report EXPORT_IMPORT, so OpenVINO cannot cache compiled models for it",
+            (where or Where()).merged(Where(device=device)),
+            "warm another device or pass --no-cache-device=skip to skip it",
+            "device-cannot-cache",
+        )
+
+
+class NoBlobWritten(OvcacheError):
+    def __init__(self, message: str, where: Where | None = None, hint: str = "") -> None:
+        super().__init__(
+            message,
+            where or Where(),
+            hint or "the compile succeeded but OpenVINO wrote no cache blob; check the device and the cache spec",
+            "no-blob",
+        )
+
+
+class CompileFailed(OvcacheError):
+    def __init__(self, message: str, where: Where | None = None, hint: str = "") -> None:
+        super().__init__(message, where or Where(), hint, "compile-failed")
+
+
+class CacheDirError(OvcacheError):
+    def __init__(self, message: str, where: Where | None = None, hint: str = "") -> None:
+        super().__init__(message, where or Where(), hint, "cache-dir")
+
+
+class DiskFull(OvcacheError):
+    def __init__(self, message: str, where: Where | None = None) -> None:
+        super().__init__(
+            message,
+            where or Where(),
+            "free space on the cache filesystem or run 'ovcache invalidate' to prune; nothing was replaced",
+            "disk-full",
+        )
+
+
+class ManifestCorrupt(OvcacheError):
+    def __init__(self, message: str, where: Where | None = None, hint: str = "") -> None:
+        super().__init__(
+            message,
+            where or Where(),
+            hint or "run 'ovcache repair' to set it aside and rebuild it; no blob was touched",
+            "manifest-corrupt",
+        )
+
+
+class LockTimeout(OvcacheError):
+    def __init__(self, message: str, where: Where | None = None) -> None:
+        super().__init__(
+            message,
+            where or Where(),
+            "another ovcache process holds the lock; wait for it or raise --lock-timeout",
+            "lock-timeout",
+        )
+
+
+class SpecConflict(OvcacheError):
+    def __init__(self, message: str, where: Where | None = None) -> None:
+        super().__init__(
+            message,
+            where or Where(),
+            "two cache specs map to one blob file but produce different blobs; serve one spec per model per cache directory",
+            "spec-conflict",
+        )
+
+
+class EncryptionError(OvcacheError):
+    def __init__(self, message: str, where: Where | None = None, hint: str = "") -> None:
+        super().__init__(message, where or Where(), hint, "encryption")

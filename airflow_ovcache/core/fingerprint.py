@@ -1,0 +1,167 @@
+"""Content fingerprint of a model version, with a stat cache like git's index.
+
+OpenVINO's own staleness check hashes only the model file's path, mtime (in
+seconds) and size, not its weights: a ``model.bin`` swapped in place for a
+same-size file is served stale. We hash every byte of every file in the version
+folder instead. To keep that cheap on the hot path (a no-op warm, a nightly
+verify), each file's digest is remembered against its (size, mtime_ns,
+ctime_ns, inode); a file whose stat is unchanged is not read again. ``ctime`` is
+in the key because user space cannot set it: ``touch -r`` or ``cp -p`` can put
+an old mtime back, but not an old ctime.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import stat
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from .errors import InvalidName, ModelNotFound, Where
+from .fsutil import atomic_write
+
+# A file modified this recently may be modified again within the same timestamp
+# tick after we hash it ("racy git"); such files are hashed but not remembered.
+RACY_SECONDS = 2.0
+_CHUNK = 1 << 20
+_MMAP_FROM = 1 << 20
+
+
+@dataclass(frozen=True)
+class Fingerprint:
+    digest: str
+    files: int
+    size: int
+
+
+@dataclass
+class FingerprintStats:
+    files_hashed: int = 0
+    bytes_hashed: int = 0
+    files_from_cache: int = 0
+
+
+def _key(st: os.stat_result) -> list[int]:
+    return [st.st_size, st.st_mtime_ns, st.st_ctime_ns, st.st_ino]
+
+
+@dataclass
+class StatCache:
+    """Digests of files keyed by absolute path and validated by stat. Best effort: a bad file is ignored."""
+
+    path: Path | None = None
+    entries: dict[str, list[object]] = field(default_factory=dict)
+    dirty: bool = False
+    racy_seconds: float = RACY_SECONDS
+
+    @classmethod
+    def load(cls, path: Path | None, racy_seconds: float = RACY_SECONDS) -> StatCache:
+        cache = cls(path, racy_seconds=racy_seconds)
+        if path is None:
+            return cache
+        try:
+            data = json.loads(path.read_text())
+            if isinstance(data, dict) and data.get("schema") == 1 and isinstance(data.get("files"), dict):
+                cache.entries = data["files"]
+        except (OSError, ValueError):
+            pass  # a missing or damaged stat cache only costs a re-hash
+        return cache
+
+    def lookup(self, path: str, st: os.stat_result) -> str | None:
+        hit = self.entries.get(path)
+        if isinstance(hit, list) and len(hit) == 5 and hit[:4] == _key(st):
+            return str(hit[4])
+        return None
+
+    def store(self, path: str, st: os.stat_result, digest: str) -> None:
+        now = time.time()
+        if now - st.st_mtime < self.racy_seconds or now - st.st_ctime < self.racy_seconds:
+            self.entries.pop(path, None)
+            return
+        self.entries[path] = [*_key(st), digest]
+        self.dirty = True
+
+    def save(self) -> None:
+        if self.path is None or not self.dirty:
+            return
+        try:
+            atomic_write(self.path, json.dumps({"schema": 1, "files": self.entries}).encode(), 0o600)
+            self.dirty = False
+        except Exception:  # noqa: BLE001 - losing the stat cache only costs a re-hash next time
+            pass
+
+
+def hash_file(path: str, size: int) -> str:
+    import blake3
+
+    hasher = blake3.blake3(max_threads=blake3.blake3.AUTO)
+    if size >= _MMAP_FROM:
+        hasher.update_mmap(path)
+    else:
+        with open(path, "rb") as handle:
+            hasher.update(handle.read())
+    return hasher.hexdigest()
+
+
+class Fingerprinter:
+    """Fingerprints version folders; one instance shares its stat cache across many folders."""
+
+    def __init__(self, stat_cache: StatCache | None = None) -> None:
+        self.cache = stat_cache or StatCache()
+        self.stats = FingerprintStats()
+
+    def fingerprint(self, directory: Path, where: Where | None = None, boundary: Path | None = None) -> Fingerprint:
+        """Hash of (relative path, size, content digest) of every file under ``directory``, in sorted order.
+
+        Symlinked files are followed only when they stay inside ``boundary`` (the
+        repository root; by default the folder itself); anything leading out is
+        refused, because then the fingerprint would not describe what the
+        repository holds.
+        """
+        import blake3
+
+        where = where or Where()
+        base = Path(os.path.abspath(directory))
+        if not base.is_dir():
+            raise ModelNotFound(f"model folder {base} does not exist", where)
+        real_base = os.path.realpath(boundary or base)
+        rows: list[tuple[str, int, str]] = []
+        for rel, full in self._files(base, real_base, where):
+            st = os.stat(full)
+            digest = self.cache.lookup(full, st)
+            if digest is None:
+                digest = hash_file(full, st.st_size)
+                self.cache.store(full, st, digest)
+                self.stats.files_hashed += 1
+                self.stats.bytes_hashed += st.st_size
+            else:
+                self.stats.files_from_cache += 1
+            rows.append((rel, st.st_size, digest))
+        if not rows:
+            raise ModelNotFound(f"model folder {base} holds no files", where)
+        total = blake3.blake3()
+        for rel, size, digest in sorted(rows):
+            total.update(f"{rel}\0{size}\0{digest}\n".encode())
+        return Fingerprint("blake3:" + total.hexdigest(), len(rows), sum(r[1] for r in rows))
+
+    def _files(self, base: Path, real_base: str, where: Where) -> list[tuple[str, str]]:
+        out = []
+        for dirpath, dirnames, filenames in os.walk(base, followlinks=False):
+            for name in list(dirnames):
+                full = os.path.join(dirpath, name)
+                if os.path.islink(full):
+                    raise InvalidName(f"{full} is a symlinked folder inside a model version; copy it in instead", where)
+            for name in filenames:
+                full = os.path.join(dirpath, name)
+                if os.path.islink(full):
+                    target = os.path.realpath(full)
+                    if not target.startswith(real_base + os.sep):
+                        raise InvalidName(f"{full} links out of the model repository", where)
+                    if not os.path.isfile(target):
+                        raise ModelNotFound(f"{full} is a dangling link", where)
+                elif not stat.S_ISREG(os.lstat(full).st_mode):
+                    continue
+                out.append((os.path.relpath(full, base), full))
+        return out

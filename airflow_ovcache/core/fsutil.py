@@ -1,0 +1,105 @@
+"""Filesystem primitives that keep the cache directory whole.
+
+Everything that appears under a final name in the cache directory gets there by
+``rename`` from a file fully written and fsynced on the same filesystem, so a
+reader (OpenVINO in a serving process) sees the old file or the new one, never a
+torn one. Deletion refuses anything that is not a regular file directly inside
+the directory it was given.
+"""
+
+from __future__ import annotations
+
+import errno
+import os
+import tempfile
+from pathlib import Path
+
+from .errors import CacheDirError, DiskFull, Where
+
+
+def fsync_dir(directory: Path) -> None:
+    """Make a rename or unlink in ``directory`` durable."""
+    fd = os.open(directory, os.O_RDONLY | os.O_DIRECTORY)
+    try:
+        os.fsync(fd)
+    finally:
+        os.close(fd)
+
+
+def fsync_file(path: Path) -> None:
+    fd = os.open(path, os.O_RDONLY)
+    try:
+        os.fsync(fd)
+    finally:
+        os.close(fd)
+
+
+def atomic_write(path: Path, data: bytes, mode: int = 0o644, where: Where | None = None) -> None:
+    """Write ``data`` to ``path`` via a temp file in the same folder, fsync, rename, fsync the folder."""
+    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+    try:
+        try:
+            with os.fdopen(fd, "wb") as handle:
+                handle.write(data)
+                handle.flush()
+                os.fsync(handle.fileno())
+            os.chmod(tmp, mode)
+            os.replace(tmp, path)
+        except OSError as exc:
+            raise os_error(exc, f"cannot write {path}", where) from exc
+        fsync_dir(path.parent)
+    finally:
+        if os.path.exists(tmp):
+            os.unlink(tmp)
+
+
+def os_error(exc: OSError, what: str, where: Where | None = None) -> CacheDirError | DiskFull:
+    """Turn an OSError into the error a user can act on."""
+    where = where or Where()
+    if exc.errno in (errno.ENOSPC, errno.EDQUOT):
+        return DiskFull(f"{what}: no space left on the cache filesystem", where)
+    if exc.errno in (errno.EACCES, errno.EPERM, errno.EROFS):
+        return CacheDirError(
+            f"{what}: permission denied",
+            where,
+            hint="run the agent as the user that owns the cache directory, or fix its permissions",
+        )
+    return CacheDirError(f"{what}: {exc.strerror or exc}", where)
+
+
+def regular_file_inside(directory: Path, name: str) -> Path | None:
+    """``directory/name`` if it is a regular file directly inside ``directory`` (not a symlink), else None.
+
+    ``name`` must be a bare file name; anything with a separator or ``..`` is refused
+    outright so a manifest entry can never steer a deletion elsewhere.
+    """
+    if not name or name != os.path.basename(name) or name in {".", ".."} or "\x00" in name:
+        return None
+    path = directory / name
+    try:
+        st = os.lstat(path)
+    except FileNotFoundError:
+        return None
+    import stat
+
+    if not stat.S_ISREG(st.st_mode):
+        return None
+    return path
+
+
+def unlink_inside(directory: Path, name: str) -> int:
+    """Remove a regular file directly in ``directory``; returns bytes freed (0 if nothing removed)."""
+    path = regular_file_inside(directory, name)
+    if path is None:
+        return 0
+    size = os.lstat(path).st_size
+    try:
+        os.unlink(path)
+    except FileNotFoundError:
+        return 0
+    return size
+
+
+def free_bytes(directory: Path) -> int:
+    st = os.statvfs(directory)
+    return st.f_bavail * st.f_frsize

@@ -1,0 +1,122 @@
+"""What this host is, as far as a cache blob cares: runtime version and CPU.
+
+Blob names carry neither the runtime version nor the CPU, so a blob from another
+runtime or another CPU sits under the same name as a good one. We record both
+with every blob and compare them later.
+
+The runtime's distribution version comes from package metadata, which costs no
+OpenVINO import; that keeps a no-op warm in milliseconds. The instruction set
+the CPU plugin compiles for is only known to the plugin, so it is probed once
+by compiling a one-node model and read from that blob's header, then remembered
+per (runtime build, CPU signature) in the cache directory's host facts.
+"""
+
+from __future__ import annotations
+
+import functools
+import json
+import os
+import platform
+import tempfile
+from pathlib import Path
+
+from .blobfile import read_header
+from .fsutil import atomic_write
+
+
+@functools.lru_cache(maxsize=1)
+def runtime_dist_version() -> str | None:
+    from importlib import metadata
+
+    try:
+        return metadata.version("openvino")
+    except metadata.PackageNotFoundError:
+        return None
+
+
+@functools.lru_cache(maxsize=1)
+def runtime_build() -> str:
+    """The full build string OpenVINO writes into a blob's ``ie_version`` (imports OpenVINO)."""
+    import openvino
+
+    return str(openvino.get_version())
+
+
+@functools.lru_cache(maxsize=1)
+def cpu_signature() -> str:
+    """A short hash of the CPU model and feature flags: changes when the host's CPU does."""
+    import blake3
+
+    model = flags = ""
+    try:
+        with open("/proc/cpuinfo") as handle:
+            for line in handle:
+                key, _, value = line.partition(":")
+                key = key.strip()
+                if key == "model name" and not model:
+                    model = value.strip()
+                elif key in ("flags", "Features") and not flags:
+                    flags = " ".join(sorted(value.split()))
+                if model and flags:
+                    break
+    except OSError:
+        model = platform.processor()
+    text = f"{platform.machine()}|{model}|{flags}"
+    return blake3.blake3(text.encode()).hexdigest()[:16]
+
+
+def cpu_model_name() -> str:
+    try:
+        with open("/proc/cpuinfo") as handle:
+            for line in handle:
+                if line.startswith("model name"):
+                    return line.partition(":")[2].strip()
+    except OSError:
+        pass
+    return platform.processor() or platform.machine()
+
+
+def host_isa(facts_path: Path | None) -> str | None:
+    """The instruction set the CPU plugin compiles for on this host, probed once and remembered."""
+    build = runtime_build()
+    signature = cpu_signature()
+    if facts_path is not None:
+        try:
+            facts = json.loads(facts_path.read_text())
+            if facts.get("runtime") == build and facts.get("cpu") == signature:
+                return facts.get("isa")
+        except (OSError, ValueError, AttributeError):
+            pass
+    isa = probe_isa()
+    if facts_path is not None and facts_path.parent.is_dir():
+        try:
+            record = {"runtime": build, "cpu": signature, "cpu_model": cpu_model_name(), "isa": isa}
+            atomic_write(facts_path, json.dumps(record, indent=1).encode(), 0o644)
+        except Exception:  # noqa: BLE001 - a read-only cache dir only means we probe again next time
+            pass
+    return isa
+
+
+def probe_isa() -> str | None:
+    import numpy as np
+    import openvino as ov
+    import openvino.opset13 as ops
+
+    param = ops.parameter([1, 4], np.float32, name="x")
+    model = ov.Model([ops.relu(param)], [param], "ovcache_isa_probe")
+    with tempfile.TemporaryDirectory(prefix="ovcache-probe-") as tmp:
+        ov.Core().compile_model(model, "CPU", {"CACHE_DIR": tmp})
+        blobs = [p for p in Path(tmp).iterdir() if p.suffix == ".blob"]
+        if not blobs:
+            return None
+        return read_header(blobs[0]).isa
+
+
+def host_summary() -> dict[str, object]:
+    return {
+        "hostname": platform.node(),
+        "cpu_model": cpu_model_name(),
+        "cpu_signature": cpu_signature(),
+        "cpus": os.cpu_count(),
+        "runtime": runtime_dist_version(),
+    }

@@ -1,0 +1,173 @@
+"""Prove a blob is served from cache, in a separate process, without risking the cache.
+
+``LOADED_FROM_CACHE`` from a fresh process is the one honest proof that a
+serving application will hit the blob. The check runs in a child process so an
+OpenVINO crash (a SIGBUS on a bad blob, say) costs one check, not the agent.
+
+It compiles against a private folder holding a hard link to the blob, never
+against the cache directory itself: blob names do not depend on the cache
+directory, so the lookup is the same, but a miss then writes its blob into the
+scratch folder instead of rewriting the shared one in place (OpenVINO writes
+blobs without a temp file), and a blob OpenVINO rejects is deleted from the
+scratch folder only.
+
+The child prints one JSON line per finished check, so when it dies the checks
+before the crash keep their results and the rest run in a new child.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import subprocess
+import sys
+import tempfile
+from dataclasses import asdict, dataclass
+from pathlib import Path
+from typing import Any
+
+DEFAULT_TIMEOUT = 900.0
+
+
+@dataclass
+class LoadCheck:
+    key: str
+    model_path: str
+    spec: dict[str, Any]
+    blob: str
+    infer: bool = False
+    seed: int = 0
+
+
+@dataclass
+class LoadOutcome:
+    key: str
+    loaded_from_cache: bool | None = None
+    load_ms: float | None = None
+    outputs_match: bool | None = None
+    max_abs_diff: float | None = None
+    error: str | None = None
+
+
+def run_load_checks(checks: list[LoadCheck], scratch_root: Path, timeout: float = DEFAULT_TIMEOUT) -> dict[str, LoadOutcome]:
+    """Run the checks in child processes; every check gets an outcome, crashed ones an error."""
+    results: dict[str, LoadOutcome] = {}
+    pending = list(checks)
+    while pending:
+        payload = json.dumps({"scratch": str(scratch_root), "checks": [asdict(c) for c in pending]})
+        env = dict(os.environ)
+        env.setdefault("OMP_NUM_THREADS", "1")
+        try:
+            proc = subprocess.run(
+                [sys.executable, "-m", "airflow_ovcache.core.loadcheck"],
+                input=payload,
+                capture_output=True,
+                text=True,
+                timeout=timeout,
+                env=env,
+            )
+            stdout, returncode, stderr = proc.stdout, proc.returncode, proc.stderr
+        except subprocess.TimeoutExpired as exc:
+            stdout = exc.stdout.decode() if isinstance(exc.stdout, bytes) else (exc.stdout or "")
+            returncode, stderr = -9, f"load check timed out after {timeout:g}s"
+        for line in stdout.splitlines():
+            try:
+                outcome = LoadOutcome(**json.loads(line))
+            except (ValueError, TypeError):
+                continue
+            results[outcome.key] = outcome
+        pending = [c for c in pending if c.key not in results]
+        if pending:
+            # The first unfinished check is the one that took the child down.
+            victim = pending.pop(0)
+            if returncode < 0:
+                why = f"load check process died with signal {-returncode}"
+            else:
+                why = (stderr.strip().splitlines() or [f"load check process exited with {returncode}"])[-1]
+            results[victim.key] = LoadOutcome(victim.key, error=why)
+    return results
+
+
+# -- the child ---------------------------------------------------------------------------
+
+
+def _inputs(compiled: Any, seed: int) -> dict[int, Any]:
+    import numpy as np
+
+    rng = np.random.default_rng(seed)
+    feeds = {}
+    for index, port in enumerate(compiled.inputs):
+        shape = [d.get_length() if d.is_static else 1 for d in port.get_partial_shape()]
+        dtype = port.get_element_type().to_dtype()
+        if np.issubdtype(dtype, np.floating):
+            data = rng.standard_normal(shape).astype(dtype)
+        elif dtype == np.bool_:
+            data = rng.integers(0, 2, shape).astype(dtype)
+        else:
+            data = rng.integers(0, 8, shape).astype(dtype)
+        feeds[index] = data
+    return feeds
+
+
+def _infer(compiled: Any, feeds: dict[int, Any]) -> list[Any]:
+    import numpy as np
+
+    request = compiled.create_infer_request()
+    request.infer(feeds)
+    return [np.array(request.get_output_tensor(i).data, copy=True) for i in range(len(compiled.outputs))]
+
+
+def _one(check: LoadCheck, scratch_root: Path) -> LoadOutcome:
+    import numpy as np
+    import openvino as ov
+
+    from .compiler import serving_compile
+    from .errors import openvino_message
+    from .spec import CacheSpec
+
+    spec = CacheSpec.from_json(check.spec)
+    scratch = Path(tempfile.mkdtemp(prefix="loadcheck-", dir=scratch_root))
+    try:
+        target = scratch / os.path.basename(check.blob)
+        try:
+            os.link(check.blob, target)
+        except OSError:
+            shutil.copy2(check.blob, target)
+        try:
+            cached = serving_compile(ov.Core(), Path(check.model_path), spec, scratch)
+        except Exception as exc:  # noqa: BLE001
+            return LoadOutcome(check.key, error=f"serving compile failed: {openvino_message(exc)}")
+        outcome = LoadOutcome(check.key, cached.loaded_from_cache, round(cached.seconds * 1000, 3))
+        if check.infer:
+            try:
+                feeds = _inputs(cached.compiled, check.seed)
+                got = _infer(cached.compiled, feeds)
+                fresh = serving_compile(ov.Core(), Path(check.model_path), spec, None)
+                want = _infer(fresh.compiled, feeds)
+            except Exception as exc:  # noqa: BLE001
+                outcome.error = f"inference check failed: {openvino_message(exc)}"
+                return outcome
+            diffs = [
+                float(np.max(np.abs(a.astype(np.float64) - b.astype(np.float64)))) if a.size else 0.0 for a, b in zip(got, want, strict=True)
+            ]
+            outcome.max_abs_diff = max(diffs) if diffs else 0.0
+            outcome.outputs_match = all(a.shape == b.shape and np.allclose(a, b, rtol=1e-3, atol=1e-4) for a, b in zip(got, want, strict=True))
+        return outcome
+    finally:
+        shutil.rmtree(scratch, ignore_errors=True)
+
+
+def main() -> int:
+    request = json.loads(sys.stdin.read())
+    scratch_root = Path(request["scratch"])
+    scratch_root.mkdir(parents=True, exist_ok=True)
+    for raw in request["checks"]:
+        outcome = _one(LoadCheck(**raw), scratch_root)
+        sys.stdout.write(json.dumps(asdict(outcome)) + "\n")
+        sys.stdout.flush()
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

@@ -1,0 +1,171 @@
+"""The manifest: what the project manages in one cache directory.
+
+One record per (model, version, device, spec) with the blob it produced and
+everything needed to prove later that the blob is still the right one. The file
+carries a digest of its entries; a manifest that does not parse, has the wrong
+schema or fails its digest is *corrupt* and is never trusted silently.
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import asdict, dataclass, field, fields
+from datetime import datetime, timezone
+from pathlib import Path
+from typing import Any
+
+from .errors import ManifestCorrupt, Where
+from .fsutil import atomic_write
+
+MANIFEST_SCHEMA = 1
+
+
+def utcnow() -> str:
+    return datetime.now(timezone.utc).isoformat(timespec="seconds")
+
+
+def entry_key(model: str, version: int, device: str, spec_id: str) -> str:
+    return f"{model}/{version}/{device}/{spec_id}"
+
+
+@dataclass
+class Entry:
+    model: str
+    version: int
+    device: str
+    spec_id: str
+    spec: dict[str, Any]
+    model_path: str
+    model_dir: str
+    fingerprint: str
+    blob: str
+    size: int
+    checksum: str
+    # (size, mtime_ns, ctime_ns, inode) of the blob when it was published or last hashed:
+    # an unchanged stat lets a quick verify skip re-hashing the whole blob.
+    blob_stat: list[int]
+    runtime: str
+    runtime_dist: str | None
+    isa: str | None
+    cpu: str
+    key_id: str | None = None
+    repository: str | None = None
+    # [size, whole-second mtime] of the model file for a by-path compile. OpenVINO
+    # keys the blob's validity on exactly these (its header's file_info), so a
+    # model file copied again with the same bytes but a new mtime makes the
+    # server reject the blob and recompile, rewriting it in place.
+    model_file_stat: list[int] | None = None
+    compile_seconds: float = 0.0
+    created: str = field(default_factory=utcnow)
+    verified: str | None = None
+    load_ms: float | None = None
+
+    @property
+    def key(self) -> str:
+        return entry_key(self.model, self.version, self.device, self.spec_id)
+
+    @property
+    def where(self) -> Where:
+        return Where(model=self.model, version=self.version, device=self.device)
+
+    def to_json(self) -> dict[str, Any]:
+        return asdict(self)
+
+    @classmethod
+    def from_json(cls, data: dict[str, Any]) -> Entry:
+        from dataclasses import MISSING
+
+        known = {f.name: f for f in fields(cls)}
+        required = {n for n, f in known.items() if f.default is MISSING and f.default_factory is MISSING}
+        if not isinstance(data, dict) or not required <= set(data):
+            lacking = sorted(required - set(data)) if isinstance(data, dict) else ["everything"]
+            raise ValueError(f"entry lacks {', '.join(lacking)}")
+        entry = cls(**{k: v for k, v in data.items() if k in known})
+        if not isinstance(entry.version, int) or not isinstance(entry.blob, str) or not isinstance(entry.size, int):
+            raise ValueError("entry has a field of the wrong type")
+        return entry
+
+
+def _digest(entries: dict[str, Any], pending: list[str]) -> str:
+    import blake3
+
+    canon = json.dumps({"entries": entries, "pending": pending}, sort_keys=True, separators=(",", ":"))
+    return "blake3:" + blake3.blake3(canon.encode()).hexdigest()
+
+
+@dataclass
+class Manifest:
+    path: Path
+    entries: dict[str, Entry] = field(default_factory=dict)
+    generation: int = 0
+    # Blob names an invalidation has dropped from the entries but may not have
+    # unlinked yet: a journal, so a run killed half-way is finished by the next.
+    pending: list[str] = field(default_factory=list)
+
+    @classmethod
+    def load(cls, path: Path, where: Where | None = None) -> Manifest:
+        """Read the manifest; a missing one is empty, a damaged one raises :class:`ManifestCorrupt`."""
+        try:
+            raw = path.read_bytes()
+        except FileNotFoundError:
+            return cls(path)
+        return cls.parse(path, raw, where)
+
+    @classmethod
+    def parse(cls, path: Path, raw: bytes, where: Where | None = None) -> Manifest:
+        try:
+            data = json.loads(raw)
+            if not isinstance(data, dict):
+                raise ValueError("top level is not an object")
+            if data.get("schema") != MANIFEST_SCHEMA:
+                raise ValueError(f"schema {data.get('schema')!r}, expected {MANIFEST_SCHEMA}")
+            entries = data.get("entries")
+            if not isinstance(entries, dict):
+                raise ValueError("entries is not an object")
+            pending = data.get("pending", [])
+            if not isinstance(pending, list) or not all(isinstance(p, str) for p in pending):
+                raise ValueError("pending is not a list of blob names")
+            if data.get("digest") != _digest(entries, pending):
+                raise ValueError("digest does not match its entries (edited or damaged)")
+            parsed = {key: Entry.from_json(value) for key, value in entries.items()}
+            for key, entry in parsed.items():
+                if key != entry.key:
+                    raise ValueError(f"entry {key} is filed under the wrong key")
+            generation = int(data.get("generation", 0))
+        except (ValueError, TypeError, AttributeError) as exc:
+            raise ManifestCorrupt(f"manifest {path} is corrupt: {exc}", where) from None
+        return cls(path, parsed, generation, pending)
+
+    def save(self, where: Where | None = None) -> None:
+        entries = {key: entry.to_json() for key, entry in sorted(self.entries.items())}
+        self.generation += 1
+        doc = {
+            "schema": MANIFEST_SCHEMA,
+            "generation": self.generation,
+            "updated": utcnow(),
+            "digest": _digest(entries, self.pending),
+            "entries": entries,
+            "pending": self.pending,
+        }
+        atomic_write(self.path, json.dumps(doc, indent=1, sort_keys=True).encode(), 0o644, where)
+
+    # -- queries ------------------------------------------------------------------
+    def select(
+        self,
+        model: str | None = None,
+        version: int | None = None,
+        device: str | None = None,
+    ) -> list[Entry]:
+        return [
+            e
+            for _, e in sorted(self.entries.items())
+            if (model is None or e.model == model)
+            and (version is None or e.version == version)
+            and (device is None or e.device == device)
+        ]
+
+    def referencing(self, blob: str) -> list[Entry]:
+        return [e for e in self.entries.values() if e.blob == blob]
+
+    def blob_names(self) -> set[str]:
+        return {e.blob for e in self.entries.values()}

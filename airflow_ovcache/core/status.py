@@ -1,0 +1,92 @@
+"""Status: what the cache directory holds, from the manifest and a stat per blob.
+
+The quick look for a person or a dashboard: no hashing, no OpenVINO import.
+"""
+
+from __future__ import annotations
+
+import os
+from dataclasses import asdict, dataclass, field
+from typing import Any
+
+from .cachedir import CacheDir
+from .manifest import Manifest
+
+
+@dataclass
+class StatusRow:
+    model: str
+    version: int
+    device: str
+    spec_id: str
+    blob: str
+    size: int
+    present: bool
+    created: str
+    verified: str | None
+    load_ms: float | None
+    compile_seconds: float
+    runtime: str
+
+    def to_json(self) -> dict[str, Any]:
+        return asdict(self)
+
+
+@dataclass
+class CacheStatus:
+    cache_dir: str
+    entries: list[StatusRow] = field(default_factory=list)
+    orphans: list[dict[str, Any]] = field(default_factory=list)
+    pending: list[str] = field(default_factory=list)
+    total_bytes: int = 0
+    blob_count: int = 0
+    generation: int = 0
+
+    @property
+    def missing(self) -> int:
+        return sum(1 for r in self.entries if not r.present)
+
+    def to_json(self) -> dict[str, Any]:
+        return {
+            "cache_dir": self.cache_dir,
+            "entries": [r.to_json() for r in self.entries],
+            "orphans": self.orphans,
+            "pending": self.pending,
+            "total_bytes": self.total_bytes,
+            "blob_count": self.blob_count,
+            "missing": self.missing,
+            "generation": self.generation,
+        }
+
+
+def cache_status(cache: CacheDir, manifest: Manifest | None = None) -> CacheStatus:
+    manifest = manifest or cache.read_manifest()
+    on_disk = {}
+    for name in cache.blob_names():
+        try:
+            on_disk[name] = os.lstat(cache.root / name).st_size
+        except FileNotFoundError:
+            continue
+    status = CacheStatus(str(cache.root), generation=manifest.generation, pending=list(manifest.pending))
+    for entry in manifest.select():
+        status.entries.append(
+            StatusRow(
+                entry.model,
+                entry.version,
+                entry.device,
+                entry.spec_id,
+                entry.blob,
+                entry.size,
+                entry.blob in on_disk,
+                entry.created,
+                entry.verified,
+                entry.load_ms,
+                entry.compile_seconds,
+                entry.runtime,
+            )
+        )
+    referenced = manifest.blob_names()
+    status.orphans = [{"blob": n, "size": s} for n, s in sorted(on_disk.items()) if n not in referenced]
+    status.total_bytes = sum(on_disk.values())
+    status.blob_count = len(on_disk)
+    return status

@@ -1,0 +1,332 @@
+"""Verify: would each managed blob serve the model files deployed now, on this host?
+
+Checks run cheapest first and stop at the first failure, so each entry gets
+exactly one status and a reason:
+
+======================  ==========================================================
+``ok``                  present, intact, this runtime, this CPU, current files
+``missing``             the blob file is gone
+``corrupt``             truncated, not a blob, or bytes differ from when published
+``runtime-mismatch``    written by another OpenVINO build (it would be rewritten)
+``isa-mismatch``        compiled for another CPU instruction set
+``model-missing``       the model files it was built from are gone
+``stale-model``         the model files changed (catches a same-size ``.bin`` swap,
+                        which OpenVINO itself serves stale)
+``key-mismatch``        the encryption key differs from the one it was written with
+``device-missing``      the device is not on this host
+``cannot-cache``        the device does not report EXPORT_IMPORT
+``not-cached``          a serving-style compile did not load it (load check)
+``load-failed``         the serving-style compile failed or crashed (load check)
+``output-mismatch``     cached and fresh compiles disagree (inference check)
+``orphan``              a blob in the directory that no entry accounts for
+======================  ==========================================================
+
+Without ``checksum="always"`` a blob is re-hashed only when its stat (size,
+mtime, ctime, inode) differs from the one recorded at publish time: any write
+through the filesystem changes ctime, so this catches every rewrite at the cost
+of a stat; silent media corruption needs ``always``.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Callable
+from dataclasses import asdict, dataclass
+from pathlib import Path
+from typing import Any
+
+from . import hostfacts
+from .blobfile import BlobHeaderError, blob_checksum, read_header
+from .cachedir import CacheDir
+from .devices import DeviceInfo, describe
+from .encryption import key_id, load_key
+from .errors import OvcacheError, Where, this_host
+from .fingerprint import Fingerprinter, StatCache
+from .fsutil import regular_file_inside
+from .loadcheck import LoadCheck, run_load_checks
+from .manifest import Entry, Manifest, utcnow
+from .warm import model_file_stat, restat_after_link, stat_identity
+
+OK = "ok"
+PROBLEM_STATUSES = (
+    "missing",
+    "corrupt",
+    "runtime-mismatch",
+    "isa-mismatch",
+    "model-missing",
+    "stale-model",
+    "key-mismatch",
+    "device-missing",
+    "cannot-cache",
+    "not-cached",
+    "load-failed",
+    "output-mismatch",
+    "orphan",
+)
+# Statuses a warm repairs (it rebuilds the blob); the rest need a person.
+REPAIRABLE = {"missing", "corrupt", "runtime-mismatch", "isa-mismatch", "stale-model", "key-mismatch", "not-cached"}
+
+
+@dataclass
+class VerifyResult:
+    status: str
+    reason: str
+    model: str | None = None
+    version: int | None = None
+    device: str | None = None
+    spec_id: str | None = None
+    key: str | None = None
+    blob: str | None = None
+    size: int | None = None
+    model_path: str | None = None
+    spec: dict[str, Any] | None = None
+    created: str | None = None
+    verified: str | None = None
+    loaded_from_cache: bool | None = None
+    load_ms: float | None = None
+    outputs_match: bool | None = None
+    max_abs_diff: float | None = None
+
+    @property
+    def ok(self) -> bool:
+        return self.status == OK
+
+    def to_json(self) -> dict[str, Any]:
+        return asdict(self)
+
+
+class Verifier:
+    def __init__(
+        self,
+        cache: CacheDir,
+        *,
+        checksum: str = "changed",
+        load_check: bool = False,
+        infer_check: bool = False,
+        check_devices: bool = True,
+        describe_device: Callable[[str, Any, Where], DeviceInfo] | None = None,
+    ) -> None:
+        if checksum not in ("changed", "always"):
+            raise ValueError("checksum must be 'changed' or 'always'")
+        self.cache = cache
+        self.checksum = checksum
+        self.load_check = load_check or infer_check
+        self.infer_check = infer_check
+        self.check_devices = check_devices
+        self._describe = describe_device or describe
+        self._core: Any = None
+        self._devices: dict[str, DeviceInfo | OvcacheError] = {}
+        self._keys: dict[str, str | OvcacheError] = {}
+        self._host_isa: str | None = None
+        self._isa_probed = False
+        self.fingerprinter = Fingerprinter(StatCache.load(cache.stat_cache_path))
+
+    def verify(
+        self,
+        model: str | None = None,
+        version: int | None = None,
+        device: str | None = None,
+        include_orphans: bool = True,
+        manifest: Manifest | None = None,
+        record: bool = True,
+    ) -> list[VerifyResult]:
+        manifest = manifest or self.cache.read_manifest()
+        entries = manifest.select(model, version, device)
+        results: list[VerifyResult] = []
+        refreshed: dict[str, list[int]] = {}
+        for entry in entries:
+            res = self._row(entry)
+            status, reason, new_stat = self._check(entry)
+            res.status, res.reason = status, reason
+            if new_stat is not None:
+                refreshed[entry.key] = new_stat
+            results.append(res)
+        if self.load_check:
+            self._load_checks(entries, results)
+        if include_orphans and model is None and version is None and device is None:
+            referenced = manifest.blob_names()
+            for name in self.cache.blob_names():
+                if name not in referenced:
+                    size = os.lstat(self.cache.root / name).st_size
+                    results.append(
+                        VerifyResult(
+                            "orphan",
+                            "blob not recorded in the manifest (written by a server or another tool)",
+                            blob=name,
+                            size=size,
+                        )
+                    )
+        self.fingerprinter.cache.save()
+        if record:
+            self._record(entries, results, refreshed)
+        return results
+
+    # -- per entry -------------------------------------------------------------------------
+    @staticmethod
+    def _row(entry: Entry) -> VerifyResult:
+        return VerifyResult(
+            OK,
+            "",
+            model=entry.model,
+            version=entry.version,
+            device=entry.device,
+            spec_id=entry.spec_id,
+            key=entry.key,
+            blob=entry.blob,
+            size=entry.size,
+            model_path=entry.model_path,
+            spec=entry.spec,
+            created=entry.created,
+            verified=entry.verified,
+        )
+
+    def _check(self, entry: Entry) -> tuple[str, str, list[int] | None]:
+        """(status, reason, refreshed blob stat or None)."""
+        where = Where(this_host(), entry.model, entry.version, entry.device)
+        path = regular_file_inside(self.cache.root, entry.blob)
+        if path is None:
+            if os.path.lexists(self.cache.root / entry.blob):
+                return "corrupt", f"{entry.blob} is not a regular file", None
+            return "missing", f"blob {entry.blob} is not in the cache directory", None
+        identity = stat_identity(path)
+        new_stat = None
+        if identity[0] != entry.size:
+            return "corrupt", f"blob is {identity[0]} bytes, {entry.size} were published (truncated or rewritten)", None
+        if identity != entry.blob_stat or self.checksum == "always":
+            if blob_checksum(path) != entry.checksum:
+                return "corrupt", "blob bytes differ from the published blob (checksum mismatch)", None
+            new_stat = identity if identity != entry.blob_stat else None
+        try:
+            header = read_header(path)
+        except (BlobHeaderError, OSError) as exc:
+            return "corrupt", f"blob header unreadable: {exc}", None
+        build = hostfacts.runtime_build()
+        if header.runtime_version != build:
+            return "runtime-mismatch", f"written by OpenVINO {header.runtime_version}, this host runs {build}", new_stat
+        if header.isa and entry.device.split(".")[0].upper() in ("CPU", "AUTO", "MULTI", "HETERO"):
+            host_isa = self._isa()
+            if host_isa and header.isa != host_isa:
+                return "isa-mismatch", f"compiled for {header.isa!r}, this CPU runs {host_isa!r}", new_stat
+        model_dir = entry.model_dir
+        if not os.path.isdir(model_dir) or not os.path.isfile(entry.model_path):
+            return "model-missing", f"model files at {entry.model_path} are gone", new_stat
+        try:
+            boundary = Path(entry.repository) if entry.repository else None
+            fingerprint = self.fingerprinter.fingerprint(Path(model_dir), where, boundary)
+        except OvcacheError as exc:
+            return "model-missing", exc.message, new_stat
+        if fingerprint.digest != entry.fingerprint:
+            return "stale-model", "model files changed since the blob was built; the server would serve the old model", new_stat
+        if entry.model_file_stat != model_file_stat(entry.spec.get("compile_mode", "path"), Path(entry.model_path)):
+            return (
+                "stale-model",
+                "model file has a new timestamp (same bytes); OpenVINO will reject the blob and recompile in the server",
+                new_stat,
+            )
+        key_file = entry.spec.get("encryption_key_file")
+        if key_file or entry.key_id:
+            kid = self._key_id(key_file, where)
+            if isinstance(kid, OvcacheError):
+                return "key-mismatch", kid.message, new_stat
+            if kid != entry.key_id:
+                return "key-mismatch", "the encryption key differs from the one the blob was written with", new_stat
+        if self.check_devices:
+            info = self._device(entry.device, where)
+            if isinstance(info, OvcacheError):
+                return "device-missing", info.message, new_stat
+            if not info.can_cache:
+                return "cannot-cache", f"device {entry.device} does not report EXPORT_IMPORT", new_stat
+        return OK, "blob is intact and current", new_stat
+
+    def _isa(self) -> str | None:
+        if not self._isa_probed:
+            self._host_isa = hostfacts.host_isa(self.cache.host_facts_path if self.cache.state.is_dir() else None)
+            self._isa_probed = True
+        return self._host_isa
+
+    def _device(self, device: str, where: Where) -> DeviceInfo | OvcacheError:
+        if device not in self._devices:
+            if self._core is None:
+                import openvino as ov
+
+                self._core = ov.Core()
+            try:
+                self._devices[device] = self._describe(device, self._core, where)
+            except OvcacheError as exc:
+                self._devices[device] = exc
+        return self._devices[device]
+
+    def _key_id(self, key_file: str | None, where: Where) -> str | OvcacheError:
+        name = key_file or ""
+        if name not in self._keys:
+            if not key_file:
+                from .errors import EncryptionError
+
+                self._keys[name] = EncryptionError("blob was written encrypted but the spec names no key file", where)
+            else:
+                try:
+                    self._keys[name] = key_id(load_key(key_file, where))
+                except OvcacheError as exc:
+                    self._keys[name] = exc
+        return self._keys[name]
+
+    def _load_checks(self, entries: list[Entry], results: list[VerifyResult]) -> None:
+        by_key = {r.key: r for r in results}
+        checks = [
+            LoadCheck(e.key, e.model_path, e.spec, str(self.cache.root / e.blob), infer=self.infer_check)
+            for e in entries
+            if by_key[e.key].status == OK
+        ]
+        if not checks:
+            return
+        with self.cache.staging() as scratch:
+            outcomes = run_load_checks(checks, scratch)
+        for key, outcome in outcomes.items():
+            res = by_key[key]
+            res.loaded_from_cache, res.load_ms = outcome.loaded_from_cache, outcome.load_ms
+            res.outputs_match, res.max_abs_diff = outcome.outputs_match, outcome.max_abs_diff
+            if outcome.error:
+                res.status, res.reason = "load-failed", outcome.error
+            elif not outcome.loaded_from_cache:
+                res.status, res.reason = "not-cached", "a serving-style compile did not load this blob (LOADED_FROM_CACHE=False)"
+            elif outcome.outputs_match is False:
+                res.status, res.reason = (
+                    "output-mismatch",
+                    f"cached and fresh compiles give different outputs (max abs diff {outcome.max_abs_diff:g})",
+                )
+            else:
+                res.reason = f"loaded from cache in {outcome.load_ms:.1f} ms" + (
+                    "; outputs match a fresh compile" if outcome.outputs_match else ""
+                )
+
+    def _record(self, entries: list[Entry], results: list[VerifyResult], refreshed: dict[str, list[int]]) -> None:
+        """Stamp verified times (and refreshed stats) on entries that are still the ones we checked."""
+        if not os.access(self.cache.root, os.W_OK) or not self.cache.state.is_dir():
+            return
+        good = {r.key: r for r in results if r.ok and r.key}
+        if not good and not refreshed:
+            return
+        checked = {e.key: (e.blob, e.checksum) for e in entries}
+        now = utcnow()
+        with self.cache.update_manifest(repair=False) as manifest:
+            for key, res in good.items():
+                current = manifest.entries.get(key)
+                if current is None or (current.blob, current.checksum) != checked[key]:
+                    continue
+                current.verified = now
+                res.verified = now
+                if res.load_ms is not None:
+                    current.load_ms = res.load_ms
+                if key in refreshed:
+                    current.blob_stat = refreshed[key]
+                if res.loaded_from_cache is not None:
+                    # The load check hard-linked the blob, which moves its ctime; keep
+                    # the record in step so the next quick check need not re-hash.
+                    current.blob_stat = restat_after_link(self.cache.root / current.blob, current.blob_stat)
+
+
+def summarize(results: list[VerifyResult]) -> dict[str, int]:
+    counts: dict[str, int] = {}
+    for res in results:
+        counts[res.status] = counts.get(res.status, 0) + 1
+    return dict(sorted(counts.items()))

@@ -1,0 +1,389 @@
+"""Warm: compile a model version as the server would, and publish its blob whole.
+
+The compile runs in a private staging folder on the cache filesystem. OpenVINO
+names a by-path blob after the model path and properties, not the cache folder,
+so the blob it leaves there is the one the server will look up; we then
+``rename`` it into the cache directory, which readers see atomically. A
+per-entry lock makes N concurrent warm-ups compile once; the manifest lock
+serialises publishing with invalidation.
+
+Warming an entry whose files, blob, runtime and CPU are unchanged does no
+compile and imports no OpenVINO.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import time
+from collections.abc import Callable
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Any
+
+from . import hostfacts
+from .blobfile import BlobHeaderError, blob_checksum, read_header
+from .cachedir import CacheDir
+from .devices import DeviceInfo, check_properties, compile_error, describe
+from .encryption import key_id, load_key
+from .errors import (
+    CompileFailed,
+    DeviceCannotCache,
+    DiskFull,
+    ManifestCorrupt,
+    NoBlobWritten,
+    OvcacheError,
+    SpecConflict,
+    UsageError,
+    Where,
+    this_host,
+)
+from .fingerprint import Fingerprint, Fingerprinter, StatCache
+from .fsutil import free_bytes, fsync_dir, fsync_file, os_error, unlink_inside
+from .loadcheck import LoadCheck, run_load_checks
+from .manifest import Entry, Manifest, entry_key, utcnow
+from .repository import ModelVersion
+from .spec import CacheSpec
+
+log = logging.getLogger(__name__)
+
+WARMED, UNCHANGED, SKIPPED, FAILED = "warmed", "unchanged", "skipped", "failed"
+
+
+@dataclass
+class WarmResult:
+    model: str
+    version: int
+    device: str
+    status: str
+    reason: str = ""
+    spec_id: str | None = None
+    spec: str = ""
+    blob: str | None = None
+    size: int | None = None
+    compile_seconds: float | None = None
+    seconds: float = 0.0
+    loaded_from_cache: bool | None = None
+    load_ms: float | None = None
+    error: dict[str, Any] | None = None
+    warnings: list[str] = field(default_factory=list)
+
+    @property
+    def ok(self) -> bool:
+        return self.status in (WARMED, UNCHANGED, SKIPPED)
+
+    def to_json(self) -> dict[str, Any]:
+        return asdict(self)
+
+
+def stat_identity(path: Path) -> list[int]:
+    st = os.stat(path)
+    return [st.st_size, st.st_mtime_ns, st.st_ctime_ns, st.st_ino]
+
+
+def model_file_stat(spec_or_mode: str, path: Path) -> list[int] | None:
+    """What OpenVINO's by-path cache check sees of the model file: its size and mtime in whole seconds."""
+    if spec_or_mode != "path":
+        return None
+    st = os.stat(path)
+    return [st.st_size, int(st.st_mtime)]
+
+
+def restat_after_link(path: Path, recorded: list[int]) -> list[int]:
+    """The recorded identity with a fresh ctime, if only ctime moved (a hard link of ours comes and went)."""
+    try:
+        now = stat_identity(path)
+    except FileNotFoundError:
+        return recorded
+    if len(recorded) == 4 and [now[0], now[1], now[3]] == [recorded[0], recorded[1], recorded[3]]:
+        return now
+    return recorded
+
+
+class Warmer:
+    """Warms entries into one cache directory; reuse one instance for many entries (it caches devices and stats)."""
+
+    def __init__(
+        self,
+        cache: CacheDir,
+        *,
+        repository_root: Path | None = None,
+        force: bool = False,
+        on_no_cache: str = "fail",
+        confirm: bool = False,
+        describe_device: Callable[[str, Any, Where], DeviceInfo] | None = None,
+    ) -> None:
+        if on_no_cache not in ("fail", "skip"):
+            raise UsageError(f"--no-cache-device must be fail or skip, not {on_no_cache!r}")
+        self.cache = cache
+        self.repository_root = repository_root
+        self.force = force
+        self.on_no_cache = on_no_cache
+        self.confirm = confirm
+        self._describe = describe_device or describe
+        self._core: Any = None
+        self._devices: dict[str, DeviceInfo] = {}
+        self.fingerprinter = Fingerprinter(StatCache.load(cache.stat_cache_path))
+
+    # -- public ----------------------------------------------------------------------------
+    def warm(self, version: ModelVersion, spec: CacheSpec) -> WarmResult:
+        """Warm one (model version, spec); every failure comes back as a result, never as an exception."""
+        start = time.perf_counter()
+        where = Where(host=this_host(), model=version.model, version=version.version, device=spec.device)
+        result = WarmResult(version.model, version.version, spec.device, FAILED, spec=spec.label())
+        try:
+            self._warm(version, spec, where, result)
+        except OvcacheError as exc:
+            exc.at(where)
+            result.status, result.reason, result.error = FAILED, exc.one_line(), exc.to_json()
+            if exc.code in ("device-cannot-cache", "no-blob") and self.on_no_cache == "skip":
+                result.status = SKIPPED
+                result.error = None
+        except OSError as exc:
+            err = os_error(exc, "warm failed", where)
+            result.status, result.reason, result.error = FAILED, err.one_line(), err.to_json()
+        result.seconds = round(time.perf_counter() - start, 4)
+        result.warnings.extend(self.cache.warnings)
+        self.cache.warnings.clear()
+        return result
+
+    def close(self) -> None:
+        self.fingerprinter.cache.save()
+
+    # -- steps -----------------------------------------------------------------------------
+    def _warm(self, version: ModelVersion, spec: CacheSpec, where: Where, result: WarmResult) -> None:
+        if version.format == "onnx" and spec.cache_mode == "OPTIMIZE_SIZE":
+            raise UsageError(
+                "CACHE_MODE=OPTIMIZE_SIZE never hits for ONNX models (OpenVINO recompiles every time)",
+                hint="use --cache-mode OPTIMIZE_SPEED for ONNX, or convert the model to IR",
+                where=where,
+            )
+        kid = key_id(load_key(spec.encryption_key_file, where)) if spec.encryption_key_file else None
+        spec_id = spec.spec_id(kid)
+        result.spec_id = spec_id
+        key = entry_key(version.model, version.version, spec.device, spec_id)
+        fingerprint = self.fingerprinter.fingerprint(version.directory, where, self.repository_root)
+        with self.cache.entry_lock(key):
+            entry = self._current_entry(key)
+            if entry is not None and not self.force:
+                why_not = self.why_stale(entry, fingerprint, version)
+                if why_not is None:
+                    result.status, result.reason = UNCHANGED, "blob is up to date; nothing compiled"
+                    result.blob, result.size = entry.blob, entry.size
+                    if self.confirm:
+                        self._confirm(entry, spec, result, where)
+                    return
+                result.reason = why_not
+            self._compile_and_publish(version, spec, kid, spec_id, key, fingerprint, entry, where, result)
+        if self.confirm and result.blob:
+            published = self._current_entry(key)
+            if published is not None:
+                self._confirm(published, spec, result, where)
+
+    def _current_entry(self, key: str) -> Entry | None:
+        try:
+            return self.cache.read_manifest().entries.get(key)
+        except ManifestCorrupt as exc:
+            # Not trusted: the publish step sets it aside (with a warning) and starts afresh.
+            self.cache.warnings.append(exc.message)
+            return None
+
+    def why_stale(self, entry: Entry, fingerprint: Fingerprint, version: ModelVersion) -> str | None:
+        """Why an existing entry must be rebuilt, or None if it is current. Costs stats, no OpenVINO."""
+        if entry.fingerprint != fingerprint.digest:
+            return "model files changed since the blob was built"
+        if entry.model_path != str(version.model_file):
+            return f"model path changed from {entry.model_path}"
+        if entry.model_file_stat != model_file_stat(entry.spec.get("compile_mode", "path"), version.model_file):
+            return "model file timestamp changed (same bytes); OpenVINO would reject the blob"
+        blob = self.cache.root / entry.blob
+        try:
+            identity = stat_identity(blob)
+        except FileNotFoundError:
+            return "blob is missing"
+        if identity != entry.blob_stat:
+            return "blob file was rewritten since it was published"
+        if entry.runtime_dist != hostfacts.runtime_dist_version():
+            return f"runtime changed from {entry.runtime_dist} to {hostfacts.runtime_dist_version()}"
+        if entry.cpu != hostfacts.cpu_signature():
+            return "host CPU changed since the blob was built"
+        return None
+
+    def _device(self, device: str, where: Where) -> DeviceInfo:
+        if device not in self._devices:
+            if self._core is None:
+                import openvino as ov
+
+                self._core = ov.Core()
+            self._devices[device] = self._describe(device, self._core, where)
+        return self._devices[device]
+
+    def _compile_and_publish(
+        self,
+        version: ModelVersion,
+        spec: CacheSpec,
+        kid: str | None,
+        spec_id: str,
+        key: str,
+        fingerprint: Fingerprint,
+        previous: Entry | None,
+        where: Where,
+        result: WarmResult,
+    ) -> None:
+        from .compiler import serving_compile
+
+        info = self._device(spec.device, where)
+        if not info.can_cache:
+            raise DeviceCannotCache(spec.device, where)
+        check_properties(info, spec.property_dict, where)
+        with self.cache.staging() as stage:
+            try:
+                compiled = serving_compile(self._core, version.model_file, spec, stage, where)
+            except OvcacheError:
+                raise
+            except Exception as exc:  # noqa: BLE001 - OpenVINO raises RuntimeError for everything
+                raise compile_error(exc, where) from None
+            compiled.compiled = None  # release the compiled model before moving its blob
+            staged_blobs = sorted(stage.glob("*.blob"))
+            if not staged_blobs:
+                self._no_blob(version, where)
+            if len(staged_blobs) > 1:
+                raise CompileFailed(
+                    f"one compile on {spec.device} wrote {len(staged_blobs)} blobs",
+                    where,
+                    hint="devices that compile for several devices at once (BATCH, AUTO over a list) are not managed; warm each physical device",
+                )
+            staged = staged_blobs[0]
+            try:
+                header = read_header(staged)
+            except BlobHeaderError as exc:
+                raise CompileFailed(f"OpenVINO wrote a blob that does not parse: {exc}", where) from None
+            checksum = blob_checksum(staged)
+            fsync_file(staged)
+            entry = Entry(
+                model=version.model,
+                version=version.version,
+                device=spec.device,
+                spec_id=spec_id,
+                spec=spec.to_json(),
+                model_path=str(version.model_file),
+                model_dir=str(version.directory),
+                fingerprint=fingerprint.digest,
+                blob=staged.name,
+                size=staged.stat().st_size,
+                checksum=checksum,
+                blob_stat=[],
+                runtime=header.runtime_version,
+                runtime_dist=hostfacts.runtime_dist_version(),
+                isa=header.isa,
+                cpu=hostfacts.cpu_signature(),
+                key_id=kid,
+                repository=str(self.repository_root) if self.repository_root else None,
+                model_file_stat=model_file_stat(spec.compile_mode, version.model_file),
+                compile_seconds=round(compiled.seconds, 4),
+            )
+            with self.cache.update_manifest() as manifest:
+                self._check_conflicts(manifest, entry, where)
+                final = self.cache.root / staged.name
+                try:
+                    os.replace(staged, final)
+                    fsync_dir(self.cache.root)
+                except OSError as exc:
+                    raise os_error(exc, f"cannot publish blob {final.name}", where) from exc
+                entry.blob_stat = stat_identity(final)
+                manifest.entries[key] = entry
+                self._update_sharers(manifest, entry)
+                if previous is not None and previous.blob != entry.blob and not manifest.referencing(previous.blob):
+                    unlink_inside(self.cache.root, previous.blob)
+        self._remember_isa(header.isa)
+        result.status = WARMED
+        result.reason = result.reason or "compiled and published"
+        result.blob, result.size, result.compile_seconds = entry.blob, entry.size, entry.compile_seconds
+
+    def _no_blob(self, version: ModelVersion, where: Where) -> None:
+        need = sum(p.stat().st_size for p in version.directory.iterdir() if p.is_file()) + (1 << 20)
+        free = free_bytes(self.cache.root)
+        if free < need:
+            raise DiskFull(
+                f"OpenVINO wrote no blob: {free} bytes free on the cache filesystem, about {need} needed",
+                where,
+            )
+        raise NoBlobWritten("the compile succeeded but OpenVINO wrote no cache blob", where)
+
+    @staticmethod
+    def _check_conflicts(manifest: Manifest, entry: Entry, where: Where) -> None:
+        for other in manifest.referencing(entry.blob):
+            if other.key == entry.key:
+                continue
+            if other.spec.get("cache_mode") != entry.spec.get("cache_mode") or other.key_id != entry.key_id:
+                raise SpecConflict(
+                    f"blob {entry.blob} is already {other.key}'s, which has another cache mode or key; they would overwrite each other",
+                    where,
+                )
+
+    @staticmethod
+    def _update_sharers(manifest: Manifest, entry: Entry) -> None:
+        """Entries that share a blob name share its bytes: the new blob is theirs too."""
+        for other in manifest.referencing(entry.blob):
+            if other.key == entry.key:
+                continue
+            other.size, other.checksum, other.blob_stat = entry.size, entry.checksum, entry.blob_stat
+            other.runtime, other.runtime_dist, other.isa, other.cpu = entry.runtime, entry.runtime_dist, entry.isa, entry.cpu
+            if other.model_path == entry.model_path:
+                other.fingerprint = entry.fingerprint
+
+    def _remember_isa(self, isa: str | None) -> None:
+        if not isa:
+            return
+        try:
+            import json
+
+            from .fsutil import atomic_write
+
+            record = {
+                "runtime": hostfacts.runtime_build(),
+                "cpu": hostfacts.cpu_signature(),
+                "cpu_model": hostfacts.cpu_model_name(),
+                "isa": isa,
+            }
+            atomic_write(self.cache.host_facts_path, json.dumps(record, indent=1).encode(), 0o644)
+        except Exception:  # noqa: BLE001 - host facts are a cache; verify re-probes without them
+            pass
+
+    def _confirm(self, entry: Entry, spec: CacheSpec, result: WarmResult, where: Where) -> None:
+        """Load the published blob in a fresh process as the server would; it must come from cache."""
+        with self.cache.staging() as scratch:
+            check = LoadCheck(entry.key, entry.model_path, spec.to_json(), str(self.cache.root / entry.blob))
+            outcome = run_load_checks([check], scratch)[entry.key]
+        result.loaded_from_cache, result.load_ms = outcome.loaded_from_cache, outcome.load_ms
+        if outcome.error or not outcome.loaded_from_cache:
+            why = outcome.error or "a serving-style compile did not load it from cache (LOADED_FROM_CACHE=False)"
+            err = CompileFailed(
+                f"blob {entry.blob} was published but {why}",
+                where,
+                hint="the serving call and the warm-up spec differ; check path, device, properties and cache mode",
+            )
+            result.status, result.reason, result.error = FAILED, err.one_line(), err.to_json()
+            return
+        with self.cache.update_manifest() as manifest:
+            current = manifest.entries.get(entry.key)
+            if current is not None and current.blob == entry.blob:
+                current.verified, current.load_ms = utcnow(), outcome.load_ms
+                current.blob_stat = restat_after_link(self.cache.root / current.blob, current.blob_stat)
+
+
+def warm_many(
+    warmer: Warmer,
+    items: list[tuple[ModelVersion, CacheSpec]],
+    progress: Callable[[WarmResult], None] | None = None,
+) -> list[WarmResult]:
+    results = []
+    try:
+        for version, spec in items:
+            result = warmer.warm(version, spec)
+            results.append(result)
+            if progress is not None:
+                progress(result)
+    finally:
+        warmer.close()
+    return results

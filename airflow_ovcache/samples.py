@@ -1,0 +1,110 @@
+"""Small, deterministic models for the demo, the tests and the benchmarks.
+
+Real OpenVINO IR and ONNX files built from a seed, so that "a model of a few
+MB" is the same model on every machine and a test can swap weights for other
+weights of exactly the same size.
+"""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+from typing import Any
+
+
+def _weights(rng: Any, shape: tuple[int, ...]) -> Any:
+    import numpy as np
+
+    return (rng.standard_normal(shape) / np.sqrt(shape[0])).astype(np.float32)
+
+
+def build_ir(path: str | os.PathLike[str], size_mb: float = 2.0, seed: int = 0, layers: int = 4, width: int = 0) -> Path:
+    """Write an IR model (``.xml`` + ``.bin``) of about ``size_mb`` of fp32 weights.
+
+    An MLP of ``layers`` square matmuls; the width is chosen so that the weights
+    total ``size_mb``. The same arguments give the same bytes.
+    """
+    import numpy as np
+    import openvino as ov
+    import openvino.opset13 as ops
+
+    rng = np.random.default_rng(seed)
+    if width <= 0:
+        width = max(8, int((size_mb * (1 << 20) / 4 / max(layers, 1)) ** 0.5))
+    x = ops.parameter([1, width], np.float32, name="input")
+    node: Any = x
+    for i in range(layers):
+        node = ops.matmul(node, ops.constant(_weights(rng, (width, width))), False, False)
+        node = ops.add(node, ops.constant(_weights(rng, (1, width))))
+        node = ops.relu(node) if i < layers - 1 else ops.softmax(node, 1)
+    model = ov.Model([node], [x], f"mlp_{seed}")
+    out = Path(path)
+    out.parent.mkdir(parents=True, exist_ok=True)
+    ov.save_model(model, str(out), compress_to_fp16=False)
+    return out
+
+
+def build_onnx(path: str | os.PathLike[str], width: int = 64, seed: int = 0) -> Path:
+    """Write a small ONNX model (MatMul, Add, Relu); needs the ``onnx`` package."""
+    import numpy as np
+    import onnx
+    from onnx import TensorProto, helper, numpy_helper
+
+    rng = np.random.default_rng(seed)
+    w = numpy_helper.from_array(_weights(rng, (width, width)), "W")
+    b = numpy_helper.from_array(_weights(rng, (1, width)), "B")
+    graph = helper.make_graph(
+        [
+            helper.make_node("MatMul", ["input", "W"], ["mm"]),
+            helper.make_node("Add", ["mm", "B"], ["biased"]),
+            helper.make_node("Relu", ["biased"], ["output"]),
+        ],
+        f"onnx_{seed}",
+        [helper.make_tensor_value_info("input", TensorProto.FLOAT, [1, width])],
+        [helper.make_tensor_value_info("output", TensorProto.FLOAT, [1, width])],
+        [w, b],
+    )
+    model = helper.make_model(graph, opset_imports=[helper.make_opsetid("", 13)])
+    model.ir_version = 8
+    out = Path(path)
+    out.parent.mkdir(parents=True, exist_ok=True)
+    onnx.save(model, str(out))
+    return out
+
+
+def swap_weights_in_place(bin_path: str | os.PathLike[str], seed: int = 1) -> None:
+    """Overwrite an IR ``.bin`` in place with other weights of exactly the same size.
+
+    This is the deployment mistake OpenVINO's own cache check misses: same path,
+    same ``.xml``, same ``.bin`` size, different bytes.
+    """
+    import numpy as np
+
+    path = Path(bin_path)
+    size = path.stat().st_size
+    data = (np.random.default_rng(seed).standard_normal(size // 4 + 1).astype(np.float32) * 0.05).tobytes()[:size]
+    with open(path, "r+b") as handle:
+        handle.write(data)
+
+
+def build_sample_repository(
+    root: str | os.PathLike[str],
+    models: dict[str, int] | None = None,
+    size_mb: float = 1.0,
+) -> Path:
+    """A model repository ``<root>/<model>/<version>/model.xml`` for the demo.
+
+    ``models`` maps a model name to how many versions it gets; each version has
+    its own weights (seeded by name and version) so versions really differ.
+    """
+    import zlib
+
+    root = Path(root)
+    for name, versions in (models or {"classifier": 2, "detector": 1}).items():
+        for version in range(1, versions + 1):
+            target = root / name / str(version) / "model.xml"
+            if target.exists():
+                continue
+            seed = zlib.crc32(f"{name}/{version}".encode())
+            build_ir(target, size_mb=size_mb, seed=seed)
+    return root

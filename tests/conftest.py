@@ -1,0 +1,96 @@
+"""Shared fixtures: small real models, cache directories, and the ``ovcache`` command.
+
+Models are real OpenVINO IR (and ONNX) files built from a seed; building one
+costs a fraction of a second, so each test gets its own copy of a template.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import subprocess
+import sys
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from airflow_ovcache.samples import build_ir, build_onnx
+
+IN_CI = os.environ.get("CI", "").lower() in ("1", "true", "yes")
+
+
+def require(condition: bool, why: str) -> None:
+    """Skip a test whose prerequisite is missing, except under CI, where that is a failure."""
+    if condition:
+        return
+    if IN_CI:
+        pytest.fail(f"prerequisite missing under CI: {why}")
+    pytest.skip(why)
+
+
+@pytest.fixture(scope="session")
+def model_templates(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    root = tmp_path_factory.mktemp("templates")
+    build_ir(root / "ir" / "1" / "model.xml", size_mb=2.0, seed=1)
+    build_ir(root / "ir" / "2" / "model.xml", size_mb=2.0, seed=2)
+    build_ir(root / "ir" / "3" / "model.xml", size_mb=2.0, seed=3)
+    build_onnx(root / "onnx" / "1" / "model.onnx", width=64, seed=4)
+    return root
+
+
+@pytest.fixture
+def repo(tmp_path: Path, model_templates: Path) -> Path:
+    """A repository with model ``mlp`` (IR, versions 1 and 2) and ``tiny`` (ONNX, version 1)."""
+    root = tmp_path / "models"
+    shutil.copytree(model_templates / "ir" / "1", root / "mlp" / "1")
+    shutil.copytree(model_templates / "ir" / "2", root / "mlp" / "2")
+    shutil.copytree(model_templates / "onnx" / "1", root / "tiny" / "1")
+    return root
+
+
+@pytest.fixture
+def add_version(model_templates: Path):  # type: ignore[no-untyped-def]
+    def add(repo_root: Path, model: str, version: int, template: str = "ir/3") -> Path:
+        target = repo_root / model / str(version)
+        shutil.copytree(model_templates / template, target)
+        return target
+
+    return add
+
+
+@pytest.fixture
+def cache_dir(tmp_path: Path) -> Path:
+    return tmp_path / "cache"
+
+
+@dataclass
+class Run:
+    returncode: int
+    stdout: str
+    stderr: str
+
+    @property
+    def json(self) -> dict[str, Any]:
+        return json.loads(self.stdout)
+
+
+def ovcache(*args: str, env: dict[str, str] | None = None, user: str | None = None, timeout: float = 300) -> Run:
+    """Run the real ``ovcache`` command in a child process."""
+    cmd = [sys.executable, "-m", "airflow_ovcache.cli.main", *args]
+    full_env = {**os.environ, **(env or {})}
+    if user:
+        cmd = ["runuser", "-u", user, "--", *cmd]
+    proc = subprocess.run(cmd, capture_output=True, text=True, env=full_env, timeout=timeout)
+    return Run(proc.returncode, proc.stdout, proc.stderr)
+
+
+@pytest.fixture
+def run_ovcache():  # type: ignore[no-untyped-def]
+    return ovcache
+
+
+def blobs_in(cache: Path) -> list[Path]:
+    return sorted(p for p in cache.iterdir() if p.suffix == ".blob")
