@@ -6,11 +6,13 @@ costs a fraction of a second, so each test gets its own copy of a template.
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import shutil
 import subprocess
 import sys
+from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -85,6 +87,30 @@ def ovcache(*args: str, env: dict[str, str] | None = None, user: str | None = No
         cmd = ["runuser", "-u", user, "--", *cmd]
     proc = subprocess.run(cmd, capture_output=True, text=True, env=full_env, timeout=timeout)
     return Run(proc.returncode, proc.stdout, proc.stderr)
+
+
+@contextlib.contextmanager
+def usable_by_others() -> Iterator[None]:
+    """Let another user run this Python: grant traverse (o+x, not listing) on the folders above it.
+
+    The interpreter may live under /root (pyenv), which is 0700; running the agent as
+    ``nobody`` needs to reach it. Modes are restored afterwards.
+    """
+    paths = {Path(os.path.realpath(sys.executable)), Path(sys.prefix), Path(__file__).resolve().parent.parent}
+    changed: list[tuple[Path, int]] = []
+    try:
+        for path in paths:
+            for folder in [*reversed(path.parents), path]:
+                if not folder.is_dir():
+                    continue
+                mode = folder.stat().st_mode
+                if not mode & 0o001:
+                    changed.append((folder, mode))
+                    os.chmod(folder, mode | 0o001)
+        yield
+    finally:
+        for folder, mode in reversed(changed):
+            os.chmod(folder, mode & 0o7777)
 
 
 @pytest.fixture

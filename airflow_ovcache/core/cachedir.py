@@ -93,6 +93,8 @@ class CacheDir:
                 (self.state / "locks").mkdir(mode=0o755, exist_ok=True)
             except OSError as exc:
                 raise os_error(exc, f"cannot create {self.state}", self.where) from exc
+            # Leftovers of killed runs take disk space; clear them on every writing run.
+            self.clean_stale_staging()
         return self
 
     # -- locks ---------------------------------------------------------------------------

@@ -149,10 +149,13 @@ def _one(check: LoadCheck, scratch_root: Path) -> LoadOutcome:
                 outcome.error = f"inference check failed: {openvino_message(exc)}"
                 return outcome
             diffs = [
-                float(np.max(np.abs(a.astype(np.float64) - b.astype(np.float64)))) if a.size else 0.0 for a, b in zip(got, want, strict=True)
+                float(np.max(np.abs(a.astype(np.float64) - b.astype(np.float64)))) if a.size else 0.0
+                for a, b in zip(got, want, strict=True)
             ]
             outcome.max_abs_diff = max(diffs) if diffs else 0.0
-            outcome.outputs_match = all(a.shape == b.shape and np.allclose(a, b, rtol=1e-3, atol=1e-4) for a, b in zip(got, want, strict=True))
+            outcome.outputs_match = all(
+                a.shape == b.shape and np.allclose(a, b, rtol=1e-3, atol=1e-4) for a, b in zip(got, want, strict=True)
+            )
         return outcome
     finally:
         shutil.rmtree(scratch, ignore_errors=True)

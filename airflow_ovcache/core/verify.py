@@ -7,6 +7,7 @@ exactly one status and a reason:
 ``ok``                  present, intact, this runtime, this CPU, current files
 ``missing``             the blob file is gone
 ``corrupt``             truncated, not a blob, or bytes differ from when published
+``unreadable``          this user may not read the blob (run as the cache's owner)
 ``runtime-mismatch``    written by another OpenVINO build (it would be rewritten)
 ``isa-mismatch``        compiled for another CPU instruction set
 ``model-missing``       the model files it was built from are gone
@@ -51,6 +52,7 @@ OK = "ok"
 PROBLEM_STATUSES = (
     "missing",
     "corrupt",
+    "unreadable",
     "runtime-mismatch",
     "isa-mismatch",
     "model-missing",
@@ -192,14 +194,18 @@ class Verifier:
         new_stat = None
         if identity[0] != entry.size:
             return "corrupt", f"blob is {identity[0]} bytes, {entry.size} were published (truncated or rewritten)", None
-        if identity != entry.blob_stat or self.checksum == "always":
-            if blob_checksum(path) != entry.checksum:
-                return "corrupt", "blob bytes differ from the published blob (checksum mismatch)", None
-            new_stat = identity if identity != entry.blob_stat else None
         try:
+            if identity != entry.blob_stat or self.checksum == "always":
+                if blob_checksum(path) != entry.checksum:
+                    return "corrupt", "blob bytes differ from the published blob (checksum mismatch)", None
+                new_stat = identity if identity != entry.blob_stat else None
             header = read_header(path)
-        except (BlobHeaderError, OSError) as exc:
+        except PermissionError:
+            return "unreadable", f"uid {os.geteuid()} may not read {entry.blob}; run verify as the cache directory's owner", None
+        except BlobHeaderError as exc:
             return "corrupt", f"blob header unreadable: {exc}", None
+        except OSError as exc:
+            return "corrupt", f"blob cannot be read: {exc.strerror}", None
         build = hostfacts.runtime_build()
         if header.runtime_version != build:
             return "runtime-mismatch", f"written by OpenVINO {header.runtime_version}, this host runs {build}", new_stat

@@ -178,9 +178,9 @@ def test_reader_refuses_corrupt_manifest(tmp_path: Path) -> None:
 
 
 def test_real_blob_header(repo: Path, cache_dir: Path) -> None:
-    from airflow_ovcache.core.hostfacts import runtime_build
-
     import openvino as ov
+
+    from airflow_ovcache.core.hostfacts import runtime_build
 
     ov.Core().compile_model(str(repo / "mlp" / "1" / "model.xml"), "CPU", {"CACHE_DIR": str(cache_dir)})
     (blob,) = list(cache_dir.glob("*.blob"))

@@ -28,7 +28,9 @@ def test_policy_selects_like_ovms(text: str, available: list[int], selected: lis
     assert VersionPolicy.parse(text).select(available) == selected
 
 
-@pytest.mark.parametrize("text", ["latest:0", "latest:-1", "specific:", "specific:a", "newest", "{bad json", '{"latest": 1, "all": {}}'])
+@pytest.mark.parametrize(
+    "text", ["latest:0", "latest:-1", "specific:", "specific:a", "newest", "{bad json", '{"latest": 1, "all": {}}']
+)
 def test_policy_rejects_nonsense(text: str) -> None:
     with pytest.raises(UsageError):
         VersionPolicy.parse(text)

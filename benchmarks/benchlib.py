@@ -1,0 +1,339 @@
+"""Shared pieces of the host-agent benchmarks: context, machine, statistics, fresh processes.
+
+Every benchmark module (``bench_*.py``) exposes ``NAME``, ``TITLE``,
+``run(ctx) -> dict`` and ``render(result) -> str``. ``run`` measures and
+returns plain JSON-able data; ``render`` turns one stored result into a
+Markdown section. The driver (``run.py``) adds the machine description,
+writes ``results/<NAME>.json`` and renders ``docs/benchmarks.md`` from those
+files, so the document always shows the numbers that were stored.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import platform
+import random
+import shutil
+import statistics
+import subprocess
+import sys
+import time
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+BENCH_DIR = Path(__file__).resolve().parent
+REPO_DIR = BENCH_DIR.parent
+PROBE = BENCH_DIR / "probe.py"
+SEED = 20261126  # one fixed seed for every random choice the benchmarks make
+
+
+# -- context --------------------------------------------------------------------------------
+
+
+@dataclass
+class Context:
+    """What a benchmark gets: where to work, how hard to try, and shared model files."""
+
+    workdir: Path
+    quick: bool = False
+    python: str = sys.executable
+    log_lines: list[str] = field(default_factory=list)
+
+    def repeats(self, full: int, quick: int) -> int:
+        return quick if self.quick else full
+
+    def log(self, message: str) -> None:
+        line = f"[{time.strftime('%H:%M:%S')}] {message}"
+        self.log_lines.append(line)
+        print(line, file=sys.stderr, flush=True)
+
+    def scratch(self, name: str) -> Path:
+        """A fresh, empty folder under the work directory."""
+        path = self.workdir / name
+        if path.exists():
+            shutil.rmtree(path)
+        path.mkdir(parents=True)
+        return path
+
+    def model(self, repo: str, name: str, size_mb: float, seed: int, layers: int, version: int = 1) -> Path:
+        """``<workdir>/<repo>/<name>/<version>/model.xml`` built by ``samples.build_ir`` (once per work directory)."""
+        from airflow_ovcache.samples import build_ir
+
+        path = self.workdir / repo / name / str(version) / "model.xml"
+        if not path.exists():
+            build_ir(path, size_mb=size_mb, seed=seed, layers=layers)
+        return path
+
+    def ovcache(self) -> list[str]:
+        """The installed ``ovcache`` console script, as a server's deploy hook would run it."""
+        script = Path(self.python).parent / "ovcache"
+        if script.exists():
+            return [str(script)]
+        return [self.python, "-m", "airflow_ovcache.cli.main"]
+
+
+def describe_model(path: Path) -> dict[str, Any]:
+    files = sorted(p for p in path.parent.iterdir() if p.is_file())
+    return {
+        "path": str(path),
+        "files": {p.name: p.stat().st_size for p in files},
+        "bytes": sum(p.stat().st_size for p in files),
+    }
+
+
+def wait_out_racy_window(paths: Sequence[Path], seconds: float = 2.2) -> float:
+    """Sleep until every file is older than the stat cache's racy window; returns the seconds slept.
+
+    The fingerprint stat cache refuses to remember files changed in the last two
+    seconds (git's "racy" rule), so freshly written inputs would be re-hashed on
+    every run and a "warm stat cache" measurement would measure nothing.
+    """
+    newest = max(max(p.stat().st_mtime, p.stat().st_ctime) for p in paths)
+    wait = newest + seconds - time.time()
+    if wait > 0:
+        time.sleep(wait)
+    return max(wait, 0.0)
+
+
+def read_files(paths: Sequence[Path]) -> int:
+    """Read files once (to put them in the page cache); returns the bytes read."""
+    total = 0
+    buf = bytearray(1 << 20)
+    view = memoryview(buf)
+    for path in paths:
+        with open(path, "rb", buffering=0) as handle:
+            while True:
+                got = handle.readinto(view)
+                if not got:
+                    break
+                total += got
+    return total
+
+
+# -- fresh processes ------------------------------------------------------------------------
+
+
+@dataclass
+class Proc:
+    wall: float  # seconds from spawn to exit, measured by the parent
+    code: int
+    out: str
+    err: str
+
+    def json(self) -> Any:
+        """The last stdout line that parses as JSON (the probe's and ``ovcache --json``'s output)."""
+        text = self.out.strip()
+        try:
+            return json.loads(text)
+        except ValueError:
+            pass
+        for line in reversed(text.splitlines()):
+            try:
+                return json.loads(line)
+            except ValueError:
+                continue
+        raise RuntimeError(f"no JSON in output (exit {self.code}): {self.err.strip()[-2000:]}")
+
+
+def spawn(argv: list[str], timeout: float = 600.0, env: dict[str, str] | None = None) -> Proc:
+    start = time.perf_counter()
+    proc = subprocess.run(argv, capture_output=True, text=True, timeout=timeout, env=env, cwd=REPO_DIR)
+    wall = time.perf_counter() - start
+    return Proc(wall, proc.returncode, proc.stdout, proc.stderr)
+
+
+def probe(ctx: Context, op: str, **args: Any) -> tuple[dict[str, Any], float]:
+    """Run one measurement in a fresh interpreter (``probe.py``); returns its JSON and the process wall time."""
+    proc = spawn([ctx.python, str(PROBE), op, json.dumps(args)])
+    data = proc.json()
+    if proc.code != 0 or not isinstance(data, dict) or data.get("error"):
+        raise RuntimeError(f"probe {op} failed (exit {proc.code}): {data if isinstance(data, dict) else ''} {proc.err[-2000:]}")
+    return data, proc.wall
+
+
+# -- statistics -----------------------------------------------------------------------------
+
+
+def summary(values: Sequence[float], scale: float = 1.0, digits: int = 3) -> dict[str, Any]:
+    """Median, quartiles, extremes of ``values`` (times ``scale``); quartiles are inclusive-method."""
+    xs = sorted(v * scale for v in values)
+    if not xs:
+        return {"n": 0}
+    if len(xs) >= 2:
+        q1, _, q3 = statistics.quantiles(xs, n=4, method="inclusive")
+    else:
+        q1 = q3 = xs[0]
+    return {
+        "n": len(xs),
+        "median": round(statistics.median(xs), digits),
+        "p25": round(q1, digits),
+        "p75": round(q3, digits),
+        "iqr": round(q3 - q1, digits),
+        "min": round(xs[0], digits),
+        "max": round(xs[-1], digits),
+        "mean": round(statistics.fmean(xs), digits),
+        "values": [round(v * scale, digits) for v in values],
+    }
+
+
+def median_diff_ci(a: Sequence[float], b: Sequence[float], rounds: int = 2000, digits: int = 3) -> dict[str, float]:
+    """Median(b) - median(a) with a 95% bootstrap interval (fixed seed, so reruns on the same data agree)."""
+    rng = random.Random(SEED)
+    diffs = []
+    for _ in range(rounds):
+        ra = [rng.choice(a) for _ in a]
+        rb = [rng.choice(b) for _ in b]
+        diffs.append(statistics.median(rb) - statistics.median(ra))
+    diffs.sort()
+    return {
+        "diff": round(statistics.median(b) - statistics.median(a), digits),
+        "lo": round(diffs[int(0.025 * rounds)], digits),
+        "hi": round(diffs[int(0.975 * rounds) - 1], digits),
+    }
+
+
+def interleave(kinds: Sequence[str], repeats: int) -> list[str]:
+    """A run order that alternates kinds and reverses every other round (ABBA...), so slow drift hits all alike."""
+    order: list[str] = []
+    for i in range(repeats):
+        order.extend(kinds if i % 2 == 0 else list(reversed(kinds)))
+    return order
+
+
+# -- machine --------------------------------------------------------------------------------
+
+
+def _cpuinfo() -> dict[str, str]:
+    info: dict[str, str] = {}
+    try:
+        with open("/proc/cpuinfo") as handle:
+            for line in handle:
+                key, sep, value = line.partition(":")
+                key = key.strip()
+                if sep and key not in info:
+                    info[key] = value.strip()
+                if not line.strip() and info:
+                    break
+    except OSError:
+        pass
+    return info
+
+
+def _meminfo_gib() -> float | None:
+    try:
+        with open("/proc/meminfo") as handle:
+            for line in handle:
+                if line.startswith("MemTotal:"):
+                    return round(int(line.split()[1]) / (1 << 20), 1)
+    except OSError:
+        pass
+    return None
+
+
+def filesystem_of(path: Path) -> dict[str, str]:
+    """The mount holding ``path`` (longest matching mount point in /proc/mounts)."""
+    real = os.path.realpath(path)
+    best = {"mount": "?", "type": "?", "device": "?", "options": ""}
+    best_len = -1
+    try:
+        with open("/proc/mounts") as handle:
+            for line in handle:
+                parts = line.split()
+                if len(parts) < 4:
+                    continue
+                mount = parts[1].replace("\\040", " ")
+                inside = real == mount or real.startswith(mount.rstrip("/") + "/")
+                if inside and len(mount) >= best_len:
+                    best = {"mount": mount, "type": parts[2], "device": parts[0], "options": parts[3]}
+                    best_len = len(mount)
+    except OSError:
+        pass
+    return best
+
+
+def _os_release() -> str:
+    try:
+        for line in Path("/etc/os-release").read_text().splitlines():
+            if line.startswith("PRETTY_NAME="):
+                return line.partition("=")[2].strip('"')
+    except OSError:
+        pass
+    return platform.system()
+
+
+def _dist(name: str) -> str | None:
+    from importlib import metadata
+
+    try:
+        return metadata.version(name)
+    except metadata.PackageNotFoundError:
+        return None
+
+
+def _git_head() -> str | None:
+    try:
+        out = subprocess.run(["git", "rev-parse", "--short=12", "HEAD"], cwd=REPO_DIR, capture_output=True, text=True, timeout=10)
+    except (OSError, subprocess.SubprocessError):
+        return None
+    return out.stdout.strip() or None
+
+
+def loadavg() -> list[float]:
+    try:
+        return [float(x) for x in Path("/proc/loadavg").read_text().split()[:3]]
+    except (OSError, ValueError):
+        return []
+
+
+def machine(workdir: Path) -> dict[str, Any]:
+    cpu = _cpuinfo()
+    flags = set(cpu.get("flags", "").split())
+    try:
+        usable = len(os.sched_getaffinity(0))
+    except AttributeError:
+        usable = os.cpu_count() or 0
+    return {
+        "cpu_model": cpu.get("model name") or platform.processor() or platform.machine(),
+        "arch": platform.machine(),
+        "logical_cpus": os.cpu_count(),
+        "usable_cpus": usable,
+        "isa_flags": sorted(f for f in ("avx2", "avx512f", "avx512_bf16", "amx_tile", "amx_bf16", "amx_int8") if f in flags),
+        "ram_gib": _meminfo_gib(),
+        "os": _os_release(),
+        "kernel": platform.release(),
+        "python": f"{platform.python_implementation()} {platform.python_version()}",
+        "openvino": _dist("openvino"),
+        "blake3": _dist("blake3"),
+        "numpy": _dist("numpy"),
+        "airflow_ovcache": _dist("airflow-ovcache"),
+        "git_head": _git_head(),
+        "workdir_fs": filesystem_of(workdir),
+    }
+
+
+def machine_key(m: dict[str, Any]) -> tuple[Any, ...]:
+    """What must match for two results to count as taken on the same machine and stack."""
+    return (m.get("cpu_model"), m.get("logical_cpus"), m.get("ram_gib"), m.get("kernel"), m.get("python"), m.get("openvino"))
+
+
+# -- rendering helpers ------------------------------------------------------------------------
+
+
+def ms(stat: dict[str, Any], digits: int = 1) -> str:
+    """``median (p25-p75)`` of a summary in milliseconds."""
+    if not stat or not stat.get("n"):
+        return "n/a"
+    return f"{stat['median']:.{digits}f} ({stat['p25']:.{digits}f}-{stat['p75']:.{digits}f})"
+
+
+def table(header: Sequence[str], rows: Sequence[Sequence[Any]]) -> str:
+    lines = ["| " + " | ".join(header) + " |", "|" + "|".join("---" for _ in header) + "|"]
+    lines += ["| " + " | ".join(str(c) for c in row) + " |" for row in rows]
+    return "\n".join(lines)
+
+
+def mib(n: float) -> str:
+    return f"{n / (1 << 20):.1f} MiB"
