@@ -44,6 +44,49 @@ def build_ir(path: str | os.PathLike[str], size_mb: float = 2.0, seed: int = 0, 
     return out
 
 
+def build_transformer(path: str | os.PathLike[str], layers: int = 8, width: int = 192, seq: int = 64, seed: int = 0) -> Path:
+    """Write an IR model shaped like a small transformer encoder.
+
+    Many small ops (normalisation, attention reshapes, softmax, GELU) make the
+    CPU plugin's compile markedly slower than its cached load, as with real
+    language and vision transformers, which an MLP of the same size does not.
+    """
+    import numpy as np
+    import openvino as ov
+    import openvino.opset13 as ops
+
+    rng = np.random.default_rng(seed)
+    heads = 4
+    head_dim = width // heads
+
+    def dense(n_in: int, n_out: int) -> Any:
+        return ops.constant(_weights(rng, (n_in, n_out)))
+
+    def norm(node: Any) -> Any:
+        return ops.mvn(node, ops.constant(np.array([2], dtype=np.int64)), True, 1e-5, "inside_sqrt")
+
+    split = ops.constant(np.array([1, seq, heads, head_dim], dtype=np.int64))
+    merge = ops.constant(np.array([1, seq, width], dtype=np.int64))
+    perm = ops.constant(np.array([0, 2, 1, 3], dtype=np.int64))
+    x = ops.parameter([1, seq, width], np.float32, name="input")
+    node: Any = x
+    for _ in range(layers):
+        h = norm(node)
+        q, k, v = (
+            ops.transpose(ops.reshape(ops.matmul(h, dense(width, width), False, False), split, False), perm) for _ in range(3)
+        )
+        scores = ops.multiply(ops.matmul(q, k, False, True), ops.constant(np.float32(1 / np.sqrt(head_dim))))
+        attended = ops.reshape(ops.transpose(ops.matmul(ops.softmax(scores, 3), v, False, False), perm), merge, False)
+        node = ops.add(node, ops.matmul(attended, dense(width, width), False, False))
+        hidden = ops.gelu(ops.matmul(norm(node), dense(width, 4 * width), False, False), "erf")
+        node = ops.add(node, ops.matmul(hidden, dense(4 * width, width), False, False))
+    model = ov.Model([norm(node)], [x], f"encoder_{seed}")
+    out = Path(path)
+    out.parent.mkdir(parents=True, exist_ok=True)
+    ov.save_model(model, str(out), compress_to_fp16=False)
+    return out
+
+
 def build_onnx(path: str | os.PathLike[str], width: int = 64, seed: int = 0) -> Path:
     """Write a small ONNX model (MatMul, Add, Relu); needs the ``onnx`` package."""
     import numpy as np
@@ -91,11 +134,14 @@ def build_sample_repository(
     root: str | os.PathLike[str],
     models: dict[str, int] | None = None,
     size_mb: float = 1.0,
+    kind: str = "mlp",
 ) -> Path:
     """A model repository ``<root>/<model>/<version>/model.xml`` for the demo.
 
     ``models`` maps a model name to how many versions it gets; each version has
     its own weights (seeded by name and version) so versions really differ.
+    ``kind`` is ``mlp`` (fast to compile) or ``transformer`` (compiles several
+    times slower than it loads from cache, like real models).
     """
     import zlib
 
@@ -106,5 +152,9 @@ def build_sample_repository(
             if target.exists():
                 continue
             seed = zlib.crc32(f"{name}/{version}".encode())
-            build_ir(target, size_mb=size_mb, seed=seed)
+            if kind == "transformer":
+                width = max(32, int((size_mb * (1 << 20) / 4 / 12 / 8) ** 0.5) // 4 * 4)
+                build_transformer(target, layers=8, width=width, seed=seed)
+            else:
+                build_ir(target, size_mb=size_mb, seed=seed)
     return root

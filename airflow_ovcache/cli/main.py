@@ -158,6 +158,12 @@ def _parser() -> argparse.ArgumentParser:
         help="model and its number of versions (default classifier:2 detector:1)",
     )
     p.add_argument("--size-mb", type=float, default=1.0)
+    p.add_argument(
+        "--kind",
+        choices=("mlp", "transformer"),
+        default="mlp",
+        help="transformer compiles slower than it loads, like real models",
+    )
 
     sub.add_parser("version", parents=[common], help="agent, schema and OpenVINO versions (what the Airflow side checks)")
     return parser
@@ -386,7 +392,7 @@ def cmd_sample_repository(args: argparse.Namespace, env: Envelope) -> int:
         for spec in args.models:
             name, _, count = spec.partition(":")
             models[name] = int(count or 1)
-    root = build_sample_repository(args.path, models, size_mb=args.size_mb)
+    root = build_sample_repository(args.path, models, size_mb=args.size_mb, kind=args.kind)
     env.result = {"repository": str(root.resolve())}
     if not args.json:
         print(f"sample repository at {root}")
