@@ -146,7 +146,19 @@ def _parser() -> argparse.ArgumentParser:
     p.add_argument("--model", action="append", dest="models")
     p.add_argument("--versions", default="all")
 
-    sub.add_parser("repair", parents=[common, cache], help="set a corrupt manifest aside and start a new one (blobs are kept)")
+    p = sub.add_parser(
+        "rewarm",
+        parents=[common, cache],
+        help="verify, rebuild what a warm can fix (missing, corrupt, stale, foreign), report the rest",
+    )
+    p.add_argument(
+        "--load-check", action="store_true", help="verify with load checks, so blobs the server would not load are rebuilt too"
+    )
+    p.add_argument("--no-confirm", action="store_true", help="do not load each rebuilt blob in a fresh process")
+
+    sub.add_parser(
+        "repair-manifest", parents=[common, cache], help="set a corrupt manifest aside and start a new one (blobs are kept)"
+    )
 
     p = sub.add_parser("sample-repository", parents=[common], help="build a small model repository (for the demo and trials)")
     p.add_argument("path", type=Path)
@@ -359,7 +371,41 @@ def cmd_models(args: argparse.Namespace, env: Envelope) -> int:
     return EXIT_OK
 
 
-def cmd_repair(args: argparse.Namespace, env: Envelope) -> int:
+def cmd_rewarm(args: argparse.Namespace, env: Envelope) -> int:
+    from ..core.rewarm import rewarm
+
+    cache = _cache(args, create=False, writable=True)
+    say = _progress(args)
+
+    def progress(res: Any) -> None:
+        say(
+            f"rewarm {res.model}@{res.version} {res.device}: {res.status}"
+            + (f" - {res.reason}" if res.status == "failed" else "")
+        )
+
+    report = rewarm(cache, load_check=args.load_check, confirm=not args.no_confirm, progress=progress)
+    env.result = {"cache_dir": str(cache.root), **report.to_json()}
+    for res in report.unrepaired:
+        print(
+            f"ovcache: unrepaired: host {env_host()}, model {res.model}, version {res.version}, device {res.device}: {res.status}: {res.reason}",
+            file=sys.stderr,
+        )
+    if not args.json:
+        from .render import verify_table, warm_table
+
+        if report.warmed:
+            warm_table(env.result["rewarmed"], {s: sum(1 for w in report.warmed if w.status == s) for s in ("warmed", "failed")})
+        verify_table(env.result["after"], env.result["after_summary"])
+    return EXIT_PROBLEMS if report.unrepaired else EXIT_OK
+
+
+def env_host() -> str:
+    from ..core.errors import this_host
+
+    return this_host()
+
+
+def cmd_repair_manifest(args: argparse.Namespace, env: Envelope) -> int:
     from ..core.errors import ManifestCorrupt
 
     cache = _cache(args, create=False, writable=True)
@@ -427,7 +473,8 @@ COMMANDS: dict[str, Callable[[argparse.Namespace, Envelope], int]] = {
     "status": cmd_status,
     "devices": cmd_devices,
     "models": cmd_models,
-    "repair": cmd_repair,
+    "rewarm": cmd_rewarm,
+    "repair-manifest": cmd_repair_manifest,
     "sample-repository": cmd_sample_repository,
     "version": cmd_version,
 }

@@ -211,7 +211,7 @@ class ManifestCorrupt(OvcacheError):
         super().__init__(
             message,
             where or Where(),
-            hint or "run 'ovcache repair' to set it aside and rebuild it; no blob was touched",
+            hint or "run 'ovcache repair-manifest' to set it aside and rebuild it; no blob was touched",
             "manifest-corrupt",
         )
 

@@ -159,8 +159,8 @@ def test_corrupt_manifest_is_reported_then_repaired(repo: Path, cache_dir: Path)
     manifest.write_bytes(manifest.read_bytes()[:100])
     verify = ovcache("verify", "--cache-dir", str(cache_dir), "--json")
     doc = check_envelope(verify, "verify", 2)
-    assert doc["error"]["code"] == "manifest-corrupt" and "ovcache repair" in one_line_error(verify)
-    repaired = check_envelope(ovcache("repair", "--cache-dir", str(cache_dir), "--json"), "repair", 0)
+    assert doc["error"]["code"] == "manifest-corrupt" and "ovcache repair-manifest" in one_line_error(verify)
+    repaired = check_envelope(ovcache("repair-manifest", "--cache-dir", str(cache_dir), "--json"), "repair-manifest", 0)
     assert repaired["result"]["repaired"] and Path(repaired["result"]["set_aside"]).exists()
     assert {p.name for p in blobs_in(cache_dir)} == blob_names  # no blob was touched
     warm = check_envelope(
@@ -275,3 +275,26 @@ def test_blob_permissions_are_read_only(repo: Path, cache_dir: Path) -> None:
     ovcache("warm", "--repository", str(repo), "--cache-dir", str(cache_dir), "--model", "mlp")
     (blob,) = blobs_in(cache_dir)
     assert not blob.stat().st_mode & (stat.S_IWUSR | stat.S_IWGRP | stat.S_IWOTH)
+
+
+def test_rewarm_repairs_what_a_warm_can_fix_and_reports_the_rest(repo: Path, cache_dir: Path) -> None:
+    from airflow_ovcache.samples import swap_weights_in_place
+
+    ovcache("warm", "--repository", str(repo), "--cache-dir", str(cache_dir), "--versions", "all")
+    manifest = json.loads((cache_dir / ".ovcache" / "manifest.json").read_text())["entries"]
+    by_model = {(e["model"], e["version"]): e for e in manifest.values()}
+    (cache_dir / by_model[("mlp", 1)]["blob"]).unlink()  # missing
+    swap_weights_in_place(repo / "mlp" / "2" / "model.bin", seed=8)  # stale
+    shutil.rmtree(repo / "tiny")  # model gone: nothing to rebuild from
+    run = ovcache("rewarm", "--cache-dir", str(cache_dir), "--json", env={"OVCACHE_HOST": "n1"})
+    doc = check_envelope(run, "rewarm", 1)
+    result = doc["result"]
+    assert result["found_summary"] == {"missing": 1, "model-missing": 1, "stale-model": 1}
+    assert sorted((w["model"], w["version"], w["status"]) for w in result["rewarmed"]) == [
+        ("mlp", 1, "warmed"),
+        ("mlp", 2, "warmed"),
+    ]
+    assert all(w["loaded_from_cache"] for w in result["rewarmed"])
+    assert result["after_summary"] == {"model-missing": 1, "ok": 2}
+    assert [(u["model"], u["status"]) for u in result["unrepaired"]] == [("tiny", "model-missing")]
+    assert "ovcache: unrepaired: host n1, model tiny, version 1, device CPU: model-missing" in run.stderr

@@ -1,0 +1,175 @@
+"""The fleet inventory: one documented place that lists the inference hosts.
+
+A TOML (or JSON) file, read by a task at run time, never when a DAG file is
+parsed, so DAG files parse without it and without the network::
+
+    [defaults]
+    cache_dir = "/var/cache/openvino"
+    repository = "/models"
+    devices = ["CPU"]
+    retain = "latest:2"          # version policy invalidation keeps
+    agent = "ovcache"            # the agent command on the host
+
+    [[hosts]]
+    name = "infer-01"
+    ssh_conn_id = "ovcache_infer_01"   # reached over SSH (an Airflow SSH connection)
+    labels = ["eu-west", "cpu"]
+
+    [[hosts]]
+    name = "infer-02"
+    queue = "infer-02"                 # reached by an Airflow worker running on the host
+    devices = ["CPU", "GPU"]
+
+A host with ``ssh_conn_id`` is reached over SSH from any worker; one without is
+reached by a local subprocess on the worker that runs the task, which is the
+host itself when the task is routed to the host's own ``queue``.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Any
+
+from .core.errors import UsageError
+
+INVENTORY_ENV = "OVCACHE_INVENTORY"
+_HOST_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,62}$")
+_KNOWN = {
+    "name",
+    "cache_dir",
+    "repository",
+    "devices",
+    "labels",
+    "ssh_conn_id",
+    "queue",
+    "agent",
+    "retain",
+    "properties",
+    "serving_config",
+}
+
+
+@dataclass(frozen=True)
+class FleetHost:
+    name: str
+    cache_dir: str
+    repository: str
+    devices: tuple[str, ...] = ("CPU",)
+    labels: tuple[str, ...] = ()
+    ssh_conn_id: str | None = None
+    queue: str | None = None
+    agent: str = "ovcache"
+    retain: str = "latest:2"
+    properties: dict[str, str] = field(default_factory=dict)
+    serving_config: str | None = None
+
+    @property
+    def transport(self) -> str:
+        return "ssh" if self.ssh_conn_id else "local"
+
+    def to_json(self) -> dict[str, Any]:
+        data = asdict(self)
+        data["devices"] = list(self.devices)
+        data["labels"] = list(self.labels)
+        data["transport"] = self.transport
+        return data
+
+
+@dataclass
+class Fleet:
+    hosts: list[FleetHost]
+    source: str = ""
+
+    def select(self, names: list[str] | None = None, labels: list[str] | None = None) -> list[FleetHost]:
+        """Hosts by name and/or label; naming a host the inventory lacks is an error, not an empty run."""
+        chosen = self.hosts
+        if names:
+            known = {h.name for h in self.hosts}
+            unknown = [n for n in names if n not in known]
+            if unknown:
+                raise UsageError(
+                    f"host(s) {', '.join(unknown)} not in the fleet inventory {self.source}",
+                    hint=f"known hosts: {', '.join(sorted(known))}",
+                )
+            chosen = [h for h in chosen if h.name in names]
+        if labels:
+            chosen = [h for h in chosen if set(labels) <= set(h.labels)]
+        return chosen
+
+    def host(self, name: str) -> FleetHost:
+        return self.select([name])[0]
+
+
+def load_fleet(path: str | os.PathLike[str] | None = None) -> Fleet:
+    """Read and validate the inventory; every mistake is one line naming the host and the key."""
+    source = Path(path or os.environ.get(INVENTORY_ENV) or "")
+    if not str(source) or str(source) == ".":
+        raise UsageError("no fleet inventory given", hint=f"set ${INVENTORY_ENV} or pass the inventory path")
+    try:
+        text = source.read_text()
+    except OSError as exc:
+        raise UsageError(
+            f"cannot read fleet inventory {source}: {exc.strerror}", hint=f"set ${INVENTORY_ENV} to the inventory file"
+        ) from None
+    try:
+        if source.suffix.lower() == ".json":
+            data = json.loads(text)
+        else:
+            try:
+                import tomllib
+            except ModuleNotFoundError:  # Python 3.10
+                import tomli as tomllib  # type: ignore[no-redef]
+            data = tomllib.loads(text)
+    except ValueError as exc:
+        raise UsageError(f"fleet inventory {source} does not parse: {exc}") from None
+    return parse_fleet(data, str(source))
+
+
+def parse_fleet(data: dict[str, Any], source: str = "<inventory>") -> Fleet:
+    if not isinstance(data, dict) or not isinstance(data.get("hosts"), list) or not data["hosts"]:
+        raise UsageError(f"fleet inventory {source} lists no [[hosts]]")
+    defaults = data.get("defaults") or {}
+    unknown = set(defaults) - (_KNOWN - {"name"})
+    if unknown:
+        raise UsageError(f"fleet inventory {source}: unknown default(s) {', '.join(sorted(unknown))}")
+    hosts: list[FleetHost] = []
+    for raw in data["hosts"]:
+        merged = {**defaults, **raw, "properties": {**(defaults.get("properties") or {}), **(raw.get("properties") or {})}}
+        name = str(merged.get("name", ""))
+        if not _HOST_NAME.match(name):
+            raise UsageError(f"fleet inventory {source}: host name {name!r} is not a plain host name")
+        bad = set(raw) - _KNOWN
+        if bad:
+            raise UsageError(f"fleet inventory {source}: host {name}: unknown key(s) {', '.join(sorted(bad))}")
+        for key in ("cache_dir", "repository"):
+            if not merged.get(key):
+                raise UsageError(f"fleet inventory {source}: host {name} has no {key} (set it on the host or in [defaults])")
+            if not str(merged[key]).startswith("/"):
+                raise UsageError(f"fleet inventory {source}: host {name}: {key} must be an absolute path on the host")
+        devices = merged.get("devices") or ["CPU"]
+        if isinstance(devices, str):
+            devices = [devices]
+        hosts.append(
+            FleetHost(
+                name=name,
+                cache_dir=str(merged["cache_dir"]),
+                repository=str(merged["repository"]),
+                devices=tuple(str(d) for d in devices),
+                labels=tuple(str(label) for label in merged.get("labels") or ()),
+                ssh_conn_id=merged.get("ssh_conn_id") or None,
+                queue=merged.get("queue") or None,
+                agent=str(merged.get("agent") or "ovcache"),
+                retain=str(merged.get("retain") or "latest:2"),
+                properties={str(k): str(v) for k, v in merged["properties"].items()},
+                serving_config=merged.get("serving_config") or None,
+            )
+        )
+    names = [h.name for h in hosts]
+    duplicates = sorted({n for n in names if names.count(n) > 1})
+    if duplicates:
+        raise UsageError(f"fleet inventory {source}: host(s) listed twice: {', '.join(duplicates)}")
+    return Fleet(hosts, source)
