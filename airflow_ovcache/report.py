@@ -1,0 +1,200 @@
+"""The fleet cache report: hosts x models, as an HTML page a person wants to look at, and as JSON.
+
+Built from what each host's ``ovcache rewarm`` returned (what verify found, what
+was rebuilt, what verify says afterwards) plus the hosts that could not be
+reached at all. Pure Python and the standard library: it runs in a task, on a
+laptop, or in a test.
+"""
+
+from __future__ import annotations
+
+import html
+import json
+from dataclasses import dataclass, field
+from datetime import datetime, timezone
+from pathlib import Path
+from typing import Any
+
+# How a cell reads, from the state before and after the night's repair.
+OK, REPAIRED, UNREPAIRED, UNREACHABLE = "ok", "repaired", "unrepaired", "unreachable"
+_COLOURS = {OK: "#1b7f3b", REPAIRED: "#b7791f", UNREPAIRED: "#c53030", UNREACHABLE: "#4a5568"}
+
+
+@dataclass
+class Cell:
+    host: str
+    model: str
+    version: int
+    device: str
+    outcome: str  # ok | repaired | unrepaired
+    before: str
+    after: str
+    reason: str = ""
+    size: int | None = None
+    load_ms: float | None = None
+
+    def to_json(self) -> dict[str, Any]:
+        return self.__dict__.copy()
+
+
+@dataclass
+class FleetReport:
+    title: str
+    generated: str
+    cells: list[Cell] = field(default_factory=list)
+    unreachable: dict[str, str] = field(default_factory=dict)  # host -> why
+    orphans: dict[str, int] = field(default_factory=dict)  # host -> count
+    hosts: list[str] = field(default_factory=list)
+
+    @property
+    def ok(self) -> bool:
+        return not self.unreachable and all(c.outcome != UNREPAIRED for c in self.cells)
+
+    def counts(self) -> dict[str, int]:
+        out = {OK: 0, REPAIRED: 0, UNREPAIRED: 0}
+        for cell in self.cells:
+            out[cell.outcome] += 1
+        out[UNREACHABLE] = len(self.unreachable)
+        return out
+
+    def problems(self) -> list[str]:
+        """One line per thing a person must look at, naming host, model, version and device."""
+        lines = [f"host {h}: unreachable: {why}" for h, why in sorted(self.unreachable.items())]
+        lines += [
+            f"host {c.host}, model {c.model}, version {c.version}, device {c.device}: {c.after}: {c.reason}"
+            for c in self.cells
+            if c.outcome == UNREPAIRED
+        ]
+        return lines
+
+    def to_json(self) -> dict[str, Any]:
+        return {
+            "title": self.title,
+            "generated": self.generated,
+            "ok": self.ok,
+            "counts": self.counts(),
+            "hosts": self.hosts,
+            "unreachable": self.unreachable,
+            "orphans": self.orphans,
+            "problems": self.problems(),
+            "cells": [c.to_json() for c in self.cells],
+        }
+
+
+def build_report(host_results: list[dict[str, Any]], title: str = "OpenVINO cache: nightly verification") -> FleetReport:
+    """``host_results``: one dict per host with ``host`` and either ``error`` or ``found``/``after`` rows."""
+    report = FleetReport(title, datetime.now(timezone.utc).isoformat(timespec="seconds"))
+    for result in sorted(host_results, key=lambda r: r["host"]):
+        host = result["host"]
+        report.hosts.append(host)
+        if result.get("error"):
+            report.unreachable[host] = str(result["error"])
+            continue
+        before = {_key(r): r for r in result.get("found", []) if r.get("model")}
+        orphans = sum(1 for r in result.get("after", []) if r.get("status") == "orphan")
+        if orphans:
+            report.orphans[host] = orphans
+        for row in result.get("after", []):
+            if not row.get("model"):
+                continue
+            was = before.get(_key(row), row)
+            if row["status"] != "ok":
+                outcome = UNREPAIRED
+            elif was["status"] != "ok":
+                outcome = REPAIRED
+            else:
+                outcome = OK
+            reason = row.get("reason") or ""
+            if outcome == REPAIRED:
+                reason = f"was {was['status']}: {was.get('reason') or ''}; rebuilt"
+            report.cells.append(
+                Cell(
+                    host,
+                    row["model"],
+                    int(row["version"]),
+                    row["device"],
+                    outcome,
+                    was["status"],
+                    row["status"],
+                    reason,
+                    row.get("size"),
+                    row.get("load_ms"),
+                )
+            )
+    return report
+
+
+def _key(row: dict[str, Any]) -> tuple[Any, ...]:
+    return (row.get("model"), row.get("version"), row.get("device"), row.get("spec_id"))
+
+
+def _size(n: int | None) -> str:
+    if not n:
+        return ""
+    for unit in ("B", "KiB", "MiB", "GiB"):
+        if n < 1024 or unit == "GiB":
+            return f"{n:.0f} {unit}" if unit == "B" else f"{n:.1f} {unit}"
+        n /= 1024  # type: ignore[assignment]
+    return ""
+
+
+def render_html(report: FleetReport) -> str:
+    esc = html.escape
+    rows = sorted({(c.model, c.version, c.device) for c in report.cells})
+    by_cell = {(c.host, c.model, c.version, c.device): c for c in report.cells}
+    counts = report.counts()
+    head = "".join(f"<th>{esc(h)}</th>" for h in report.hosts)
+    body = []
+    for model, version, device in rows:
+        tds = []
+        for host in report.hosts:
+            if host in report.unreachable:
+                tds.append(f'<td class="cell unreachable" title="{esc(report.unreachable[host])}">unreachable</td>')
+                continue
+            cell = by_cell.get((host, model, version, device))
+            if cell is None:
+                tds.append('<td class="cell none">not managed</td>')
+                continue
+            detail = " · ".join(x for x in (_size(cell.size), f"{cell.load_ms:.0f} ms" if cell.load_ms is not None else "") if x)
+            label = cell.after if cell.outcome != REPAIRED else f"repaired ({cell.before})"
+            tds.append(
+                f'<td class="cell {cell.outcome}" title="{esc(cell.reason)}"><b>{esc(label)}</b>'
+                f'<br><small>{esc(detail)}</small><br><small class="why">{esc(cell.reason)}</small></td>'
+            )
+        body.append(f"<tr><th class='row'>{esc(model)} <span>v{version}</span> <em>{esc(device)}</em></th>{''.join(tds)}</tr>")
+    problems = "".join(f"<li>{esc(p)}</li>" for p in report.problems()) or "<li>none</li>"
+    orphan_note = ", ".join(f"{esc(h)}: {n}" for h, n in sorted(report.orphans.items())) or "none"
+    status = "All caches are serving the deployed models." if report.ok else "Some caches need a person."
+    style = "".join(f".{k}{{background:{v};color:#fff}}" for k, v in _COLOURS.items())
+    return f"""<!doctype html>
+<html lang="en"><head><meta charset="utf-8"><title>{esc(report.title)}</title>
+<style>
+body{{font:14px/1.4 system-ui,sans-serif;margin:2em;color:#1a202c}}
+table{{border-collapse:collapse}} th,td{{border:1px solid #cbd5e0;padding:.4em .6em;vertical-align:top}}
+th.row{{text-align:left;background:#f7fafc}} th.row span{{color:#4a5568}} th.row em{{color:#718096;font-style:normal}}
+.cell{{min-width:9em}} .cell small{{opacity:.9}} .why{{display:block;max-width:18em}}
+.none{{background:#edf2f7;color:#718096}} {style}
+.badge{{display:inline-block;padding:.2em .6em;border-radius:1em;margin-right:.4em}}
+</style></head><body>
+<h1>{esc(report.title)}</h1>
+<p>{esc(status)} Generated {esc(report.generated)}.</p>
+<p><span class="badge ok">{counts[OK]} ok</span><span class="badge repaired">{counts[REPAIRED]} repaired</span>
+<span class="badge unrepaired">{counts[UNREPAIRED]} unrepaired</span><span class="badge unreachable">{counts[UNREACHABLE]} host(s) unreachable</span></p>
+<table><thead><tr><th>model / version / device</th>{head}</tr></thead><tbody>
+{"".join(body) or "<tr><td>no managed blobs</td></tr>"}
+</tbody></table>
+<h2>Needs a person</h2><ul>{problems}</ul>
+<p>Unrecorded blobs (orphans) per host: {orphan_note}.</p>
+</body></html>
+"""
+
+
+def write_report(report: FleetReport, directory: str | Path, stem: str) -> dict[str, str]:
+    """Write ``<stem>.html`` and ``<stem>.json`` into ``directory``; returns their paths."""
+    folder = Path(directory)
+    folder.mkdir(parents=True, exist_ok=True)
+    html_path = folder / f"{stem}.html"
+    json_path = folder / f"{stem}.json"
+    html_path.write_text(render_html(report))
+    json_path.write_text(json.dumps(report.to_json(), indent=1))
+    return {"html": str(html_path), "json": str(json_path)}
