@@ -1,14 +1,94 @@
-"""Provider metadata for Airflow's providers manager (plain data, no imports)."""
+"""Provider metadata for Airflow's providers manager.
+
+Plain data: Airflow reads this through the ``apache_airflow_provider`` entry
+point without importing any hook, so the connection form's fields are
+declared here (``conn-fields``) rather than in hook methods. Only the
+package's own ``__init__`` (a version string) is imported.
+"""
 
 from __future__ import annotations
 
 from typing import Any
 
+from . import __version__
+
+INTEGRATION = "OpenVINO model cache"
+
+
+def _string(label: str, description: str, default: str | None = None, **schema: Any) -> dict[str, Any]:
+    field: dict[str, Any] = {"label": label, "description": description, "schema": {"type": ["string", "null"], **schema}}
+    if default is not None:
+        field["schema"]["default"] = default
+    return field
+
+
+def _number(label: str, description: str, default: float | int, kind: str = "number") -> dict[str, Any]:
+    return {"label": label, "description": description, "schema": {"type": [kind, "null"], "default": default, "minimum": 0}}
+
+
+CONN_FIELDS: dict[str, dict[str, Any]] = {
+    "cache_dir": _string("Cache directory", "OpenVINO cache_dir on the host, as the serving application sets it."),
+    "repository": _string("Model repository", "Root of the model repository on the host (<model>/<version>/ folders)."),
+    "devices": _string("Devices", "Devices to warm and verify by default, comma-separated (e.g. CPU,GPU).", "CPU"),
+    "transport": _string(
+        "Transport",
+        "How the host is reached: local (the worker is the host) or ssh (through the SSH connection below).",
+        "local",
+        enum=["local", "ssh"],
+    ),
+    "ssh_conn_id": _string("SSH connection id", "For transport ssh: an SSH connection (conn type ssh) to the host."),
+    "agent_command": _string(
+        "Agent command",
+        "The ovcache agent's command line on the host. Default: this worker's Python for local, 'ovcache' for ssh.",
+    ),
+    "serving_config": _string("Serving config", "Optional serving config (TOML or JSON) on the host with per-model cache specs."),
+    "command_timeout": _number(
+        "Command timeout (s)", "Seconds one agent command may run before it is stopped; 0 for no limit.", 3600
+    ),
+    "connect_timeout": _number("Connect timeout (s)", "Seconds to wait for an SSH connection.", 10),
+    "connect_retries": _number(
+        "Connect retries", "Retries of a failed SSH connect (refused, timed out, unreachable).", 3, "integer"
+    ),
+    "retry_backoff": _number("Retry backoff (s)", "First wait between connect retries; doubles each retry.", 2),
+}
+
+
+def _modules(*names: str) -> list[dict[str, Any]]:
+    return [{"integration-name": INTEGRATION, "python-modules": [f"airflow_ovcache.{n}" for n in names]}]
+
 
 def get_provider_info() -> dict[str, Any]:
     return {
         "package-name": "airflow-ovcache",
-        "name": "OpenVINO model cache",
+        "name": INTEGRATION,
         "description": "Warm, verify and invalidate OpenVINO model caches across a fleet of inference hosts.",
-        "versions": ["0.1.0"],
+        "versions": [__version__],
+        "integrations": [
+            {
+                "integration-name": INTEGRATION,
+                "external-doc-url": "https://docs.openvino.ai/",
+                "tags": ["software"],
+            }
+        ],
+        "hooks": _modules("hooks.ovcache"),
+        "operators": _modules("operators.warm", "operators.verify", "operators.invalidate"),
+        "sensors": _modules("sensors.blob", "sensors.device", "sensors.model_version"),
+        "triggers": _modules("triggers.blob", "triggers.device", "triggers.model_version", "triggers.new_version"),
+        "connection-types": [
+            {
+                "hook-class-name": "airflow_ovcache.hooks.ovcache.OvcacheHook",
+                "hook-name": "OpenVINO cache host",
+                "connection-type": "ovcache",
+                "conn-fields": CONN_FIELDS,
+                "ui-field-behaviour": {
+                    "hidden-fields": ["schema", "login", "password", "port"],
+                    "relabeling": {"host": "Host name (as reported)"},
+                    "placeholders": {"host": "infer-03 (default: the host's own name)", "extra": '{"remote_timeout": true}'},
+                },
+            }
+        ],
+        "asset-uris": [
+            {"schemes": ["ovmodel"], "handler": "airflow_ovcache.assets.sanitize_model_uri"},
+            {"schemes": ["ovcache"], "handler": "airflow_ovcache.assets.sanitize_cache_uri"},
+        ],
     }

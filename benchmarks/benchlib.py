@@ -28,6 +28,10 @@ BENCH_DIR = Path(__file__).resolve().parent
 REPO_DIR = BENCH_DIR.parent
 PROBE = BENCH_DIR / "probe.py"
 SEED = 20261126  # one fixed seed for every random choice the benchmarks make
+RESULTS_DIR = BENCH_DIR / "results"
+DOC_PATH = REPO_DIR / "docs" / "benchmarks.md"
+# The benchmark modules, in the order they run and appear in the document.
+BENCHMARKS = ("bench_cold", "bench_cached", "bench_noop", "bench_verify", "bench_fingerprint")
 
 
 # -- context --------------------------------------------------------------------------------
@@ -50,12 +54,12 @@ class Context:
         self.log_lines.append(line)
         print(line, file=sys.stderr, flush=True)
 
-    def scratch(self, name: str) -> Path:
-        """A fresh, empty folder under the work directory."""
+    def fresh(self, name: str) -> Path:
+        """A path under the work directory that does not exist yet (its parent does)."""
         path = self.workdir / name
         if path.exists():
             shutil.rmtree(path)
-        path.mkdir(parents=True)
+        path.parent.mkdir(parents=True, exist_ok=True)
         return path
 
     def model(self, repo: str, name: str, size_mb: float, seed: int, layers: int, version: int = 1) -> Path:
@@ -281,6 +285,46 @@ def _git_head() -> str | None:
     return out.stdout.strip() or None
 
 
+def cpu_seconds() -> tuple[float, float, float]:
+    """(wall clock, core-seconds the whole machine was busy, core-seconds this process and its waited-for children used)."""
+    import resource
+
+    busy = 0.0
+    try:
+        with open("/proc/stat") as handle:
+            fields = handle.readline().split()[1:]
+        user, nice, system, _idle, _iowait, irq, softirq, steal = (int(x) for x in fields[:8])
+        busy = (user + nice + system + irq + softirq + steal) / os.sysconf("SC_CLK_TCK")
+    except (OSError, ValueError):
+        pass
+    ours = 0.0
+    for who in (resource.RUSAGE_SELF, resource.RUSAGE_CHILDREN):
+        usage = resource.getrusage(who)
+        ours += usage.ru_utime + usage.ru_stime
+    return time.monotonic(), busy, ours
+
+
+def others_share(before: tuple[float, float, float], after: tuple[float, float, float]) -> float:
+    """Fraction of the machine's CPU capacity used by other processes between two ``cpu_seconds`` samples."""
+    wall = after[0] - before[0]
+    if wall <= 0:
+        return 0.0
+    others = (after[1] - before[1]) - (after[2] - before[2])
+    return round(max(others, 0.0) / (wall * (os.cpu_count() or 1)), 3)
+
+
+def wait_for_quiet(max_wait: float, threshold: float = 0.1, sample: float = 2.0) -> dict[str, Any]:
+    """Wait (up to ``max_wait`` seconds) until other processes use under ``threshold`` of the CPU over ``sample`` seconds."""
+    start = time.monotonic()
+    while True:
+        before = cpu_seconds()
+        time.sleep(sample)
+        share = others_share(before, cpu_seconds())
+        waited = time.monotonic() - start
+        if share < threshold or waited >= max_wait:
+            return {"waited_s": round(waited, 1), "others_share": share, "quiet": share < threshold}
+
+
 def loadavg() -> list[float]:
     try:
         return [float(x) for x in Path("/proc/loadavg").read_text().split()[:3]]
@@ -333,7 +377,3 @@ def table(header: Sequence[str], rows: Sequence[Sequence[Any]]) -> str:
     lines = ["| " + " | ".join(header) + " |", "|" + "|".join("---" for _ in header) + "|"]
     lines += ["| " + " | ".join(str(c) for c in row) + " |" for row in rows]
     return "\n".join(lines)
-
-
-def mib(n: float) -> str:
-    return f"{n / (1 << 20):.1f} MiB"

@@ -1,0 +1,137 @@
+"""Failures of the Airflow side, each one a task failure a person can act on.
+
+Every message starts with the coordinates (host, model, version, device) the
+way the agent's own errors do, then says what went wrong and what to do. The
+coordinates of a request may be sets ("models mlp, tiny"); the agent's error,
+when there is one, names the exact item.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+from airflow.sdk.exceptions import AirflowException
+
+INSTALL_HINT = "install the agent on that host with 'pip install airflow-ovcache' (same version as the provider), or set 'agent_command' on the ovcache connection to where it is installed"
+
+
+@dataclass(frozen=True)
+class Target:
+    """What a request was about: the host and, where known, model, version and device."""
+
+    host: str
+    model: str | None = None
+    version: str | None = None
+    device: str | None = None
+
+    def label(self) -> str:
+        parts = [f"host {self.host}"]
+        if self.model:
+            parts.append(f"model {self.model}")
+        if self.version:
+            parts.append(f"version {self.version}")
+        if self.device:
+            parts.append(f"device {self.device}")
+        return ", ".join(parts)
+
+    def with_host(self, host: str | None) -> Target:
+        if not host or host == self.host:
+            return self
+        return Target(host, self.model, self.version, self.device)
+
+
+def _flat(text: str) -> str:
+    return " ".join(str(text).split())
+
+
+class OvcacheError(AirflowException):
+    """Base class: ``target`` says where, ``hint`` what to do; ``str()`` is one line with both."""
+
+    default_hint = ""
+
+    def __init__(self, target: Target, message: str, hint: str | None = None) -> None:
+        self.target = target
+        self.reason = _flat(message)
+        # None takes the class's default hint; "" means there is nothing useful to add.
+        self.hint = _flat(self.default_hint if hint is None else hint)
+        text = f"{target.label()}: {self.reason}"
+        if self.hint:
+            text += f" ({self.hint})"
+        super().__init__(text)
+
+
+class ConnectionConfigError(OvcacheError):
+    """The ovcache connection (or an operator argument) is incomplete or contradictory."""
+
+
+class AgentNotInstalled(OvcacheError):
+    default_hint = INSTALL_HINT
+
+
+class AgentTooOld(OvcacheError):
+    """The agent answered, but not in the JSON envelope version this provider reads."""
+
+    default_hint = INSTALL_HINT
+
+
+class AgentOutputError(OvcacheError):
+    """The agent's output could not be read (not JSON, truncated)."""
+
+
+class AgentTimeout(OvcacheError):
+    default_hint = "raise command_timeout on the operator or the connection, or warm fewer items per task"
+
+
+class AgentCrashed(OvcacheError):
+    """The agent process died without an answer (killed by a signal, out of memory...)."""
+
+    default_hint = "see the agent's last lines above; an OpenVINO crash ends only the agent, rerun the task to retry"
+
+
+class AgentCommandError(OvcacheError):
+    """The agent ran and reported an error of its own (``error`` in the envelope)."""
+
+    def __init__(self, target: Target, failure: Any) -> None:
+        self.failure = failure
+        where = Target(
+            failure.host or target.host,
+            failure.model or target.model,
+            str(failure.version) if failure.version is not None else target.version,
+            failure.device or target.device,
+        )
+        super().__init__(where, f"{failure.message} [{failure.code}]", failure.hint)
+
+    @property
+    def code(self) -> str:
+        return str(self.failure.code)
+
+
+class ItemsFailed(OvcacheError):
+    """Some items of a batch (warm) failed; each failure is listed with its coordinates."""
+
+
+class ProblemsFound(OvcacheError):
+    """Verify found problems, or invalidate could not meet the size budget."""
+
+
+class SSHConnectError(OvcacheError):
+    """The SSH host could not be reached (refused, timed out, unreachable) even after the retries."""
+
+    default_hint = "check that the host is up and sshd listens on that address and port; the hook retried with backoff"
+
+
+class SSHLoginRefused(OvcacheError):
+    default_hint = "the SSH server rejected the login: check the user and the key (key_file or private_key) on the SSH connection and the host's authorized_keys"
+
+
+class HostKeyMismatch(OvcacheError):
+    default_hint = "the host presented a different key than the one pinned: if the host was really re-installed, update 'host_key' on the SSH connection (ssh-keyscan), otherwise treat it as an attack"
+
+
+class HostKeyNotPinned(OvcacheError):
+    pass
+
+
+class DeviceCannotCache(OvcacheError):
+    default_hint = "OpenVINO writes no cache blob for a device without EXPORT_IMPORT; warm another device, or set fail_when_cannot_cache=False to keep waiting for a driver that can"

@@ -1,0 +1,407 @@
+"""The hook: run ``ovcache`` agent commands on one host and return typed results.
+
+One protocol, two transports. The hook builds the agent's command line, hands
+it to the transport the connection names (a local subprocess, or SSH through
+an SSH provider connection), reads the versioned JSON envelope and turns every
+way a run can go wrong into one task failure that names the host, model,
+version and device:
+
+=========================  ==============================================
+agent not found (127/126)  :class:`~.errors.AgentNotInstalled`, with how to install it
+not our envelope version   :class:`~.errors.AgentTooOld`
+killed by a signal         :class:`~.errors.AgentCrashed`
+over the time limit        :class:`~.errors.AgentTimeout` (the process group is stopped)
+``error`` in the envelope  :class:`~.errors.AgentCommandError` (the agent's own message)
+=========================  ==============================================
+
+Progress lines the agent prints on stderr are logged as they arrive. Neither
+OpenVINO nor paramiko is imported here.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import shlex
+from collections.abc import Iterable, Sequence
+from functools import cached_property
+from typing import Any
+
+from airflow.sdk import BaseHook
+
+from .config import CONN_TYPE, HostConfig, split_list
+from .errors import AgentCrashed, AgentNotInstalled, ConnectionConfigError, Target
+from .results import (
+    AgentRun,
+    AgentVersion,
+    DevicesReport,
+    InvalidateReport,
+    ModelsReport,
+    VerifyReport,
+    WarmReport,
+)
+from .transport import RawResult, Transport, signal_name
+
+
+def _versions_label(versions: str | None, numbers: Sequence[int] | None) -> str:
+    if numbers:
+        return ", ".join(str(n) for n in numbers)
+    return versions or "latest:1"
+
+
+class OvcacheHook(BaseHook):
+    """
+    Run ``ovcache`` agent commands on one target host.
+
+    The host is described by an ``ovcache`` connection: its cache directory,
+    model repository, devices, how it is reached (``transport`` ``local`` or
+    ``ssh`` with ``ssh_conn_id``) and the agent command. Keyword arguments
+    override the connection's values for this hook.
+
+    :param ovcache_conn_id: the ``ovcache`` connection of the target host.
+    :param cache_dir: OpenVINO ``cache_dir`` on the host (overrides the connection).
+    :param repository: model repository root on the host (overrides the connection).
+    :param devices: default devices, a list or comma-separated (overrides the connection).
+    :param agent_command: the agent's command line on the host (overrides the connection).
+    :param command_timeout: seconds an agent command may run (overrides the connection).
+    :param serving_config: serving config (TOML/JSON) on the host with per-model cache specs.
+    """
+
+    conn_name_attr = "ovcache_conn_id"
+    default_conn_name = "ovcache_default"
+    conn_type = CONN_TYPE
+    hook_name = "OpenVINO cache host"
+
+    def __init__(
+        self,
+        ovcache_conn_id: str = default_conn_name,
+        *,
+        cache_dir: str | None = None,
+        repository: str | None = None,
+        devices: Sequence[str] | str | None = None,
+        agent_command: Sequence[str] | str | None = None,
+        command_timeout: float | None = None,
+        serving_config: str | None = None,
+    ) -> None:
+        super().__init__()
+        self.ovcache_conn_id = ovcache_conn_id
+        self._overrides: dict[str, Any] = {
+            "cache_dir": cache_dir,
+            "repository": repository,
+            "devices": split_list(devices) or None,
+            "agent_command": agent_command,
+            "command_timeout": command_timeout,
+            "serving_config": serving_config,
+        }
+        self._transport: Transport | None = None
+
+    # -- configuration ------------------------------------------------------------------------
+    @cached_property
+    def config(self) -> HostConfig:
+        try:
+            conn = self.get_connection(self.ovcache_conn_id)
+        except Exception as exc:  # noqa: BLE001 - AirflowNotFoundException, a secrets backend error...
+            raise ConnectionConfigError(
+                Target(f"of connection {self.ovcache_conn_id}"),
+                f"connection {self.ovcache_conn_id!r} cannot be read: {exc}",
+                "create an ovcache connection for the host (see docs/connections.md)",
+            ) from exc
+        if conn.conn_type and conn.conn_type != CONN_TYPE:
+            self.log.warning(
+                "connection %s has type %r, not %r; reading it as an ovcache connection", conn.conn_id, conn.conn_type, CONN_TYPE
+            )
+        return HostConfig.from_connection(conn).with_overrides(**self._overrides)
+
+    def get_conn(self) -> Transport:
+        """The transport to the host (built once per hook)."""
+        if self._transport is None:
+            cfg = self.config
+            if cfg.transport == "ssh":
+                from .transport_ssh import SSHTransport
+
+                assert cfg.ssh_conn_id is not None
+                self._transport = SSHTransport(
+                    cfg.ssh_conn_id,
+                    cfg.agent_command,
+                    connect_timeout=cfg.connect_timeout,
+                    connect_retries=cfg.connect_retries,
+                    retry_backoff=cfg.retry_backoff,
+                    remote_timeout=cfg.remote_timeout,
+                )
+            else:
+                from .transport_local import LocalTransport
+
+                self._transport = LocalTransport(cfg.agent_command)
+        return self._transport
+
+    @property
+    def host(self) -> str:
+        """The host's name as failures report it before the agent has answered."""
+        cfg = self.config
+        ssh_host = None
+        if cfg.transport == "ssh" and not cfg.host_name:
+            transport = self.get_conn()
+            ssh_host = transport.ssh_hook(Target(f"via {cfg.ssh_conn_id}")).remote_host  # type: ignore[attr-defined]
+        return cfg.label(ssh_host)
+
+    def target(self, model: str | None = None, version: str | None = None, device: str | None = None) -> Target:
+        return Target(self.host, model, version, device)
+
+    def _require(self, value: str | None, name: str, target: Target) -> str:
+        if not value:
+            raise ConnectionConfigError(
+                target, f"no {name} given: set {name} on connection {self.ovcache_conn_id} or pass it to the operator"
+            )
+        return value
+
+    # -- running the agent --------------------------------------------------------------------
+    def _argv(self, command: str, args: Iterable[str]) -> list[str]:
+        argv = [command, "--json"]
+        if self.config.host_name:
+            argv += ["--host-name", self.config.host_name]
+        return [*argv, *args]
+
+    def _log_line(self, line: str) -> None:
+        self.log.info("[%s] %s", self.config.host_name or "agent", line)
+
+    def run_agent(
+        self, command: str, args: Sequence[str] = (), *, target: Target | None = None, timeout: float | None = None
+    ) -> AgentRun:
+        """Run ``ovcache <command> --json <args>`` on the host and return the parsed envelope.
+
+        Exit codes 0 and 1 return; an envelope ``error`` raises :class:`AgentCommandError`;
+        an agent that is missing, too old, crashed or timed out raises its own error.
+        """
+        target = target or self.target()
+        transport = self.get_conn()
+        raw = transport.run(self._argv(command, args), target=target, timeout=self._timeout(timeout), on_line=self._log_line)
+        return self._interpret(raw, target)
+
+    async def arun_agent(
+        self, command: str, args: Sequence[str] = (), *, target: Target | None = None, timeout: float | None = None
+    ) -> AgentRun:
+        """:meth:`run_agent` for triggers: the agent runs without blocking the event loop."""
+        # Reading connections is synchronous in the Task SDK; keep it off the event loop.
+        if target is None:
+            target = await asyncio.to_thread(self.target)
+        transport = await asyncio.to_thread(self.get_conn)
+        raw = await transport.arun(
+            self._argv(command, args), target=target, timeout=self._timeout(timeout), on_line=self._log_line
+        )
+        return self._interpret(raw, target)
+
+    def _timeout(self, timeout: float | None) -> float | None:
+        return timeout if timeout is not None else self.config.command_timeout
+
+    def _interpret(self, raw: RawResult, target: Target) -> AgentRun:
+        from .errors import AgentCommandError
+
+        agent = shlex.join(self.config.agent_command)
+        last = " | ".join(raw.stderr_tail[-3:]) or "no output"
+        if raw.exit_code == 127:
+            raise AgentNotInstalled(target, f"the agent command {agent!r} was not found on the host ({last})")
+        if raw.exit_code == 126:
+            raise AgentNotInstalled(target, f"the agent command {agent!r} cannot be executed on the host ({last})")
+        if raw.exit_code is None:
+            how = (
+                f"was killed by {signal_name(raw.signal)}" if raw.signal else "ended without an exit status (killed by a signal)"
+            )
+            raise AgentCrashed(target, f"the agent {how} before it answered (last lines: {last})")
+        run = AgentRun.parse(raw.stdout, raw.exit_code, target, raw.stderr_tail)
+        if run.error is not None:
+            raise AgentCommandError(target.with_host(run.host), run.error)
+        return run
+
+    def kill(self) -> None:
+        """Stop the agent this hook is running, if any (for ``on_kill``)."""
+        if self._transport is not None:
+            self._transport.kill()
+
+    # -- commands -----------------------------------------------------------------------------
+    def warm_args(
+        self,
+        *,
+        models: Sequence[str] | None = None,
+        versions: str | None = None,
+        version_numbers: Sequence[int] | None = None,
+        devices: Sequence[str] | None = None,
+        properties: dict[str, Any] | None = None,
+        compile_mode: str | None = None,
+        cache_mode: str | None = None,
+        model_file: str | None = None,
+        serving_config: str | None = None,
+        no_cache_device: str | None = None,
+        confirm: bool = False,
+        force: bool = False,
+    ) -> tuple[list[str], Target]:
+        cfg = self.config
+        devices = list(devices or cfg.devices)
+        target = self.target(
+            ", ".join(models) if models else "(all in the repository)",
+            _versions_label(versions, version_numbers),
+            ", ".join(devices) if devices else "CPU",
+        )
+        args = [
+            "--cache-dir",
+            self._require(cfg.cache_dir, "cache_dir", target),
+            "--repository",
+            self._require(cfg.repository, "repository", target),
+        ]
+        for model in models or ():
+            args += ["--model", model]
+        if version_numbers:
+            for number in version_numbers:
+                args += ["--version-number", str(int(number))]
+        elif versions:
+            args += ["--versions", versions]
+        for device in devices:
+            args += ["--device", device]
+        for key, value in (properties or {}).items():
+            args += ["--property", f"{key}={value}"]
+        if compile_mode:
+            args += ["--compile-mode", compile_mode]
+        if cache_mode:
+            args += ["--cache-mode", cache_mode]
+        if model_file:
+            args += ["--model-file", model_file]
+        config = serving_config or cfg.serving_config
+        if config:
+            args += ["--config", config]
+        if no_cache_device:
+            args += ["--no-cache-device", no_cache_device]
+        if confirm:
+            args.append("--confirm")
+        if force:
+            args.append("--force")
+        return args, target
+
+    def warm(self, *, timeout: float | None = None, **kwargs: Any) -> WarmReport:
+        """Compile model versions into the host's cache as the server would (see :meth:`warm_args`)."""
+        args, target = self.warm_args(**kwargs)
+        return WarmReport.from_run(self.run_agent("warm", args, target=target, timeout=timeout))
+
+    def verify_args(
+        self,
+        *,
+        model: str | None = None,
+        version: int | None = None,
+        device: str | None = None,
+        load_check: bool = False,
+        infer_check: bool = False,
+        checksum: str | None = None,
+    ) -> tuple[list[str], Target]:
+        target = self.target(model, None if version is None else str(version), device)
+        args = ["--cache-dir", self._require(self.config.cache_dir, "cache_dir", target)]
+        if model:
+            args += ["--model", model]
+        if version is not None:
+            args += ["--version", str(int(version))]
+        if device:
+            args += ["--device", device]
+        if load_check:
+            args.append("--load-check")
+        if infer_check:
+            args.append("--infer-check")
+        if checksum:
+            args += ["--checksum", checksum]
+        return args, target
+
+    def verify(self, *, timeout: float | None = None, **kwargs: Any) -> VerifyReport:
+        """Check that each managed blob would serve the deployed model (see :meth:`verify_args`)."""
+        args, target = self.verify_args(**kwargs)
+        return VerifyReport.from_run(self.run_agent("verify", args, target=target, timeout=timeout))
+
+    async def averify(self, *, timeout: float | None = None, **kwargs: Any) -> VerifyReport:
+        args, target = await asyncio.to_thread(lambda: self.verify_args(**kwargs))
+        return VerifyReport.from_run(await self.arun_agent("verify", args, target=target, timeout=timeout))
+
+    def invalidate_args(
+        self,
+        *,
+        models: Sequence[str] | None = None,
+        versions: str | None = None,
+        stale: bool = True,
+        foreign: bool = True,
+        orphans: bool = False,
+        orphan_min_age: float | None = None,
+        max_bytes: str | int | None = None,
+        dry_run: bool = False,
+    ) -> tuple[list[str], Target]:
+        target = self.target(", ".join(models) if models else None, versions)
+        args = ["--cache-dir", self._require(self.config.cache_dir, "cache_dir", target)]
+        for model in models or ():
+            args += ["--model", model]
+        if versions:
+            args += ["--versions", versions]
+        if not stale:
+            args.append("--no-stale")
+        if not foreign:
+            args.append("--no-foreign")
+        if orphans:
+            args.append("--orphans")
+        if orphan_min_age is not None:
+            args += ["--orphan-min-age", str(float(orphan_min_age))]
+        if max_bytes is not None:
+            args += ["--max-bytes", str(max_bytes)]
+        if dry_run:
+            args.append("--dry-run")
+        return args, target
+
+    def invalidate(self, *, timeout: float | None = None, **kwargs: Any) -> InvalidateReport:
+        """Remove blobs of retired versions, stale and foreign blobs (see :meth:`invalidate_args`)."""
+        args, target = self.invalidate_args(**kwargs)
+        return InvalidateReport.from_run(self.run_agent("invalidate", args, target=target, timeout=timeout))
+
+    def status(self, *, timeout: float | None = None) -> dict[str, Any]:
+        """What the cache directory holds (the agent's ``status`` result, as is)."""
+        target = self.target()
+        args = ["--cache-dir", self._require(self.config.cache_dir, "cache_dir", target)]
+        return self.run_agent("status", args, target=target, timeout=timeout).result
+
+    def devices_args(self, devices: Sequence[str] | None = None) -> tuple[list[str], Target]:
+        names = list(devices or ())
+        args: list[str] = []
+        for name in names:
+            args += ["--device", name]
+        return args, self.target(device=", ".join(names) or None)
+
+    def devices(self, devices: Sequence[str] | None = None, *, timeout: float | None = None) -> DevicesReport:
+        """Devices on the host, their capabilities and whether they can cache (``EXPORT_IMPORT``)."""
+        args, target = self.devices_args(devices)
+        return DevicesReport.from_run(self.run_agent("devices", args, target=target, timeout=timeout))
+
+    async def adevices(self, devices: Sequence[str] | None = None, *, timeout: float | None = None) -> DevicesReport:
+        args, target = await asyncio.to_thread(self.devices_args, devices)
+        return DevicesReport.from_run(await self.arun_agent("devices", args, target=target, timeout=timeout))
+
+    def models_args(
+        self, *, repository: str | None = None, models: Sequence[str] | None = None, versions: str = "all"
+    ) -> tuple[list[str], Target]:
+        target = self.target(", ".join(models) if models else None)
+        args = ["--repository", self._require(repository or self.config.repository, "repository", target), "--versions", versions]
+        for model in models or ():
+            args += ["--model", model]
+        return args, target
+
+    def models(self, *, timeout: float | None = None, **kwargs: Any) -> ModelsReport:
+        """Models and versions in the host's repository (see :meth:`models_args`)."""
+        args, target = self.models_args(**kwargs)
+        return ModelsReport.from_run(self.run_agent("models", args, target=target, timeout=timeout))
+
+    async def amodels(self, *, timeout: float | None = None, **kwargs: Any) -> ModelsReport:
+        args, target = await asyncio.to_thread(lambda: self.models_args(**kwargs))
+        return ModelsReport.from_run(await self.arun_agent("models", args, target=target, timeout=timeout))
+
+    def agent_version(self, *, timeout: float | None = None) -> AgentVersion:
+        """The agent's version, envelope schema and OpenVINO version on the host."""
+        return AgentVersion.from_run(self.run_agent("version", timeout=timeout))
+
+    def test_connection(self) -> tuple[bool, str]:
+        """Reach the host and ask its agent for its version (the UI's Test button)."""
+        try:
+            info = self.agent_version(timeout=120)
+        except Exception as exc:  # noqa: BLE001 - reported to the user, not raised
+            return False, str(exc)
+        return True, (
+            f"host {info.host}: agent {info.agent_version} (schema {info.schema_version}), "
+            f"OpenVINO {info.openvino}, via {self.config.transport}"
+        )

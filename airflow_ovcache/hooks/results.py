@@ -1,0 +1,516 @@
+"""Typed results of agent commands, read from the agent's JSON envelope.
+
+The envelope is the one contract between the Airflow side and a host: its
+``schema`` and ``schema_version`` are checked before anything else is read. The
+reports keep what an operator or sensor needs and drop the rest; ``to_xcom()``
+gives the compact, JSON-serialisable dict a task returns.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+from dataclasses import asdict, dataclass, field
+from typing import Any
+
+from .errors import AgentOutputError, AgentTooOld, Target
+
+SCHEMA = "airflow-ovcache/agent"
+SUPPORTED_SCHEMA_VERSIONS = (1,)
+
+_ENVELOPE_START = re.compile(r'\{\s*"schema"\s*:')
+
+
+def _opt_int(value: Any) -> int | None:
+    return None if value is None else int(value)
+
+
+@dataclass(frozen=True)
+class AgentFailure:
+    """The ``error`` object of an envelope."""
+
+    code: str
+    message: str
+    hint: str = ""
+    host: str | None = None
+    model: str | None = None
+    version: int | None = None
+    device: str | None = None
+
+    @classmethod
+    def from_json(cls, data: dict[str, Any]) -> AgentFailure:
+        return cls(
+            code=str(data.get("code") or "error"),
+            message=str(data.get("message") or ""),
+            hint=str(data.get("hint") or ""),
+            host=data.get("host"),
+            model=data.get("model"),
+            version=_opt_int(data.get("version")),
+            device=data.get("device"),
+        )
+
+
+@dataclass
+class AgentRun:
+    """One parsed envelope plus what the transport saw."""
+
+    command: str
+    host: str
+    ok: bool
+    exit_code: int
+    agent_version: str
+    schema_version: int
+    seconds: float
+    result: dict[str, Any]
+    error: AgentFailure | None = None
+    stderr_tail: list[str] = field(default_factory=list)
+
+    @classmethod
+    def parse(cls, stdout: str, exit_code: int, target: Target, stderr_tail: list[str] | None = None) -> AgentRun:
+        """Read an envelope, or explain why this is not one this provider can read."""
+        tail = stderr_tail or []
+        data = _load_envelope(stdout)
+        if data is None:
+            last = " | ".join(tail[-3:]) or "no output"
+            if exit_code == 2 and any("usage:" in line or "invalid choice" in line or "unrecognized" in line for line in tail):
+                raise AgentTooOld(
+                    target,
+                    f"the agent does not understand this command (it printed a usage error: {last}); it is probably older than this provider",
+                )
+            raise AgentOutputError(
+                target,
+                f"the agent exited with code {exit_code} without a JSON envelope on stdout (last lines: {last})",
+                "run the same 'ovcache ... --json' command on the host to see what it prints",
+            )
+        if data.get("schema") != SCHEMA:
+            raise AgentTooOld(target, f"the agent printed JSON of schema {data.get('schema')!r}, expected {SCHEMA!r}")
+        version = data.get("schema_version")
+        if version not in SUPPORTED_SCHEMA_VERSIONS:
+            supported = ", ".join(str(v) for v in SUPPORTED_SCHEMA_VERSIONS)
+            newer = isinstance(version, int) and version > max(SUPPORTED_SCHEMA_VERSIONS)
+            raise AgentTooOld(
+                target,
+                f"the agent (version {data.get('agent_version', '?')}) speaks envelope schema {version}, this provider reads {supported}",
+                "upgrade the provider on the Airflow workers to match the agent" if newer else None,
+            )
+        error = data.get("error")
+        return cls(
+            command=str(data.get("command", "")),
+            host=str(data.get("host") or target.host),
+            ok=bool(data.get("ok")),
+            exit_code=int(data.get("exit_code", exit_code)),
+            agent_version=str(data.get("agent_version", "")),
+            schema_version=int(version),
+            seconds=float(data.get("seconds") or 0.0),
+            result=data.get("result") or {},
+            error=AgentFailure.from_json(error) if isinstance(error, dict) else None,
+            stderr_tail=tail,
+        )
+
+
+def _load_envelope(stdout: str) -> dict[str, Any] | None:
+    text = stdout.strip()
+    if not text:
+        return None
+    try:
+        data = json.loads(text)
+    except ValueError:
+        # A login shell may print a banner before the command's output: start at the envelope.
+        match = _ENVELOPE_START.search(text)
+        if match is None:
+            return None
+        try:
+            data = json.loads(text[match.start() :])
+        except ValueError:
+            return None
+    return data if isinstance(data, dict) else None
+
+
+# -- warm -------------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class WarmItem:
+    model: str
+    version: int
+    device: str
+    status: str  # warmed | unchanged | skipped | failed
+    reason: str = ""
+    blob: str | None = None
+    size: int | None = None
+    compile_seconds: float | None = None
+    loaded_from_cache: bool | None = None
+    load_ms: float | None = None
+    error: AgentFailure | None = None
+
+    @classmethod
+    def from_json(cls, data: dict[str, Any]) -> WarmItem:
+        error = data.get("error")
+        return cls(
+            model=str(data["model"]),
+            version=int(data["version"]),
+            device=str(data["device"]),
+            status=str(data["status"]),
+            reason=str(data.get("reason") or ""),
+            blob=data.get("blob"),
+            size=_opt_int(data.get("size")),
+            compile_seconds=data.get("compile_seconds"),
+            loaded_from_cache=data.get("loaded_from_cache"),
+            load_ms=data.get("load_ms"),
+            error=AgentFailure.from_json(error) if isinstance(error, dict) else None,
+        )
+
+    @property
+    def failed(self) -> bool:
+        return self.status == "failed"
+
+    def describe(self) -> str:
+        return f"model {self.model}, version {self.version}, device {self.device}"
+
+    def to_xcom(self) -> dict[str, Any]:
+        data: dict[str, Any] = {
+            "model": self.model,
+            "version": self.version,
+            "device": self.device,
+            "status": self.status,
+            "blob": self.blob,
+            "size": self.size,
+        }
+        if self.compile_seconds is not None:
+            data["compile_seconds"] = self.compile_seconds
+        if self.loaded_from_cache is not None:
+            data["loaded_from_cache"] = self.loaded_from_cache
+            data["load_ms"] = self.load_ms
+        if self.status in ("failed", "skipped"):
+            data["reason"] = self.reason
+        return data
+
+
+@dataclass
+class WarmReport:
+    host: str
+    cache_dir: str
+    repository: str
+    items: list[WarmItem]
+    summary: dict[str, int]
+    warnings: list[str]
+    seconds: float
+
+    @classmethod
+    def from_run(cls, run: AgentRun) -> WarmReport:
+        res = run.result
+        return cls(
+            host=run.host,
+            cache_dir=str(res.get("cache_dir", "")),
+            repository=str(res.get("repository", "")),
+            items=[WarmItem.from_json(i) for i in res.get("items", [])],
+            summary={k: int(v) for k, v in (res.get("summary") or {}).items()},
+            warnings=[str(w) for w in res.get("warnings", [])],
+            seconds=run.seconds,
+        )
+
+    @property
+    def failed(self) -> list[WarmItem]:
+        return [i for i in self.items if i.failed]
+
+    def to_xcom(self) -> dict[str, Any]:
+        return {
+            "host": self.host,
+            "cache_dir": self.cache_dir,
+            "repository": self.repository,
+            "summary": self.summary,
+            "items": [i.to_xcom() for i in self.items],
+            "seconds": self.seconds,
+        }
+
+
+# -- verify -----------------------------------------------------------------------------------
+
+# Statuses a warm rebuilds; mirrors the agent's list so a report can say what a repair would fix.
+REPAIRABLE_STATUSES = frozenset(
+    {"missing", "corrupt", "runtime-mismatch", "isa-mismatch", "stale-model", "key-mismatch", "not-cached"}
+)
+
+
+@dataclass(frozen=True)
+class VerifyEntry:
+    status: str
+    reason: str
+    model: str | None = None
+    version: int | None = None
+    device: str | None = None
+    blob: str | None = None
+    size: int | None = None
+    loaded_from_cache: bool | None = None
+    load_ms: float | None = None
+
+    @classmethod
+    def from_json(cls, data: dict[str, Any]) -> VerifyEntry:
+        return cls(
+            status=str(data["status"]),
+            reason=str(data.get("reason") or ""),
+            model=data.get("model"),
+            version=_opt_int(data.get("version")),
+            device=data.get("device"),
+            blob=data.get("blob"),
+            size=_opt_int(data.get("size")),
+            loaded_from_cache=data.get("loaded_from_cache"),
+            load_ms=data.get("load_ms"),
+        )
+
+    @property
+    def ok(self) -> bool:
+        return self.status == "ok"
+
+    def describe(self) -> str:
+        if self.model is None:
+            return f"blob {self.blob}"
+        return f"model {self.model}, version {self.version}, device {self.device}"
+
+    def to_xcom(self) -> dict[str, Any]:
+        data: dict[str, Any] = {
+            "model": self.model,
+            "version": self.version,
+            "device": self.device,
+            "status": self.status,
+            "blob": self.blob,
+        }
+        if self.load_ms is not None:
+            data["load_ms"] = self.load_ms
+        if not self.ok:
+            data["reason"] = self.reason
+        return data
+
+
+@dataclass
+class VerifyReport:
+    host: str
+    cache_dir: str
+    entries: list[VerifyEntry]
+    summary: dict[str, int]
+    seconds: float
+
+    @classmethod
+    def from_run(cls, run: AgentRun) -> VerifyReport:
+        res = run.result
+        return cls(
+            host=run.host,
+            cache_dir=str(res.get("cache_dir", "")),
+            entries=[VerifyEntry.from_json(e) for e in res.get("entries", [])],
+            summary={k: int(v) for k, v in (res.get("summary") or {}).items()},
+            seconds=run.seconds,
+        )
+
+    @property
+    def problems(self) -> list[VerifyEntry]:
+        return [e for e in self.entries if not e.ok]
+
+    @property
+    def repairable(self) -> list[VerifyEntry]:
+        return [e for e in self.problems if e.status in REPAIRABLE_STATUSES and e.model is not None]
+
+    def to_xcom(self) -> dict[str, Any]:
+        return {
+            "host": self.host,
+            "cache_dir": self.cache_dir,
+            "ok": not self.problems,
+            "summary": self.summary,
+            "problems": len(self.problems),
+            "entries": [e.to_xcom() for e in self.entries],
+            "repairable": [{"model": e.model, "version": e.version, "device": e.device} for e in self.repairable],
+            "seconds": self.seconds,
+        }
+
+
+# -- invalidate -------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Removal:
+    reason: str  # retired | stale | foreign | orphan | budget | missing
+    detail: str
+    blob: str | None
+    size: int
+    model: str | None = None
+    version: int | None = None
+    device: str | None = None
+
+    @classmethod
+    def from_json(cls, data: dict[str, Any]) -> Removal:
+        return cls(
+            reason=str(data.get("reason", "")),
+            detail=str(data.get("detail", "")),
+            blob=data.get("blob"),
+            size=int(data.get("size") or 0),
+            model=data.get("model"),
+            version=_opt_int(data.get("version")),
+            device=data.get("device"),
+        )
+
+    def to_xcom(self) -> dict[str, Any]:
+        return {k: v for k, v in asdict(self).items() if k != "detail"}
+
+
+@dataclass
+class InvalidateReport:
+    host: str
+    cache_dir: str
+    dry_run: bool
+    policy: str
+    removals: list[Removal]
+    bytes_before: int
+    bytes_after: int
+    bytes_freed: int
+    budget_met: bool
+    removed: list[Removal]
+    skipped: list[dict[str, Any]]
+    seconds: float
+
+    @classmethod
+    def from_run(cls, run: AgentRun) -> InvalidateReport:
+        res = run.result
+        plan = res.get("plan") or {}
+        applied = res.get("applied") or {}
+        return cls(
+            host=run.host,
+            cache_dir=str(res.get("cache_dir", "")),
+            dry_run=bool(res.get("dry_run")),
+            policy=str(res.get("policy", "")),
+            removals=[Removal.from_json(r) for r in plan.get("removals", [])],
+            bytes_before=int(plan.get("bytes_before") or 0),
+            bytes_after=int(plan.get("bytes_after") or 0),
+            bytes_freed=int((applied or plan).get("bytes_freed") or 0),
+            budget_met=bool(plan.get("budget_met", True)),
+            removed=[Removal.from_json(r) for r in applied.get("removed", [])],
+            skipped=[{"blob": s.get("blob"), "why": s.get("why")} for s in applied.get("skipped", [])],
+            seconds=run.seconds,
+        )
+
+    def to_xcom(self) -> dict[str, Any]:
+        return {
+            "host": self.host,
+            "cache_dir": self.cache_dir,
+            "dry_run": self.dry_run,
+            "policy": self.policy,
+            "removals": [r.to_xcom() for r in self.removals],
+            "removed": len(self.removed),
+            "skipped": self.skipped,
+            "bytes_before": self.bytes_before,
+            "bytes_after": self.bytes_after,
+            "bytes_freed": self.bytes_freed,
+            "budget_met": self.budget_met,
+            "seconds": self.seconds,
+        }
+
+
+# -- devices, models, version, status ---------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class DeviceReport:
+    name: str
+    full_name: str
+    capabilities: tuple[str, ...]
+    can_cache: bool
+
+    @classmethod
+    def from_json(cls, data: dict[str, Any]) -> DeviceReport:
+        return cls(
+            name=str(data["name"]),
+            full_name=str(data.get("full_name") or ""),
+            capabilities=tuple(str(c) for c in data.get("capabilities", [])),
+            can_cache=bool(data.get("can_cache")),
+        )
+
+    def to_xcom(self) -> dict[str, Any]:
+        return {
+            "name": self.name,
+            "full_name": self.full_name,
+            "can_cache": self.can_cache,
+            "capabilities": list(self.capabilities),
+        }
+
+
+@dataclass
+class DevicesReport:
+    host: str
+    runtime: str
+    devices: list[DeviceReport]
+
+    @classmethod
+    def from_run(cls, run: AgentRun) -> DevicesReport:
+        res = run.result
+        return cls(
+            host=run.host,
+            runtime=str(res.get("runtime", "")),
+            devices=[DeviceReport.from_json(d) for d in res.get("devices", [])],
+        )
+
+    def find(self, name: str) -> DeviceReport | None:
+        for device in self.devices:
+            if device.name == name:
+                return device
+        return None
+
+
+@dataclass(frozen=True)
+class ModelVersions:
+    name: str
+    versions: tuple[int, ...]
+    selected: tuple[int, ...]
+    latest: int | None
+
+    @classmethod
+    def from_json(cls, data: dict[str, Any]) -> ModelVersions:
+        return cls(
+            name=str(data["name"]),
+            versions=tuple(int(v) for v in data.get("versions", [])),
+            selected=tuple(int(v) for v in data.get("selected", [])),
+            latest=_opt_int(data.get("latest")),
+        )
+
+
+@dataclass
+class ModelsReport:
+    host: str
+    repository: str
+    policy: str
+    models: list[ModelVersions]
+    problems: list[str]
+
+    @classmethod
+    def from_run(cls, run: AgentRun) -> ModelsReport:
+        res = run.result
+        return cls(
+            host=run.host,
+            repository=str(res.get("repository", "")),
+            policy=str(res.get("policy", "")),
+            models=[ModelVersions.from_json(m) for m in res.get("models", [])],
+            problems=[str(p) for p in res.get("problems", [])],
+        )
+
+    def find(self, name: str) -> ModelVersions | None:
+        for model in self.models:
+            if model.name == name:
+                return model
+        return None
+
+
+@dataclass(frozen=True)
+class AgentVersion:
+    host: str
+    agent_version: str
+    schema_version: int
+    openvino: str
+    python: str
+
+    @classmethod
+    def from_run(cls, run: AgentRun) -> AgentVersion:
+        res = run.result
+        return cls(
+            host=run.host,
+            agent_version=str(res.get("agent_version", run.agent_version)),
+            schema_version=int(res.get("schema_version", run.schema_version)),
+            openvino=str(res.get("openvino", "")),
+            python=str(res.get("python", "")),
+        )

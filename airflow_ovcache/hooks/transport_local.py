@@ -1,0 +1,207 @@
+"""Local transport: the worker is the target host; the agent runs as a child process.
+
+The child gets its own session (and so its own process group), which is what
+makes it safe: an OpenVINO crash ends the child, not the worker, and a
+timeout or a task kill stops the whole group (the agent and anything it
+started) with SIGTERM, then SIGKILL after a grace period.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import os
+import signal
+import subprocess
+import threading
+import time
+from collections.abc import Callable, Sequence
+from typing import IO, Any
+
+from .errors import AgentTimeout, Target
+from .transport import LineCollector, LineSink, RawResult
+
+KILL_GRACE = 5.0
+# After the agent exits, how long its output pipes may stay open (a straggler
+# that inherited them) before the rest of its process group is killed.
+DRAIN_GRACE = 2.0
+
+
+def _pump(stream: IO[bytes], sink: Callable[[bytes], None]) -> None:
+    with contextlib.suppress(OSError, ValueError):
+        for chunk in iter(lambda: stream.read1(65536), b""):  # type: ignore[attr-defined]
+            sink(chunk)
+
+
+def _signal_group(pid: int, sig: int) -> bool:
+    try:
+        os.killpg(pid, sig)
+        return True
+    except (ProcessLookupError, PermissionError):
+        return False
+
+
+class LocalTransport:
+    kind = "local"
+
+    def __init__(self, agent_command: Sequence[str], env: dict[str, str] | None = None, kill_grace: float = KILL_GRACE) -> None:
+        if not agent_command:
+            raise ValueError("agent_command must not be empty")
+        self.agent_command = list(agent_command)
+        self.env = env
+        self.kill_grace = kill_grace
+        self._pid: int | None = None
+
+    def describe(self) -> str:
+        return "local subprocess"
+
+    # -- sync ---------------------------------------------------------------------------------
+    def run(self, args: Sequence[str], *, target: Target, timeout: float | None, on_line: LineSink) -> RawResult:
+        argv = [*self.agent_command, *args]
+        started = time.monotonic()
+        try:
+            proc = subprocess.Popen(
+                argv,
+                stdin=subprocess.DEVNULL,
+                stdout=subprocess.PIPE,
+                stderr=subprocess.PIPE,
+                start_new_session=True,
+                env=self._environment(),
+            )
+        except OSError as exc:
+            return _not_started(argv[0], exc)
+        self._pid = proc.pid
+        collector = LineCollector(on_line)
+        chunks: list[bytes] = []
+        assert proc.stdout is not None and proc.stderr is not None
+        pumps = [
+            threading.Thread(target=_pump, args=(proc.stdout, chunks.append), daemon=True),
+            threading.Thread(target=_pump, args=(proc.stderr, collector.feed), daemon=True),
+        ]
+        for pump in pumps:
+            pump.start()
+        try:
+            proc.wait(timeout=timeout)
+        except subprocess.TimeoutExpired:
+            self._stop_group(proc)
+            _join(pumps, DRAIN_GRACE)
+            collector.close()
+            raise AgentTimeout(
+                target,
+                f"the agent did not finish within {timeout:g}s and was stopped with its process group (last lines: {' | '.join(list(collector.tail)[-3:]) or 'none'})",
+            ) from None
+        except BaseException:
+            # A task kill or execution_timeout lands here: the agent must not outlive the task.
+            self._stop_group(proc)
+            raise
+        finally:
+            self._pid = None
+        if not _join(pumps, DRAIN_GRACE):
+            _signal_group(proc.pid, signal.SIGKILL)
+            _join(pumps, DRAIN_GRACE)
+        for stream in (proc.stdout, proc.stderr):
+            stream.close()
+        collector.close()
+        return _result(proc.returncode, b"".join(chunks), collector, time.monotonic() - started)
+
+    def _stop_group(self, proc: subprocess.Popen[bytes]) -> None:
+        if not _signal_group(proc.pid, signal.SIGTERM):
+            return
+        try:
+            proc.wait(timeout=self.kill_grace)
+        except subprocess.TimeoutExpired:
+            pass
+        _signal_group(proc.pid, signal.SIGKILL)
+        with contextlib.suppress(subprocess.TimeoutExpired):
+            proc.wait(timeout=self.kill_grace)
+
+    # -- async --------------------------------------------------------------------------------
+    async def arun(self, args: Sequence[str], *, target: Target, timeout: float | None, on_line: LineSink) -> RawResult:
+        argv = [*self.agent_command, *args]
+        started = time.monotonic()
+        try:
+            proc = await asyncio.create_subprocess_exec(
+                *argv,
+                stdin=asyncio.subprocess.DEVNULL,
+                stdout=asyncio.subprocess.PIPE,
+                stderr=asyncio.subprocess.PIPE,
+                start_new_session=True,
+                env=self._environment(),
+            )
+        except OSError as exc:
+            return _not_started(argv[0], exc)
+        self._pid = proc.pid
+        collector = LineCollector(on_line)
+        chunks: list[bytes] = []
+
+        async def pump(stream: Any, sink: Callable[[bytes], None]) -> None:
+            while chunk := await stream.read(65536):
+                sink(chunk)
+
+        readers = asyncio.gather(pump(proc.stdout, chunks.append), pump(proc.stderr, collector.feed))
+        try:
+            await asyncio.wait_for(proc.wait(), timeout)
+        except asyncio.TimeoutError:
+            await self._astop_group(proc)
+            readers.cancel()
+            collector.close()
+            raise AgentTimeout(
+                target,
+                f"the agent did not finish within {timeout:g}s and was stopped with its process group (last lines: {' | '.join(list(collector.tail)[-3:]) or 'none'})",
+            ) from None
+        except BaseException:
+            await asyncio.shield(self._astop_group(proc))
+            readers.cancel()
+            raise
+        finally:
+            self._pid = None
+        try:
+            await asyncio.wait_for(asyncio.shield(readers), DRAIN_GRACE)
+        except asyncio.TimeoutError:
+            _signal_group(proc.pid, signal.SIGKILL)
+            with contextlib.suppress(asyncio.TimeoutError, asyncio.CancelledError):
+                await asyncio.wait_for(readers, DRAIN_GRACE)
+        collector.close()
+        return _result(proc.returncode, b"".join(chunks), collector, time.monotonic() - started)
+
+    async def _astop_group(self, proc: asyncio.subprocess.Process) -> None:
+        if not _signal_group(proc.pid, signal.SIGTERM):
+            return
+        with contextlib.suppress(asyncio.TimeoutError):
+            await asyncio.wait_for(proc.wait(), self.kill_grace)
+        _signal_group(proc.pid, signal.SIGKILL)
+        with contextlib.suppress(asyncio.TimeoutError):
+            await asyncio.wait_for(proc.wait(), self.kill_grace)
+
+    # -- shared -------------------------------------------------------------------------------
+    def kill(self) -> None:
+        """Stop a running agent and its process group (from ``on_kill``)."""
+        pid = self._pid
+        if pid is not None:
+            _signal_group(pid, signal.SIGTERM)
+
+    def _environment(self) -> dict[str, str]:
+        env = dict(os.environ if self.env is None else self.env)
+        # Progress lines must reach the task log as they happen.
+        env.setdefault("PYTHONUNBUFFERED", "1")
+        return env
+
+
+def _join(threads: list[threading.Thread], timeout: float) -> bool:
+    deadline = time.monotonic() + timeout
+    for thread in threads:
+        thread.join(max(0.0, deadline - time.monotonic()))
+    return not any(t.is_alive() for t in threads)
+
+
+def _not_started(program: str, exc: OSError) -> RawResult:
+    # The shell's conventions, so "not installed" reads the same locally and over SSH.
+    code = 127 if isinstance(exc, FileNotFoundError) else 126
+    return RawResult(code, "", [f"{program}: {exc.strerror or exc}"])
+
+
+def _result(returncode: int | None, stdout: bytes, collector: LineCollector, seconds: float) -> RawResult:
+    text = stdout.decode("utf-8", "replace")
+    if returncode is not None and returncode < 0:
+        return RawResult(None, text, list(collector.tail), signal=-returncode, seconds=seconds)
+    return RawResult(returncode, text, list(collector.tail), seconds=seconds)

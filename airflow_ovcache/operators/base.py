@@ -1,0 +1,98 @@
+"""What the ovcache operators share: the connection, the hook, and argument coercion."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from functools import cached_property
+from typing import Any
+
+from airflow.sdk import BaseOperator
+
+from ..hooks.config import split_list
+from ..hooks.ovcache import OvcacheHook
+
+
+def is_template(value: Any) -> bool:
+    return isinstance(value, str) and "{{" in value
+
+
+def as_names(value: Any) -> list[str] | None:
+    """A model or device list from a list, a single name, or a comma-separated string."""
+    names = list(split_list(value))
+    return names or None
+
+
+def as_version_numbers(value: Any, minimum: int = 1) -> list[int] | None:
+    """Version numbers from an int, a list, or a (rendered) string such as ``"3"`` or ``"2,3"``."""
+    if value is None or value == "" or value == []:
+        return None
+    items: Sequence[Any] = split_list(value) if isinstance(value, str) else value if isinstance(value, (list, tuple)) else [value]
+    numbers = []
+    for item in items:
+        try:
+            number = int(item)
+        except (TypeError, ValueError):
+            raise ValueError(f"version {item!r} is not a version number (a positive integer)") from None
+        if number < minimum:
+            raise ValueError(f"version {item!r} is not a version number (an integer of at least {minimum})")
+        numbers.append(number)
+    return numbers
+
+
+def human_bytes(size: int | None) -> str:
+    if size is None:
+        return "-"
+    value = float(size)
+    for unit in ("B", "KiB", "MiB", "GiB"):
+        if value < 1024:
+            return f"{value:.0f} {unit}" if unit == "B" else f"{value:.1f} {unit}"
+        value /= 1024
+    return f"{value:.1f} TiB"
+
+
+def check_choice(name: str, value: Any, choices: Sequence[str | None]) -> None:
+    if value is None or is_template(value):
+        return
+    if value not in choices:
+        allowed = ", ".join(repr(c) for c in choices if c is not None)
+        raise ValueError(f"{name}={value!r} is not one of {allowed}")
+
+
+class OvcacheBaseOperator(BaseOperator):
+    """
+    Base of the ovcache operators: one target host, reached through an ``ovcache`` connection.
+
+    :param ovcache_conn_id: the ``ovcache`` connection of the target host. (templated)
+    :param cache_dir: OpenVINO ``cache_dir`` on the host; defaults to the connection's. (templated)
+    :param command_timeout: seconds the agent may run before it is stopped; defaults to the
+        connection's (3600).
+    """
+
+    ui_color = "#cfe3f7"
+
+    def __init__(
+        self,
+        *,
+        ovcache_conn_id: str = OvcacheHook.default_conn_name,
+        cache_dir: str | None = None,
+        command_timeout: float | None = None,
+        **kwargs: Any,
+    ) -> None:
+        super().__init__(**kwargs)
+        if command_timeout is not None and command_timeout <= 0:
+            raise ValueError("command_timeout must be a positive number of seconds")
+        self.ovcache_conn_id = ovcache_conn_id
+        self.cache_dir = cache_dir
+        self.command_timeout = command_timeout
+
+    def hook_overrides(self) -> dict[str, Any]:
+        return {"cache_dir": self.cache_dir or None, "command_timeout": self.command_timeout}
+
+    @cached_property
+    def hook(self) -> OvcacheHook:
+        return OvcacheHook(self.ovcache_conn_id, **self.hook_overrides())
+
+    def on_kill(self) -> None:
+        # The agent runs in its own process group (or over SSH): stop it with the task.
+        if "hook" in self.__dict__:
+            self.hook.kill()

@@ -1,0 +1,237 @@
+"""Warm-up: compile model versions into one host's OpenVINO cache, as the server would."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import TYPE_CHECKING, Any
+
+from airflow.sdk import Asset, AssetAlias
+
+from ..assets import host_cache, parse_model_release, release_versions
+from ..hooks.errors import ItemsFailed
+from ..hooks.results import WarmItem, WarmReport
+from .base import OvcacheBaseOperator, as_names, as_version_numbers, check_choice, human_bytes, is_template
+
+if TYPE_CHECKING:
+    from airflow.sdk import Context
+
+
+def _item_reason(item: WarmItem) -> str:
+    # The agent's reason repeats the coordinates; the error's message is the reason alone.
+    if item.error is None:
+        return item.reason
+    return f"{item.error.message} ({item.error.hint})" if item.error.hint else item.error.message
+
+
+def _properties(value: Any) -> dict[str, Any] | None:
+    """Compile properties from a dict or a rendered JSON object."""
+    if not value:
+        return None
+    if isinstance(value, str):
+        import json
+
+        try:
+            value = json.loads(value)
+        except ValueError:
+            raise ValueError(f"properties {value!r} is neither a dict nor a JSON object") from None
+    if not isinstance(value, dict):
+        raise ValueError(f"properties must be a dict of compile properties, not {type(value).__name__}")
+    return value
+
+
+class OvcacheWarmOperator(OvcacheBaseOperator):
+    """
+    Compile model versions for one or more devices into one host's cache.
+
+    The agent on the host compiles each (model, version, device) exactly as the
+    serving application does and publishes the blob whole; entries whose files,
+    blob, runtime and CPU are unchanged are not recompiled. Returns a compact
+    result for XCom: ``{"host", "cache_dir", "repository", "summary", "items": [...]}``.
+    Fails if any item fails, naming its host, model, version and device.
+
+    Map it over hosts and models with ``partial().expand()``::
+
+        OvcacheWarmOperator.partial(task_id="warm", versions="latest:2").expand(
+            ovcache_conn_id=["infer_01", "infer_02"], models=["resnet50", "bert"]
+        )
+
+    :param ovcache_conn_id: the ``ovcache`` connection of the host. (templated)
+    :param models: model name(s) to warm; a list, one name, or comma-separated.
+        Default: the release's model if ``release`` is set, else every model in the repository. (templated)
+    :param versions: version policy, OVMS words: ``latest:N``, ``specific:3,5``, ``all``.
+        Default ``latest:1``. (templated)
+    :param version_numbers: exact version number(s) instead of a policy. (templated)
+    :param devices: device(s) to warm for; default the connection's devices, else CPU. (templated)
+    :param properties: compile properties the server sets, e.g. ``{"PERFORMANCE_HINT": "LATENCY"}``. (templated)
+    :param compile_mode: ``path`` (the server compiles by path, default) or ``model``. (templated)
+    :param cache_mode: ``OPTIMIZE_SPEED`` or ``OPTIMIZE_SIZE``. (templated)
+    :param model_file: the file in each version folder the server loads, if there are several. (templated)
+    :param serving_config: serving config (TOML/JSON) on the host with per-model cache specs. (templated)
+    :param repository: model repository root on the host; default the connection's. (templated)
+    :param cache_dir: OpenVINO ``cache_dir`` on the host; default the connection's. (templated)
+    :param no_cache_device: ``fail`` (default) or ``skip`` a device that cannot cache.
+    :param confirm: after publishing, check in a fresh process that a serving compile loads from cache.
+    :param force: recompile even entries that are up to date.
+    :param release: an ``ovmodel://`` release asset (or its URI). When the run was triggered by
+        events of that asset, warm the version(s) they carry instead of ``versions``.
+    :param command_timeout: seconds the agent may run; default the connection's.
+    """
+
+    template_fields: Sequence[str] = (
+        "ovcache_conn_id",
+        "models",
+        "versions",
+        "version_numbers",
+        "devices",
+        "properties",
+        "compile_mode",
+        "cache_mode",
+        "model_file",
+        "serving_config",
+        "repository",
+        "cache_dir",
+    )
+    template_fields_renderers = {"properties": "json"}
+    ui_color = "#b9dcf5"
+
+    def __init__(
+        self,
+        *,
+        models: Sequence[str] | str | None = None,
+        versions: str | None = None,
+        version_numbers: Sequence[int] | int | str | None = None,
+        devices: Sequence[str] | str | None = None,
+        properties: dict[str, Any] | None = None,
+        compile_mode: str | None = None,
+        cache_mode: str | None = None,
+        model_file: str | None = None,
+        serving_config: str | None = None,
+        repository: str | None = None,
+        no_cache_device: str = "fail",
+        confirm: bool = False,
+        force: bool = False,
+        release: Asset | str | None = None,
+        **kwargs: Any,
+    ) -> None:
+        super().__init__(**kwargs)
+        check_choice("no_cache_device", no_cache_device, ("fail", "skip"))
+        check_choice("compile_mode", compile_mode, ("path", "model"))
+        if isinstance(cache_mode, str) and not is_template(cache_mode):
+            cache_mode = cache_mode.upper()
+        check_choice("cache_mode", cache_mode, ("OPTIMIZE_SPEED", "OPTIMIZE_SIZE"))
+        if versions and version_numbers not in (None, "", []):
+            raise ValueError("give either versions (a policy) or version_numbers, not both")
+        if version_numbers is not None and not is_template(version_numbers):
+            as_version_numbers(version_numbers)  # fail at parse time on a bad number
+        if properties is not None and not isinstance(properties, (dict, str)):
+            raise ValueError("properties must be a dict of compile properties")
+        release_uri = release.uri if isinstance(release, Asset) else release
+        if release_uri:
+            parse_model_release(release_uri)
+        self.models = models
+        self.versions = versions
+        self.version_numbers = version_numbers
+        self.devices = devices
+        self.properties = properties
+        self.compile_mode = compile_mode
+        self.cache_mode = cache_mode
+        self.model_file = model_file
+        self.serving_config = serving_config
+        self.repository = repository
+        self.no_cache_device = no_cache_device
+        self.confirm = confirm
+        self.force = force
+        self.release = release_uri
+
+    def hook_overrides(self) -> dict[str, Any]:
+        return {**super().hook_overrides(), "repository": self.repository or None}
+
+    def _selection(self, context: Context) -> tuple[list[str] | None, str | None, list[int] | None]:
+        models = as_names(self.models)
+        versions = self.versions or None
+        numbers = as_version_numbers(self.version_numbers)
+        if self.release:
+            _, release_model = parse_model_release(self.release)
+            models = models or [release_model]
+            released = release_versions(context.get("triggering_asset_events"), self.release)
+            if released:
+                self.log.info("release %s: warming version(s) %s from the triggering event(s)", self.release, released)
+                return models, None, released
+            self.log.info("no event of release %s in this run; warming %s", self.release, numbers or versions or "latest:1")
+        return models, versions, numbers
+
+    def execute(self, context: Context) -> dict[str, Any]:
+        models, versions, numbers = self._selection(context)
+        report = self.hook.warm(
+            models=models,
+            versions=versions,
+            version_numbers=numbers,
+            devices=as_names(self.devices),
+            properties=_properties(self.properties),
+            compile_mode=self.compile_mode,
+            cache_mode=self.cache_mode,
+            model_file=self.model_file,
+            serving_config=self.serving_config,
+            no_cache_device=self.no_cache_device,
+            confirm=self.confirm,
+            force=self.force,
+        )
+        self._log_summary(report)
+        self._emit_cache_assets(context, report)
+        if report.failed:
+            lines = "; ".join(f"{item.describe()}: {_item_reason(item)}" for item in report.failed)
+            raise ItemsFailed(
+                self.hook.target().with_host(report.host),
+                f"{len(report.failed)} of {len(report.items)} warm-up item(s) failed: {lines}",
+                "the other items were published; fix the cause and rerun, unchanged items are not recompiled",
+            )
+        return report.to_xcom()
+
+    def _log_summary(self, report: WarmReport) -> None:
+        s = report.summary
+        self.log.info(
+            "warm on host %s (%s): %d warmed, %d unchanged, %d skipped, %d failed in %.2fs",
+            report.host,
+            report.cache_dir,
+            s.get("warmed", 0),
+            s.get("unchanged", 0),
+            s.get("skipped", 0),
+            s.get("failed", 0),
+            report.seconds,
+        )
+        for item in report.items:
+            parts = [f"  {item.model}@{item.version} {item.device}: {item.status}"]
+            if item.blob:
+                parts.append(f"{item.blob} ({human_bytes(item.size)})")
+            if item.compile_seconds is not None:
+                parts.append(f"compiled in {item.compile_seconds:.2f}s")
+            if item.load_ms is not None:
+                parts.append(f"loaded from cache: {item.loaded_from_cache} in {item.load_ms:.1f} ms")
+            if item.status in ("failed", "skipped"):
+                parts.append(f"- {_item_reason(item)}")
+            (self.log.warning if item.failed else self.log.info)("%s", " ".join(parts))
+        for warning in report.warnings:
+            self.log.warning("  %s", warning)
+
+    def _emit_cache_assets(self, context: Context, report: WarmReport) -> None:
+        """One ``ovcache://<host>/<model>`` event per warmed model, through each AssetAlias outlet."""
+        aliases = [o for o in self.outlets if isinstance(o, AssetAlias)]
+        if not aliases:
+            return
+        by_model: dict[str, list[Any]] = {}
+        for item in report.items:
+            if not item.failed:
+                by_model.setdefault(item.model, []).append(item)
+        outlet_events = context["outlet_events"]
+        for model, items in sorted(by_model.items()):
+            asset = host_cache(report.host, model)
+            extra: dict[str, Any] = {
+                "host": report.host,
+                "cache_dir": report.cache_dir,
+                "model": model,
+                "versions": sorted({i.version for i in items}),
+                "devices": sorted({i.device for i in items}),
+                "warmed": sum(1 for i in items if i.status == "warmed"),
+            }
+            for alias in aliases:
+                outlet_events[alias].add(asset, extra=extra)

@@ -1,0 +1,43 @@
+"""Sensor: a device is present on a host and can cache compiled models."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import Any
+
+from ..hooks.conditions import Check, DeviceCondition
+from ..triggers.device import OvcacheDeviceTrigger
+from .base import OvcacheBaseSensor
+
+
+class OvcacheDeviceSensor(OvcacheBaseSensor):
+    """
+    Wait until ``device`` is present on the host and reports ``EXPORT_IMPORT``.
+
+    A device without ``EXPORT_IMPORT`` writes no cache blob and raises nothing,
+    so a warm-up for it would silently do nothing; this sensor makes that a
+    visible gate. Returns ``{"host", "runtime", "name", "full_name", "can_cache", "capabilities"}``.
+
+    :param device: the OpenVINO device name (``CPU``, ``GPU``, ``GPU.1``, ``NPU``). (templated)
+    :param fail_when_cannot_cache: fail at once when the device is present but cannot
+        cache (default); set to ``False`` to keep waiting (for a driver update, say).
+
+    See :class:`~airflow_ovcache.sensors.base.OvcacheBaseSensor` for the other parameters.
+    """
+
+    template_fields: Sequence[str] = ("ovcache_conn_id", "device")
+
+    def __init__(self, *, device: str, fail_when_cannot_cache: bool = True, **kwargs: Any) -> None:
+        super().__init__(**kwargs)
+        if not device:
+            raise ValueError("device is required")
+        self.device = device
+        self.fail_when_cannot_cache = fail_when_cannot_cache
+
+    def check(self) -> Check:
+        return DeviceCondition(self.device, self.fail_when_cannot_cache).poll(self.hook)
+
+    def trigger(self) -> OvcacheDeviceTrigger:
+        return OvcacheDeviceTrigger(
+            device=self.device, fail_when_cannot_cache=self.fail_when_cannot_cache, **self.trigger_common()
+        )

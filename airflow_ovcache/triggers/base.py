@@ -1,0 +1,113 @@
+"""The polling loop the ovcache sensor triggers share.
+
+A trigger polls its condition through the hook's async methods (the agent
+runs as an asyncio subprocess, or over SSH in a worker thread) every
+``poke_interval`` seconds and yields exactly one event:
+
+``{"status": "success", "message": ..., "value": {...}}``
+    the condition is met; ``value`` is what the sensor returns for XCom;
+``{"status": "timeout", "message": ...}``
+    ``timeout`` seconds passed; the message says what was still missing;
+``{"status": "error", "message": ...}``
+    the host or its agent failed in a way waiting will not fix.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import AsyncIterator
+from typing import Any
+
+from airflow.triggers.base import BaseTrigger, TriggerEvent
+
+from ..hooks.conditions import Check
+from ..hooks.errors import OvcacheError
+from ..hooks.ovcache import OvcacheHook
+
+
+class OvcachePollTrigger(BaseTrigger):
+    """
+    Base of the ovcache sensor triggers.
+
+    :param ovcache_conn_id: the ``ovcache`` connection of the host.
+    :param poke_interval: seconds between two polls.
+    :param timeout: seconds after which to give up with a ``timeout`` event; ``None`` waits forever.
+    :param cache_dir: overrides the connection's cache directory.
+    :param command_timeout: seconds one agent command may run.
+    """
+
+    def __init__(
+        self,
+        *,
+        ovcache_conn_id: str,
+        poke_interval: float = 30.0,
+        timeout: float | None = None,
+        cache_dir: str | None = None,
+        command_timeout: float | None = None,
+    ) -> None:
+        super().__init__()
+        if poke_interval < 0:
+            raise ValueError("poke_interval must not be negative")
+        self.ovcache_conn_id = ovcache_conn_id
+        self.poke_interval = float(poke_interval)
+        self.timeout = None if timeout is None else float(timeout)
+        self.cache_dir = cache_dir
+        self.command_timeout = command_timeout
+
+    # -- for subclasses -----------------------------------------------------------------------
+    def condition_kwargs(self) -> dict[str, Any]:
+        raise NotImplementedError
+
+    async def check(self, hook: OvcacheHook) -> Check:
+        raise NotImplementedError
+
+    # -- shared -------------------------------------------------------------------------------
+    def serialize(self) -> tuple[str, dict[str, Any]]:
+        return (
+            f"{type(self).__module__}.{type(self).__qualname__}",
+            {
+                "ovcache_conn_id": self.ovcache_conn_id,
+                "poke_interval": self.poke_interval,
+                "timeout": self.timeout,
+                "cache_dir": self.cache_dir,
+                "command_timeout": self.command_timeout,
+                **self.condition_kwargs(),
+            },
+        )
+
+    def make_hook(self) -> OvcacheHook:
+        return OvcacheHook(self.ovcache_conn_id, cache_dir=self.cache_dir, command_timeout=self.command_timeout)
+
+    async def run(self) -> AsyncIterator[TriggerEvent]:
+        hook = self.make_hook()
+        loop = asyncio.get_running_loop()
+        deadline = None if self.timeout is None else loop.time() + self.timeout
+        polls = 0
+        while True:
+            polls += 1
+            try:
+                check = await self.check(hook)
+            except OvcacheError as exc:
+                yield TriggerEvent({"status": "error", "message": str(exc)})
+                return
+            except Exception as exc:  # noqa: BLE001 - becomes a task failure with the reason, not a dead trigger
+                yield TriggerEvent({"status": "error", "message": f"{type(exc).__name__}: {exc}"})
+                return
+            if check.met:
+                self.log.info("%s (after %d poll(s))", check.message, polls)
+                yield TriggerEvent({"status": "success", "message": check.message, "value": check.value})
+                return
+            self.log.info("%s", check.message)
+            if deadline is not None:
+                remaining = deadline - loop.time()
+                if remaining <= 0:
+                    yield TriggerEvent(
+                        {
+                            "status": "timeout",
+                            "message": f"still not met after {self.timeout:g}s ({polls} poll(s)): {check.message}",
+                        }
+                    )
+                    return
+                await asyncio.sleep(min(self.poke_interval, remaining))
+            else:
+                await asyncio.sleep(self.poke_interval)

@@ -1,0 +1,32 @@
+"""Trigger: a device is present on a host and can cache compiled models."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from ..hooks.conditions import Check, DeviceCondition
+from ..hooks.ovcache import OvcacheHook
+from .base import OvcachePollTrigger
+
+
+class OvcacheDeviceTrigger(OvcachePollTrigger):
+    """
+    Fire when ``device`` is present on the host and reports ``EXPORT_IMPORT``.
+
+    :param device: the OpenVINO device name (``CPU``, ``GPU``, ``GPU.1``, ``NPU``).
+    :param fail_when_cannot_cache: end with an error event if the device is present but
+        cannot cache (waiting does not fix that); otherwise keep waiting.
+
+    See :class:`~airflow_ovcache.triggers.base.OvcachePollTrigger` for the other parameters.
+    """
+
+    def __init__(self, *, device: str, fail_when_cannot_cache: bool = True, **kwargs: Any) -> None:
+        super().__init__(**kwargs)
+        self.device = device
+        self.fail_when_cannot_cache = fail_when_cannot_cache
+
+    def condition_kwargs(self) -> dict[str, Any]:
+        return {"device": self.device, "fail_when_cannot_cache": self.fail_when_cannot_cache}
+
+    async def check(self, hook: OvcacheHook) -> Check:
+        return await DeviceCondition(self.device, self.fail_when_cannot_cache).apoll(hook)
