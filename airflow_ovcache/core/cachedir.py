@@ -5,8 +5,10 @@ the agent keeps its own state beside them in ``.ovcache/``: the manifest, the
 stat cache, host facts, lock files and private staging folders. Staging lives on
 the same filesystem as the blobs so that publishing a blob is one ``rename``.
 
-Locks are ``flock`` locks (via ``filelock``): the kernel drops them when their
-holder dies, even by SIGKILL, so a killed warm-up never wedges the next one.
+Locks are ``flock`` locks: the kernel drops them when their holder dies, even
+by SIGKILL, so a killed warm-up never wedges the next one. (Plain ``fcntl``
+rather than a locking library: this sits on the path of a no-op warm, where an
+extra import costs more than the whole check.)
 """
 
 from __future__ import annotations
@@ -16,6 +18,7 @@ import fcntl
 import logging
 import os
 import shutil
+import time
 import uuid
 from collections.abc import Iterator
 from pathlib import Path
@@ -37,6 +40,7 @@ class CacheDir:
         self.where = where or Where()
         self.lock_timeout = DEFAULT_LOCK_TIMEOUT if lock_timeout is None else lock_timeout
         self.warnings: list[str] = []
+        self._read_cache: tuple[tuple[int, int, int, int], Manifest] | None = None
 
     # -- layout ------------------------------------------------------------------------
     @property
@@ -100,19 +104,27 @@ class CacheDir:
     # -- locks ---------------------------------------------------------------------------
     @contextlib.contextmanager
     def _lock(self, path: Path, what: str) -> Iterator[None]:
-        from filelock import FileLock, Timeout
-
-        lock = FileLock(str(path), timeout=self.lock_timeout, mode=0o644)
         try:
-            lock.acquire()
-        except Timeout:
-            raise LockTimeout(f"timed out after {self.lock_timeout:g}s waiting for the {what} lock {path}", self.where) from None
+            fd = os.open(path, os.O_RDWR | os.O_CREAT, 0o644)
         except OSError as exc:
             raise os_error(exc, f"cannot take the {what} lock {path}", self.where) from exc
         try:
+            deadline = time.monotonic() + self.lock_timeout
+            pause = 0.005
+            while True:
+                try:
+                    fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+                    break
+                except BlockingIOError:
+                    if time.monotonic() >= deadline:
+                        raise LockTimeout(
+                            f"timed out after {self.lock_timeout:g}s waiting for the {what} lock {path}", self.where
+                        ) from None
+                    time.sleep(pause)
+                    pause = min(pause * 2, 0.1)
             yield
         finally:
-            lock.release()
+            os.close(fd)  # closing the descriptor releases the flock
 
     def manifest_lock(self) -> contextlib.AbstractContextManager[None]:
         """Held for every read-modify-write of the manifest and around publish and delete."""
@@ -127,8 +139,21 @@ class CacheDir:
 
     # -- manifest ------------------------------------------------------------------------
     def read_manifest(self) -> Manifest:
-        """The current manifest, read without a lock (it is only ever replaced by rename)."""
-        return Manifest.load(self.manifest_path, self.where)
+        """The current manifest, read without a lock, for reading only.
+
+        It is only ever replaced by rename, so a file with the same inode, size and
+        times is the same manifest: a warm of many entries parses it once, not once
+        per entry. Callers must not change what they get; writers go through
+        :meth:`update_manifest`, which always reads afresh under the lock.
+        """
+        try:
+            st = os.stat(self.manifest_path)
+        except FileNotFoundError:
+            return Manifest(self.manifest_path)
+        identity = (st.st_ino, st.st_size, st.st_mtime_ns, st.st_ctime_ns)
+        if self._read_cache is None or self._read_cache[0] != identity:
+            self._read_cache = (identity, Manifest.load(self.manifest_path, self.where))
+        return self._read_cache[1]
 
     @contextlib.contextmanager
     def update_manifest(self, repair: bool = True) -> Iterator[Manifest]:
@@ -140,7 +165,7 @@ class CacheDir:
         """
         with self.manifest_lock():
             try:
-                manifest = self.read_manifest()
+                manifest = Manifest.load(self.manifest_path, self.where)
             except ManifestCorrupt as exc:
                 if not repair:
                     raise

@@ -34,12 +34,47 @@ def runtime_dist_version() -> str | None:
         return None
 
 
-@functools.lru_cache(maxsize=1)
-def runtime_build() -> str:
-    """The full build string OpenVINO writes into a blob's ``ie_version`` (imports OpenVINO)."""
+def runtime_key() -> str:
+    """Names the installed OpenVINO without importing it: its version and its package file's stat."""
+    import importlib.util
+
+    spec = importlib.util.find_spec("openvino")
+    origin = spec.origin if spec is not None else None
+    stamp = ""
+    if origin:
+        try:
+            st = os.stat(origin)
+            stamp = f"{st.st_ino}:{st.st_size}:{st.st_mtime_ns}"
+        except OSError:
+            pass
+    return f"{runtime_dist_version()}|{origin}|{stamp}"
+
+
+_BUILD: dict[str, str] = {}
+
+
+def runtime_build(facts_path: Path | None = None) -> str:
+    """The full build string OpenVINO writes into a blob's ``ie_version``.
+
+    Importing OpenVINO to ask costs more than a whole quick verify of hundreds of
+    entries, so the answer is remembered in the cache directory's host facts
+    against :func:`runtime_key`, which changes whenever the package does.
+    """
+    if "build" in _BUILD:
+        return _BUILD["build"]
+    key = runtime_key()
+    if facts_path is not None:
+        try:
+            facts = json.loads(facts_path.read_text())
+            if facts.get("runtime_key") == key and facts.get("runtime"):
+                _BUILD["build"] = str(facts["runtime"])
+                return _BUILD["build"]
+        except (OSError, ValueError, AttributeError):
+            pass
     import openvino
 
-    return str(openvino.get_version())
+    _BUILD["build"] = str(openvino.get_version())
+    return _BUILD["build"]
 
 
 @functools.lru_cache(maxsize=1)
@@ -78,7 +113,7 @@ def cpu_model_name() -> str:
 
 def host_isa(facts_path: Path | None) -> str | None:
     """The instruction set the CPU plugin compiles for on this host, probed once and remembered."""
-    build = runtime_build()
+    build = runtime_build(facts_path)
     signature = cpu_signature()
     if facts_path is not None:
         try:
@@ -90,11 +125,22 @@ def host_isa(facts_path: Path | None) -> str | None:
     isa = probe_isa()
     if facts_path is not None and facts_path.parent.is_dir():
         try:
-            record = {"runtime": build, "cpu": signature, "cpu_model": cpu_model_name(), "isa": isa}
-            atomic_write(facts_path, json.dumps(record, indent=1).encode(), 0o644)
+            write_host_facts(facts_path, isa)
         except Exception:  # noqa: BLE001 - a read-only cache dir only means we probe again next time
             pass
     return isa
+
+
+def write_host_facts(facts_path: Path, isa: str | None) -> None:
+    """Remember what this host is (runtime build and key, CPU, ISA) in a cache directory."""
+    record = {
+        "runtime": runtime_build(),
+        "runtime_key": runtime_key(),
+        "cpu": cpu_signature(),
+        "cpu_model": cpu_model_name(),
+        "isa": isa,
+    }
+    atomic_write(facts_path, json.dumps(record, indent=1).encode(), 0o644)
 
 
 def probe_isa() -> str | None:

@@ -280,7 +280,7 @@ def apply_plan(cache: CacheDir, plan: Plan) -> ApplyResult:
     result = ApplyResult()
     cache.check(create=False, writable=True)
     with cache.manifest_lock():
-        manifest = cache.read_manifest()
+        manifest = Manifest.load(cache.manifest_path, cache.where)
         finish_pending(cache, manifest, result)
         to_unlink: list[Removal] = []
         referenced = manifest.blob_names()

@@ -206,7 +206,7 @@ class Verifier:
             return "corrupt", f"blob header unreadable: {exc}", None
         except OSError as exc:
             return "corrupt", f"blob cannot be read: {exc.strerror}", None
-        build = hostfacts.runtime_build()
+        build = hostfacts.runtime_build(self.cache.host_facts_path)
         if header.runtime_version != build:
             return "runtime-mismatch", f"written by OpenVINO {header.runtime_version}, this host runs {build}", new_stat
         if header.isa and entry.device.split(".")[0].upper() in ("CPU", "AUTO", "MULTI", "HETERO"):

@@ -336,17 +336,7 @@ class Warmer:
         if not isa:
             return
         try:
-            import json
-
-            from .fsutil import atomic_write
-
-            record = {
-                "runtime": hostfacts.runtime_build(),
-                "cpu": hostfacts.cpu_signature(),
-                "cpu_model": hostfacts.cpu_model_name(),
-                "isa": isa,
-            }
-            atomic_write(self.cache.host_facts_path, json.dumps(record, indent=1).encode(), 0o644)
+            hostfacts.write_host_facts(self.cache.host_facts_path, isa)
         except Exception:  # noqa: BLE001 - host facts are a cache; verify re-probes without them
             pass
 

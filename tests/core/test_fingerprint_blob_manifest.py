@@ -141,7 +141,7 @@ def test_manifest_round_trip(tmp_path: Path) -> None:
     [
         lambda raw: raw[: len(raw) // 2],
         lambda raw: b"\x00" * len(raw),
-        lambda raw: raw.replace(b'"version": 1', b'"version": 2'),  # edited by hand: digest no longer matches
+        lambda raw: raw.replace(b'"version":1', b'"version":2'),  # edited by hand: digest no longer matches
         lambda raw: json.dumps({"schema": 99, "entries": {}}).encode(),
         lambda raw: b"[]",
     ],

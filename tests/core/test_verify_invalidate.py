@@ -106,7 +106,7 @@ def test_runtime_upgrade_and_new_cpu_are_reported(repo: Path, cache_dir: Path, m
     # Simulated: one OpenVINO build and one CPU are all this machine has. The blob is real;
     # what the host reports about itself is replaced, as after an upgrade or a VM migration.
     cache = warm_all(repo, cache_dir, versions="latest:1")
-    monkeypatch.setattr(hostfacts, "runtime_build", lambda: "2099.1.0-1-future")
+    monkeypatch.setattr(hostfacts, "runtime_build", lambda *_: "2099.1.0-1-future")
     assert statuses(cache) == {"mlp@2": "runtime-mismatch"}
     monkeypatch.undo()
     monkeypatch.setattr(hostfacts, "host_isa", lambda facts: "Intel SSE4.2")
