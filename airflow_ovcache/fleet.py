@@ -7,22 +7,24 @@ parsed, so DAG files parse without it and without the network::
     cache_dir = "/var/cache/openvino"
     repository = "/models"
     devices = ["CPU"]
-    retain = "latest:2"          # version policy invalidation keeps
-    agent = "ovcache"            # the agent command on the host
+    retain = "latest:2"              # version policy invalidation keeps
 
     [[hosts]]
     name = "infer-01"
-    ssh_conn_id = "ovcache_infer_01"   # reached over SSH (an Airflow SSH connection)
+    conn_id = "ovcache_infer_01"     # an ovcache connection with transport "ssh"
     labels = ["eu-west", "cpu"]
 
     [[hosts]]
     name = "infer-02"
-    queue = "infer-02"                 # reached by an Airflow worker running on the host
+    conn_id = "ovcache_local"        # transport "local": the worker that runs the task
+    queue = "infer-02"               # ... which is the host's own worker
     devices = ["CPU", "GPU"]
 
-A host with ``ssh_conn_id`` is reached over SSH from any worker; one without is
-reached by a local subprocess on the worker that runs the task, which is the
-host itself when the task is routed to the host's own ``queue``.
+How a host is reached lives in its ``ovcache`` connection (SSH through an SSH
+connection, or a local subprocess); where the task runs is its ``queue``. The
+inventory says which host is which and what it holds; paths and devices here
+override the connection's. ``conn_id`` defaults to ``ovcache_<name>`` with
+dashes as underscores.
 """
 
 from __future__ import annotations
@@ -44,9 +46,8 @@ _KNOWN = {
     "repository",
     "devices",
     "labels",
-    "ssh_conn_id",
+    "conn_id",
     "queue",
-    "agent",
     "retain",
     "properties",
     "serving_config",
@@ -58,24 +59,18 @@ class FleetHost:
     name: str
     cache_dir: str
     repository: str
+    conn_id: str = ""
     devices: tuple[str, ...] = ("CPU",)
     labels: tuple[str, ...] = ()
-    ssh_conn_id: str | None = None
     queue: str | None = None
-    agent: str = "ovcache"
     retain: str = "latest:2"
     properties: dict[str, str] = field(default_factory=dict)
     serving_config: str | None = None
-
-    @property
-    def transport(self) -> str:
-        return "ssh" if self.ssh_conn_id else "local"
 
     def to_json(self) -> dict[str, Any]:
         data = asdict(self)
         data["devices"] = list(self.devices)
         data["labels"] = list(self.labels)
-        data["transport"] = self.transport
         return data
 
 
@@ -158,11 +153,10 @@ def parse_fleet(data: dict[str, Any], source: str = "<inventory>") -> Fleet:
                 name=name,
                 cache_dir=str(merged["cache_dir"]),
                 repository=str(merged["repository"]),
+                conn_id=str(merged.get("conn_id") or "ovcache_" + name.replace("-", "_").replace(".", "_")),
                 devices=tuple(str(d) for d in devices),
                 labels=tuple(str(label) for label in merged.get("labels") or ()),
-                ssh_conn_id=merged.get("ssh_conn_id") or None,
                 queue=merged.get("queue") or None,
-                agent=str(merged.get("agent") or "ovcache"),
                 retain=str(merged.get("retain") or "latest:2"),
                 properties={str(k): str(v) for k, v in merged["properties"].items()},
                 serving_config=merged.get("serving_config") or None,

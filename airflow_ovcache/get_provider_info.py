@@ -71,7 +71,7 @@ def get_provider_info() -> dict[str, Any]:
             }
         ],
         "hooks": _modules("hooks.ovcache"),
-        "operators": _modules("operators.warm", "operators.verify", "operators.invalidate"),
+        "operators": _modules("operators.warm", "operators.verify", "operators.rewarm", "operators.invalidate"),
         "sensors": _modules("sensors.blob", "sensors.device", "sensors.model_version"),
         "triggers": _modules("triggers.blob", "triggers.device", "triggers.model_version", "triggers.new_version"),
         "connection-types": [

@@ -36,6 +36,7 @@ from .results import (
     DevicesReport,
     InvalidateReport,
     ModelsReport,
+    RewarmReport,
     VerifyReport,
     WarmReport,
 )
@@ -64,6 +65,8 @@ class OvcacheHook(BaseHook):
     :param agent_command: the agent's command line on the host (overrides the connection).
     :param command_timeout: seconds an agent command may run (overrides the connection).
     :param serving_config: serving config (TOML/JSON) on the host with per-model cache specs.
+    :param host_name: the name the host is reported by (overrides the connection's ``host``),
+        e.g. its name in the fleet inventory.
     """
 
     conn_name_attr = "ovcache_conn_id"
@@ -81,10 +84,12 @@ class OvcacheHook(BaseHook):
         agent_command: Sequence[str] | str | None = None,
         command_timeout: float | None = None,
         serving_config: str | None = None,
+        host_name: str | None = None,
     ) -> None:
         super().__init__()
         self.ovcache_conn_id = ovcache_conn_id
         self._overrides: dict[str, Any] = {
+            "host_name": host_name or None,
             "cache_dir": cache_dir,
             "repository": repository,
             "devices": split_list(devices) or None,
@@ -313,6 +318,16 @@ class OvcacheHook(BaseHook):
     async def averify(self, *, timeout: float | None = None, **kwargs: Any) -> VerifyReport:
         args, target = await asyncio.to_thread(lambda: self.verify_args(**kwargs))
         return VerifyReport.from_run(await self.arun_agent("verify", args, target=target, timeout=timeout))
+
+    def rewarm(self, *, load_check: bool = True, confirm: bool = True, timeout: float | None = None) -> RewarmReport:
+        """Verify the host's cache, rebuild what a warm can fix, verify again (the nightly repair)."""
+        target = self.target()
+        args = ["--cache-dir", self._require(self.config.cache_dir, "cache_dir", target)]
+        if load_check:
+            args.append("--load-check")
+        if not confirm:
+            args.append("--no-confirm")
+        return RewarmReport.from_run(self.run_agent("rewarm", args, target=target, timeout=timeout))
 
     def invalidate_args(
         self,

@@ -275,6 +275,8 @@ class VerifyEntry:
             "status": self.status,
             "blob": self.blob,
         }
+        if self.size is not None:
+            data["size"] = self.size
         if self.load_ms is not None:
             data["load_ms"] = self.load_ms
         if not self.ok:
@@ -318,6 +320,59 @@ class VerifyReport:
             "problems": len(self.problems),
             "entries": [e.to_xcom() for e in self.entries],
             "repairable": [{"model": e.model, "version": e.version, "device": e.device} for e in self.repairable],
+            "seconds": self.seconds,
+        }
+
+
+# -- rewarm ----------------------------------------------------------------------------------
+
+
+@dataclass
+class RewarmReport:
+    """What the nightly repair found, rebuilt, and could not fix on one host."""
+
+    host: str
+    cache_dir: str
+    found: list[VerifyEntry]
+    rewarmed: list[WarmItem]
+    after: list[VerifyEntry]
+    seconds: float
+
+    @classmethod
+    def from_run(cls, run: AgentRun) -> RewarmReport:
+        res = run.result
+        return cls(
+            host=run.host,
+            cache_dir=str(res.get("cache_dir", "")),
+            found=[VerifyEntry.from_json(e) for e in res.get("found", [])],
+            rewarmed=[WarmItem.from_json(i) for i in res.get("rewarmed", [])],
+            after=[VerifyEntry.from_json(e) for e in res.get("after", [])],
+            seconds=run.seconds,
+        )
+
+    @property
+    def unrepaired(self) -> list[VerifyEntry]:
+        """Entries still not ok; an orphan blob is reported but is not a repair failure."""
+        return [e for e in self.after if not e.ok and e.status != "orphan"]
+
+    @staticmethod
+    def _counts(entries: list[VerifyEntry]) -> dict[str, int]:
+        counts: dict[str, int] = {}
+        for entry in entries:
+            counts[entry.status] = counts.get(entry.status, 0) + 1
+        return dict(sorted(counts.items()))
+
+    def to_xcom(self) -> dict[str, Any]:
+        return {
+            "host": self.host,
+            "cache_dir": self.cache_dir,
+            "ok": not self.unrepaired,
+            "found_summary": self._counts(self.found),
+            "after_summary": self._counts(self.after),
+            "found": [e.to_xcom() for e in self.found],
+            "rewarmed": [i.to_xcom() for i in self.rewarmed],
+            "after": [e.to_xcom() for e in self.after],
+            "unrepaired": [e.to_xcom() for e in self.unrepaired],
             "seconds": self.seconds,
         }
 

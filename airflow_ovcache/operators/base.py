@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+import functools
+from collections.abc import Callable, Sequence
 from functools import cached_property
 from typing import Any
 
@@ -13,7 +14,11 @@ from ..hooks.ovcache import OvcacheHook
 
 
 def is_template(value: Any) -> bool:
-    return isinstance(value, str) and "{{" in value
+    """A value only known at run time: a Jinja template, an XComArg, or a mapped task group's argument."""
+    if isinstance(value, str):
+        return "{{" in value
+    # XComArg and MappedArgument resolve at run time; checking them at parse time would reject them.
+    return hasattr(value, "resolve") and hasattr(value, "iter_references")
 
 
 def as_names(value: Any) -> list[str] | None:
@@ -58,6 +63,42 @@ def check_choice(name: str, value: Any, choices: Sequence[str | None]) -> None:
         raise ValueError(f"{name}={value!r} is not one of {allowed}")
 
 
+ERROR_XCOM_KEY = "ovcache_error"
+
+
+def failure_record(task_id: str, exc: BaseException) -> dict[str, Any]:
+    """A failure as plain data: where (from the error's target, if it has one) and why."""
+    target = getattr(exc, "target", None)
+    return {
+        "task_id": task_id,
+        "host": getattr(target, "host", None),
+        "model": getattr(target, "model", None),
+        "version": getattr(target, "version", None),
+        "device": getattr(target, "device", None),
+        "error": type(exc).__name__,
+        "message": " ".join(str(exc).split()),
+    }
+
+
+def reporting_failures(execute: Callable[..., Any]) -> Callable[..., Any]:
+    """Wrap ``execute``: a failure is also pushed to XCom under ``ovcache_error``, then re-raised."""
+
+    @functools.wraps(execute)
+    def wrapper(self: BaseOperator, context: Any, *args: Any, **kwargs: Any) -> Any:
+        try:
+            return execute(self, context, *args, **kwargs)
+        except Exception as exc:
+            ti = context.get("ti") if hasattr(context, "get") else None
+            if ti is not None:
+                try:
+                    ti.xcom_push(key=ERROR_XCOM_KEY, value=failure_record(self.task_id, exc))
+                except Exception:  # noqa: BLE001 - reporting must never mask the real failure
+                    self.log.warning("could not record the failure in XCom", exc_info=True)
+            raise
+
+    return wrapper
+
+
 class OvcacheBaseOperator(BaseOperator):
     """
     Base of the ovcache operators: one target host, reached through an ``ovcache`` connection.
@@ -66,9 +107,20 @@ class OvcacheBaseOperator(BaseOperator):
     :param cache_dir: OpenVINO ``cache_dir`` on the host; defaults to the connection's. (templated)
     :param command_timeout: seconds the agent may run before it is stopped; defaults to the
         connection's (3600).
+    :param host_name: the name the host is reported by (overrides the connection's ``host``),
+        e.g. its name in the fleet inventory. (templated)
+
+    When the task fails, the failure (host, model, version, device, message) is also
+    pushed to XCom under ``ovcache_error``, so a summary task downstream can say
+    which host failed and why without reading logs.
     """
 
     ui_color = "#cfe3f7"
+
+    def __init_subclass__(cls, **kwargs: Any) -> None:
+        super().__init_subclass__(**kwargs)
+        if "execute" in cls.__dict__:
+            cls.execute = reporting_failures(cls.__dict__["execute"])  # type: ignore[method-assign]
 
     def __init__(
         self,
@@ -76,17 +128,19 @@ class OvcacheBaseOperator(BaseOperator):
         ovcache_conn_id: str = OvcacheHook.default_conn_name,
         cache_dir: str | None = None,
         command_timeout: float | None = None,
+        host_name: str | None = None,
         **kwargs: Any,
     ) -> None:
         super().__init__(**kwargs)
         if command_timeout is not None and command_timeout <= 0:
             raise ValueError("command_timeout must be a positive number of seconds")
         self.ovcache_conn_id = ovcache_conn_id
+        self.host_name = host_name
         self.cache_dir = cache_dir
         self.command_timeout = command_timeout
 
     def hook_overrides(self) -> dict[str, Any]:
-        return {"cache_dir": self.cache_dir or None, "command_timeout": self.command_timeout}
+        return {"cache_dir": self.cache_dir or None, "command_timeout": self.command_timeout, "host_name": self.host_name or None}
 
     @cached_property
     def hook(self) -> OvcacheHook:

@@ -39,7 +39,7 @@ class OvcacheInvalidateOperator(OvcacheBaseOperator):
     :param command_timeout: seconds the agent may run; default the connection's.
     """
 
-    template_fields: Sequence[str] = ("ovcache_conn_id", "models", "versions", "max_bytes", "cache_dir")
+    template_fields: Sequence[str] = ("ovcache_conn_id", "host_name", "models", "versions", "max_bytes", "cache_dir")
     ui_color = "#f5d6c9"
 
     def __init__(

@@ -37,7 +37,7 @@ class OvcacheVerifyOperator(OvcacheBaseOperator):
     :param command_timeout: seconds the agent may run; default the connection's.
     """
 
-    template_fields: Sequence[str] = ("ovcache_conn_id", "model", "version", "device", "cache_dir")
+    template_fields: Sequence[str] = ("ovcache_conn_id", "host_name", "model", "version", "device", "cache_dir")
     ui_color = "#c9ecd4"
 
     def __init__(

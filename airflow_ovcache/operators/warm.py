@@ -79,6 +79,7 @@ class OvcacheWarmOperator(OvcacheBaseOperator):
 
     template_fields: Sequence[str] = (
         "ovcache_conn_id",
+        "host_name",
         "models",
         "versions",
         "version_numbers",

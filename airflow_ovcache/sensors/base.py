@@ -12,6 +12,7 @@ from airflow.sdk.exceptions import AirflowException, AirflowSensorTimeout
 
 from ..hooks.conditions import Check
 from ..hooks.ovcache import OvcacheHook
+from ..operators.base import reporting_failures
 
 if TYPE_CHECKING:
     from airflow.sdk import Context
@@ -35,10 +36,11 @@ class OvcacheBaseSensor(BaseSensorOperator):
     :param ovcache_conn_id: the ``ovcache`` connection of the host. (templated)
     :param cache_dir: overrides the connection's cache directory. (templated)
     :param command_timeout: seconds one agent command may run.
+    :param host_name: the name the host is reported by, e.g. its fleet inventory name. (templated)
     :param deferrable: wait in the triggerer instead of occupying a worker slot.
     """
 
-    template_fields: Sequence[str] = ("ovcache_conn_id", "cache_dir")
+    template_fields: Sequence[str] = ("ovcache_conn_id", "cache_dir", "host_name")
     ui_color = "#e0f0e6"
 
     def __init__(
@@ -47,18 +49,25 @@ class OvcacheBaseSensor(BaseSensorOperator):
         ovcache_conn_id: str = OvcacheHook.default_conn_name,
         cache_dir: str | None = None,
         command_timeout: float | None = None,
+        host_name: str | None = None,
         deferrable: bool = conf.getboolean("operators", "default_deferrable", fallback=False),
         **kwargs: Any,
     ) -> None:
         super().__init__(**kwargs)
         self.ovcache_conn_id = ovcache_conn_id
+        self.host_name = host_name
         self.cache_dir = cache_dir
         self.command_timeout = command_timeout
         self.deferrable = deferrable
 
     @cached_property
     def hook(self) -> OvcacheHook:
-        return OvcacheHook(self.ovcache_conn_id, cache_dir=self.cache_dir or None, command_timeout=self.command_timeout)
+        return OvcacheHook(
+            self.ovcache_conn_id,
+            cache_dir=self.cache_dir or None,
+            command_timeout=self.command_timeout,
+            host_name=self.host_name or None,
+        )
 
     # -- for subclasses -----------------------------------------------------------------------
     def check(self) -> Check:
@@ -74,6 +83,7 @@ class OvcacheBaseSensor(BaseSensorOperator):
             "timeout": self.timeout,
             "cache_dir": self.cache_dir or None,
             "command_timeout": self.command_timeout,
+            "host_name": self.host_name or None,
         }
 
     # -- shared -------------------------------------------------------------------------------
@@ -82,6 +92,7 @@ class OvcacheBaseSensor(BaseSensorOperator):
         self.log.info("%s", result.message)
         return PokeReturnValue(is_done=True, xcom_value=result.value) if result.met else False
 
+    @reporting_failures
     def execute(self, context: Context) -> Any:
         if not self.deferrable:
             return super().execute(context)
@@ -98,6 +109,7 @@ class OvcacheBaseSensor(BaseSensorOperator):
             timeout=datetime.timedelta(seconds=self.timeout + DEFER_SLACK),
         )
 
+    @reporting_failures
     def execute_complete(self, context: Context, event: dict[str, Any] | None = None) -> Any:
         """Turn the trigger's event into the sensor's result, or a clear failure."""
         if not event:

@@ -28,7 +28,7 @@ class OvcacheBlobSensor(OvcacheBaseSensor):
     See :class:`~airflow_ovcache.sensors.base.OvcacheBaseSensor` for the other parameters.
     """
 
-    template_fields: Sequence[str] = ("ovcache_conn_id", "cache_dir", "model", "version", "devices")
+    template_fields: Sequence[str] = ("ovcache_conn_id", "host_name", "cache_dir", "model", "version", "devices")
 
     def __init__(
         self,

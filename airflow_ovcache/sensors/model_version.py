@@ -37,7 +37,7 @@ class OvcacheModelVersionSensor(OvcacheBaseSensor):
     See :class:`~airflow_ovcache.sensors.base.OvcacheBaseSensor` for the other parameters.
     """
 
-    template_fields: Sequence[str] = ("ovcache_conn_id", "model", "version", "newer_than", "repository")
+    template_fields: Sequence[str] = ("ovcache_conn_id", "host_name", "model", "version", "newer_than", "repository")
 
     def __init__(
         self,

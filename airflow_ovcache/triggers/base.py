@@ -34,6 +34,7 @@ class OvcachePollTrigger(BaseTrigger):
     :param timeout: seconds after which to give up with a ``timeout`` event; ``None`` waits forever.
     :param cache_dir: overrides the connection's cache directory.
     :param command_timeout: seconds one agent command may run.
+    :param host_name: the name the host is reported by (overrides the connection's).
     """
 
     def __init__(
@@ -44,6 +45,7 @@ class OvcachePollTrigger(BaseTrigger):
         timeout: float | None = None,
         cache_dir: str | None = None,
         command_timeout: float | None = None,
+        host_name: str | None = None,
     ) -> None:
         super().__init__()
         if poke_interval < 0:
@@ -53,6 +55,7 @@ class OvcachePollTrigger(BaseTrigger):
         self.timeout = None if timeout is None else float(timeout)
         self.cache_dir = cache_dir
         self.command_timeout = command_timeout
+        self.host_name = host_name
 
     # -- for subclasses -----------------------------------------------------------------------
     def condition_kwargs(self) -> dict[str, Any]:
@@ -71,12 +74,15 @@ class OvcachePollTrigger(BaseTrigger):
                 "timeout": self.timeout,
                 "cache_dir": self.cache_dir,
                 "command_timeout": self.command_timeout,
+                "host_name": self.host_name,
                 **self.condition_kwargs(),
             },
         )
 
     def make_hook(self) -> OvcacheHook:
-        return OvcacheHook(self.ovcache_conn_id, cache_dir=self.cache_dir, command_timeout=self.command_timeout)
+        return OvcacheHook(
+            self.ovcache_conn_id, cache_dir=self.cache_dir, command_timeout=self.command_timeout, host_name=self.host_name
+        )
 
     async def run(self) -> AsyncIterator[TriggerEvent]:
         hook = self.make_hook()

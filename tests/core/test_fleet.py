@@ -16,12 +16,13 @@ properties = { PERFORMANCE_HINT = "LATENCY" }
 
 [[hosts]]
 name = "infer-01"
-ssh_conn_id = "ovc_01"
+conn_id = "ovc_01"
 labels = ["eu", "cpu"]
 
 [[hosts]]
 name = "infer-02"
 queue = "infer-02"
+conn_id = "ovcache_local"
 devices = ["CPU", "GPU"]
 labels = ["eu", "gpu"]
 properties = { NUM_STREAMS = "2" }
@@ -33,12 +34,16 @@ def test_inventory_defaults_and_overrides(tmp_path: Path) -> None:
     path.write_text(INVENTORY)
     fleet = load_fleet(path)
     one, two = fleet.hosts
-    assert (one.transport, one.devices, one.retain, one.cache_dir) == ("ssh", ("CPU",), "latest:1", "/var/cache/ov")
-    assert (two.transport, two.queue, two.devices) == ("local", "infer-02", ("CPU", "GPU"))
+    assert (one.conn_id, one.devices, one.retain, one.cache_dir) == ("ovc_01", ("CPU",), "latest:1", "/var/cache/ov")
+    assert (two.conn_id, two.queue, two.devices) == ("ovcache_local", "infer-02", ("CPU", "GPU"))
     assert two.properties == {"PERFORMANCE_HINT": "LATENCY", "NUM_STREAMS": "2"}
     assert [h.name for h in fleet.select(labels=["gpu"])] == ["infer-02"]
     assert [h.name for h in fleet.select(names=["infer-01"])] == ["infer-01"]
-    assert one.to_json()["transport"] == "ssh"
+    assert one.to_json()["conn_id"] == "ovc_01"
+    assert (
+        parse_fleet({"hosts": [{"name": "infer-9.eu", "cache_dir": "/c", "repository": "/r"}]}).hosts[0].conn_id
+        == "ovcache_infer_9_eu"
+    )
 
 
 def test_inventory_from_environment(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:

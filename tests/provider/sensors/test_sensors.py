@@ -123,6 +123,7 @@ def test_sensors_defer_to_their_triggers(airflow_db: Path, local_hosts: dict[str
             "timeout": 600.0,
             "cache_dir": None,
             "command_timeout": None,
+            "host_name": None,
             "model": "mlp",
             "version": 2,
             "devices": ["CPU"],

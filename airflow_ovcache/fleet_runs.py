@@ -1,0 +1,178 @@
+"""The logic the example DAGs share, kept out of the DAG files so it is tested and reused.
+
+Everything here runs inside tasks, at run time: reading the inventory, working
+out which release a run is for, collecting what happened on each host, and the
+run's summary. Importing it is cheap (no OpenVINO, no network).
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+from collections.abc import Iterable, Iterator, Mapping
+from typing import Any
+
+from .assets import parse_model_release, versions_from_extra
+from .fleet import INVENTORY_ENV, Fleet, FleetHost, load_fleet
+
+INVENTORY_VARIABLE = "ovcache_inventory"
+REPORT_DIR_ENV = "OVCACHE_REPORT_DIR"
+
+
+class RunFailed(Exception):
+    """The run's summary: raised by the summary task so the run ends failed, naming what failed and why."""
+
+
+def inventory() -> Fleet:
+    """The fleet inventory, from ``$OVCACHE_INVENTORY`` or the Airflow Variable ``ovcache_inventory``.
+
+    Called in tasks only: DAG files never read it, so they parse without it.
+    """
+    path = os.environ.get(INVENTORY_ENV)
+    if not path:
+        from airflow.sdk import Variable
+
+        path = Variable.get(INVENTORY_VARIABLE, default=None)
+    return load_fleet(path)
+
+
+def host_kwargs(host: FleetHost, **extra: Any) -> dict[str, Any]:
+    """One host as the keyword arguments of a per-host task group."""
+    return {
+        "host": host.name,
+        "conn_id": host.conn_id,
+        "cache_dir": host.cache_dir,
+        "repository": host.repository,
+        "devices": ",".join(host.devices),
+        "retain": host.retain,
+        **extra,
+    }
+
+
+def releases_of_run(triggering_asset_events: Any, params: Mapping[str, Any], models: Iterable[str]) -> list[dict[str, Any]]:
+    """Which (model, version) pairs this run warms: from the release events, or from the params of a manual run."""
+    releases: dict[str, int] = {}
+    for asset, events in _asset_events(triggering_asset_events):
+        uri = getattr(asset, "uri", None) or str(asset)
+        try:
+            _, model = parse_model_release(uri)
+        except ValueError:
+            continue
+        for event in events:
+            for version in versions_from_extra(getattr(event, "extra", None)):
+                releases[model] = max(releases.get(model, 0), version)
+    if not releases and params.get("model"):
+        model = str(params["model"])
+        if model not in set(models):
+            raise ValueError(f"model {model!r} is not one of this DAG's release models: {', '.join(models)}")
+        if params.get("version") in (None, ""):
+            raise ValueError(f"model {model}: give the version to warm in the run's params (version)")
+        releases[model] = int(params["version"])
+    if not releases:
+        raise ValueError("this run carries no release: trigger it from a release asset event, or give params model and version")
+    return [{"model": m, "version": v} for m, v in sorted(releases.items())]
+
+
+def _asset_events(accessor: Any) -> Iterable[tuple[Any, list[Any]]]:
+    """(asset, events) pairs of ``context["triggering_asset_events"]`` (iterable of assets, indexable)."""
+    if not accessor:
+        return []
+    pairs = []
+    for asset in accessor:
+        try:
+            pairs.append((asset, list(accessor[asset] or ())))
+        except KeyError:
+            continue
+    return pairs
+
+
+@contextlib.contextmanager
+def record_failure(step: str) -> Iterator[None]:
+    """In a ``@task``: on failure, leave the reason in XCom the way the ovcache operators do."""
+    try:
+        yield
+    except Exception as exc:
+        from airflow.sdk import get_current_context
+
+        from .operators.base import ERROR_XCOM_KEY, failure_record
+
+        try:
+            get_current_context()["ti"].xcom_push(key=ERROR_XCOM_KEY, value=failure_record(step, exc))
+        except Exception:  # noqa: BLE001 - never mask the real failure
+            pass
+        raise
+
+
+def mapped_results(ti: Any, task_id: str, count: int) -> list[Any]:
+    """The result of each of ``count`` mapped instances of ``task_id`` (None where there is none)."""
+    return [ti.xcom_pull(task_ids=task_id, map_indexes=i) for i in range(count)]
+
+
+def step_records(ti: Any, group: str, steps: Iterable[str]) -> dict[str, dict[str, Any]]:
+    """What each step of this task-group instance left in XCom, up to the first one without a result.
+
+    A step's failure record is read only when it has no result: asking for an XCom
+    that does not exist is logged as an error by the Task SDK, and a log full of
+    errors for steps that went fine misleads whoever reads it at night.
+    """
+    from .operators.base import ERROR_XCOM_KEY
+
+    map_index = getattr(ti, "map_index", -1)
+    out: dict[str, dict[str, Any]] = {}
+    for step in steps:
+        task_id = f"{group}.{step}"
+        result = ti.xcom_pull(task_ids=task_id, map_indexes=map_index)
+        if result is not None:
+            out[step] = {"result": result, "error": None}
+            continue
+        error = ti.xcom_pull(task_ids=task_id, key=ERROR_XCOM_KEY, map_indexes=map_index)
+        out[step] = {"result": None, "error": error}
+        break
+    return out
+
+
+def host_outcome(records: dict[str, dict[str, Any]], steps: list[str], **identity: Any) -> dict[str, Any]:
+    """One host's outcome: ok, or the first step that failed and why (or that it never ran)."""
+    outcome: dict[str, Any] = {**identity, "ok": True, "failed_step": None, "reason": None}
+    for step in steps:
+        record = records.get(step) or {}
+        if record.get("result") is not None:
+            outcome[step] = record["result"]
+            continue
+        outcome["ok"] = False
+        outcome["failed_step"] = step
+        error = record.get("error")
+        outcome["reason"] = error["message"] if error else f"step {step} did not finish (see its log)"
+        break
+    return outcome
+
+
+def release_summary(outcomes: Iterable[dict[str, Any] | None]) -> tuple[str, list[str]]:
+    """A readable summary of a release run and one line per failure."""
+    rows = [o for o in outcomes if o]
+    lines = []
+    failures = []
+    for o in sorted(rows, key=lambda r: (r.get("host", ""), r.get("model", ""))):
+        label = f"host {o['host']}, model {o['model']}, version {o['version']}"
+        if o["ok"]:
+            warm = (o.get("warm") or {}).get("summary", {})
+            removed = len((o.get("invalidate") or {}).get("removals") or [])
+            lines.append(
+                f"{label}: ok (warmed {warm.get('warmed', 0)}, unchanged {warm.get('unchanged', 0)}; "
+                f"verified with a load from cache; {removed} old blob(s) removed)"
+            )
+        else:
+            line = f"{label}: FAILED at {o['failed_step']}: {o['reason']}"
+            lines.append(line)
+            failures.append(line)
+    head = f"release warm-up: {len(rows) - len(failures)} of {len(rows)} host(s) ok"
+    return "\n".join([head, *lines]), failures
+
+
+def report_dir() -> str:
+    """Where the nightly report is written: ``$OVCACHE_REPORT_DIR``, else ``$AIRFLOW_HOME/ovcache-reports``."""
+    explicit = os.environ.get(REPORT_DIR_ENV)
+    if explicit:
+        return explicit
+    home = os.environ.get("AIRFLOW_HOME") or os.path.expanduser("~/airflow")
+    return os.path.join(home, "ovcache-reports")

@@ -1,0 +1,120 @@
+"""Nightly verification: prove every host's cache serves the deployed models, repair what drifted.
+
+Every night (a cron schedule in a pendulum timezone of your choice), for every
+host in the fleet inventory, in its own mapped task group:
+
+1. ``rewarm``: verify each managed blob with a load from cache in a fresh
+   process, rebuild what a warm can fix (a missing, corrupt, stale or foreign
+   blob, one the server would not load) from the model folder and cache spec
+   recorded with it, and verify again;
+2. record the host's outcome (or that it could not be reached).
+
+Then one report: an HTML page of hosts x models (status, blob size, load time,
+what was repaired and why) and the same data as JSON, in
+``$OVCACHE_REPORT_DIR`` (default ``$AIRFLOW_HOME/ovcache-reports``). The run
+fails if anything could not be repaired or a host could not be reached, and
+the failure names each one; the report says where the page is.
+
+Copy this file and edit the settings below (environment variables at parse
+time; nothing else is read while parsing).
+"""
+
+from __future__ import annotations
+
+import os
+
+import pendulum
+from airflow.sdk import CronTriggerTimetable, Param, TriggerRule, dag, get_current_context, task, task_group
+
+from airflow_ovcache.operators.rewarm import OvcacheRewarmOperator
+
+# When: a cron expression in a named timezone (pendulum names, e.g. "Europe/Berlin").
+NIGHTLY_CRON = os.environ.get("OVCACHE_NIGHTLY_CRON", "30 2 * * *")
+NIGHTLY_TIMEZONE = pendulum.timezone(os.environ.get("OVCACHE_NIGHTLY_TIMEZONE", "UTC"))
+
+
+@dag(
+    dag_id="ovcache_nightly_verify",
+    schedule=CronTriggerTimetable(NIGHTLY_CRON, timezone=NIGHTLY_TIMEZONE),
+    start_date=pendulum.datetime(2026, 1, 1, tz=NIGHTLY_TIMEZONE),
+    catchup=False,
+    max_active_runs=1,
+    tags=["ovcache", "openvino"],
+    doc_md=__doc__,
+    params={
+        "hosts": Param([], type="array", description="only these inventory hosts (default: all)"),
+        "labels": Param([], type="array", description="only hosts with all of these labels"),
+        "load_check": Param(True, type="boolean", description="verify with a load from cache in a fresh process"),
+    },
+)
+def ovcache_nightly_verify() -> None:
+    @task
+    def targets() -> list[dict]:
+        from airflow_ovcache.fleet_runs import host_kwargs, inventory
+
+        params = get_current_context()["params"]
+        hosts = inventory().select(params.get("hosts") or None, params.get("labels") or None)
+        if not hosts:
+            raise ValueError("no host of the fleet inventory matches the run's hosts and labels")
+        return [
+            {k: v for k, v in host_kwargs(h).items() if k in ("host", "conn_id", "cache_dir")}
+            | {"load_check": params["load_check"]}
+            for h in hosts
+        ]
+
+    @task_group
+    def on_host(host: str, conn_id: str, cache_dir: str, load_check: bool) -> None:
+        repair = OvcacheRewarmOperator(
+            task_id="rewarm",
+            ovcache_conn_id=conn_id,
+            host_name=host,
+            cache_dir=cache_dir,
+            load_check=load_check,
+            # The report decides what fails the run; this task fails only if the host
+            # cannot be reached or the agent cannot run.
+            fail_on_unrepaired=False,
+        )
+
+        @task(trigger_rule=TriggerRule.ALL_DONE)
+        def outcome(host: str) -> dict:
+            from airflow_ovcache.fleet_runs import step_records
+
+            records = step_records(get_current_context()["ti"], "on_host", ["rewarm"])["rewarm"]
+            if records["result"] is not None:
+                return {"host": host, **records["result"]}
+            reason = records["error"]["message"] if records["error"] else "rewarm did not finish (see its log)"
+            return {"host": host, "error": reason}
+
+        repair >> outcome(host)
+
+    @task(trigger_rule=TriggerRule.ALL_DONE)
+    def report() -> dict:
+        """Write the HTML and JSON report; fail the run, naming each problem, if any remain."""
+        from airflow_ovcache.fleet_runs import RunFailed, mapped_results, report_dir
+        from airflow_ovcache.report import build_report, write_report
+
+        context = get_current_context()
+        ti = context["ti"]
+        planned = ti.xcom_pull(task_ids="targets") or []
+        results = [
+            got if got is not None else {"host": target["host"], "error": "no outcome recorded"}
+            for target, got in zip(planned, mapped_results(ti, "on_host.outcome", len(planned)), strict=True)
+        ]
+        fleet_report = build_report(results)
+        stamp = context["logical_date"].strftime("%Y%m%dT%H%M") if context.get("logical_date") else context["run_id"]
+        paths = write_report(fleet_report, report_dir(), f"nightly-{stamp}")
+        write_report(fleet_report, report_dir(), "latest")
+        counts = fleet_report.counts()
+        print(f"nightly verification: {counts}")
+        print(f"report: {paths['html']} (JSON: {paths['json']})")
+        for line in fleet_report.problems():
+            print(f"  needs a person: {line}")
+        if not fleet_report.ok:
+            problems = fleet_report.problems()
+            raise RunFailed(f"{len(problems)} problem(s) left after repair (report: {paths['html']}): " + "; ".join(problems))
+        return {"counts": counts, **paths}
+
+    on_host.expand_kwargs(targets()) >> report()
+
+
+nightly_verify = ovcache_nightly_verify()

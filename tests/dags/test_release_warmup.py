@@ -1,0 +1,76 @@
+"""The release warm-up DAG under dag.test(): real Airflow on SQLite, real agent, real compiles."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from airflow_ovcache.core.manifest import Manifest
+from tests.conftest import blobs_in
+from tests.provider.conftest import load_dag, run_asset_triggered, run_dag
+
+
+def _versions(cache: Path) -> list[tuple[str, int]]:
+    return sorted((e.model, e.version) for e in Manifest.load(cache / ".ovcache" / "manifest.json").entries.values())
+
+
+def test_release_warms_every_host_then_retires_the_old_version(example_dags: Path, fleet) -> None:  # type: ignore[no-untyped-def]
+    hosts = fleet(["h1", "h2"])
+    dag = load_dag("ovcache_release_warmup", "release_warmup")
+
+    first = run_dag(dag, conf={"model": "mlp", "version": 1})
+    assert first.state == "success", [(t.task_id, t.map_index, t.state) for t in first.tasks]
+    assert {h: _versions(p["cache"]) for h, p in hosts.items()} == {"h1": [("mlp", 1)], "h2": [("mlp", 1)]}
+
+    second = run_dag(dag, conf={"model": "mlp", "version": 2})
+    assert second.state == "success"
+    # version 2 warmed and verified everywhere, and only then version 1 retired (retain latest:1)
+    assert {h: _versions(p["cache"]) for h, p in hosts.items()} == {"h1": [("mlp", 2)], "h2": [("mlp", 2)]}
+    assert all(len(blobs_in(p["cache"])) == 1 for p in hosts.values())
+    outcomes = second.mapped("on_host.outcome")
+    assert [(o.xcom["host"], o.xcom["ok"]) for o in outcomes] == [("h1", True), ("h2", True)]
+    for o in outcomes:
+        assert o.xcom["warm"]["items"][0]["loaded_from_cache"] is True
+        assert o.xcom["verify"]["summary"] == {"ok": 1}
+        assert [(r["model"], r["version"], r["reason"]) for r in o.xcom["invalidate"]["removals"]] == [("mlp", 1, "retired")]
+    # the tasks ran in order on each host: the version sensor first, invalidation last
+    for step in ("on_host.wait_for_version", "on_host.check_devices", "on_host.warm", "on_host.verify", "on_host.invalidate"):
+        assert [t.state for t in second.mapped(step)] == ["success", "success"], step
+    assert second.task("summary").xcom == {"hosts": 2, "failures": 0, "outcomes": [o.xcom for o in outcomes]}
+
+
+def test_one_failing_host_does_not_stop_the_others(example_dags: Path, fleet) -> None:  # type: ignore[no-untyped-def]
+    hosts = fleet(["h1", "h2", "h3"], broken={"h2": "cache-is-a-file", "h3": "no-agent"})
+    result = run_dag(load_dag("ovcache_release_warmup", "release_warmup"), conf={"model": "mlp", "version": 2})
+
+    assert result.state == "failed"
+    assert result.task("summary").state == "failed"
+    by_host = {o.xcom["host"]: o.xcom for o in result.mapped("on_host.outcome")}
+    assert by_host["h1"]["ok"] is True and _versions(hosts["h1"]["cache"]) == [("mlp", 2)]
+    assert by_host["h2"]["ok"] is False and by_host["h2"]["failed_step"] == "warm"
+    assert "h2" in by_host["h2"]["reason"] and "is a file" in by_host["h2"]["reason"]
+    assert by_host["h3"]["ok"] is False and by_host["h3"]["failed_step"] == "wait_for_version"
+    assert "pip install airflow-ovcache" in by_host["h3"]["reason"]
+    assert hosts["h2"]["cache"].read_text() == "not a directory"  # nothing of the broken host was touched
+
+
+def test_release_event_schedules_the_warmup(example_dags: Path, fleet) -> None:  # type: ignore[no-untyped-def]
+    from airflow.models.asset import AssetModel
+    from airflow.utils.session import create_session
+    from sqlalchemy import select
+
+    from airflow_ovcache.assets import model_release_uri
+
+    hosts = fleet(["h1"])
+    dag = load_dag("ovcache_release_warmup", "release_warmup")
+    run_dag(dag, conf={"model": "mlp", "version": 1})  # syncs the DAG and its assets to the database
+    with create_session() as session:
+        from airflow.assets.manager import AssetManager
+
+        asset = session.scalar(select(AssetModel).where(AssetModel.uri == model_release_uri("models", "mlp")))
+        assert asset is not None
+        AssetManager().register_asset_change(asset=asset.to_serialized(), extra={"version": 2}, session=session)
+        session.commit()
+    result = run_asset_triggered(dag)
+    assert result.state == "success", [(t.task_id, t.map_index, t.state) for t in result.tasks]
+    assert result.task("releases").xcom == [{"model": "mlp", "version": 2}]
+    assert _versions(hosts["h1"]["cache"]) == [("mlp", 2)]
