@@ -99,11 +99,16 @@ class SshServer:
 
     # -- keys and config ----------------------------------------------------------------------
     def _prepare(self) -> None:
+        # Keys are made on the first start only: a restarted server (a host that went down and
+        # came back) keeps its host key, client key and authorized keys, so pinned connections
+        # made before the restart still work.
         self.root.mkdir(parents=True, exist_ok=True)
-        _, host_public = generate_key_pair(self.host_key_path, self.key_type, "ovcache-test-host")
-        self.host_key_line = " ".join(host_public.split()[:2])
-        _, self.client_public_line = generate_key_pair(self.client_key_path, self.key_type, "ovcache-test-client")
-        self.authorize(self.client_public_line, replace=True)
+        if not self.host_key_line or not self.host_key_path.exists():
+            _, host_public = generate_key_pair(self.host_key_path, self.key_type, "ovcache-test-host")
+            self.host_key_line = " ".join(host_public.split()[:2])
+        if not self.client_public_line or not self.client_key_path.exists():
+            _, self.client_public_line = generate_key_pair(self.client_key_path, self.key_type, "ovcache-test-client")
+            self.authorize(self.client_public_line, replace=True)
         self.known_hosts_path.write_text(f"{self.known_hosts_entry()}\n")
         self.config_path.write_text(self._config())
         if os.geteuid() == 0:
