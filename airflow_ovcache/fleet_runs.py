@@ -36,6 +36,24 @@ def inventory() -> Fleet:
     return load_fleet(path)
 
 
+def hosts_for_run(fleet: Fleet, params: Mapping[str, Any]) -> list[FleetHost]:
+    """The hosts a run of a run-time-inventory DAG works on: selected by params, not routed by queue.
+
+    A host with a ``queue`` is served by its own worker; a task can only be sent
+    to it with a ``queue`` known when the DAG is parsed, which a run-time
+    inventory cannot give. Such hosts are left to ``ovcache_release_by_queue``
+    and said so in the log, never silently run on the wrong worker.
+    """
+    selected = fleet.select(params.get("hosts") or None, params.get("labels") or None)
+    queued = [h for h in selected if h.queue]
+    for host in queued:
+        print(f"host {host.name}: routed by queue {host.queue}; left to the DAGs that route by queue")
+    direct = [h for h in selected if not h.queue]
+    if not direct:
+        raise ValueError("no host of the fleet inventory matches the run's hosts and labels (hosts with a queue are left out)")
+    return direct
+
+
 def host_kwargs(host: FleetHost, **extra: Any) -> dict[str, Any]:
     """One host as the keyword arguments of a per-host task group."""
     return {
@@ -45,6 +63,8 @@ def host_kwargs(host: FleetHost, **extra: Any) -> dict[str, Any]:
         "repository": host.repository,
         "devices": ",".join(host.devices),
         "retain": host.retain,
+        "properties": dict(host.properties),
+        "serving_config": host.serving_config,
         **extra,
     }
 

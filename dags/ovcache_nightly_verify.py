@@ -50,12 +50,10 @@ NIGHTLY_TIMEZONE = pendulum.timezone(os.environ.get("OVCACHE_NIGHTLY_TIMEZONE", 
 def ovcache_nightly_verify() -> None:
     @task
     def targets() -> list[dict]:
-        from airflow_ovcache.fleet_runs import host_kwargs, inventory
+        from airflow_ovcache.fleet_runs import host_kwargs, hosts_for_run, inventory
 
         params = get_current_context()["params"]
-        hosts = inventory().select(params.get("hosts") or None, params.get("labels") or None)
-        if not hosts:
-            raise ValueError("no host of the fleet inventory matches the run's hosts and labels")
+        hosts = hosts_for_run(inventory(), params)
         return [
             {k: v for k, v in host_kwargs(h).items() if k in ("host", "conn_id", "cache_dir")}
             | {"load_check": params["load_check"]}

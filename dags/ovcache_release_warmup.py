@@ -23,6 +23,12 @@ others:
 A summary task lists every host; if any failed, the run ends failed and the
 summary names the host, model, version, the step that failed and why.
 
+Watching the repository: with ``OVCACHE_WATCH_CONN_ID`` set (an ``ovcache``
+connection whose ``repository`` is where releases land), each release asset
+carries an ``AssetWatcher``: the triggerer lists the repository through the
+agent and emits one release event per new version folder, never two for the
+same version, so publishing a version folder is a release.
+
 Copy this file and edit the settings below. Parse-time settings come from
 environment variables only: no Variables, no network, no OpenVINO at import.
 """
@@ -34,7 +40,7 @@ import os
 import pendulum
 from airflow.sdk import AssetAlias, AssetAny, Param, TriggerRule, dag, get_current_context, task, task_group
 
-from airflow_ovcache.assets import model_release
+from airflow_ovcache.assets import model_release, watched_model_release
 from airflow_ovcache.operators.invalidate import OvcacheInvalidateOperator
 from airflow_ovcache.operators.verify import OvcacheVerifyOperator
 from airflow_ovcache.operators.warm import OvcacheWarmOperator
@@ -46,7 +52,16 @@ RELEASE_MODELS = [m.strip() for m in os.environ.get("OVCACHE_RELEASE_MODELS", "c
 # How long a host may take to receive the version folder after the release.
 WAIT_FOR_VERSION_SECONDS = float(os.environ.get("OVCACHE_WAIT_FOR_VERSION_SECONDS", "3600"))
 
-RELEASES = [model_release(REPOSITORY_NAME, model) for model in RELEASE_MODELS]
+# Optional: watch the repository for new version folders (see the module docstring).
+WATCH_CONN_ID = os.environ.get("OVCACHE_WATCH_CONN_ID", "")
+WATCH_INTERVAL_SECONDS = float(os.environ.get("OVCACHE_WATCH_INTERVAL_SECONDS", "60"))
+
+RELEASES = [
+    watched_model_release(REPOSITORY_NAME, model, ovcache_conn_id=WATCH_CONN_ID, poke_interval=WATCH_INTERVAL_SECONDS)
+    if WATCH_CONN_ID
+    else model_release(REPOSITORY_NAME, model)
+    for model in RELEASE_MODELS
+]
 HOST_CACHES = AssetAlias("ovcache-host-caches")
 STEPS = ["wait_for_version", "check_devices", "warm", "verify", "invalidate"]
 
@@ -80,17 +95,24 @@ def ovcache_release_warmup() -> None:
     @task
     def targets(releases: list[dict]) -> list[dict]:
         """Every (host, release) pair, from the fleet inventory read now."""
-        from airflow_ovcache.fleet_runs import host_kwargs, inventory
+        from airflow_ovcache.fleet_runs import host_kwargs, hosts_for_run, inventory
 
         params = get_current_context()["params"]
-        hosts = inventory().select(params.get("hosts") or None, params.get("labels") or None)
-        if not hosts:
-            raise ValueError("no host of the fleet inventory matches the run's hosts and labels")
+        hosts = hosts_for_run(inventory(), params)
         return [host_kwargs(h, model=r["model"], version=r["version"]) for h in hosts for r in releases]
 
     @task_group
     def on_host(
-        host: str, conn_id: str, cache_dir: str, repository: str, devices: str, retain: str, model: str, version: int
+        host: str,
+        conn_id: str,
+        cache_dir: str,
+        repository: str,
+        devices: str,
+        retain: str,
+        properties: dict,
+        serving_config: str | None,
+        model: str,
+        version: int,
     ) -> None:
         where = {"ovcache_conn_id": conn_id, "host_name": host}
 
@@ -122,6 +144,8 @@ def ovcache_release_warmup() -> None:
             models=model,
             version_numbers=version,
             devices=devices,
+            properties=properties,
+            serving_config=serving_config,
             repository=repository,
             cache_dir=cache_dir,
             confirm=True,

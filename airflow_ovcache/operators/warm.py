@@ -66,6 +66,8 @@ class OvcacheWarmOperator(OvcacheBaseOperator):
     :param compile_mode: ``path`` (the server compiles by path, default) or ``model``. (templated)
     :param cache_mode: ``OPTIMIZE_SPEED`` or ``OPTIMIZE_SIZE``. (templated)
     :param model_file: the file in each version folder the server loads, if there are several. (templated)
+    :param encryption_key_file: a key file on the host (0600) for ``CACHE_ENCRYPTION_CALLBACKS``;
+        or set ``encryption_key_conn_id`` to send a key kept in Airflow. (templated)
     :param serving_config: serving config (TOML/JSON) on the host with per-model cache specs. (templated)
     :param repository: model repository root on the host; default the connection's. (templated)
     :param cache_dir: OpenVINO ``cache_dir`` on the host; default the connection's. (templated)
@@ -88,6 +90,7 @@ class OvcacheWarmOperator(OvcacheBaseOperator):
         "compile_mode",
         "cache_mode",
         "model_file",
+        "encryption_key_file",
         "serving_config",
         "repository",
         "cache_dir",
@@ -106,6 +109,7 @@ class OvcacheWarmOperator(OvcacheBaseOperator):
         compile_mode: str | None = None,
         cache_mode: str | None = None,
         model_file: str | None = None,
+        encryption_key_file: str | None = None,
         serving_config: str | None = None,
         repository: str | None = None,
         no_cache_device: str = "fail",
@@ -124,7 +128,7 @@ class OvcacheWarmOperator(OvcacheBaseOperator):
             raise ValueError("give either versions (a policy) or version_numbers, not both")
         if version_numbers is not None and not is_template(version_numbers):
             as_version_numbers(version_numbers)  # fail at parse time on a bad number
-        if properties is not None and not isinstance(properties, (dict, str)):
+        if properties is not None and not isinstance(properties, (dict, str)) and not is_template(properties):
             raise ValueError("properties must be a dict of compile properties")
         release_uri = release.uri if isinstance(release, Asset) else release
         if release_uri:
@@ -137,6 +141,7 @@ class OvcacheWarmOperator(OvcacheBaseOperator):
         self.compile_mode = compile_mode
         self.cache_mode = cache_mode
         self.model_file = model_file
+        self.encryption_key_file = encryption_key_file
         self.serving_config = serving_config
         self.repository = repository
         self.no_cache_device = no_cache_device
@@ -172,6 +177,7 @@ class OvcacheWarmOperator(OvcacheBaseOperator):
             compile_mode=self.compile_mode,
             cache_mode=self.cache_mode,
             model_file=self.model_file,
+            encryption_key_file=self.encryption_key_file or None,
             serving_config=self.serving_config,
             no_cache_device=self.no_cache_device,
             confirm=self.confirm,

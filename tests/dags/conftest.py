@@ -31,7 +31,13 @@ def fleet(tmp_path: Path, repo: Path, ovcache_conn, monkeypatch: pytest.MonkeyPa
         monkeypatch.setenv("OVCACHE_RELEASE_MODELS", models)
         monkeypatch.setenv("OVCACHE_WAIT_FOR_VERSION_SECONDS", "5")
         hosts = {}
-        lines = ["[defaults]", 'conn_id = "ovcache_local"', f'retain = "{retain}"', ""]
+        lines = [
+            "[defaults]",
+            'conn_id = "ovcache_local"',
+            f'retain = "{retain}"',
+            'properties = { PERFORMANCE_HINT = "LATENCY" }',
+            "",
+        ]
         for name in names:
             root = tmp_path / name
             models_dir = root / "models"

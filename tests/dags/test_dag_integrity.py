@@ -51,3 +51,22 @@ def test_dagbag_has_no_import_errors(example_dags: Path) -> None:
     bag = DagBag(dag_folder=str(example_dags))
     assert bag.import_errors == {}
     assert {"ovcache_release_warmup", "ovcache_nightly_verify"} <= set(bag.dag_ids)
+
+
+def test_release_assets_carry_a_repository_watcher_when_asked(example_dags: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    from tests.provider.conftest import load_dag
+
+    monkeypatch.setenv("OVCACHE_RELEASE_MODELS", "mlp,tiny")
+    plain = load_dag("ovcache_release_warmup", "release_warmup")
+    assert all(not asset.watchers for asset in plain.timetable.asset_condition.objects)
+    monkeypatch.setenv("OVCACHE_WATCH_CONN_ID", "ovcache_source")
+    monkeypatch.setenv("OVCACHE_WATCH_INTERVAL_SECONDS", "15")
+    watched = load_dag("ovcache_release_warmup", "release_warmup")
+    assets = {a.uri: a for a in watched.timetable.asset_condition.objects}
+    assert set(assets) == {"ovmodel://models/mlp", "ovmodel://models/tiny"}
+    for uri, asset in assets.items():
+        (watcher,) = asset.watchers
+        classpath, kwargs = watcher.trigger.serialize()
+        assert classpath.endswith("OvcacheNewVersionTrigger")
+        assert kwargs["ovcache_conn_id"] == "ovcache_source" and kwargs["poke_interval"] == 15.0
+        assert kwargs["models"] == [uri.rsplit("/", 1)[1]]

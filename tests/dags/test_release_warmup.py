@@ -26,6 +26,10 @@ def test_release_warms_every_host_then_retires_the_old_version(example_dags: Pat
     # version 2 warmed and verified everywhere, and only then version 1 retired (retain latest:1)
     assert {h: _versions(p["cache"]) for h, p in hosts.items()} == {"h1": [("mlp", 2)], "h2": [("mlp", 2)]}
     assert all(len(blobs_in(p["cache"])) == 1 for p in hosts.values())
+    # the inventory's compile properties reached the warm-up: the blob is the server's
+    for paths in hosts.values():
+        (entry,) = Manifest.load(paths["cache"] / ".ovcache" / "manifest.json").entries.values()
+        assert entry.spec["properties"] == {"PERFORMANCE_HINT": "LATENCY"}
     outcomes = second.mapped("on_host.outcome")
     assert [(o.xcom["host"], o.xcom["ok"]) for o in outcomes] == [("h1", True), ("h2", True)]
     for o in outcomes:
