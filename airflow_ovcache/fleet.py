@@ -29,13 +29,13 @@ dashes as underscores.
 
 from __future__ import annotations
 
-import json
 import os
 import re
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
+from .core.configfile import load_table
 from .core.errors import UsageError
 
 INVENTORY_ENV = "OVCACHE_INVENTORY"
@@ -104,23 +104,7 @@ def load_fleet(path: str | os.PathLike[str] | None = None) -> Fleet:
     source = Path(path or os.environ.get(INVENTORY_ENV) or "")
     if not str(source) or str(source) == ".":
         raise UsageError("no fleet inventory given", hint=f"set ${INVENTORY_ENV} or pass the inventory path")
-    try:
-        text = source.read_text()
-    except OSError as exc:
-        raise UsageError(
-            f"cannot read fleet inventory {source}: {exc.strerror}", hint=f"set ${INVENTORY_ENV} to the inventory file"
-        ) from None
-    try:
-        if source.suffix.lower() == ".json":
-            data = json.loads(text)
-        else:
-            try:
-                import tomllib
-            except ModuleNotFoundError:  # Python 3.10
-                import tomli as tomllib  # type: ignore[no-redef]
-            data = tomllib.loads(text)
-    except ValueError as exc:
-        raise UsageError(f"fleet inventory {source} does not parse: {exc}") from None
+    data = load_table(source, "fleet inventory", hint=f"set ${INVENTORY_ENV} to the inventory file")
     return parse_fleet(data, str(source))
 
 

@@ -152,24 +152,9 @@ class ServingConfig:
 
     @classmethod
     def load(cls, path: str | Path) -> ServingConfig:
-        path = Path(path)
-        try:
-            text = path.read_text()
-        except OSError as exc:
-            raise UsageError(f"cannot read serving config {path}: {exc.strerror}") from None
-        try:
-            if path.suffix.lower() == ".json":
-                data = json.loads(text)
-            else:
-                try:
-                    import tomllib
-                except ModuleNotFoundError:  # Python 3.10
-                    import tomli as tomllib  # type: ignore[no-redef]
-                data = tomllib.loads(text)
-        except ValueError as exc:
-            raise UsageError(f"serving config {path} does not parse: {exc}") from None
-        if not isinstance(data, dict):
-            raise UsageError(f"serving config {path} must be a table/object")
+        from .configfile import load_table
+
+        data = load_table(path, "serving config")
         unknown = set(data) - {"defaults", "models"}
         if unknown:
             raise UsageError(f"serving config {path}: unknown section(s) {', '.join(sorted(unknown))}")
