@@ -2,7 +2,7 @@
 PYTHON ?= python3
 VENV ?= .venv
 BIN := $(VENV)/bin
-EXTRAS ?= encryption,airflow,dev
+EXTRAS ?= encryption,airflow,celery,dev
 
 .PHONY: venv demo test lint fmt bench clean
 
@@ -29,7 +29,12 @@ fmt: venv
 	$(BIN)/ruff format .
 	$(BIN)/ruff check --fix .
 
-bench: venv
+# The benchmarks also need the bench extra (matplotlib, for the plots); installed once, on top of $(EXTRAS).
+$(VENV)/.bench-installed: $(VENV)/.installed
+	$(BIN)/pip install --quiet -e '.[$(EXTRAS),bench]'
+	touch $@
+
+bench: $(VENV)/.bench-installed
 	$(BIN)/python benchmarks/run.py
 
 clean:

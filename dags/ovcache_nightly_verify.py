@@ -93,7 +93,9 @@ def ovcache_nightly_verify() -> None:
 
         context = get_current_context()
         ti = context["ti"]
-        planned = ti.xcom_pull(task_ids="targets") or []
+        planned = ti.xcom_pull(task_ids="targets")
+        if planned is None:
+            raise RunFailed("no host was planned: the targets task failed (see its log; is the inventory readable?)")
         results = [
             got if got is not None else {"host": target["host"], "error": "no outcome recorded"}
             for target, got in zip(planned, mapped_results(ti, "on_host.outcome", len(planned)), strict=True)

@@ -174,7 +174,9 @@ def ovcache_release_warmup() -> None:
         from airflow_ovcache.fleet_runs import RunFailed, mapped_results, release_summary
 
         ti = get_current_context()["ti"]
-        planned = ti.xcom_pull(task_ids="targets") or []
+        planned = ti.xcom_pull(task_ids="targets")
+        if planned is None:
+            raise RunFailed("no host was planned: the releases or targets task failed (see its log)")
         # A host whose outcome task did not run is reported, not dropped.
         outcomes = [
             got if got is not None else {**target, "ok": False, "failed_step": "outcome", "reason": "no outcome recorded"}

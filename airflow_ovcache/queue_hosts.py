@@ -1,0 +1,90 @@
+"""Hosts served by their own Airflow worker, listed where a DAG file can read them: the environment.
+
+A task's ``queue`` is fixed when the DAG file is parsed; it cannot be mapped at
+run time. A DAG that sends each host's tasks to that host's own worker must
+therefore know its hosts at parse time, and a DAG file may read nothing but
+the environment then (no inventory file, no Variable, no network). This module
+reads that one setting into the inventory's own :class:`~airflow_ovcache.fleet.FleetHost`,
+validated by the inventory's rules. Importing it is cheap.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+from dataclasses import replace
+from typing import Any
+
+from .core.errors import UsageError
+from .fleet import FleetHost, parse_fleet
+
+QUEUE_HOSTS_ENV = "OVCACHE_QUEUE_HOSTS"
+_GROUP_ID_UNSAFE = re.compile(r"[^A-Za-z0-9_-]")
+
+
+def parse_queue_hosts(spec: str, defaults: dict[str, Any] | None = None, source: str = f"${QUEUE_HOSTS_ENV}") -> list[FleetHost]:
+    """The hosts of a queue-routing DAG, from one setting.
+
+    Two spellings:
+
+    * compact: ``infer-1:/var/cache/openvino:/models,infer-2``, each host
+      ``name[:cache_dir[:repository]]``, the missing parts from ``defaults``;
+    * JSON: a list of inventory host tables,
+      ``[{"name": "infer-2", "devices": ["CPU", "GPU"], "retain": "latest:1"}]``,
+      or ``{"defaults": {...}, "hosts": [...]}``, with every key the inventory knows.
+
+    ``defaults`` are inventory defaults (``cache_dir``, ``repository``, ``devices``,
+    ``retain``, ``conn_id``...); the JSON form's own ``defaults`` win over them.
+    Each host's ``queue`` is its name unless given. An empty setting is no host.
+    A mistake fails with one line naming the host and the key, as in the
+    inventory; two hosts on one queue are refused, since either host's worker
+    could then run the other's tasks against the wrong cache.
+    """
+    text = (spec or "").strip()
+    if not text:
+        return []
+    base = {k: v for k, v in (defaults or {}).items() if v not in (None, "")}
+    if text[0] in "[{":
+        try:
+            data = json.loads(text)
+        except ValueError as exc:
+            raise UsageError(f"{source} is not valid JSON: {exc}") from None
+        if isinstance(data, list):
+            data = {"hosts": data}
+        if not isinstance(data, dict):
+            raise UsageError(f"{source}: expected a JSON list of hosts, or an object with defaults and hosts")
+        data = {**data, "defaults": {**base, **(data.get("defaults") or {})}}
+    else:
+        hosts: list[dict[str, Any]] = []
+        for item in text.split(","):
+            if not item.strip():
+                continue
+            parts = [p.strip() for p in item.split(":", 2)]
+            host: dict[str, Any] = {"name": parts[0]}
+            for key, value in zip(("cache_dir", "repository"), parts[1:], strict=False):
+                if value:
+                    host[key] = value
+            hosts.append(host)
+        data = {"defaults": base, "hosts": hosts}
+    found = [h if h.queue else replace(h, queue=h.name) for h in parse_fleet(data, source).hosts]
+    _one_host_per(found, lambda h: str(h.queue), f"{source}: hosts share a queue", "give each host its own queue")
+    _one_host_per(
+        found,
+        lambda h: host_group_id(h.name),
+        f"{source}: host names differ only in characters other than letters, digits, '_' and '-'",
+    )
+    return found
+
+
+def host_group_id(name: str) -> str:
+    """A host's name as a task group id (a '.' would read as a group separator)."""
+    return _GROUP_ID_UNSAFE.sub("_", name)
+
+
+def _one_host_per(hosts: list[FleetHost], key: Any, message: str, hint: str = "") -> None:
+    seen: dict[str, list[str]] = {}
+    for h in hosts:
+        seen.setdefault(key(h), []).append(h.name)
+    clashes = [f"{k} ({', '.join(names)})" for k, names in seen.items() if len(names) > 1]
+    if clashes:
+        raise UsageError(f"{message}: {'; '.join(clashes)}", hint=hint)
