@@ -42,6 +42,10 @@ CONN_FIELDS: dict[str, dict[str, Any]] = {
         "The ovcache agent's command line on the host. Default: this worker's Python for local, 'ovcache' for ssh.",
     ),
     "serving_config": _string("Serving config", "Optional serving config (TOML or JSON) on the host with per-model cache specs."),
+    "encryption_key_conn_id": _string(
+        "Encryption key connection",
+        "Optional: a connection whose password is the cache encryption key (64 hex characters); sent to the agent on stdin.",
+    ),
     "command_timeout": _number(
         "Command timeout (s)", "Seconds one agent command may run before it is stopped; 0 for no limit.", 3600
     ),

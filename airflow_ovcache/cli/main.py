@@ -18,7 +18,9 @@ from pathlib import Path
 from typing import Any
 
 from .. import __version__
+from ..core.encryption import STDIN, read_stdin_key
 from ..core.errors import OvcacheError, UsageError, Where
+from ..core.permissions import UNSAFE_POLICIES
 from .output import EXIT_ERROR, EXIT_OK, EXIT_PROBLEMS, Envelope
 
 SIZE_UNITS = {
@@ -63,6 +65,22 @@ def _parser() -> argparse.ArgumentParser:
     cache.add_argument(
         "--lock-timeout", type=float, default=None, help="seconds to wait for another ovcache on the same cache (default 1800)"
     )
+    cache.add_argument(
+        "--group",
+        help="serving group that may read the cache (dirs 2750, manifest 0640, blobs 0440); default $OVCACHE_GROUP, else private (0700/0600/0400)",
+    )
+    cache.add_argument(
+        "--unsafe-cache-dir",
+        choices=UNSAFE_POLICIES,
+        help="refuse (default: refuse a cache others can write, warn about another owner), strict (refuse both) or warn; default $OVCACHE_UNSAFE_CACHE_DIR",
+    )
+
+    key = argparse.ArgumentParser(add_help=False)
+    key.add_argument(
+        "--encryption-key-stdin",
+        action="store_true",
+        help="read the cache encryption key (64 hex characters) from standard input; entries warmed this way need it again",
+    )
 
     spec = argparse.ArgumentParser(add_help=False)
     spec.add_argument("--config", type=Path, help="serving config (TOML or JSON) with per-model cache specs")
@@ -80,7 +98,9 @@ def _parser() -> argparse.ArgumentParser:
     )
     spec.add_argument("--cache-mode", choices=("OPTIMIZE_SPEED", "OPTIMIZE_SIZE"), type=str.upper)
     spec.add_argument("--model-file", help="the file in each version folder the server loads, if there are several")
-    spec.add_argument("--encryption-key-file", help="host-local AES-256 key file for CACHE_ENCRYPTION_CALLBACKS")
+    spec.add_argument(
+        "--encryption-key-file", help="host-local AES-256 key file (mode 0600 or 0640) for CACHE_ENCRYPTION_CALLBACKS"
+    )
 
     parser = argparse.ArgumentParser(
         prog="ovcache",
@@ -90,7 +110,9 @@ def _parser() -> argparse.ArgumentParser:
     parser.add_argument("--version", action="version", version=f"ovcache {__version__}")
     sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
 
-    p = sub.add_parser("warm", parents=[common, cache, spec], help="compile model versions into the cache as the server would")
+    p = sub.add_parser(
+        "warm", parents=[common, cache, spec, key], help="compile model versions into the cache as the server would"
+    )
     p.add_argument("--repository", required=True, type=Path, help="model repository root (<model>/<version>/)")
     p.add_argument("--model", action="append", dest="models", help="model to warm (repeatable; default every model)")
     p.add_argument("--versions", default=None, help="version policy: latest[:N], specific:V1,V2, all (default latest:1)")
@@ -107,7 +129,7 @@ def _parser() -> argparse.ArgumentParser:
     )
     p.add_argument("--force", action="store_true", help="recompile even when the blob is up to date")
 
-    p = sub.add_parser("verify", parents=[common, cache], help="check each managed blob would serve the deployed model")
+    p = sub.add_parser("verify", parents=[common, cache, key], help="check each managed blob would serve the deployed model")
     p.add_argument("--model")
     p.add_argument("--version", type=int, dest="version_number")
     p.add_argument("--device")
@@ -125,7 +147,9 @@ def _parser() -> argparse.ArgumentParser:
     )
     p.add_argument("--no-device-check", action="store_true", help="do not check that the device is present and can cache")
 
-    p = sub.add_parser("invalidate", parents=[common, cache], help="remove blobs of retired versions, stale and foreign blobs")
+    p = sub.add_parser(
+        "invalidate", parents=[common, cache, key], help="remove blobs of retired versions, stale and foreign blobs"
+    )
     p.add_argument("--model", action="append", dest="models", help="limit to this model (repeatable)")
     p.add_argument("--versions", default=None, help="retention policy over recorded versions (default: keep all versions)")
     p.add_argument("--no-stale", action="store_true", help="keep blobs whose model files changed or vanished")
@@ -148,7 +172,7 @@ def _parser() -> argparse.ArgumentParser:
 
     p = sub.add_parser(
         "rewarm",
-        parents=[common, cache],
+        parents=[common, cache, key],
         help="verify, rebuild what a warm can fix (missing, corrupt, stale, foreign), report the rest",
     )
     p.add_argument(
@@ -187,15 +211,30 @@ def _parser() -> argparse.ArgumentParser:
 def _progress(args: argparse.Namespace) -> Callable[[str], None]:
     def emit(line: str) -> None:
         if not args.quiet:
-            print(line, file=sys.stderr, flush=True)
+            try:
+                print(line, file=sys.stderr, flush=True)
+            except OSError:
+                # The client went away (an SSH session dropped): finish the work, it is whole either way.
+                pass
 
     return emit
 
 
 def _cache(args: argparse.Namespace, create: bool, writable: bool) -> Any:
     from ..core.cachedir import CacheDir
+    from ..core.permissions import AccessPolicy
 
-    return CacheDir(args.cache_dir, Where(), args.lock_timeout).check(create=create, writable=writable)
+    policy = AccessPolicy.make(args.group, args.unsafe_cache_dir)
+    cache = CacheDir(args.cache_dir, Where(), args.lock_timeout, policy).check(create=create, writable=writable)
+    for warning in cache.warnings:
+        print(f"ovcache: warning: {warning}", file=sys.stderr)
+    return cache
+
+
+def _warnings(cache: Any) -> list[str]:
+    warnings = sorted(set(cache.warnings))
+    cache.warnings.clear()
+    return warnings
 
 
 def cmd_warm(args: argparse.Namespace, env: Envelope) -> int:
@@ -212,8 +251,10 @@ def cmd_warm(args: argparse.Namespace, env: Envelope) -> int:
         "compile_mode": args.compile_mode,
         "cache_mode": args.cache_mode,
         "model_file": args.model_file,
-        "encryption_key_file": args.encryption_key_file,
+        "encryption_key_file": STDIN if args.encryption_key_stdin else args.encryption_key_file,
     }
+    if args.encryption_key_stdin and args.encryption_key_file:
+        raise UsageError("give either --encryption-key-file or --encryption-key-stdin, not both")
     if args.version_numbers and args.versions:
         raise UsageError("give either --versions or --version-number, not both")
     policy = VersionPolicy.parse(args.versions or "latest:1")
@@ -283,6 +324,7 @@ def cmd_verify(args: argparse.Namespace, env: Envelope) -> int:
         "entries": [r.to_json() for r in results],
         "summary": summary,
         "problems": len(problems),
+        "warnings": _warnings(cache),
     }
     if not args.json:
         from .render import verify_table
@@ -314,6 +356,7 @@ def cmd_invalidate(args: argparse.Namespace, env: Envelope) -> int:
         "policy": str(policy) if policy else "all",
         "plan": plan.to_json(),
         "applied": applied.to_json() if applied else None,
+        "warnings": _warnings(cache),
     }
     if not args.json:
         from .render import invalidate_table
@@ -327,7 +370,7 @@ def cmd_status(args: argparse.Namespace, env: Envelope) -> int:
 
     cache = _cache(args, create=False, writable=False)
     status = cache_status(cache)
-    env.result = status.to_json()
+    env.result = {**status.to_json(), "warnings": _warnings(cache)}
     if not args.json:
         from .render import status_table
 
@@ -384,7 +427,7 @@ def cmd_rewarm(args: argparse.Namespace, env: Envelope) -> int:
         )
 
     report = rewarm(cache, load_check=args.load_check, confirm=not args.no_confirm, progress=progress)
-    env.result = {"cache_dir": str(cache.root), **report.to_json()}
+    env.result = {"cache_dir": str(cache.root), **report.to_json(), "warnings": _warnings(cache)}
     for res in report.unrepaired:
         print(
             f"ovcache: unrepaired: host {env_host()}, model {res.model}, version {res.version}, device {res.device}: {res.status}: {res.reason}",
@@ -488,6 +531,9 @@ def main(argv: list[str] | None = None) -> int:
     logging.basicConfig(level=logging.WARNING, format="ovcache: %(levelname)s: %(message)s")
     env = Envelope(args.command)
     try:
+        if getattr(args, "encryption_key_stdin", False):
+            # Read before anything else; the key is never echoed, logged or put in a result.
+            read_stdin_key(sys.stdin.buffer)
         code = COMMANDS[args.command](args, env)
     except OvcacheError as exc:
         env.error, code = exc, EXIT_ERROR
@@ -503,7 +549,11 @@ def main(argv: list[str] | None = None) -> int:
         return 130
     env.exit_code = code
     if args.json:
-        print(env.dumps())
+        try:
+            print(env.dumps(), flush=True)
+        except BrokenPipeError:
+            # Nobody is reading any more; what the command did is recorded in the manifest.
+            os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
     return code
 
 

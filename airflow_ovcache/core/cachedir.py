@@ -25,8 +25,9 @@ from pathlib import Path
 
 from .blobfile import is_blob_name
 from .errors import CacheDirError, LockTimeout, ManifestCorrupt, Where
-from .fsutil import os_error
+from .fsutil import os_error, signals_deferred
 from .manifest import Manifest, utcnow
+from .permissions import AccessPolicy, apply_dir_mode, enforce, inspect_tree, make_dir
 
 log = logging.getLogger(__name__)
 
@@ -35,9 +36,16 @@ DEFAULT_LOCK_TIMEOUT = 1800.0  # a cold compile of a large model on a slow host 
 
 
 class CacheDir:
-    def __init__(self, root: str | os.PathLike[str], where: Where | None = None, lock_timeout: float | None = None):
+    def __init__(
+        self,
+        root: str | os.PathLike[str],
+        where: Where | None = None,
+        lock_timeout: float | None = None,
+        policy: AccessPolicy | None = None,
+    ):
         self.root = Path(os.path.abspath(os.fspath(root)))
         self.where = where or Where()
+        self.policy = policy if policy is not None else AccessPolicy.make()
         self.lock_timeout = DEFAULT_LOCK_TIMEOUT if lock_timeout is None else lock_timeout
         self.warnings: list[str] = []
         self._read_cache: tuple[tuple[int, int, int, int], Manifest] | None = None
@@ -64,10 +72,12 @@ class CacheDir:
         return self.state / "staging"
 
     def check(self, create: bool, writable: bool) -> CacheDir:
-        """Make sure the directory is usable before anything is compiled into it.
+        """Make sure the directory is usable, and safe, before anything is compiled into it or read from it.
 
         A path that is a file, a directory we cannot write, or a missing one when
-        we may not create it each fail here with one line naming the host.
+        we may not create it each fail here with one line naming the host. So does
+        a directory other users could write (see :mod:`.permissions`): its blobs
+        and manifest cannot be trusted, for reading any more than for writing.
         """
         if self.root.exists() and not self.root.is_dir():
             raise CacheDirError(
@@ -79,11 +89,11 @@ class CacheDir:
             if not create:
                 raise CacheDirError(f"cache directory {self.root} does not exist", self.where, hint="warm a model into it first")
             try:
-                self.root.mkdir(parents=True, mode=0o755)
-            except FileExistsError:
-                pass
+                self.root.parent.mkdir(parents=True, exist_ok=True)
+                make_dir(self.root, self.policy)
             except OSError as exc:
                 raise os_error(exc, f"cannot create cache directory {self.root}", self.where) from exc
+        self.warnings.extend(enforce(inspect_tree(self.root, manifest=self.manifest_path), self.policy, self.root, self.where))
         if writable:
             if not os.access(self.root, os.W_OK | os.X_OK):
                 raise CacheDirError(
@@ -92,9 +102,13 @@ class CacheDir:
                     hint="run the agent as the user that owns the cache directory, or fix its permissions",
                 )
             try:
-                self.state.mkdir(mode=0o755, exist_ok=True)
+                if self.policy.gid is not None and os.stat(self.root).st_uid == os.geteuid():
+                    apply_dir_mode(self.root, self.policy)
+                if not make_dir(self.state, self.policy) and os.stat(self.state).st_uid == os.geteuid():
+                    # Ours: bring a state folder made by an older agent (0755) in line with the policy.
+                    apply_dir_mode(self.state, self.policy)
                 self.staging_root.mkdir(mode=0o700, exist_ok=True)
-                (self.state / "locks").mkdir(mode=0o755, exist_ok=True)
+                (self.state / "locks").mkdir(mode=0o700, exist_ok=True)
             except OSError as exc:
                 raise os_error(exc, f"cannot create {self.state}", self.where) from exc
             # Leftovers of killed runs take disk space; clear them on every writing run.
@@ -105,7 +119,7 @@ class CacheDir:
     @contextlib.contextmanager
     def _lock(self, path: Path, what: str) -> Iterator[None]:
         try:
-            fd = os.open(path, os.O_RDWR | os.O_CREAT, 0o644)
+            fd = os.open(path, os.O_RDWR | os.O_CREAT, 0o600)
         except OSError as exc:
             raise os_error(exc, f"cannot take the {what} lock {path}", self.where) from exc
         try:
@@ -150,29 +164,46 @@ class CacheDir:
             st = os.stat(self.manifest_path)
         except FileNotFoundError:
             return Manifest(self.manifest_path)
+        except PermissionError:
+            return self.load_manifest()  # raises the error that says what to do
         identity = (st.st_ino, st.st_size, st.st_mtime_ns, st.st_ctime_ns)
         if self._read_cache is None or self._read_cache[0] != identity:
-            self._read_cache = (identity, Manifest.load(self.manifest_path, self.where))
+            self._read_cache = (identity, self.load_manifest())
         return self._read_cache[1]
 
+    def load_manifest(self) -> Manifest:
+        """The manifest read afresh, saving with this directory's file mode; writers hold the lock."""
+        try:
+            manifest = Manifest.load(self.manifest_path, self.where)
+        except PermissionError:
+            raise CacheDirError(
+                f"uid {os.geteuid()} may not read the manifest {self.manifest_path}",
+                self.where,
+                hint="run as the cache directory's owner, or as a member of its serving group (ovcache --group)",
+            ) from None
+        manifest.file_mode = self.policy.file_mode
+        return manifest
+
     @contextlib.contextmanager
-    def update_manifest(self, repair: bool = True) -> Iterator[Manifest]:
+    def update_manifest(self, repair: bool = True, critical: bool = False) -> Iterator[Manifest]:
         """Lock, load, let the caller change it, save atomically.
 
         A corrupt manifest is set aside under a dated name (never deleted) and
         replaced by an empty one when ``repair`` is set; the blobs it described
-        become unmanaged until the next warm re-records them.
+        become unmanaged until the next warm re-records them. ``critical`` holds
+        SIGTERM/SIGINT/SIGHUP from when the lock is taken until the manifest is
+        saved, for a caller whose changes on disk must reach the manifest too.
         """
-        with self.manifest_lock():
+        with self.manifest_lock(), signals_deferred() if critical else contextlib.nullcontext():
             try:
-                manifest = Manifest.load(self.manifest_path, self.where)
+                manifest = self.load_manifest()
             except ManifestCorrupt as exc:
                 if not repair:
                     raise
                 aside = self.set_aside_manifest()
                 self.warnings.append(f"{exc.message}; set aside as {aside.name} and started a new one")
                 log.warning("%s", self.warnings[-1])
-                manifest = Manifest(self.manifest_path)
+                manifest = Manifest(self.manifest_path, file_mode=self.policy.file_mode)
             yield manifest
             manifest.save(self.where)
 

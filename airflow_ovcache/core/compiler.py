@@ -12,19 +12,24 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from .encryption import callbacks, load_key
+from .encryption import CacheCipher, load_key
 from .errors import Where
 from .spec import CacheSpec
 
 
-def compile_config(spec: CacheSpec, cache_dir: Path | None, where: Where | None = None) -> dict[str, Any]:
+def compile_config(
+    spec: CacheSpec, cache_dir: Path | None, where: Where | None = None, cipher: CacheCipher | None = None
+) -> dict[str, Any]:
+    """The ``compile_model`` config for ``spec``; ``cipher`` overrides the key the spec names."""
     config: dict[str, Any] = dict(spec.property_dict)
     if cache_dir is not None:
         config["CACHE_DIR"] = str(cache_dir)
         if spec.cache_mode != "OPTIMIZE_SPEED":
             config["CACHE_MODE"] = spec.cache_mode
-        if spec.encryption_key_file:
-            config["CACHE_ENCRYPTION_CALLBACKS"] = callbacks(load_key(spec.encryption_key_file, where))
+        if cipher is None and spec.encryption_key_file:
+            cipher = CacheCipher(load_key(spec.encryption_key_file, where))
+        if cipher is not None:
+            config["CACHE_ENCRYPTION_CALLBACKS"] = cipher.callbacks()
     return config
 
 
@@ -33,9 +38,19 @@ class Compiled:
     compiled: Any
     seconds: float
     loaded_from_cache: bool | None
+    # True when OpenVINO found a blob but the key could not decrypt it (it then
+    # recompiled silently); None when the spec is not encrypted.
+    key_rejected: bool | None = None
 
 
-def serving_compile(core: Any, model_path: Path, spec: CacheSpec, cache_dir: Path | None, where: Where | None = None) -> Compiled:
+def serving_compile(
+    core: Any,
+    model_path: Path,
+    spec: CacheSpec,
+    cache_dir: Path | None,
+    where: Where | None = None,
+    cipher: CacheCipher | None = None,
+) -> Compiled:
     """Compile ``model_path`` exactly as a server configured with ``spec`` would.
 
     ``cache_dir=None`` compiles without any cache (a reference for output checks).
@@ -43,7 +58,9 @@ def serving_compile(core: Any, model_path: Path, spec: CacheSpec, cache_dir: Pat
     passes an ``ov.Model`` does; the timing includes that read because the
     server pays it too.
     """
-    config = compile_config(spec, cache_dir, where)
+    if cipher is None and cache_dir is not None and spec.encryption_key_file:
+        cipher = CacheCipher(load_key(spec.encryption_key_file, where))
+    config = compile_config(spec, cache_dir, where, cipher)
     start = time.perf_counter()
     if spec.compile_mode == "model":
         model = core.read_model(str(model_path))
@@ -56,4 +73,5 @@ def serving_compile(core: Any, model_path: Path, spec: CacheSpec, cache_dir: Pat
         loaded = bool(compiled.get_property("LOADED_FROM_CACHE"))
     except Exception:  # noqa: BLE001 - some devices do not report it
         loaded = None
-    return Compiled(compiled, seconds, loaded)
+    rejected = None if cipher is None else cipher.decrypt_failures > 0
+    return Compiled(compiled, seconds, loaded, rejected)

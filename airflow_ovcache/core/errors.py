@@ -239,3 +239,50 @@ class SpecConflict(OvcacheError):
 class EncryptionError(OvcacheError):
     def __init__(self, message: str, where: Where | None = None, hint: str = "") -> None:
         super().__init__(message, where or Where(), hint, "encryption")
+
+
+class KeyMismatch(OvcacheError):
+    """The blob was written under another encryption key than the one at hand."""
+
+    def __init__(self, message: str, where: Where | None = None, hint: str = "") -> None:
+        super().__init__(
+            message,
+            where or Where(),
+            hint or "give the agent and the serving application the same key; after rotating a key, warm again",
+            "key-mismatch",
+        )
+
+
+class UnsafeCacheDir(OvcacheError):
+    """A cache directory other users can write: whoever writes it decides what the server runs."""
+
+    def __init__(self, message: str, where: Where | None = None, hint: str = "") -> None:
+        super().__init__(
+            message,
+            where or Where(),
+            hint
+            or "make it owned by the agent's user and not writable by others (chmod o-w,g-w); see docs/security.md, or pass --unsafe-cache-dir warn",
+            "unsafe-cache-dir",
+        )
+
+
+class IntegrityError(OvcacheError):
+    """The serving side refused a blob: it is not the one the manifest vouches for.
+
+    ``reason`` says which check failed (``not-warmed``, ``checksum``,
+    ``stale-model``, ``runtime-mismatch``, ``key-mismatch``, ``not-loaded``,
+    ``unsafe-cache-dir``, ``manifest``) so that a caller can branch on it.
+    """
+
+    def __init__(self, reason: str, message: str, where: Where | None = None, hint: str = "") -> None:
+        super().__init__(
+            message,
+            where or Where(),
+            hint
+            or "run 'ovcache verify' on this host and warm the model again; or pass fallback='fresh' to compile without the cache",
+            "integrity",
+        )
+        self.reason = reason
+
+    def to_json(self) -> dict[str, Any]:
+        return {**super().to_json(), "reason": self.reason}

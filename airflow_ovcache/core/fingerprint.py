@@ -55,10 +55,11 @@ class StatCache:
     entries: dict[str, list[object]] = field(default_factory=dict)
     dirty: bool = False
     racy_seconds: float = RACY_SECONDS
+    mode: int = 0o600  # 0640 when a serving group may read it (the serving check reuses it)
 
     @classmethod
-    def load(cls, path: Path | None, racy_seconds: float = RACY_SECONDS) -> StatCache:
-        cache = cls(path, racy_seconds=racy_seconds)
+    def load(cls, path: Path | None, racy_seconds: float = RACY_SECONDS, mode: int = 0o600) -> StatCache:
+        cache = cls(path, racy_seconds=racy_seconds, mode=mode)
         if path is None:
             return cache
         try:
@@ -87,7 +88,7 @@ class StatCache:
         if self.path is None or not self.dirty:
             return
         try:
-            atomic_write(self.path, json.dumps({"schema": 1, "files": self.entries}).encode(), 0o600)
+            atomic_write(self.path, json.dumps({"schema": 1, "files": self.entries}).encode(), self.mode)
             self.dirty = False
         except Exception:  # noqa: BLE001 - losing the stat cache only costs a re-hash next time
             pass

@@ -9,9 +9,13 @@ the directory it was given.
 
 from __future__ import annotations
 
+import contextlib
 import errno
 import os
+import signal
 import tempfile
+import threading
+from collections.abc import Iterator
 from pathlib import Path
 
 from .errors import CacheDirError, DiskFull, Where
@@ -88,7 +92,15 @@ def regular_file_inside(directory: Path, name: str) -> Path | None:
 
 
 def unlink_inside(directory: Path, name: str) -> int:
-    """Remove a regular file directly in ``directory``; returns bytes freed (0 if nothing removed)."""
+    """Remove a ``<hash>.blob`` regular file directly in ``directory``; returns bytes freed (0 if nothing removed).
+
+    Whatever asks (a manifest entry, a plan, a journal), nothing but a blob is
+    ever deleted: not the manifest, not a file a person put there.
+    """
+    from .blobfile import is_blob_name
+
+    if not is_blob_name(name):
+        return 0
     path = regular_file_inside(directory, name)
     if path is None:
         return 0
@@ -103,3 +115,25 @@ def unlink_inside(directory: Path, name: str) -> int:
 def free_bytes(directory: Path) -> int:
     st = os.statvfs(directory)
     return st.f_bavail * st.f_frsize
+
+
+_DEFERRED_SIGNALS = (signal.SIGTERM, signal.SIGINT, signal.SIGHUP)
+
+
+@contextlib.contextmanager
+def signals_deferred() -> Iterator[None]:
+    """Hold SIGTERM, SIGINT and SIGHUP until the block is done (a dropped SSH session sends SIGHUP).
+
+    For the few steps that change the cache directory together (journal the
+    removals in the manifest, unlink, clear the journal): a signal that can be
+    caught then ends the agent after them, not between them. SIGKILL cannot be
+    held; the journal covers that case.
+    """
+    if threading.current_thread() is not threading.main_thread():
+        yield
+        return
+    previous = signal.pthread_sigmask(signal.SIG_BLOCK, _DEFERRED_SIGNALS)
+    try:
+        yield
+    finally:
+        signal.pthread_sigmask(signal.SIG_SETMASK, previous)

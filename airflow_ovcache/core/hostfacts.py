@@ -131,7 +131,7 @@ def host_isa(facts_path: Path | None) -> str | None:
     return isa
 
 
-def write_host_facts(facts_path: Path, isa: str | None) -> None:
+def write_host_facts(facts_path: Path, isa: str | None, mode: int = 0o600) -> None:
     """Remember what this host is (runtime build and key, CPU, ISA) in a cache directory."""
     record = {
         "runtime": runtime_build(),
@@ -140,7 +140,7 @@ def write_host_facts(facts_path: Path, isa: str | None) -> None:
         "cpu_model": cpu_model_name(),
         "isa": isa,
     }
-    atomic_write(facts_path, json.dumps(record, indent=1).encode(), 0o644)
+    atomic_write(facts_path, json.dumps(record, indent=1).encode(), mode)
 
 
 def probe_isa() -> str | None:

@@ -31,7 +31,7 @@ from typing import Any
 from .blobfile import is_blob_name
 from .cachedir import CacheDir
 from .errors import Where
-from .fsutil import fsync_dir, regular_file_inside, unlink_inside
+from .fsutil import fsync_dir, regular_file_inside, signals_deferred, unlink_inside
 from .manifest import Entry, Manifest
 from .policy import VersionPolicy
 from .verify import Verifier
@@ -279,8 +279,8 @@ def apply_plan(cache: CacheDir, plan: Plan) -> ApplyResult:
     """
     result = ApplyResult()
     cache.check(create=False, writable=True)
-    with cache.manifest_lock():
-        manifest = Manifest.load(cache.manifest_path, cache.where)
+    with cache.manifest_lock(), signals_deferred():
+        manifest = cache.load_manifest()
         finish_pending(cache, manifest, result)
         to_unlink: list[Removal] = []
         referenced = manifest.blob_names()

@@ -27,6 +27,8 @@ from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
 
+from .encryption import STDIN, load_key, set_stdin_key
+
 DEFAULT_TIMEOUT = 900.0
 
 
@@ -48,6 +50,8 @@ class LoadOutcome:
     outputs_match: bool | None = None
     max_abs_diff: float | None = None
     error: str | None = None
+    # The blob was found but the key did not decrypt it (OpenVINO then recompiles silently).
+    key_rejected: bool | None = None
 
 
 def run_load_checks(checks: list[LoadCheck], scratch_root: Path, timeout: float = DEFAULT_TIMEOUT) -> dict[str, LoadOutcome]:
@@ -55,7 +59,12 @@ def run_load_checks(checks: list[LoadCheck], scratch_root: Path, timeout: float 
     results: dict[str, LoadOutcome] = {}
     pending = list(checks)
     while pending:
-        payload = json.dumps({"scratch": str(scratch_root), "checks": [asdict(c) for c in pending]})
+        request: dict[str, Any] = {"scratch": str(scratch_root), "checks": [asdict(c) for c in pending]}
+        if any(c.spec.get("encryption_key_file") == STDIN for c in pending):
+            # A key delivered on our standard input reaches the child the same way: on its
+            # standard input, never in its command line or environment.
+            request["stdin_key"] = load_key(STDIN).hex()
+        payload = json.dumps(request)
         env = dict(os.environ)
         env.setdefault("OMP_NUM_THREADS", "1")
         try:
@@ -138,7 +147,9 @@ def _one(check: LoadCheck, scratch_root: Path) -> LoadOutcome:
             cached = serving_compile(ov.Core(), Path(check.model_path), spec, scratch)
         except Exception as exc:  # noqa: BLE001
             return LoadOutcome(check.key, error=f"serving compile failed: {openvino_message(exc)}")
-        outcome = LoadOutcome(check.key, cached.loaded_from_cache, round(cached.seconds * 1000, 3))
+        outcome = LoadOutcome(
+            check.key, cached.loaded_from_cache, round(cached.seconds * 1000, 3), key_rejected=cached.key_rejected
+        )
         if check.infer:
             try:
                 feeds = _inputs(cached.compiled, check.seed)
@@ -164,6 +175,8 @@ def _one(check: LoadCheck, scratch_root: Path) -> LoadOutcome:
 def main() -> int:
     request = json.loads(sys.stdin.read())
     scratch_root = Path(request["scratch"])
+    if request.get("stdin_key"):
+        set_stdin_key(bytes.fromhex(request.pop("stdin_key")))
     scratch_root.mkdir(parents=True, exist_ok=True)
     for raw in request["checks"]:
         outcome = _one(LoadCheck(**raw), scratch_root)

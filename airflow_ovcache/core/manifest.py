@@ -14,6 +14,7 @@ from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any
 
+from .blobfile import is_blob_name
 from .errors import ManifestCorrupt, Where
 from .fsutil import atomic_write
 
@@ -74,14 +75,74 @@ class Entry:
 
     @classmethod
     def from_json(cls, data: dict[str, Any]) -> Entry:
+        """An entry from its JSON form; ``ValueError`` for anything the agent could trip over later."""
         if not isinstance(data, dict) or not data.keys() >= _REQUIRED:
             lacking = sorted(_REQUIRED - set(data)) if isinstance(data, dict) else ["everything"]
             raise ValueError(f"entry lacks {', '.join(lacking)}")
-        entry = cls(**{k: v for k, v in data.items() if k in _KNOWN})
-        if not isinstance(entry.version, int) or not isinstance(entry.blob, str) or not isinstance(entry.size, int):
-            raise ValueError("entry has a field of the wrong type")
-        return entry
+        known = {k: v for k, v in data.items() if k in _KNOWN}
+        for name, value in known.items():
+            if not _FIELD_CHECKS[name](value):
+                raise ValueError(f"entry field {name} has the wrong type or value")
+        if not is_blob_name(known["blob"]):
+            # Never a path, never another file of the cache directory: deletion follows this name.
+            raise ValueError(f"entry names {known['blob']!r}, which is not a <hash>.blob file name")
+        return cls(**known)
 
+
+def _int(v: Any) -> bool:
+    return isinstance(v, int) and not isinstance(v, bool)
+
+
+def _str(v: Any) -> bool:
+    return isinstance(v, str)
+
+
+def _opt_str(v: Any) -> bool:
+    return v is None or isinstance(v, str)
+
+
+def _number(v: Any) -> bool:
+    return (_int(v) or isinstance(v, float)) and v == v and abs(v) != float("inf")
+
+
+def _ints(v: Any) -> bool:
+    return isinstance(v, list) and all(_int(x) for x in v)
+
+
+def _spec(v: Any) -> bool:
+    if not isinstance(v, dict) or not all(isinstance(k, str) for k in v):
+        return False
+    props = v.get("properties", {})
+    if props is not None and not (isinstance(props, dict) and all(isinstance(x, str) for kv in props.items() for x in kv)):
+        return False
+    return all(_opt_str(v.get(k)) for k in ("device", "compile_mode", "cache_mode", "model_file", "encryption_key_file"))
+
+
+_FIELD_CHECKS: dict[str, Any] = {
+    "model": _str,
+    "version": lambda v: _int(v) and v > 0,
+    "device": _str,
+    "spec_id": _str,
+    "spec": _spec,
+    "model_path": _str,
+    "model_dir": _str,
+    "fingerprint": _str,
+    "blob": _str,
+    "size": lambda v: _int(v) and v >= 0,
+    "checksum": _str,
+    "blob_stat": _ints,
+    "runtime": _str,
+    "runtime_dist": _opt_str,
+    "isa": _opt_str,
+    "cpu": _str,
+    "key_id": _opt_str,
+    "repository": _opt_str,
+    "model_file_stat": lambda v: v is None or _ints(v),
+    "compile_seconds": _number,
+    "created": _str,
+    "verified": _opt_str,
+    "load_ms": lambda v: v is None or _number(v),
+}
 
 _KNOWN = {f.name for f in fields(Entry)}
 _REQUIRED = {f.name for f in fields(Entry) if f.default is MISSING and f.default_factory is MISSING}
@@ -102,6 +163,8 @@ class Manifest:
     # Blob names an invalidation has dropped from the entries but may not have
     # unlinked yet: a journal, so a run killed half-way is finished by the next.
     pending: list[str] = field(default_factory=list)
+    # Mode the file is written with: 0600, or 0640 when a serving group may read it.
+    file_mode: int = field(default=0o600, compare=False)
 
     @classmethod
     def load(cls, path: Path, where: Where | None = None) -> Manifest:
@@ -132,8 +195,10 @@ class Manifest:
             for key, entry in parsed.items():
                 if key != entry.key:
                     raise ValueError(f"entry {key} is filed under the wrong key")
-            generation = int(data.get("generation", 0))
-        except (ValueError, TypeError, AttributeError) as exc:
+            generation = data.get("generation", 0)
+            if not _int(generation):
+                raise ValueError("generation is not an integer")
+        except (ValueError, TypeError, AttributeError, RecursionError) as exc:
             raise ManifestCorrupt(f"manifest {path} is corrupt: {exc}", where) from None
         return cls(path, parsed, generation, pending)
 
@@ -149,7 +214,9 @@ class Manifest:
             "pending": self.pending,
         }
         # Compact: at thousands of entries, indentation triples the time to write it.
-        atomic_write(self.path, json.dumps(doc, sort_keys=True, separators=(",", ":"), ensure_ascii=False).encode(), 0o644, where)
+        atomic_write(
+            self.path, json.dumps(doc, sort_keys=True, separators=(",", ":"), ensure_ascii=False).encode(), self.file_mode, where
+        )
 
     # -- queries ------------------------------------------------------------------
     def select(

@@ -92,6 +92,6 @@ class VersionPolicy:
 
 def _positive(text: str, whole: str) -> int:
     text = text.strip()
-    if not text.isdigit() or int(text) <= 0:
+    if not (text.isascii() and text.isdigit()) or int(text) <= 0:
         raise UsageError(f"version policy {whole!r}: {text!r} is not a positive integer")
     return int(text)

@@ -40,7 +40,8 @@ def check_model_name(name: str) -> str:
 def parse_version(text: str | int, model: str | None = None) -> int:
     """A version is a positive integer written without sign or leading zeros."""
     raw = str(text)
-    if not raw.isdigit() or raw.startswith("0") or int(raw) <= 0 or len(raw) > 18:
+    # isascii: str.isdigit() also accepts "¹" and other digits int() refuses.
+    if not (raw.isascii() and raw.isdigit()) or raw.startswith("0") or len(raw) > 18 or int(raw) <= 0:
         raise InvalidName(f"version {raw!r} is not a positive integer", Where(model=model))
     return int(raw)
 
@@ -79,7 +80,7 @@ class ModelRepository:
         for entry in sorted(os.scandir(self.root), key=lambda e: e.name):
             if entry.name.startswith("."):
                 continue
-            if not entry.is_dir(follow_symlinks=True):
+            if not _is_dir(entry):
                 continue
             try:
                 check_model_name(entry.name)
@@ -95,9 +96,9 @@ class ModelRepository:
         model_dir = self.model_dir(model)
         found = []
         for entry in os.scandir(model_dir):
-            if not entry.is_dir(follow_symlinks=True):
+            if not _is_dir(entry):
                 continue
-            if not entry.name.isdigit() or entry.name.startswith("0"):
+            if not (entry.name.isascii() and entry.name.isdigit()) or entry.name.startswith("0") or len(entry.name) > 18:
                 continue
             try:
                 self._contained(Path(entry.path), Where(model=model, version=int(entry.name)))
@@ -134,6 +135,14 @@ class ModelRepository:
         real = Path(os.path.realpath(path))
         if real != self._real_root and self._real_root not in real.parents:
             raise InvalidName(f"{path} leads out of the repository root {self.root}", where)
+
+
+def _is_dir(entry: os.DirEntry[str]) -> bool:
+    """A folder, following links; a symlink loop or a link to nowhere is not one (and does not raise)."""
+    try:
+        return entry.is_dir(follow_symlinks=True)
+    except OSError:
+        return False
 
 
 def find_model_file(directory: Path, explicit: str | None, where: Where) -> tuple[Path, str]:

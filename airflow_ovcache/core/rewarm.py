@@ -61,7 +61,12 @@ def rewarm(
     report = RewarmReport()
     report.found = Verifier(cache, load_check=load_check).verify()
     manifest = cache.read_manifest()
-    todo = [manifest.entries[r.key] for r in report.found if r.key and r.status in wanted and r.key in manifest.entries]
+    # Not what another process rewrote under another key: rebuilding that starts a flip-flop.
+    todo = [
+        manifest.entries[r.key]
+        for r in report.found
+        if r.key and r.status in wanted and (r.repairable or r.status not in REPAIRABLE) and r.key in manifest.entries
+    ]
     by_repository: dict[str | None, list[Entry]] = {}
     for entry in todo:
         by_repository.setdefault(entry.repository, []).append(entry)

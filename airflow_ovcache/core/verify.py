@@ -13,7 +13,10 @@ exactly one status and a reason:
 ``model-missing``       the model files it was built from are gone
 ``stale-model``         the model files changed (catches a same-size ``.bin`` swap,
                         which OpenVINO itself serves stale)
-``key-mismatch``        the encryption key differs from the one it was written with
+``key-mismatch``        the blob does not open with the agent's key: the key was rotated
+                        (a warm fixes it), or another process with another key (or
+                        none) rewrote it (a warm would only start a flip-flop)
+``key-unavailable``     the agent cannot get the key the entry was written with
 ``device-missing``      the device is not on this host
 ``cannot-cache``        the device does not report EXPORT_IMPORT
 ``not-cached``          a serving-style compile did not load it (load check)
@@ -40,7 +43,7 @@ from . import hostfacts
 from .blobfile import BlobHeaderError, blob_checksum, read_header
 from .cachedir import CacheDir
 from .devices import DeviceInfo, describe
-from .encryption import key_id, load_key
+from .encryption import NOT_SEALED, SEALED_OTHER_KEY, key_id, load_key, probe_blob
 from .errors import OvcacheError, Where, this_host
 from .fingerprint import Fingerprinter, StatCache
 from .fsutil import regular_file_inside
@@ -58,6 +61,7 @@ PROBLEM_STATUSES = (
     "model-missing",
     "stale-model",
     "key-mismatch",
+    "key-unavailable",
     "device-missing",
     "cannot-cache",
     "not-cached",
@@ -88,6 +92,9 @@ class VerifyResult:
     load_ms: float | None = None
     outputs_match: bool | None = None
     max_abs_diff: float | None = None
+    # Would a warm-up fix it? Usually a matter of the status, but not for a blob another
+    # process rewrote under another key: rebuilding it only makes the two fight over it.
+    repairable: bool = False
 
     @property
     def ok(self) -> bool:
@@ -118,10 +125,11 @@ class Verifier:
         self._describe = describe_device or describe
         self._core: Any = None
         self._devices: dict[str, DeviceInfo | OvcacheError] = {}
-        self._keys: dict[str, str | OvcacheError] = {}
+        self._keys: dict[str, bytes | OvcacheError] = {}
+        self._foreign_writes: set[str] = set()
         self._host_isa: str | None = None
         self._isa_probed = False
-        self.fingerprinter = Fingerprinter(StatCache.load(cache.stat_cache_path))
+        self.fingerprinter = Fingerprinter(StatCache.load(cache.stat_cache_path, mode=cache.policy.file_mode))
 
     def verify(
         self,
@@ -140,6 +148,7 @@ class Verifier:
             res = self._row(entry)
             status, reason, new_stat = self._check(entry)
             res.status, res.reason = status, reason
+            res.repairable = status in REPAIRABLE and entry.key not in self._foreign_writes
             if new_stat is not None:
                 refreshed[entry.key] = new_stat
             results.append(res)
@@ -193,10 +202,18 @@ class Verifier:
         identity = stat_identity(path)
         new_stat = None
         if identity[0] != entry.size:
+            foreign = self._foreign_key_write(entry, path, where)
+            if foreign:
+                self._foreign_writes.add(entry.key)
+                return "key-mismatch", foreign, None
             return "corrupt", f"blob is {identity[0]} bytes, {entry.size} were published (truncated or rewritten)", None
         try:
             if identity != entry.blob_stat or self.checksum == "always":
                 if blob_checksum(path) != entry.checksum:
+                    foreign = self._foreign_key_write(entry, path, where)
+                    if foreign:
+                        self._foreign_writes.add(entry.key)
+                        return "key-mismatch", foreign, None
                     return "corrupt", "blob bytes differ from the published blob (checksum mismatch)", None
                 new_stat = identity if identity != entry.blob_stat else None
             header = read_header(path)
@@ -231,11 +248,15 @@ class Verifier:
             )
         key_file = entry.spec.get("encryption_key_file")
         if key_file or entry.key_id:
-            kid = self._key_id(key_file, where)
-            if isinstance(kid, OvcacheError):
-                return "key-mismatch", kid.message, new_stat
-            if kid != entry.key_id:
-                return "key-mismatch", "the encryption key differs from the one the blob was written with", new_stat
+            key = self._key(key_file, where)
+            if isinstance(key, OvcacheError):
+                return "key-unavailable", key.message, new_stat
+            if key_id(key) != entry.key_id:
+                return (
+                    "key-mismatch",
+                    "the encryption key changed since the blob was written (rotated?); a server with the new key would recompile and rewrite it",
+                    new_stat,
+                )
         if self.check_devices:
             info = self._device(entry.device, where)
             if isinstance(info, OvcacheError):
@@ -262,19 +283,42 @@ class Verifier:
                 self._devices[device] = exc
         return self._devices[device]
 
-    def _key_id(self, key_file: str | None, where: Where) -> str | OvcacheError:
+    def _key(self, key_file: str | None, where: Where) -> bytes | OvcacheError:
         name = key_file or ""
         if name not in self._keys:
             if not key_file:
                 from .errors import EncryptionError
 
-                self._keys[name] = EncryptionError("blob was written encrypted but the spec names no key file", where)
+                self._keys[name] = EncryptionError("blob was written encrypted but the spec names no key source", where)
             else:
                 try:
-                    self._keys[name] = key_id(load_key(key_file, where))
+                    self._keys[name] = load_key(key_file, where)
                 except OvcacheError as exc:
                     self._keys[name] = exc
         return self._keys[name]
+
+    def _foreign_key_write(self, entry: Entry, path: Path, where: Where) -> str | None:
+        """Why a rewritten blob of an encrypted entry is another key's doing, or None if it is not."""
+        if not entry.key_id:
+            return None
+        key = self._key(entry.spec.get("encryption_key_file"), where)
+        if isinstance(key, OvcacheError) or key_id(key) != entry.key_id:
+            return None
+        try:
+            sealed = probe_blob(path, key)
+        except (OSError, ValueError):
+            return None
+        if sealed == SEALED_OTHER_KEY:
+            return (
+                "another process rewrote the blob under another encryption key (a server configured with another key?); "
+                "rebuilding it would only make the two overwrite each other: give the server the agent's key, then warm with --force"
+            )
+        if sealed == NOT_SEALED:
+            return (
+                "another process rewrote the blob without encryption (a server without the key?); "
+                "rebuilding it would only make the two overwrite each other: give the server the agent's key, then warm with --force"
+            )
+        return None
 
     def _load_checks(self, entries: list[Entry], results: list[VerifyResult]) -> None:
         by_key = {r.key: r for r in results}
@@ -291,10 +335,17 @@ class Verifier:
             res = by_key[key]
             res.loaded_from_cache, res.load_ms = outcome.loaded_from_cache, outcome.load_ms
             res.outputs_match, res.max_abs_diff = outcome.outputs_match, outcome.max_abs_diff
-            if outcome.error:
+            if outcome.key_rejected:
+                res.status, res.reason = (
+                    "key-mismatch",
+                    "OpenVINO found the blob but the agent's key does not decrypt it; a server with this key would recompile and rewrite it",
+                )
+                res.repairable = True
+            elif outcome.error:
                 res.status, res.reason = "load-failed", outcome.error
             elif not outcome.loaded_from_cache:
                 res.status, res.reason = "not-cached", "a serving-style compile did not load this blob (LOADED_FROM_CACHE=False)"
+                res.repairable = True
             elif outcome.outputs_match is False:
                 res.status, res.reason = (
                     "output-mismatch",

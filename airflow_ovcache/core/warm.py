@@ -25,11 +25,12 @@ from . import hostfacts
 from .blobfile import BlobHeaderError, blob_checksum, read_header
 from .cachedir import CacheDir
 from .devices import DeviceInfo, check_properties, compile_error, describe
-from .encryption import key_id, load_key
+from .encryption import SEALED_OTHER_KEY, SEALED_WITH_KEY, key_id, load_key, probe_blob
 from .errors import (
     CompileFailed,
     DeviceCannotCache,
     DiskFull,
+    KeyMismatch,
     ManifestCorrupt,
     NoBlobWritten,
     OvcacheError,
@@ -42,12 +43,14 @@ from .fingerprint import Fingerprint, Fingerprinter, StatCache
 from .fsutil import free_bytes, fsync_dir, fsync_file, os_error, unlink_inside
 from .loadcheck import LoadCheck, run_load_checks
 from .manifest import Entry, Manifest, entry_key, utcnow
+from .permissions import apply_file_mode
 from .repository import ModelVersion
 from .spec import CacheSpec
 
 log = logging.getLogger(__name__)
 
 WARMED, UNCHANGED, SKIPPED, FAILED = "warmed", "unchanged", "skipped", "failed"
+REWRITTEN = "blob file was rewritten since it was published"
 
 
 @dataclass
@@ -123,7 +126,7 @@ class Warmer:
         self._describe = describe_device or describe
         self._core: Any = None
         self._devices: dict[str, DeviceInfo] = {}
-        self.fingerprinter = Fingerprinter(StatCache.load(cache.stat_cache_path))
+        self.fingerprinter = Fingerprinter(StatCache.load(cache.stat_cache_path, mode=cache.policy.file_mode))
 
     # -- public ----------------------------------------------------------------------------
     def warm(self, version: ModelVersion, spec: CacheSpec) -> WarmResult:
@@ -158,7 +161,8 @@ class Warmer:
                 hint="use --cache-mode OPTIMIZE_SPEED for ONNX, or convert the model to IR",
                 where=where,
             )
-        kid = key_id(load_key(spec.encryption_key_file, where)) if spec.encryption_key_file else None
+        secret = load_key(spec.encryption_key_file, where) if spec.encryption_key_file else None
+        kid = key_id(secret) if secret is not None else None
         spec_id = spec.spec_id(kid)
         result.spec_id = spec_id
         key = entry_key(version.model, version.version, spec.device, spec_id)
@@ -167,6 +171,8 @@ class Warmer:
             entry = self._current_entry(key)
             if entry is not None and not self.force:
                 why_not = self.why_stale(entry, fingerprint, version)
+                if why_not == REWRITTEN and secret is not None:
+                    self._refuse_foreign_key_write(entry, secret, where)
                 if why_not is None:
                     result.status, result.reason = UNCHANGED, "blob is up to date; nothing compiled"
                     result.blob, result.size = entry.blob, entry.size
@@ -202,12 +208,34 @@ class Warmer:
         except FileNotFoundError:
             return "blob is missing"
         if identity != entry.blob_stat:
-            return "blob file was rewritten since it was published"
+            return REWRITTEN
         if entry.runtime_dist != hostfacts.runtime_dist_version():
             return f"runtime changed from {entry.runtime_dist} to {hostfacts.runtime_dist_version()}"
         if entry.cpu != hostfacts.cpu_signature():
             return "host CPU changed since the blob was built"
         return None
+
+    def _refuse_foreign_key_write(self, entry: Entry, key: bytes, where: Where) -> None:
+        """Refuse to rebuild a blob another process rewrote under another key (or none).
+
+        OpenVINO with a key that does not open a blob recompiles and rewrites it in
+        place of ours; rebuilding it with our key would make the server rewrite it
+        again at its next start, and so on forever. A person has to give both the
+        same key; ``--force`` then rebuilds.
+        """
+        try:
+            sealed = probe_blob(self.cache.root / entry.blob, key)
+        except (OSError, ValueError):
+            return
+        if sealed == SEALED_WITH_KEY:
+            return
+        how = "under another encryption key" if sealed == SEALED_OTHER_KEY else "without encryption"
+        raise KeyMismatch(
+            f"blob {entry.blob} was rewritten {how} by another process (a server with another key?); "
+            "rebuilding it would only make the two overwrite each other",
+            where,
+            hint="give the serving application the agent's key (or the agent the server's), then warm with --force",
+        )
 
     def _device(self, device: str, where: Where) -> DeviceInfo:
         if device not in self._devices:
@@ -259,6 +287,7 @@ class Warmer:
             except BlobHeaderError as exc:
                 raise CompileFailed(f"OpenVINO wrote a blob that does not parse: {exc}", where) from None
             checksum = blob_checksum(staged)
+            apply_file_mode(staged, self.cache.policy.blob_mode, self.cache.policy)
             fsync_file(staged)
             entry = Entry(
                 model=version.model,
@@ -282,8 +311,14 @@ class Warmer:
                 model_file_stat=model_file_stat(spec.compile_mode, version.model_file),
                 compile_seconds=round(compiled.seconds, 4),
             )
-            with self.cache.update_manifest() as manifest:
-                self._check_conflicts(manifest, entry, where)
+            with self.cache.update_manifest(critical=True) as manifest:
+                for superseded in self._resolve_conflicts(manifest, entry, where):
+                    del manifest.entries[superseded.key]
+                    source = entry.spec.get("encryption_key_file")
+                    result.warnings.append(
+                        f"entry {superseded.key} (key id {superseded.key_id}) is superseded: the key from "
+                        f"{'standard input' if source == '-' else source} is now key id {entry.key_id}, and both name blob {entry.blob}"
+                    )
                 final = self.cache.root / staged.name
                 try:
                     os.replace(staged, final)
@@ -311,15 +346,38 @@ class Warmer:
         raise NoBlobWritten("the compile succeeded but OpenVINO wrote no cache blob", where)
 
     @staticmethod
-    def _check_conflicts(manifest: Manifest, entry: Entry, where: Where) -> None:
+    def _resolve_conflicts(manifest: Manifest, entry: Entry, where: Where) -> list[Entry]:
+        """Entries the new blob supersedes (same call, rotated key); raise for a real conflict.
+
+        Encryption does not change a blob's name, so the same compile under a new
+        key replaces the old blob. When the key source is the same (the key file
+        was rotated, or the key comes on standard input both times) the old entry
+        is superseded. Two key sources, or two cache modes, on one blob name would
+        overwrite each other forever: that is refused.
+        """
+        superseded = []
         for other in manifest.referencing(entry.blob):
             if other.key == entry.key:
                 continue
-            if other.spec.get("cache_mode") != entry.spec.get("cache_mode") or other.key_id != entry.key_id:
-                raise SpecConflict(
-                    f"blob {entry.blob} is already {other.key}'s, which has another cache mode or key; they would overwrite each other",
-                    where,
-                )
+            same_mode = other.spec.get("cache_mode") == entry.spec.get("cache_mode")
+            if same_mode and other.key_id == entry.key_id:
+                continue
+            rotated = (
+                same_mode
+                and other.key_id is not None
+                and entry.key_id is not None
+                and (other.model, other.version, other.device, other.model_path)
+                == (entry.model, entry.version, entry.device, entry.model_path)
+                and other.spec == entry.spec
+            )
+            if rotated:
+                superseded.append(other)
+                continue
+            raise SpecConflict(
+                f"blob {entry.blob} is already {other.key}'s, which has another cache mode or key; they would overwrite each other",
+                where,
+            )
+        return superseded
 
     @staticmethod
     def _update_sharers(manifest: Manifest, entry: Entry) -> None:
@@ -336,7 +394,7 @@ class Warmer:
         if not isa:
             return
         try:
-            hostfacts.write_host_facts(self.cache.host_facts_path, isa)
+            hostfacts.write_host_facts(self.cache.host_facts_path, isa, self.cache.policy.file_mode)
         except Exception:  # noqa: BLE001 - host facts are a cache; verify re-probes without them
             pass
 

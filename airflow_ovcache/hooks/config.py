@@ -80,6 +80,8 @@ class HostConfig:
     devices: tuple[str, ...] = ()
     agent_command: tuple[str, ...] = ()
     serving_config: str | None = None
+    # A connection whose password is the cache encryption key (see hooks/keys.py).
+    encryption_key_conn_id: str | None = None
     ssh_conn_id: str | None = None
     command_timeout: float | None = DEFAULT_COMMAND_TIMEOUT
     connect_timeout: float = DEFAULT_CONNECT_TIMEOUT
@@ -125,6 +127,7 @@ class HostConfig:
             devices=split_list(_field(extra, "devices")),
             agent_command=command,
             serving_config=_field(extra, "serving_config"),
+            encryption_key_conn_id=_field(extra, "encryption_key_conn_id"),
             ssh_conn_id=str(ssh_conn_id) if ssh_conn_id else None,
             command_timeout=timeout or None,  # 0 means no limit
             connect_timeout=_number(extra, "connect_timeout", DEFAULT_CONNECT_TIMEOUT, where, minimum=0.1),

@@ -30,6 +30,7 @@ from airflow.sdk import BaseHook
 
 from .config import CONN_TYPE, HostConfig, split_list
 from .errors import AgentCrashed, AgentNotInstalled, ConnectionConfigError, Target
+from .keys import KEY_FLAG, KEYED_COMMANDS, read_connection_key, stdin_payload
 from .results import (
     AgentRun,
     AgentVersion,
@@ -67,6 +68,8 @@ class OvcacheHook(BaseHook):
     :param serving_config: serving config (TOML/JSON) on the host with per-model cache specs.
     :param host_name: the name the host is reported by (overrides the connection's ``host``),
         e.g. its name in the fleet inventory.
+    :param encryption_key_conn_id: a connection whose password is the cache encryption key
+        (overrides the connection's); the agent gets it on its standard input, see ``hooks/keys.py``.
     """
 
     conn_name_attr = "ovcache_conn_id"
@@ -85,6 +88,7 @@ class OvcacheHook(BaseHook):
         command_timeout: float | None = None,
         serving_config: str | None = None,
         host_name: str | None = None,
+        encryption_key_conn_id: str | None = None,
     ) -> None:
         super().__init__()
         self.ovcache_conn_id = ovcache_conn_id
@@ -96,8 +100,10 @@ class OvcacheHook(BaseHook):
             "agent_command": agent_command,
             "command_timeout": command_timeout,
             "serving_config": serving_config,
+            "encryption_key_conn_id": encryption_key_conn_id or None,
         }
         self._transport: Transport | None = None
+        self._key: bytes | None = None
 
     # -- configuration ------------------------------------------------------------------------
     @cached_property
@@ -165,6 +171,15 @@ class OvcacheHook(BaseHook):
             argv += ["--host-name", self.config.host_name]
         return [*argv, *args]
 
+    def _key_input(self, command: str, args: Sequence[str], target: Target) -> tuple[list[str], bytes | None]:
+        """The args with ``--encryption-key-stdin`` and the key to write to the agent's stdin, if keyed."""
+        conn_id = self.config.encryption_key_conn_id
+        if not conn_id or command not in KEYED_COMMANDS or "--encryption-key-file" in args:
+            return list(args), None
+        if self._key is None:
+            self._key = read_connection_key(self, conn_id, target)
+        return [*args, KEY_FLAG], stdin_payload(self._key)
+
     def _log_line(self, line: str) -> None:
         self.log.info("[%s] %s", self.config.host_name or "agent", line)
 
@@ -178,7 +193,10 @@ class OvcacheHook(BaseHook):
         """
         target = target or self.target()
         transport = self.get_conn()
-        raw = transport.run(self._argv(command, args), target=target, timeout=self._timeout(timeout), on_line=self._log_line)
+        args, stdin = self._key_input(command, args, target)
+        raw = transport.run(
+            self._argv(command, args), target=target, timeout=self._timeout(timeout), on_line=self._log_line, stdin=stdin
+        )
         return self._interpret(raw, target)
 
     async def arun_agent(
@@ -189,8 +207,9 @@ class OvcacheHook(BaseHook):
         if target is None:
             target = await asyncio.to_thread(self.target)
         transport = await asyncio.to_thread(self.get_conn)
+        args, stdin = await asyncio.to_thread(self._key_input, command, args, target)
         raw = await transport.arun(
-            self._argv(command, args), target=target, timeout=self._timeout(timeout), on_line=self._log_line
+            self._argv(command, args), target=target, timeout=self._timeout(timeout), on_line=self._log_line, stdin=stdin
         )
         return self._interpret(raw, target)
 
@@ -234,6 +253,7 @@ class OvcacheHook(BaseHook):
         cache_mode: str | None = None,
         model_file: str | None = None,
         serving_config: str | None = None,
+        encryption_key_file: str | None = None,
         no_cache_device: str | None = None,
         confirm: bool = False,
         force: bool = False,
@@ -268,6 +288,9 @@ class OvcacheHook(BaseHook):
             args += ["--cache-mode", cache_mode]
         if model_file:
             args += ["--model-file", model_file]
+        if encryption_key_file:
+            # A key file on the host; without one, a key connection's key goes on stdin.
+            args += ["--encryption-key-file", encryption_key_file]
         config = serving_config or cfg.serving_config
         if config:
             args += ["--config", config]

@@ -243,10 +243,15 @@ class VerifyEntry:
     size: int | None = None
     loaded_from_cache: bool | None = None
     load_ms: float | None = None
+    # The agent's word on whether a warm fixes it (older agents: by status); a blob another
+    # process rewrote under another key is not, whatever its status.
+    repairable: bool = False
 
     @classmethod
     def from_json(cls, data: dict[str, Any]) -> VerifyEntry:
+        status = str(data["status"])
         return cls(
+            repairable=bool(data["repairable"]) if "repairable" in data else status in REPAIRABLE_STATUSES,
             status=str(data["status"]),
             reason=str(data.get("reason") or ""),
             model=data.get("model"),
@@ -309,7 +314,7 @@ class VerifyReport:
 
     @property
     def repairable(self) -> list[VerifyEntry]:
-        return [e for e in self.problems if e.status in REPAIRABLE_STATUSES and e.model is not None]
+        return [e for e in self.problems if e.repairable and e.model is not None]
 
     def to_xcom(self) -> dict[str, Any]:
         return {

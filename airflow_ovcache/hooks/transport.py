@@ -1,7 +1,9 @@
 """What every transport gives back, and the small pieces they share.
 
-A transport runs ``<agent command> <args>`` on one host and returns the raw
-outcome: exit status (or the signal that ended the agent), stdout, and the
+A transport runs ``<agent command> <args>`` on one host, optionally writing
+``stdin`` to the agent's standard input (how a secret such as the cache
+encryption key reaches it without appearing in a command line or an
+environment), and returns the raw outcome: exit status (or the signal that ended the agent), stdout, and the
 last stderr lines. Reading the envelope is the hook's job, so the two
 transports stay interchangeable.
 """
@@ -32,9 +34,13 @@ class RawResult:
 class Transport(Protocol):
     kind: str
 
-    def run(self, args: Sequence[str], *, target: Target, timeout: float | None, on_line: LineSink) -> RawResult: ...
+    def run(
+        self, args: Sequence[str], *, target: Target, timeout: float | None, on_line: LineSink, stdin: bytes | None = None
+    ) -> RawResult: ...
 
-    async def arun(self, args: Sequence[str], *, target: Target, timeout: float | None, on_line: LineSink) -> RawResult: ...
+    async def arun(
+        self, args: Sequence[str], *, target: Target, timeout: float | None, on_line: LineSink, stdin: bytes | None = None
+    ) -> RawResult: ...
 
     def kill(self) -> None: ...
 

@@ -22,6 +22,7 @@ from .errors import AgentTimeout, Target
 from .transport import LineCollector, LineSink, RawResult
 
 KILL_GRACE = 5.0
+AIRFLOW_SECRET_PREFIXES = ("AIRFLOW_CONN_", "AIRFLOW_VAR_", "AIRFLOW__")
 # After the agent exits, how long its output pipes may stay open (a straggler
 # that inherited them) before the rest of its process group is killed.
 DRAIN_GRACE = 2.0
@@ -56,13 +57,15 @@ class LocalTransport:
         return "local subprocess"
 
     # -- sync ---------------------------------------------------------------------------------
-    def run(self, args: Sequence[str], *, target: Target, timeout: float | None, on_line: LineSink) -> RawResult:
+    def run(
+        self, args: Sequence[str], *, target: Target, timeout: float | None, on_line: LineSink, stdin: bytes | None = None
+    ) -> RawResult:
         argv = [*self.agent_command, *args]
         started = time.monotonic()
         try:
             proc = subprocess.Popen(
                 argv,
-                stdin=subprocess.DEVNULL,
+                stdin=subprocess.DEVNULL if stdin is None else subprocess.PIPE,
                 stdout=subprocess.PIPE,
                 stderr=subprocess.PIPE,
                 start_new_session=True,
@@ -71,6 +74,8 @@ class LocalTransport:
         except OSError as exc:
             return _not_started(argv[0], exc)
         self._pid = proc.pid
+        if stdin is not None:
+            _feed(proc, stdin)
         collector = LineCollector(on_line)
         chunks: list[bytes] = []
         assert proc.stdout is not None and proc.stderr is not None
@@ -116,13 +121,15 @@ class LocalTransport:
             proc.wait(timeout=self.kill_grace)
 
     # -- async --------------------------------------------------------------------------------
-    async def arun(self, args: Sequence[str], *, target: Target, timeout: float | None, on_line: LineSink) -> RawResult:
+    async def arun(
+        self, args: Sequence[str], *, target: Target, timeout: float | None, on_line: LineSink, stdin: bytes | None = None
+    ) -> RawResult:
         argv = [*self.agent_command, *args]
         started = time.monotonic()
         try:
             proc = await asyncio.create_subprocess_exec(
                 *argv,
-                stdin=asyncio.subprocess.DEVNULL,
+                stdin=asyncio.subprocess.DEVNULL if stdin is None else asyncio.subprocess.PIPE,
                 stdout=asyncio.subprocess.PIPE,
                 stderr=asyncio.subprocess.PIPE,
                 start_new_session=True,
@@ -131,6 +138,11 @@ class LocalTransport:
         except OSError as exc:
             return _not_started(argv[0], exc)
         self._pid = proc.pid
+        if stdin is not None and proc.stdin is not None:
+            with contextlib.suppress(BrokenPipeError, ConnectionResetError):
+                proc.stdin.write(stdin)
+                await proc.stdin.drain()
+            proc.stdin.close()
         collector = LineCollector(on_line)
         chunks: list[bytes] = []
 
@@ -181,10 +193,23 @@ class LocalTransport:
             _signal_group(pid, signal.SIGTERM)
 
     def _environment(self) -> dict[str, str]:
-        env = dict(os.environ if self.env is None else self.env)
+        # The agent needs none of Airflow's secrets: connections and variables given as
+        # environment variables (a cache key among them), or configuration such as the
+        # metadata database URL and the fernet key. It does not inherit them.
+        source = os.environ if self.env is None else self.env
+        env = {k: v for k, v in source.items() if not k.startswith(AIRFLOW_SECRET_PREFIXES)}
         # Progress lines must reach the task log as they happen.
         env.setdefault("PYTHONUNBUFFERED", "1")
         return env
+
+
+def _feed(proc: subprocess.Popen[bytes], data: bytes) -> None:
+    """Write a small secret to the agent's stdin through a pipe, then close it (EOF)."""
+    assert proc.stdin is not None
+    with contextlib.suppress(BrokenPipeError):  # the agent did not wait for it; its exit says why
+        proc.stdin.write(data)
+    with contextlib.suppress(BrokenPipeError):
+        proc.stdin.close()
 
 
 def _join(threads: list[threading.Thread], timeout: float) -> bool:

@@ -79,6 +79,8 @@ def is_transient(exc: BaseException) -> bool:
     """True for connect failures worth retrying; False for a rejected key, login or host key."""
     import paramiko
 
+    if isinstance(exc, paramiko.AuthenticationException) and "transport shut down or saw EOF" in str(exc):
+        return True  # the connection dropped during the login; nothing was refused
     if isinstance(exc, (paramiko.BadHostKeyException, paramiko.AuthenticationException)):
         return False
     if isinstance(exc, paramiko.ssh_exception.NoValidConnectionsError):
@@ -243,12 +245,16 @@ class SSHTransport:
             command = f"timeout -k {REMOTE_KILL_AFTER} {int(timeout) + REMOTE_TIMEOUT_SLACK} {command}"
         return f"echo {PID_MARKER} $$ >&2; exec {command}"
 
-    def run(self, args: Sequence[str], *, target: Target, timeout: float | None, on_line: LineSink) -> RawResult:
-        return self._run(args, target, timeout, on_line, None)
+    def run(
+        self, args: Sequence[str], *, target: Target, timeout: float | None, on_line: LineSink, stdin: bytes | None = None
+    ) -> RawResult:
+        return self._run(args, target, timeout, on_line, None, stdin)
 
-    async def arun(self, args: Sequence[str], *, target: Target, timeout: float | None, on_line: LineSink) -> RawResult:
+    async def arun(
+        self, args: Sequence[str], *, target: Target, timeout: float | None, on_line: LineSink, stdin: bytes | None = None
+    ) -> RawResult:
         cancel = threading.Event()
-        worker = asyncio.ensure_future(asyncio.to_thread(self._run, args, target, timeout, on_line, cancel))
+        worker = asyncio.ensure_future(asyncio.to_thread(self._run, args, target, timeout, on_line, cancel, stdin))
         try:
             return await asyncio.shield(worker)
         except asyncio.CancelledError:
@@ -261,7 +267,13 @@ class SSHTransport:
             self._cancel.set()
 
     def _run(
-        self, args: Sequence[str], target: Target, timeout: float | None, on_line: LineSink, cancel: threading.Event | None
+        self,
+        args: Sequence[str],
+        target: Target,
+        timeout: float | None,
+        on_line: LineSink,
+        cancel: threading.Event | None,
+        stdin: bytes | None = None,
     ) -> RawResult:
         self._cancel = cancel or threading.Event()
         client = self._connect(target)
@@ -271,6 +283,9 @@ class SSHTransport:
         try:
             channel = client.get_transport().open_session(timeout=self.connect_timeout)
             channel.exec_command(command)
+            if stdin is not None:
+                # A secret (the cache key) goes down the session's stdin, never into the command line.
+                channel.sendall(stdin)
             channel.shutdown_write()
             return self._read(client, channel, target, timeout, on_line, started, self._cancel)
         except OvcacheError:
@@ -356,17 +371,27 @@ class SSHTransport:
         stdout = b"".join(chunks).decode("utf-8", "replace")
         if channel.exit_status_ready():
             status = channel.recv_exit_status()
+            if status == -1:
+                # paramiko's "no exit status": the session ended without one.
+                if not channel.get_transport().is_active():
+                    raise SSHConnectError(target, _lost(self.address()), "rerun the task")
+                return RawResult(None, stdout, list(collector.tail), signal=0, seconds=seconds)
             if status == 124 and self.remote_timeout and timeout:
                 raise AgentTimeout(target, f"the agent did not finish within {timeout:g}s and timeout(1) stopped it on the host")
             if status >= 128 + 1 and status <= 128 + 64 and status != 130:
                 return RawResult(None, stdout, list(collector.tail), signal=status - 128, seconds=seconds)
             return RawResult(status, stdout, list(collector.tail), seconds=seconds)
         if not channel.get_transport().is_active():
-            raise SSHConnectError(
-                target, f"the SSH connection to {self.address()} was lost while the agent ran", "rerun the task"
-            )
+            raise SSHConnectError(target, _lost(self.address()), "rerun the task")
         # sshd closed the session without an exit status: the command died by a signal.
         return RawResult(None, stdout, list(collector.tail), signal=0, seconds=seconds)
+
+
+def _lost(address: str) -> str:
+    return (
+        f"the SSH connection to {address} was lost while the agent ran; the agent may finish on the host "
+        "(each step it takes is whole), and a rerun reports where it got to"
+    )
 
 
 def _describe(exc: BaseException) -> str:

@@ -109,6 +109,9 @@ class OvcacheBaseOperator(BaseOperator):
         connection's (3600).
     :param host_name: the name the host is reported by (overrides the connection's ``host``),
         e.g. its name in the fleet inventory. (templated)
+    :param encryption_key_conn_id: a connection whose password is the cache encryption key
+        (64 hex characters); overrides the host connection's ``encryption_key_conn_id``. The key
+        reaches the agent on its standard input, never in a command line, log or XCom.
 
     When the task fails, the failure (host, model, version, device, message) is also
     pushed to XCom under ``ovcache_error``, so a summary task downstream can say
@@ -129,6 +132,7 @@ class OvcacheBaseOperator(BaseOperator):
         cache_dir: str | None = None,
         command_timeout: float | None = None,
         host_name: str | None = None,
+        encryption_key_conn_id: str | None = None,
         **kwargs: Any,
     ) -> None:
         super().__init__(**kwargs)
@@ -136,11 +140,17 @@ class OvcacheBaseOperator(BaseOperator):
             raise ValueError("command_timeout must be a positive number of seconds")
         self.ovcache_conn_id = ovcache_conn_id
         self.host_name = host_name
+        self.encryption_key_conn_id = encryption_key_conn_id
         self.cache_dir = cache_dir
         self.command_timeout = command_timeout
 
     def hook_overrides(self) -> dict[str, Any]:
-        return {"cache_dir": self.cache_dir or None, "command_timeout": self.command_timeout, "host_name": self.host_name or None}
+        return {
+            "cache_dir": self.cache_dir or None,
+            "command_timeout": self.command_timeout,
+            "host_name": self.host_name or None,
+            "encryption_key_conn_id": self.encryption_key_conn_id or None,
+        }
 
     @cached_property
     def hook(self) -> OvcacheHook:

@@ -226,12 +226,13 @@ def test_unwritable_cache_directory_as_nobody(repo: Path) -> None:
             run = ovcache(
                 "warm", "--repository", str(shared), "--cache-dir", str(cache), "--model", "mlp", "--force", user="nobody"
             )
-            # a read-only command as a user who may not read the blobs says so, and changes nothing
+            # a read-only command as a user who may not read the (private) manifest says so, and changes nothing
             verify = ovcache("verify", "--cache-dir", str(cache), "--json", user="nobody")
         assert run.returncode == 2, run.stderr
         line = one_line_error(run)
         assert "not writable" in line and "uid 65534" in line and "model" not in line.split(":")[0]
-        assert check_envelope(verify, "verify", 1)["result"]["summary"] == {"unreadable": 1}
+        error = check_envelope(verify, "verify", 2)["error"]
+        assert error["code"] == "cache-dir" and "uid 65534 may not read the manifest" in error["message"]
         assert {p.name: p.stat().st_mtime_ns for p in blobs_in(cache)} == before
         assert (cache / ".ovcache" / "manifest.json").read_bytes() == manifest_before
     finally:

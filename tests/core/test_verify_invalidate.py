@@ -10,6 +10,7 @@ import pytest
 
 from airflow_ovcache.core import hostfacts
 from airflow_ovcache.core.cachedir import CacheDir
+from airflow_ovcache.core.errors import ManifestCorrupt
 from airflow_ovcache.core.invalidate import apply_plan, finish_pending, plan_invalidation
 from airflow_ovcache.core.manifest import Manifest
 from airflow_ovcache.core.policy import VersionPolicy
@@ -186,11 +187,16 @@ def test_nothing_outside_the_cache_directory_is_touched(repo: Path, cache_dir: P
     victim = tmp_path / "precious.blob"
     victim.write_bytes(b"keep me")
     os.symlink(victim, cache_dir / "999.blob")  # an orphan that is a symlink out of the cache
-    with cache.update_manifest() as m:  # a manifest entry steered outside the directory
-        e = m.select(version=1)[0]
-        e.blob = "../precious.blob"
     plan = plan_invalidation(cache, policy=VersionPolicy.parse("latest:1"), orphans=True, orphan_min_age=0)
     apply_plan(cache, plan)
+    assert victim.read_bytes() == b"keep me"
+    assert (cache_dir / "999.blob").is_symlink()
+    with cache.update_manifest() as m:  # a manifest entry steered outside the directory
+        e = m.select(version=2)[0]
+        e.blob = "../precious.blob"
+    # is refused with the whole manifest (corrupt), never followed
+    with pytest.raises(ManifestCorrupt, match="not a <hash>.blob file name"):
+        apply_plan(cache, plan_invalidation(cache, policy=VersionPolicy.parse("latest:1"), orphans=True, orphan_min_age=0))
     assert victim.read_bytes() == b"keep me"
     assert (cache_dir / "999.blob").is_symlink()
 

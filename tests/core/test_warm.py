@@ -56,7 +56,7 @@ def test_warm_publishes_the_blob_the_server_loads(repo: Path, cache_dir: Path) -
     assert result.loaded_from_cache is True and result.load_ms is not None
     (blob,) = blobs_in(cache_dir)
     assert blob.name == result.blob
-    assert oct(blob.stat().st_mode & 0o777) == oct(0o440)  # OpenVINO's own mode, kept by the rename
+    assert oct(blob.stat().st_mode & 0o777) == oct(0o400)  # read-only and private (no serving group)
     assert list((cache_dir / ".ovcache" / "staging").iterdir()) == []
     entry = Manifest.load(cache_dir / ".ovcache" / "manifest.json").select(model="mlp")[0]
     assert entry.blob == blob.name and entry.size == blob.stat().st_size
@@ -160,6 +160,7 @@ def test_conflicting_cache_modes_on_one_blob_are_refused(repo: Path, cache_dir: 
 def test_encrypted_warm_serves_with_the_key(repo: Path, cache_dir: Path, tmp_path: Path) -> None:
     key = tmp_path / "key"
     key.write_bytes(os.urandom(32))
+    key.chmod(0o600)  # a key file others can read is refused
     res = _warm(repo, cache_dir, spec=CacheSpec.make(encryption_key_file=str(key)), confirm=True)
     assert res.status == "warmed" and res.loaded_from_cache is True
     entry = Manifest.load(cache_dir / ".ovcache" / "manifest.json").select()[0]
