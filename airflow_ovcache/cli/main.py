@@ -286,7 +286,22 @@ def cmd_warm(args: argparse.Namespace, env: Envelope) -> int:
         )
 
     say(f"warming {total} item(s) into {cache.root}")
-    results = warm_many(warmer, items, progress)
+    if sys.stderr.isatty() and not args.quiet and total > 1:
+        # A person at a terminal gets a live bar; logs and the Airflow hook get one line per item.
+        from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+
+        with Progress(
+            TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn(), transient=False
+        ) as bar:
+            task = bar.add_task("warming", total=total)
+
+            def advance(res: Any) -> None:
+                progress(res)
+                bar.update(task, advance=1, description=f"{res.model}@{res.version} {res.device}: {res.status}")
+
+            results = warm_many(warmer, items, advance)
+    else:
+        results = warm_many(warmer, items, progress)
     summary = {s: sum(1 for r in results if r.status == s) for s in ("warmed", "unchanged", "skipped", "failed")}
     env.result = {
         "cache_dir": str(cache.root),
