@@ -155,14 +155,20 @@ def _ratio(value: float) -> str:
 
 def targets(result: dict[str, Any]) -> list[dict[str, Any]]:
     m = result["measurements"]
-    out = []
-    for kind in ("fingerprint, cold stat cache", "fingerprint, warm stat cache"):
-        out.append(
-            {
-                "what": f"{kind} vs plain read ({m['bytes'] / 1e6:.0f} MB in page cache)",
-                "target": f">= {m['target_ratio'] * 100:.0f}% of read throughput",
-                "result": f"{_ratio(m['ratio_to_read'][kind])} ({m['mb_per_s'][kind]['median']:,.0f} vs {m['mb_per_s']['read']['median']:,.0f} MB/s)",
-                "met": m["ratio_to_read"][kind] >= m["target_ratio"] and not m["problems"],
-            }
-        )
-    return out
+    cold, warm = "fingerprint, cold stat cache", "fingerprint, warm stat cache"
+    rehashed = [p for p in m["problems"] if p.startswith(warm)]
+    return [
+        {
+            "what": f"{cold} (first run) vs plain read ({m['bytes'] / 1e6:.0f} MB in page cache)",
+            "target": f">= {m['target_ratio'] * 100:.0f}% of read throughput",
+            "result": f"{_ratio(m['ratio_to_read'][cold])} ({m['mb_per_s'][cold]['median']:,.0f} vs {m['mb_per_s']['read']['median']:,.0f} MB/s)",
+            "met": m["ratio_to_read"][cold] >= m["target_ratio"] and not m["problems"],
+        },
+        {
+            "what": f"{warm} (repeat run, stat cache loaded from disk)",
+            "target": "stat only: no file content read",
+            "result": f"{'0 bytes re-hashed' if not rehashed else '; '.join(rehashed)}; "
+            f"{m['seconds'][warm]['median'] * 1000:.1f} ms per pass ({_ratio(m['ratio_to_read'][warm])} of the read rate)",
+            "met": not rehashed,
+        },
+    ]

@@ -18,6 +18,7 @@ import shutil
 import statistics
 import subprocess
 import sys
+import tempfile
 import time
 from collections.abc import Sequence
 from dataclasses import dataclass, field
@@ -31,7 +32,21 @@ SEED = 20261126  # one fixed seed for every random choice the benchmarks make
 RESULTS_DIR = BENCH_DIR / "results"
 DOC_PATH = REPO_DIR / "docs" / "benchmarks.md"
 # The benchmark modules, in the order they run and appear in the document.
-BENCHMARKS = ("bench_cold", "bench_cached", "bench_noop", "bench_verify", "bench_fingerprint")
+IMG_DIR = REPO_DIR / "docs" / "benchmarks"  # the plots docs/benchmarks.md shows (written by render.py)
+BENCHMARKS = (
+    # host-agent micro-benchmarks (one host, one or a few models)
+    "bench_cold",
+    "bench_cached",
+    "bench_noop",
+    "bench_verify",
+    "bench_fingerprint",
+    # growth: model size, cache entries, hosts, DAG files
+    "bench_sizes",
+    "bench_scale",
+    "bench_invalidate",
+    "bench_fleet",
+    "bench_dagparse",
+)
 
 
 # -- context --------------------------------------------------------------------------------
@@ -126,6 +141,11 @@ class Proc:
     code: int
     out: str
     err: str
+    maxrss_kb: int = 0  # the command's peak resident set in KiB (spawn_rss only)
+
+    @property
+    def maxrss_mb(self) -> float:
+        return self.maxrss_kb / 1024
 
     def json(self) -> Any:
         """The last stdout line that parses as JSON (the probe's and ``ovcache --json``'s output)."""
@@ -142,11 +162,50 @@ class Proc:
         raise RuntimeError(f"no JSON in output (exit {self.code}): {self.err.strip()[-2000:]}")
 
 
-def spawn(argv: list[str], timeout: float = 600.0, env: dict[str, str] | None = None) -> Proc:
+def spawn(argv: list[str], timeout: float = 600.0, env: dict[str, str] | None = None, cwd: Path | None = None) -> Proc:
+    """Run ``argv`` to completion; wall time from spawn to exit, measured by the parent."""
     start = time.perf_counter()
-    proc = subprocess.run(argv, capture_output=True, text=True, timeout=timeout, env=env, cwd=REPO_DIR)
+    proc = subprocess.run(argv, capture_output=True, text=True, timeout=timeout, env=env, cwd=cwd or REPO_DIR)
     wall = time.perf_counter() - start
     return Proc(wall, proc.returncode, proc.stdout, proc.stderr)
+
+
+# A small launcher that forks, execs the command and reaps it with wait4, so the peak RSS
+# it reports is the command's own. (Measured from this driver instead, ru_maxrss would be at
+# least the driver's own RSS: Linux carries the pre-exec memory's high-water mark across
+# execve, and the driver has imported OpenVINO. The launcher is a bare interpreter, ~10 MB.)
+_RSS_SHIM = """
+import json, os, sys, time
+out, argv = sys.argv[1], sys.argv[2:]
+start = time.perf_counter()
+pid = os.fork()
+if pid == 0:
+    try:
+        os.execvp(argv[0], argv)
+    finally:
+        os._exit(127)
+_, status, usage = os.wait4(pid, 0)
+wall = time.perf_counter() - start
+with open(out, "w") as handle:
+    json.dump({"wall": wall, "maxrss_kb": usage.ru_maxrss}, handle)
+code = os.waitstatus_to_exitcode(status)
+sys.exit(code if code >= 0 else 128 - code)
+"""
+
+
+def spawn_rss(argv: list[str], timeout: float = 600.0, env: dict[str, str] | None = None, cwd: Path | None = None) -> Proc:
+    """Like :func:`spawn`, with the command's peak RSS; the wall time is the launcher's fork-to-reap time."""
+    with tempfile.NamedTemporaryFile(suffix=".json") as report:
+        proc = subprocess.run(
+            [sys.executable, "-S", "-c", _RSS_SHIM, report.name, *argv],
+            capture_output=True,
+            text=True,
+            timeout=timeout,
+            env=env,
+            cwd=cwd or REPO_DIR,
+        )
+        data = json.loads(Path(report.name).read_text() or "{}")
+    return Proc(data.get("wall", 0.0), proc.returncode, proc.stdout, proc.stderr, int(data.get("maxrss_kb", 0)))
 
 
 def probe(ctx: Context, op: str, **args: Any) -> tuple[dict[str, Any], float]:
@@ -197,6 +256,17 @@ def median_diff_ci(a: Sequence[float], b: Sequence[float], rounds: int = 2000, d
         "lo": round(diffs[int(0.025 * rounds)], digits),
         "hi": round(diffs[int(0.975 * rounds) - 1], digits),
     }
+
+
+def linfit(xs: Sequence[float], ys: Sequence[float]) -> tuple[float, float]:
+    """Least-squares line through the points: (slope, intercept)."""
+    n = len(xs)
+    if n < 2:
+        return 0.0, (ys[0] if ys else 0.0)
+    mx, my = statistics.fmean(xs), statistics.fmean(ys)
+    sxx = sum((x - mx) ** 2 for x in xs)
+    slope = sum((x - mx) * (y - my) for x, y in zip(xs, ys, strict=True)) / sxx if sxx else 0.0
+    return slope, my - slope * mx
 
 
 def interleave(kinds: Sequence[str], repeats: int) -> list[str]:
@@ -285,6 +355,41 @@ def _git_head() -> str | None:
     return out.stdout.strip() or None
 
 
+def _git_dirty() -> list[str]:
+    """Files of the package with uncommitted changes when the benchmark ran (the numbers measure those)."""
+    try:
+        out = subprocess.run(
+            ["git", "status", "--porcelain", "--", "airflow_ovcache", "dags"],
+            cwd=REPO_DIR,
+            capture_output=True,
+            text=True,
+            timeout=10,
+        )
+    except (OSError, subprocess.SubprocessError):
+        return []
+    return sorted(line[3:] for line in out.stdout.splitlines() if line.strip())
+
+
+def enable_bytecode_cache() -> str:
+    """Let every process of the run read and write ``.pyc`` files, as an installed agent and Airflow do.
+
+    With ``PYTHONDONTWRITEBYTECODE`` set (some shells and CI images set it) nothing writes
+    bytecode for the project's own modules, which are installed in editable mode, so every
+    fresh process would compile them from source again: tens of ms that a deployed agent,
+    installed from a wheel, or a dag processor with its ``__pycache__``, never pays.
+    The variable is removed for this run and its children, and the package, the DAGs and
+    the benchmarks are byte-compiled up front. Returns what was done, for the results.
+    """
+    import compileall
+
+    was = os.environ.pop("PYTHONDONTWRITEBYTECODE", None)
+    sys.dont_write_bytecode = False
+    for folder in ("airflow_ovcache", "dags", "benchmarks", "tests/infra"):
+        if (REPO_DIR / folder).is_dir():
+            compileall.compile_dir(str(REPO_DIR / folder), quiet=1)
+    return "on" + (f" (PYTHONDONTWRITEBYTECODE={was} was set in the environment; removed for the run)" if was else "")
+
+
 def cpu_seconds() -> tuple[float, float, float]:
     """(wall clock, core-seconds the whole machine was busy, core-seconds this process and its waited-for children used)."""
     import resource
@@ -354,6 +459,7 @@ def machine(workdir: Path) -> dict[str, Any]:
         "numpy": _dist("numpy"),
         "airflow_ovcache": _dist("airflow-ovcache"),
         "git_head": _git_head(),
+        "git_dirty": _git_dirty(),
         "workdir_fs": filesystem_of(workdir),
     }
 

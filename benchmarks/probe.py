@@ -11,6 +11,7 @@ Ops:
 ``warm``     ``Warmer.warm`` of one model version, cold, with each step of the warm timed.
 ``noop``     ``Warmer.warm`` of an already-warm entry, once cold and then many times.
 ``verify``   ``Verifier.verify()`` without load checks, first in this process and then again.
+``cli_phases`` one ``ovcache`` command in this process, with time and memory (VmRSS, VmHWM) at its big steps.
 """
 
 from __future__ import annotations
@@ -332,7 +333,74 @@ def op_verify(args: dict) -> dict:
     }
 
 
-OPS = {"compile": op_compile, "warm": op_warm, "noop": op_noop, "verify": op_verify}
+def _memory_kb() -> tuple[int, int]:
+    """(VmRSS, VmHWM) of this process, in KiB."""
+    rss = hwm = 0
+    with open("/proc/self/status") as handle:
+        for line in handle:
+            if line.startswith("VmRSS:"):
+                rss = int(line.split()[1])
+            elif line.startswith("VmHWM:"):
+                hwm = int(line.split()[1])
+    return rss, hwm
+
+
+def op_cli_phases(args: dict) -> dict:
+    """Run one ``ovcache`` command in this process; time and memory at the boundaries of its big steps."""
+    import contextlib
+    import io
+
+    marks: list[list] = []
+
+    def mark(name: str) -> None:
+        rss, hwm = _memory_kb()
+        marks.append([round(time.perf_counter() - T_START, 4), name, rss, hwm])
+
+    mark("interpreter started")
+    from airflow_ovcache.cli import main as cli
+    from airflow_ovcache.cli import output
+    from airflow_ovcache.core import cachedir, manifest, verify
+
+    mark("agent CLI imported")
+
+    def wrap(owner: object, attr: str, name: str) -> None:
+        inner = getattr(owner, attr)
+
+        def marked(*a, **k):  # type: ignore[no-untyped-def]
+            mark(f"> {name}")
+            try:
+                return inner(*a, **k)
+            finally:
+                mark(f"< {name}")
+
+        setattr(owner, attr, marked)
+
+    wrap(cachedir.CacheDir, "load_manifest", "load + parse manifest (with digest)")
+    wrap(manifest, "_digest", "manifest digest (canonical JSON + BLAKE3)")
+    wrap(manifest.Manifest, "save", "save manifest")
+    wrap(verify.Verifier, "verify", "Verifier.verify")
+    wrap(verify.Verifier, "_record", "record verified times (re-read under lock, save)")
+    wrap(output.Envelope, "dumps", "JSON envelope (dumps)")
+    out = io.StringIO()
+    with contextlib.redirect_stdout(out):
+        code = cli.main(list(args["argv"]))
+    mark("command returned")
+    return {"exit_code": code, "output_bytes": len(out.getvalue()), "marks": marks}
+
+
+def _vmhwm_kb() -> int | None:
+    """This process's peak resident set so far (``VmHWM``), in KiB."""
+    try:
+        with open("/proc/self/status") as handle:
+            for line in handle:
+                if line.startswith("VmHWM:"):
+                    return int(line.split()[1])
+    except (OSError, ValueError):
+        pass
+    return None
+
+
+OPS = {"compile": op_compile, "warm": op_warm, "noop": op_noop, "verify": op_verify, "cli_phases": op_cli_phases}
 
 
 def main() -> int:
@@ -344,6 +412,7 @@ def main() -> int:
 
         out = {"error": f"{type(exc).__name__}: {exc}", "traceback": traceback.format_exc()}
     out["process_s"] = time.perf_counter() - T_START
+    out["vmhwm_kb"] = _vmhwm_kb()
     sys.stdout.write(json.dumps(out) + "\n")
     return 0 if "error" not in out else 1
 

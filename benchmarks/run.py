@@ -1,9 +1,9 @@
-"""Run the host-agent micro-benchmarks and render docs/benchmarks.md from their results.
+"""Run the benchmarks and render docs/benchmarks.md (and its plots) from their results.
 
-    .venv/bin/python benchmarks/run.py               # everything (what `make bench` runs), a few minutes
+    .venv/bin/python benchmarks/run.py               # everything (what `make bench` runs), about 15 minutes
     .venv/bin/python benchmarks/run.py --quick       # fewer repeats, smaller inputs: a smoke run
     .venv/bin/python benchmarks/run.py --only verify,fingerprint
-    .venv/bin/python benchmarks/run.py --render      # only rebuild the page from the stored JSON
+    .venv/bin/python benchmarks/run.py --render      # only rebuild the page and plots from the stored JSON
 
 Each benchmark is a module ``bench_<name>.py`` with ``run(ctx)``, ``render(result)``
 and ``targets(result)``; its result goes to ``results/<name>.json`` together with
@@ -58,7 +58,9 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument(
         "--quick", action="store_true", help="fewer repeats and smaller inputs (a smoke run; marked in the results)"
     )
-    parser.add_argument("--only", help="comma-separated benchmarks to run (cold, cached, noop, verify, fingerprint)")
+    parser.add_argument(
+        "--only", help=f"comma-separated benchmarks to run ({', '.join(n[len('bench_') :] for n in benchlib.BENCHMARKS)})"
+    )
     parser.add_argument("--workdir", type=Path, help="where to build models and caches (default: the system temp dir)")
     parser.add_argument("--keep", action="store_true", help="keep the work directory afterwards")
     parser.add_argument(
@@ -79,6 +81,7 @@ def main(argv: list[str] | None = None) -> int:
         workdir = Path(tempfile.mkdtemp(prefix="ovcache-bench-", dir=parent))
         ctx = benchlib.Context(workdir=workdir, quick=args.quick)
         machine = benchlib.machine(workdir)
+        machine["bytecode_cache"] = benchlib.enable_bytecode_cache()
         ctx.log(f"work directory {workdir} ({machine['workdir_fs']['type']}); {'quick' if args.quick else 'full'} run")
         total_start = time.perf_counter()
         try:
@@ -122,7 +125,7 @@ def main(argv: list[str] | None = None) -> int:
             else:
                 shutil.rmtree(workdir, ignore_errors=True)
         ctx.log(f"all done in {time.perf_counter() - total_start:.0f}s")
-    doc = render.render_doc(args.results_dir)
+    doc = render.render_doc(args.results_dir, args.doc.parent / benchlib.IMG_DIR.name)
     args.doc.parent.mkdir(parents=True, exist_ok=True)
     args.doc.write_text(doc)
     print(f"wrote {args.doc}", file=sys.stderr)
