@@ -158,7 +158,8 @@ class CacheDir:
         It is only ever replaced by rename, so a file with the same inode, size and
         times is the same manifest: a warm of many entries parses it once, not once
         per entry. Callers must not change what they get; writers go through
-        :meth:`update_manifest`, which always reads afresh under the lock.
+        :meth:`update_manifest`, which re-reads under the lock unless the file is
+        still this very one (then it takes this copy over, and later reads parse anew).
         """
         try:
             st = os.stat(self.manifest_path)
@@ -170,6 +171,23 @@ class CacheDir:
         if self._read_cache is None or self._read_cache[0] != identity:
             self._read_cache = (identity, self.load_manifest())
         return self._read_cache[1]
+
+    def _take_read_cache(self) -> Manifest | None:
+        """Under the lock: the manifest parsed for reading, if the file is still that one, handed over once.
+
+        A verify of thousands of entries would otherwise hold two parsed copies at
+        its peak (the one it checked, and a fresh one to stamp), for nothing: the
+        file has not changed since it was read. The copy is handed over and
+        forgotten, so no later reader is given a manifest that a writer changes.
+        """
+        cached, self._read_cache = self._read_cache, None
+        if cached is None:
+            return None
+        try:
+            st = os.stat(self.manifest_path)
+        except OSError:
+            return None
+        return cached[1] if cached[0] == (st.st_ino, st.st_size, st.st_mtime_ns, st.st_ctime_ns) else None
 
     def load_manifest(self) -> Manifest:
         """The manifest read afresh, saving with this directory's file mode; writers hold the lock."""
@@ -196,7 +214,7 @@ class CacheDir:
         """
         with self.manifest_lock(), signals_deferred() if critical else contextlib.nullcontext():
             try:
-                manifest = self.load_manifest()
+                manifest = self._take_read_cache() or self.load_manifest()
             except ManifestCorrupt as exc:
                 if not repair:
                     raise
