@@ -61,7 +61,7 @@ def setup() -> None:
             "AIRFLOW__CORE__DAGS_FOLDER": str(ROOT / "dags"),
             "AIRFLOW__CORE__LOAD_EXAMPLES": "False",
             "AIRFLOW__DATABASE__SQL_ALCHEMY_CONN": f"sqlite:///{HOME}/airflow.db",
-            "AIRFLOW__LOGGING__LOGGING_LEVEL": "WARNING",
+            "AIRFLOW__LOGGING__LOGGING_LEVEL": "ERROR",  # the demo prints its own account of what happened
             "AIRFLOW_CONN_OVCACHE_LOCAL": json.dumps(
                 {"conn_type": "ovcache", "extra": {"transport": "local", "agent_command": agent}}
             ),
