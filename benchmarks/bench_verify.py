@@ -21,12 +21,11 @@ check would notice). Then ``Verifier.verify()`` is timed in a fresh process
 from __future__ import annotations
 
 import os
-import random
 import shutil
 from pathlib import Path
 from typing import Any
 
-from benchlib import SEED, Context, ms, probe, spawn, summary, table, wait_out_racy_window
+from benchlib import Context, ms, probe, spawn, summary, table
 
 NAME = "verify"
 TITLE = "`verify` of 1,000 entries (no load checks)"
@@ -40,11 +39,7 @@ TARGET_S = 1.0
 
 def build_cache(ctx: Context, entries: int) -> dict[str, Any]:
     """A model repository and a cache directory whose manifest holds ``entries`` valid entries."""
-    from airflow_ovcache.core.blobfile import blob_checksum
     from airflow_ovcache.core.cachedir import CacheDir
-    from airflow_ovcache.core.fingerprint import Fingerprinter, StatCache
-    from airflow_ovcache.core.manifest import Entry, utcnow
-    from airflow_ovcache.core.warm import model_file_stat, stat_identity
 
     repo = ctx.fresh("verify/repo")
     cache_dir = ctx.fresh("verify/cache")
@@ -55,49 +50,10 @@ def build_cache(ctx: Context, entries: int) -> dict[str, Any]:
         raise RuntimeError(f"warming the real models failed: {proc.err[-2000:]}")
     cache = CacheDir(cache_dir).check(create=False, writable=True)
     real = sorted(cache.read_manifest().entries.values(), key=lambda e: e.model)
-    rng = random.Random(SEED)
-    used = {e.blob for e in real}
-    copies: list[tuple[Entry, str, int, Path, str]] = []
-    new_files: list[Path] = []
-    for i in range(entries - len(real)):
-        source = real[i % len(real)]
-        model, version = f"rep{i // 10:03d}", i % 10 + 1
-        target = repo / model / str(version)
-        shutil.copytree(source.model_dir, target)
-        new_files += [p for p in target.iterdir()]
-        blob = f"{rng.getrandbits(64)}.blob"
-        while blob in used:
-            blob = f"{rng.getrandbits(64)}.blob"
-        used.add(blob)
-        shutil.copyfile(cache.root / source.blob, cache.root / blob)
-        os.chmod(cache.root / blob, 0o440)  # as OpenVINO leaves its blobs
-        copies.append((source, model, version, target, blob))
-    slept = wait_out_racy_window(new_files) if new_files else 0.0
-    fingerprinter = Fingerprinter(StatCache.load(cache.stat_cache_path))
-    made = []
-    for source, model, version, target, blob in copies:
-        model_path = target / Path(source.model_path).name
-        data = source.to_json()
-        data.update(
-            model=model,
-            version=version,
-            model_path=str(model_path),
-            model_dir=str(target),
-            fingerprint=fingerprinter.fingerprint(target, boundary=repo).digest,
-            blob=blob,
-            size=os.stat(cache.root / blob).st_size,
-            checksum=blob_checksum(cache.root / blob),
-            blob_stat=stat_identity(cache.root / blob),
-            model_file_stat=model_file_stat("path", model_path),
-            created=utcnow(),
-            verified=None,
-            load_ms=None,
-        )
-        made.append(Entry.from_json(data))
-    fingerprinter.cache.save()
-    with cache.update_manifest() as manifest:
-        for entry in made:
-            manifest.entries[entry.key] = entry
+    from cachebuild import record_copies
+
+    places = [(f"rep{i // 10:03d}", i % 10 + 1) for i in range(entries - len(real))]
+    made, slept = record_copies(cache, repo, real, places)
     blob_bytes = sum(os.stat(cache.root / e.blob).st_size for e in real)
     return {
         "repository": repo,

@@ -71,37 +71,26 @@ def template(ctx: Context, entries: int) -> Template:
     return _build(ctx, base, entries)
 
 
-def _build(ctx: Context, base: Path, entries: int) -> Template:
+def record_copies(
+    cache: Any, repo: Path, real: list[Any], places: list[tuple[str, int]], seed: int = SEED
+) -> tuple[list[Any], float]:
+    """Copy real entries' model folders and blobs to ``places`` and record each copy (see the module doc).
+
+    Place ``i`` copies ``real[i % len(real)]``: its model folder to ``repo/<model>/<version>``
+    and its blob under a new random ``<uint64>.blob`` name (fixed seed), then records an
+    entry with the copy's own checksum, blob stat, model-file stat and fingerprint.
+    Returns the entries and the seconds spent waiting out the stat cache's racy window.
+    """
     from airflow_ovcache.core.blobfile import blob_checksum
-    from airflow_ovcache.core.cachedir import CacheDir
     from airflow_ovcache.core.fingerprint import Fingerprinter, StatCache
     from airflow_ovcache.core.manifest import Entry, utcnow
     from airflow_ovcache.core.warm import model_file_stat, stat_identity
 
-    start = time.perf_counter()
-    if base.exists():
-        shutil.rmtree(base)
-    repo = base / "repo"
-    cache_dir = base / "cache"
-    ctx.log(f"cachebuild: building a template cache of {entries} entries in {base}")
-    for k in range(REAL_MODELS):
-        ctx.model("scale-template/repo", _copy_name(k * VERSIONS_PER_MODEL)[0], REAL_SIZE_MB, 2000 + k, REAL_LAYERS)
-    proc = spawn([*ctx.ovcache(), "warm", "--json", "-q", "--repository", str(repo), "--cache-dir", str(cache_dir)])
-    if proc.code != 0:
-        raise RuntimeError(f"warming the real models failed: {proc.err[-2000:]}")
-    cache = CacheDir(cache_dir).check(create=False, writable=True)
-    real = sorted(cache.read_manifest().entries.values(), key=lambda e: e.model)
-    real_keys = {(e.model, e.version): e.key for e in real}
-    rng = random.Random(SEED)
+    rng = random.Random(seed)
     used = {e.blob for e in real}
     copies = []
-    order: list[tuple[str, int]] = []
     new_files: list[Path] = []
-    for i in range(entries):
-        model, version = _copy_name(i)
-        order.append((model, version))
-        if (model, version) in real_keys:
-            continue
+    for i, (model, version) in enumerate(places):
         source = real[i % len(real)]
         target = repo / model / str(version)
         shutil.copytree(source.model_dir, target)
@@ -113,7 +102,6 @@ def _build(ctx: Context, base: Path, entries: int) -> Template:
         shutil.copyfile(cache.root / source.blob, cache.root / blob)
         os.chmod(cache.root / blob, os.stat(cache.root / source.blob).st_mode & 0o777)  # as warm left the original
         copies.append((source, model, version, target, blob))
-    copied_s = time.perf_counter() - start
     slept = wait_out_racy_window(new_files) if new_files else 0.0
     fingerprinter = Fingerprinter(StatCache.load(cache.stat_cache_path))
     made = []
@@ -140,6 +128,29 @@ def _build(ctx: Context, base: Path, entries: int) -> Template:
     with cache.update_manifest() as manifest:
         for entry in made:
             manifest.entries[entry.key] = entry
+    return made, slept
+
+
+def _build(ctx: Context, base: Path, entries: int) -> Template:
+    from airflow_ovcache.core.cachedir import CacheDir
+
+    start = time.perf_counter()
+    if base.exists():
+        shutil.rmtree(base)
+    repo = base / "repo"
+    cache_dir = base / "cache"
+    ctx.log(f"cachebuild: building a template cache of {entries} entries in {base}")
+    for k in range(REAL_MODELS):
+        ctx.model("scale-template/repo", _copy_name(k * VERSIONS_PER_MODEL)[0], REAL_SIZE_MB, 2000 + k, REAL_LAYERS)
+    proc = spawn([*ctx.ovcache(), "warm", "--json", "-q", "--repository", str(repo), "--cache-dir", str(cache_dir)])
+    if proc.code != 0:
+        raise RuntimeError(f"warming the real models failed: {proc.err[-2000:]}")
+    cache = CacheDir(cache_dir).check(create=False, writable=True)
+    real = sorted(cache.read_manifest().entries.values(), key=lambda e: e.model)
+    real_keys = {(e.model, e.version): e.key for e in real}
+    order = [_copy_name(i) for i in range(entries)]
+    made, slept = record_copies(cache, repo, real, [place for place in order if place not in real_keys])
+    copied_s = time.perf_counter() - start
     by_place = {**{(e.model, e.version): e.key for e in made}, **real_keys}
     keys = [by_place[place] for place in order]
     info = {
