@@ -113,6 +113,26 @@ def usable_by_others() -> Iterator[None]:
             os.chmod(folder, mode & 0o7777)
 
 
+def readable_copy(src: Path) -> Path:
+    """A copy of a model repository that another user (``nobody``) may read, in a folder it may traverse.
+
+    pytest's own temporary folders are private to root; tests that run the agent
+    as another user need their models somewhere that user can reach.
+    """
+    import tempfile
+
+    base = Path(tempfile.mkdtemp(prefix="ovcache-shared-"))
+    os.chmod(base, 0o755)
+    dst = base / "models"
+    shutil.copytree(src, dst)
+    for dirpath, dirnames, filenames in os.walk(base):
+        for d in dirnames:
+            os.chmod(os.path.join(dirpath, d), 0o755)
+        for f in filenames:
+            os.chmod(os.path.join(dirpath, f), 0o644)
+    return dst
+
+
 @pytest.fixture
 def run_ovcache():  # type: ignore[no-untyped-def]
     return ovcache

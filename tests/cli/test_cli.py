@@ -195,27 +195,12 @@ def test_version_flag() -> None:
 # -- as another user and on a full disk (root only) ----------------------------------------------
 
 
-def _world_readable_copy(src: Path) -> Path:
-    import tempfile
-
-    base = Path(tempfile.mkdtemp(prefix="ovcache-shared-"))
-    os.chmod(base, 0o755)
-    dst = base / "models"
-    shutil.copytree(src, dst)
-    for dirpath, dirnames, filenames in os.walk(base):
-        for d in dirnames:
-            os.chmod(os.path.join(dirpath, d), 0o755)
-        for f in filenames:
-            os.chmod(os.path.join(dirpath, f), 0o644)
-    return dst
-
-
 @pytest.mark.root
 def test_unwritable_cache_directory_as_nobody(repo: Path) -> None:
-    from tests.conftest import require, usable_by_others
+    from tests.conftest import readable_copy, require, usable_by_others
 
     require(os.geteuid() == 0 and shutil.which("runuser") is not None, "needs root and runuser to run the agent as nobody")
-    shared = _world_readable_copy(repo)
+    shared = readable_copy(repo)
     cache = shared.parent / "cache"
     assert ovcache("warm", "--repository", str(shared), "--cache-dir", str(cache), "--model", "mlp").returncode == 0
     os.chmod(cache, 0o755)

@@ -16,7 +16,7 @@ from pathlib import Path
 import pytest
 
 from airflow_ovcache.core.manifest import Manifest
-from tests.conftest import blobs_in, ovcache, require, usable_by_others
+from tests.conftest import blobs_in, ovcache, readable_copy, require, usable_by_others
 
 
 def _mode(path: Path) -> int:
@@ -55,7 +55,7 @@ def test_an_old_state_folder_is_brought_in_line(repo: Path, cache_dir: Path) -> 
 def test_a_serving_group_can_read_but_not_write(repo: Path, tmp_path: Path) -> None:
     require(os.geteuid() == 0 and shutil.which("runuser") is not None, "needs root and runuser to act as nobody")
     group = grp.getgrgid(65534).gr_name  # nobody's own group stands in for the serving group
-    shared = _readable_copy(repo)
+    shared = readable_copy(repo)
     cache = shared.parent / "cache"
     try:
         run = _warm(shared, cache, env={"OVCACHE_GROUP": group})
@@ -164,7 +164,7 @@ def test_a_full_disk_during_invalidate_loses_nothing(repo: Path, tmp_path: Path)
 @pytest.mark.root
 def test_an_unwritable_cache_as_nobody_fails_clearly_and_loses_nothing(repo: Path) -> None:
     require(os.geteuid() == 0 and shutil.which("runuser") is not None, "needs root and runuser to act as nobody")
-    shared = _readable_copy(repo)
+    shared = readable_copy(repo)
     cache = shared.parent / "cache"
     try:
         assert (
@@ -184,19 +184,3 @@ def test_an_unwritable_cache_as_nobody_fails_clearly_and_loses_nothing(repo: Pat
         assert {p.name: p.stat().st_mtime_ns for p in blobs_in(cache)} == before
     finally:
         shutil.rmtree(shared.parent)
-
-
-def _readable_copy(src: Path) -> Path:
-    """A copy of the repository others may read, in a folder others may traverse."""
-    import tempfile
-
-    base = Path(tempfile.mkdtemp(prefix="ovcache-perm-"))
-    os.chmod(base, 0o755)
-    dst = base / "models"
-    shutil.copytree(src, dst)
-    for dirpath, dirnames, filenames in os.walk(base):
-        for d in dirnames:
-            os.chmod(os.path.join(dirpath, d), 0o755)
-        for f in filenames:
-            os.chmod(os.path.join(dirpath, f), 0o644)
-    return dst
