@@ -142,11 +142,19 @@ def versions_from_extra(extra: Mapping[str, Any] | None) -> list[int]:
     payload = extra.get("payload")
     if isinstance(payload, Mapping):
         found += versions_from_extra(payload)
+    from .core.values import parse_count
+
     value = extra.get("version")
-    if value is not None and value != "":
-        found.append(int(value))
-    for item in extra.get("versions") or ():
-        found.append(int(item))
+    versions = extra.get("versions") or []
+    if isinstance(versions, (str, bytes)) or not isinstance(versions, (list, tuple)):
+        # "versions": "12" would otherwise be versions 1 and 2.
+        raise ValueError(f"release event extra versions={versions!r} is not a list of version numbers")
+    try:
+        if value is not None and value != "":
+            found.append(parse_count(value, minimum=1))
+        found += [parse_count(item, minimum=1) for item in versions]
+    except ValueError as exc:
+        raise ValueError(f"release event extra {dict(extra)!r}: version {exc}") from None
     return found
 
 

@@ -37,6 +37,9 @@ from typing import Any
 
 from .core.configfile import load_table
 from .core.errors import UsageError
+from .core.policy import VersionPolicy
+from .core.text import printable
+from .core.values import property_value, string_list
 
 INVENTORY_ENV = "OVCACHE_INVENTORY"
 _HOST_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,62}$")
@@ -109,45 +112,86 @@ def load_fleet(path: str | os.PathLike[str] | None = None) -> Fleet:
 
 
 def parse_fleet(data: dict[str, Any], source: str = "<inventory>") -> Fleet:
+    """Validate an inventory table: every key with its type, never coerced (a label string is not a label list)."""
     if not isinstance(data, dict) or not isinstance(data.get("hosts"), list) or not data["hosts"]:
         raise UsageError(f"fleet inventory {source} lists no [[hosts]]")
     defaults = data.get("defaults") or {}
+    if not isinstance(defaults, dict):
+        raise UsageError(f"fleet inventory {source}: [defaults] must be a table")
     unknown = set(defaults) - (_KNOWN - {"name"})
     if unknown:
         raise UsageError(f"fleet inventory {source}: unknown default(s) {', '.join(sorted(unknown))}")
     hosts: list[FleetHost] = []
-    for raw in data["hosts"]:
-        merged = {**defaults, **raw, "properties": {**(defaults.get("properties") or {}), **(raw.get("properties") or {})}}
-        name = str(merged.get("name", ""))
-        if not _HOST_NAME.match(name):
-            raise UsageError(f"fleet inventory {source}: host name {name!r} is not a plain host name")
+    for index, raw in enumerate(data["hosts"]):
+        if not isinstance(raw, dict):
+            raise UsageError(f"fleet inventory {source}: hosts entry {index + 1} is not a table ([[hosts]])")
+        name = raw.get("name", "")
+        if not isinstance(name, str) or not _HOST_NAME.match(name):
+            raise UsageError(f"fleet inventory {source}: host name {printable(repr(name))} is not a plain host name")
         bad = set(raw) - _KNOWN
         if bad:
-            raise UsageError(f"fleet inventory {source}: host {name}: unknown key(s) {', '.join(sorted(bad))}")
-        for key in ("cache_dir", "repository"):
-            if not merged.get(key):
-                raise UsageError(f"fleet inventory {source}: host {name} has no {key} (set it on the host or in [defaults])")
-            if not str(merged[key]).startswith("/"):
-                raise UsageError(f"fleet inventory {source}: host {name}: {key} must be an absolute path on the host")
-        devices = merged.get("devices") or ["CPU"]
-        if isinstance(devices, str):
-            devices = [devices]
-        hosts.append(
-            FleetHost(
-                name=name,
-                cache_dir=str(merged["cache_dir"]),
-                repository=str(merged["repository"]),
-                conn_id=str(merged.get("conn_id") or "ovcache_" + name.replace("-", "_").replace(".", "_")),
-                devices=tuple(str(d) for d in devices),
-                labels=tuple(str(label) for label in merged.get("labels") or ()),
-                queue=merged.get("queue") or None,
-                retain=str(merged.get("retain") or "latest:2"),
-                properties={str(k): str(v) for k, v in merged["properties"].items()},
-                serving_config=merged.get("serving_config") or None,
-            )
-        )
+            raise UsageError(f"fleet inventory {source}: host {name}: unknown key(s) {', '.join(sorted(map(str, bad)))}")
+        hosts.append(_host(name, {**defaults, **raw}, defaults, raw, source))
     names = [h.name for h in hosts]
     duplicates = sorted({n for n in names if names.count(n) > 1})
     if duplicates:
         raise UsageError(f"fleet inventory {source}: host(s) listed twice: {', '.join(duplicates)}")
     return Fleet(hosts, source)
+
+
+def _host(name: str, merged: dict[str, Any], defaults: dict[str, Any], raw: dict[str, Any], source: str) -> FleetHost:
+    def fail(key: str, why: str) -> UsageError:
+        return UsageError(
+            f"fleet inventory {source}: host {name}: {key} {why}", hint=f"fix {key} for host {name} (or in [defaults])"
+        )
+
+    def text(key: str, default: str | None = None) -> str | None:
+        value = merged.get(key)
+        if value is None or value == "":
+            return default
+        if not isinstance(value, str):
+            raise fail(key, f"must be a string, not {value!r}")
+        return value
+
+    for key in ("cache_dir", "repository"):
+        value = text(key)
+        if not value:
+            raise UsageError(f"fleet inventory {source}: host {name} has no {key} (set it on the host or in [defaults])")
+        if not value.startswith("/"):
+            raise UsageError(f"fleet inventory {source}: host {name}: {key} must be an absolute path on the host")
+    try:
+        devices = string_list(merged.get("devices") or ["CPU"], split_commas=True)
+    except ValueError as exc:
+        raise fail("devices", f"is not a device list: {exc}") from None
+    try:
+        labels = string_list(merged.get("labels") or [])
+    except ValueError as exc:
+        raise fail("labels", f"is not a list of labels: {exc}") from None
+    properties: dict[str, str] = {}
+    for section in (defaults.get("properties"), raw.get("properties")):
+        if section is None:
+            continue
+        if not isinstance(section, dict):
+            raise fail("properties", "must be a table of KEY = VALUE")
+        for key, value in section.items():
+            try:
+                properties[str(key)] = property_value(value)
+            except ValueError as exc:
+                raise fail(f"properties.{key}", str(exc)) from None
+    retain = text("retain", "latest:2") or "latest:2"
+    try:
+        VersionPolicy.parse(retain)
+    except UsageError as exc:
+        raise fail("retain", f"is not a version policy: {exc.message}") from None
+    return FleetHost(
+        name=name,
+        cache_dir=str(text("cache_dir")),
+        repository=str(text("repository")),
+        conn_id=text("conn_id") or "ovcache_" + name.replace("-", "_").replace(".", "_"),
+        devices=tuple(devices),
+        labels=tuple(labels),
+        queue=text("queue"),
+        retain=retain,
+        properties=properties,
+        serving_config=text("serving_config"),
+    )

@@ -87,7 +87,12 @@ def releases_of_run(triggering_asset_events: Any, params: Mapping[str, Any], mod
             raise ValueError(f"model {model!r} is not one of this DAG's release models: {', '.join(models)}")
         if params.get("version") in (None, ""):
             raise ValueError(f"model {model}: give the version to warm in the run's params (version)")
-        releases[model] = int(params["version"])
+        from .core.values import parse_count
+
+        try:
+            releases[model] = parse_count(params["version"], minimum=1)
+        except ValueError:
+            raise ValueError(f"model {model}: param version={params['version']!r} is not a version number") from None
     if not releases:
         raise ValueError("this run carries no release: trigger it from a release asset event, or give params model and version")
     return [{"model": m, "version": v} for m, v in sorted(releases.items())]

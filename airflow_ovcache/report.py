@@ -15,6 +15,8 @@ from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any
 
+from .core.text import one_line, printable
+
 # How a cell reads, from the state before and after the night's repair.
 OK, REPAIRED, UNREPAIRED, UNREACHABLE = "ok", "repaired", "unrepaired", "unreachable"
 _COLOURS = {OK: "#1b7f3b", REPAIRED: "#b7791f", UNREPAIRED: "#c53030", UNREACHABLE: "#4a5568"}
@@ -65,7 +67,7 @@ class FleetReport:
             for c in self.cells
             if c.outcome == UNREPAIRED
         ]
-        return lines
+        return [one_line(line) for line in lines]
 
     def to_json(self) -> dict[str, Any]:
         return {
@@ -139,7 +141,10 @@ def _size(n: int | None) -> str:
 
 
 def render_html(report: FleetReport) -> str:
-    esc = html.escape
+    def esc(value: object) -> str:
+        # Names from the hosts (models, reasons) may carry control characters: escaped, then HTML-escaped.
+        return html.escape(printable(value))
+
     rows = sorted({(c.model, c.version, c.device) for c in report.cells})
     by_cell = {(c.host, c.model, c.version, c.device): c for c in report.cells}
     counts = report.counts()

@@ -15,55 +15,76 @@ import os
 import sys
 from collections.abc import Callable
 from pathlib import Path
-from typing import Any
+from typing import Any, NoReturn
 
 from .. import __version__
+from ..core import values
 from ..core.encryption import STDIN, read_stdin_key
 from ..core.errors import OvcacheError, UsageError, Where
 from ..core.permissions import UNSAFE_POLICIES
+from ..core.text import printable
 from .output import EXIT_ERROR, EXIT_OK, EXIT_PROBLEMS, Envelope
 
-SIZE_UNITS = {
-    "": 1,
-    "B": 1,
-    "K": 1 << 10,
-    "KB": 1 << 10,
-    "KIB": 1 << 10,
-    "M": 1 << 20,
-    "MB": 1 << 20,
-    "MIB": 1 << 20,
-    "G": 1 << 30,
-    "GB": 1 << 30,
-    "GIB": 1 << 30,
-    "T": 1 << 40,
-    "TB": 1 << 40,
-    "TIB": 1 << 40,
-}
+
+def _flag_type(parse: Callable[[str], Any]) -> Callable[[str], Any]:
+    """An argparse ``type`` from a strict value reader: its ValueError becomes argparse's one-line usage error."""
+
+    def convert(text: str) -> Any:
+        try:
+            return parse(text)
+        except ValueError as exc:
+            raise argparse.ArgumentTypeError(str(exc)) from None
+
+    convert.__name__ = getattr(parse, "__name__", "value")
+    return convert
 
 
-def parse_size(text: str) -> int:
-    raw = text.strip().upper().replace(" ", "")
-    digits = raw.rstrip("KMGTIB")
-    unit = raw[len(digits) :]
-    try:
-        value = float(digits)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"{text!r} is not a size (for example 20G or 512MiB)") from None
-    if unit not in SIZE_UNITS or value < 0:
-        raise argparse.ArgumentTypeError(f"{text!r} is not a size (for example 20G or 512MiB)")
-    return int(value * SIZE_UNITS[unit])
+parse_size = _flag_type(values.parse_size)
+seconds = _flag_type(values.parse_seconds)
+version_number = _flag_type(lambda text: values.parse_count(text, minimum=1, maximum=10**18 - 1))
+
+
+def _megabytes(text: str) -> float:
+    size = values.parse_size(f"{text}M") if text.replace(".", "", 1).isdigit() else None
+    if not size or size > 64 << 30:
+        raise ValueError(f"{text!r} is not a model size in MB between 0 and 65536")
+    return size / (1 << 20)
+
+
+megabytes = _flag_type(_megabytes)
+
+
+class _Parser(argparse.ArgumentParser):
+    """argparse, but a usage error is raised, not printed and exited on, so ``--json`` still gets an envelope.
+
+    The Airflow hook reads the envelope; without one it could only guess from
+    stderr whether the agent is too old or was given a bad value.
+    """
+
+    def error(self, message: str) -> NoReturn:
+        raise ArgumentError(message, self)
+
+
+class ArgumentError(Exception):
+    def __init__(self, message: str, parser: argparse.ArgumentParser) -> None:
+        super().__init__(message)
+        self.message = message
+        self.parser = parser
 
 
 def _parser() -> argparse.ArgumentParser:
-    common = argparse.ArgumentParser(add_help=False)
+    common = _Parser(add_help=False)
     common.add_argument("--json", action="store_true", help="print the versioned JSON envelope instead of tables")
     common.add_argument("--host-name", help="name this host in results and errors (default: $OVCACHE_HOST or the hostname)")
     common.add_argument("-q", "--quiet", action="store_true", help="no progress lines on stderr")
 
-    cache = argparse.ArgumentParser(add_help=False)
+    cache = _Parser(add_help=False)
     cache.add_argument("--cache-dir", required=True, type=Path, help="OpenVINO's cache_dir on this host")
     cache.add_argument(
-        "--lock-timeout", type=float, default=None, help="seconds to wait for another ovcache on the same cache (default 1800)"
+        "--lock-timeout",
+        type=seconds,
+        default=None,
+        help="seconds to wait for another ovcache on the same cache (default 1800)",
     )
     cache.add_argument(
         "--group",
@@ -75,14 +96,14 @@ def _parser() -> argparse.ArgumentParser:
         help="refuse (default: refuse a cache others can write, warn about another owner), strict (refuse both) or warn; default $OVCACHE_UNSAFE_CACHE_DIR",
     )
 
-    key = argparse.ArgumentParser(add_help=False)
+    key = _Parser(add_help=False)
     key.add_argument(
         "--encryption-key-stdin",
         action="store_true",
         help="read the cache encryption key (64 hex characters) from standard input; entries warmed this way need it again",
     )
 
-    spec = argparse.ArgumentParser(add_help=False)
+    spec = _Parser(add_help=False)
     spec.add_argument("--config", type=Path, help="serving config (TOML or JSON) with per-model cache specs")
     spec.add_argument("--device", action="append", dest="devices", help="device to warm for (repeatable; default CPU)")
     spec.add_argument(
@@ -102,13 +123,13 @@ def _parser() -> argparse.ArgumentParser:
         "--encryption-key-file", help="host-local AES-256 key file (mode 0600 or 0640) for CACHE_ENCRYPTION_CALLBACKS"
     )
 
-    parser = argparse.ArgumentParser(
+    parser = _Parser(
         prog="ovcache",
         description="Warm, verify and invalidate OpenVINO model caches on this host.",
         epilog="Exit codes: 0 ok, 1 problems found, 2 error.",
     )
     parser.add_argument("--version", action="version", version=f"ovcache {__version__}")
-    sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
+    sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND", parser_class=_Parser)
 
     p = sub.add_parser(
         "warm", parents=[common, cache, spec, key], help="compile model versions into the cache as the server would"
@@ -117,7 +138,11 @@ def _parser() -> argparse.ArgumentParser:
     p.add_argument("--model", action="append", dest="models", help="model to warm (repeatable; default every model)")
     p.add_argument("--versions", default=None, help="version policy: latest[:N], specific:V1,V2, all (default latest:1)")
     p.add_argument(
-        "--version-number", type=int, action="append", dest="version_numbers", help="warm exactly this version (repeatable)"
+        "--version-number",
+        type=version_number,
+        action="append",
+        dest="version_numbers",
+        help="warm exactly this version (repeatable)",
     )
     p.add_argument(
         "--no-cache-device", choices=("fail", "skip"), default="fail", help="what to do when a device cannot cache (default fail)"
@@ -131,7 +156,7 @@ def _parser() -> argparse.ArgumentParser:
 
     p = sub.add_parser("verify", parents=[common, cache, key], help="check each managed blob would serve the deployed model")
     p.add_argument("--model")
-    p.add_argument("--version", type=int, dest="version_number")
+    p.add_argument("--version", type=version_number, dest="version_number")
     p.add_argument("--device")
     p.add_argument(
         "--load-check", action="store_true", help="also load each blob in a fresh process (LOADED_FROM_CACHE, load time)"
@@ -156,7 +181,7 @@ def _parser() -> argparse.ArgumentParser:
     p.add_argument("--no-foreign", action="store_true", help="keep blobs of another runtime build or CPU")
     p.add_argument("--orphans", action="store_true", help="also remove blobs no entry accounts for")
     p.add_argument(
-        "--orphan-min-age", type=float, default=600.0, help="seconds an orphan must be old before it is removed (default 600)"
+        "--orphan-min-age", type=seconds, default=600.0, help="seconds an orphan must be old before it is removed (default 600)"
     )
     p.add_argument("--max-bytes", type=parse_size, help="evict older retained versions until the cache fits (e.g. 20G)")
     p.add_argument("--dry-run", action="store_true", help="print the plan and the bytes it would free; remove nothing")
@@ -193,7 +218,7 @@ def _parser() -> argparse.ArgumentParser:
         metavar="NAME[:VERSIONS]",
         help="model and its number of versions (default classifier:2 detector:1)",
     )
-    p.add_argument("--size-mb", type=float, default=1.0)
+    p.add_argument("--size-mb", type=megabytes, default=1.0)
     p.add_argument(
         "--kind",
         choices=("mlp", "transformer"),
@@ -241,9 +266,10 @@ def cmd_warm(args: argparse.Namespace, env: Envelope) -> int:
     from ..core.policy import VersionPolicy
     from ..core.repository import ModelRepository
     from ..core.spec import ServingConfig, parse_property
-    from ..core.warm import Warmer, warm_many
+    from ..core.warm import Warmer, plan_warm, refuse_cache_inside, warm_many
 
     repo = ModelRepository(args.repository)
+    refuse_cache_inside(Path(os.path.abspath(args.cache_dir)), repo.root)
     config = ServingConfig.load(args.config) if args.config else ServingConfig()
     overrides: dict[str, Any] = {
         "devices": args.devices,
@@ -261,15 +287,7 @@ def cmd_warm(args: argparse.Namespace, env: Envelope) -> int:
     models = args.models or repo.models()
     if not models:
         raise UsageError(f"repository {repo.root} holds no models")
-    items = []
-    for model in models:
-        specs = config.specs_for(model, overrides)
-        numbers = args.version_numbers or policy.select(repo.versions(model))
-        if not numbers:
-            raise UsageError(f"model {model} has no version folder in {repo.root}", where=Where(model=model))
-        for number in numbers:
-            for spec in specs:
-                items.append((repo.version(model, number, spec.model_file), spec))
+    items = plan_warm(repo, config, models, policy, args.version_numbers, overrides)
     cache = _cache(args, create=True, writable=True)
     warmer = Warmer(cache, repository_root=repo.root, force=args.force, on_no_cache=args.no_cache_device, confirm=args.confirm)
     say = _progress(args)
@@ -281,7 +299,7 @@ def cmd_warm(args: argparse.Namespace, env: Envelope) -> int:
         done += 1
         timing = f" in {res.seconds:.2f}s" if res.status != "unchanged" else ""
         say(
-            f"[{done}/{total}] {res.model}@{res.version} {res.device}: {res.status}{timing}"
+            printable(f"[{done}/{total}] {res.model}@{res.version} {res.device}: {res.status}{timing}")
             + (f" - {res.reason}" if res.status == "failed" else "")
         )
 
@@ -297,7 +315,7 @@ def cmd_warm(args: argparse.Namespace, env: Envelope) -> int:
 
             def advance(res: Any) -> None:
                 progress(res)
-                bar.update(task, advance=1, description=f"{res.model}@{res.version} {res.device}: {res.status}")
+                bar.update(task, advance=1, description=printable(f"{res.model}@{res.version} {res.device}: {res.status}"))
 
             results = warm_many(warmer, items, advance)
     else:
@@ -437,7 +455,7 @@ def cmd_rewarm(args: argparse.Namespace, env: Envelope) -> int:
 
     def progress(res: Any) -> None:
         say(
-            f"rewarm {res.model}@{res.version} {res.device}: {res.status}"
+            printable(f"rewarm {res.model}@{res.version} {res.device}: {res.status}")
             + (f" - {res.reason}" if res.status == "failed" else "")
         )
 
@@ -445,7 +463,9 @@ def cmd_rewarm(args: argparse.Namespace, env: Envelope) -> int:
     env.result = {"cache_dir": str(cache.root), **report.to_json(), "warnings": _warnings(cache)}
     for res in report.unrepaired:
         print(
-            f"ovcache: unrepaired: host {env_host()}, model {res.model}, version {res.version}, device {res.device}: {res.status}: {res.reason}",
+            printable(
+                f"ovcache: unrepaired: host {env_host()}, model {res.model}, version {res.version}, device {res.device}: {res.status}: {res.reason}"
+            ),
             file=sys.stderr,
         )
     if not args.json:
@@ -495,7 +515,10 @@ def cmd_sample_repository(args: argparse.Namespace, env: Envelope) -> int:
         models = {}
         for spec in args.models:
             name, _, count = spec.partition(":")
-            models[name] = int(count or 1)
+            try:
+                models[name] = values.parse_count(count or "1", minimum=1, maximum=100)
+            except ValueError as exc:
+                raise UsageError(f"--model {spec!r}: the number of versions {exc}", hint="write NAME or NAME:VERSIONS") from None
     root = build_sample_repository(args.path, models, size_mb=args.size_mb, kind=args.kind)
     env.result = {"repository": str(root.resolve())}
     if not args.json:
@@ -538,9 +561,40 @@ COMMANDS: dict[str, Callable[[argparse.Namespace, Envelope], int]] = {
 }
 
 
+def _usage_failure(exc: ArgumentError, argv: list[str]) -> int:
+    """A bad command line: argparse's usage and message on stderr, and with ``--json`` an envelope saying so.
+
+    The error code tells the Airflow side what it means: ``unknown-command`` and
+    ``unknown-option`` are what an agent older than the provider answers (it does
+    not know what it was asked for); ``usage`` is a value this agent refuses,
+    reported with its own message.
+    """
+    message = exc.message
+    command = next((a for a in argv if a in COMMANDS), None)
+    if "invalid choice" in message and message.startswith("argument COMMAND"):
+        code = "unknown-command"
+    elif message.startswith("unrecognized arguments"):
+        code = "unknown-option"
+    else:
+        code = "usage"
+    prog = exc.parser.prog
+    sys.stderr.write(exc.parser.format_usage())
+    err = UsageError(f"{prog}: {message}", hint=f"see '{prog} --help'")
+    err.code = code
+    print(f"ovcache: error: {err.one_line()}", file=sys.stderr)
+    if "--json" in argv:
+        env = Envelope(command or "ovcache", error=err, exit_code=EXIT_ERROR)
+        print(env.dumps(), flush=True)
+    return EXIT_ERROR
+
+
 def main(argv: list[str] | None = None) -> int:
+    argv = list(sys.argv[1:] if argv is None else argv)
     parser = _parser()
-    args = parser.parse_args(argv)
+    try:
+        args = parser.parse_args(argv)
+    except ArgumentError as exc:
+        return _usage_failure(exc, argv)
     if args.host_name:
         os.environ["OVCACHE_HOST"] = args.host_name
     logging.basicConfig(level=logging.WARNING, format="ovcache: %(levelname)s: %(message)s")

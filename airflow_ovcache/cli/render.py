@@ -33,6 +33,15 @@ def _console() -> Any:
     return Console(width=None if sys.stdout.isatty() else 160, soft_wrap=False)
 
 
+def _text(value: Any) -> str:
+    """A value from input as a table cell: control characters escaped, and no rich markup (``[red]`` stays text)."""
+    from rich.markup import escape
+
+    from ..core.text import printable
+
+    return escape(printable("-" if value is None else value))
+
+
 def _style(status: str) -> str:
     return STATUS_STYLE.get(status, "red")
 
@@ -50,15 +59,15 @@ def warm_table(items: list[dict[str, Any]], summary: dict[str, int]) -> None:
     table = _table("warm", ["model", "version", "device", "status", "blob", "size", "compile s", "load ms", "reason"])
     for it in items:
         table.add_row(
-            it["model"],
-            str(it["version"]),
-            it["device"],
+            _text(it["model"]),
+            str(it["version"]) if it.get("version") is not None else "-",
+            _text(it["device"]),
             f"[{_style(it['status'])}]{it['status']}[/]",
-            it.get("blob") or "-",
+            _text(it.get("blob") or "-"),
             human_bytes(it.get("size")),
             f"{it['compile_seconds']:.3f}" if it.get("compile_seconds") is not None else "-",
             f"{it['load_ms']:.1f}" if it.get("load_ms") is not None else "-",
-            it.get("reason") or "",
+            _text(it.get("reason") or ""),
         )
     console = _console()
     console.print(table)
@@ -69,14 +78,14 @@ def verify_table(rows: list[dict[str, Any]], summary: dict[str, int]) -> None:
     table = _table("verify", ["model", "version", "device", "status", "blob", "size", "load ms", "reason"])
     for row in rows:
         table.add_row(
-            row.get("model") or "-",
+            _text(row.get("model") or "-"),
             str(row["version"]) if row.get("version") is not None else "-",
-            row.get("device") or "-",
+            _text(row.get("device") or "-"),
             f"[{_style(row['status'])}]{row['status']}[/]",
-            row.get("blob") or "-",
+            _text(row.get("blob") or "-"),
             human_bytes(row.get("size")),
             f"{row['load_ms']:.1f}" if row.get("load_ms") is not None else "-",
-            row.get("reason") or "",
+            _text(row.get("reason") or ""),
         )
     console = _console()
     console.print(table)
@@ -91,12 +100,12 @@ def invalidate_table(plan: dict[str, Any], applied: dict[str, Any] | None, dry_r
         table.add_row(
             action,
             rem["reason"],
-            rem.get("model") or "-",
+            _text(rem.get("model") or "-"),
             str(rem["version"]) if rem.get("version") is not None else "-",
-            rem.get("device") or "-",
-            rem.get("blob") or "-",
+            _text(rem.get("device") or "-"),
+            _text(rem.get("blob") or "-"),
             human_bytes(rem.get("size")),
-            rem.get("detail") or "",
+            _text(rem.get("detail") or ""),
         )
     console = _console()
     console.print(table)
@@ -108,7 +117,7 @@ def invalidate_table(plan: dict[str, Any], applied: dict[str, Any] | None, dry_r
     console.print(line)
     if applied and applied["skipped"]:
         for skip in applied["skipped"]:
-            console.print(f"[yellow]skipped[/] {skip.get('blob')}: {skip['why']}")
+            console.print(f"[yellow]skipped[/] {_text(skip.get('blob'))}: {_text(skip['why'])}")
 
 
 def status_table(status: dict[str, Any]) -> None:
@@ -117,10 +126,10 @@ def status_table(status: dict[str, Any]) -> None:
     )
     for row in status["entries"]:
         table.add_row(
-            row["model"],
+            _text(row["model"]),
             str(row["version"]),
-            row["device"],
-            row["blob"],
+            _text(row["device"]),
+            _text(row["blob"]),
             human_bytes(row["size"]),
             "yes" if row["present"] else "[red]NO[/]",
             row["verified"] or "never",
@@ -151,8 +160,10 @@ def devices_table(devices: list[dict[str, Any]]) -> None:
 def models_table(result: dict[str, Any]) -> None:
     table = _table(f"repository {result['repository']}", ["model", "versions", "selected by policy"])
     for model in result["models"]:
-        table.add_row(model["name"], " ".join(map(str, model["versions"])) or "-", " ".join(map(str, model["selected"])) or "-")
+        table.add_row(
+            _text(model["name"]), " ".join(map(str, model["versions"])) or "-", " ".join(map(str, model["selected"])) or "-"
+        )
     console = _console()
     console.print(table)
     for problem in result["problems"]:
-        console.print(f"[yellow]ignored[/] {problem}")
+        console.print(f"[yellow]ignored[/] {_text(problem)}")

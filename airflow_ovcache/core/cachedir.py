@@ -5,8 +5,20 @@ the agent keeps its own state beside them in ``.ovcache/``: the manifest, the
 stat cache, host facts, lock files and private staging folders. Staging lives on
 the same filesystem as the blobs so that publishing a blob is one ``rename``.
 
+Nothing under ``.ovcache/`` is ever followed through a symbolic link: before a
+writing run creates, writes or deletes anything there, every path the agent
+uses is checked with ``lstat`` to be a real folder or file owned by the agent's
+user (or the cache directory's owner), and deletions go through file
+descriptors opened with ``O_NOFOLLOW``, so a folder swapped for a link between
+the check and the deletion is not followed either. A layout that fails the
+check is refused with one line and nothing is deleted: with a cache owned by
+another user and the agent run as root, that user could otherwise make root
+delete any folder on the machine.
+
 Locks are ``flock`` locks: the kernel drops them when their holder dies, even
-by SIGKILL, so a killed warm-up never wedges the next one. (Plain ``fcntl``
+by SIGKILL, so a killed warm-up never wedges the next one. The manifest lock is
+taken on the ``.ovcache`` folder itself, which cannot be deleted from under its
+holder the way a lock file can. (Plain ``fcntl``
 rather than a locking library: this sits on the path of a no-op warm, where an
 extra import costs more than the whole check.)
 """
@@ -14,18 +26,19 @@ extra import costs more than the whole check.)
 from __future__ import annotations
 
 import contextlib
+import errno
 import fcntl
 import logging
 import os
-import shutil
+import stat
 import time
 import uuid
 from collections.abc import Iterator
 from pathlib import Path
 
 from .blobfile import is_blob_name
-from .errors import CacheDirError, LockTimeout, ManifestCorrupt, Where
-from .fsutil import os_error, signals_deferred
+from .errors import CacheDirError, LockTimeout, ManifestCorrupt, UnsafeCacheDir, Where
+from .fsutil import os_error, remove_tree_at, signals_deferred
 from .manifest import Manifest, utcnow
 from .permissions import AccessPolicy, apply_dir_mode, enforce, inspect_tree, make_dir
 
@@ -33,6 +46,10 @@ log = logging.getLogger(__name__)
 
 STATE_DIR = ".ovcache"
 DEFAULT_LOCK_TIMEOUT = 1800.0  # a cold compile of a large model on a slow host can take many minutes
+# Space kept aside on the cache filesystem so that invalidation can still write its
+# journal (a new copy of the manifest) when the disk is full: twice the manifest, at least this.
+RESERVE_MIN_BYTES = 1 << 20
+_NOFOLLOW_DIR = os.O_RDONLY | os.O_DIRECTORY | os.O_NOFOLLOW | os.O_CLOEXEC
 
 
 class CacheDir:
@@ -71,6 +88,78 @@ class CacheDir:
     def staging_root(self) -> Path:
         return self.state / "staging"
 
+    @property
+    def locks_root(self) -> Path:
+        return self.state / "locks"
+
+    @property
+    def reserve_path(self) -> Path:
+        return self.state / "reserve"
+
+    # -- a layout nobody can steer ------------------------------------------------------
+    def _owners(self) -> set[int]:
+        """Who may own what the agent writes under ``.ovcache/``: its own user and the cache directory's owner."""
+        owners = {os.geteuid()}
+        with contextlib.suppress(OSError):
+            owners.add(os.stat(self.root).st_uid)
+        return owners
+
+    def _refuse(self, path: Path, problem: str) -> UnsafeCacheDir:
+        return UnsafeCacheDir(
+            f"{path} {problem}; the agent never follows links or writes into folders of other users under {STATE_DIR}/, "
+            "so nothing was created or deleted",
+            self.where,
+            hint=f"check who changed {self.state}, then remove the offending entry (the agent recreates what it needs)",
+        )
+
+    def _expect(self, path: Path, kind: str, owners: set[int] | None) -> None:
+        try:
+            st = os.lstat(path)
+        except FileNotFoundError:
+            return
+        except PermissionError:
+            if owners is None:
+                return  # a reader that may not look inside does not write there either
+            raise
+        if stat.S_ISLNK(st.st_mode):
+            raise self._refuse(path, f"is a symbolic link (to {os.readlink(path)})")
+        if kind == "dir" and not stat.S_ISDIR(st.st_mode):
+            raise self._refuse(path, "is not a folder")
+        if kind == "file" and not stat.S_ISREG(st.st_mode):
+            raise self._refuse(path, "is not a regular file")
+        if owners is not None and st.st_uid not in owners:
+            raise self._refuse(path, f"is owned by uid {st.st_uid}, not by uid {' or '.join(map(str, sorted(owners)))}")
+
+    def check_layout(self, writable: bool) -> None:
+        """Refuse a state folder whose paths are links, of the wrong kind, or (for a writer) owned by someone else.
+
+        Every path under ``.ovcache/`` the agent creates, writes, renames or deletes
+        is looked at with ``lstat``, including what a killed run left in staging and
+        the lock folder, before anything is touched.
+        """
+        owners = self._owners() if writable else None
+        self._expect(self.state, "dir", owners)
+        for folder in (self.staging_root, self.locks_root):
+            self._expect(folder, "dir", owners)
+        for path in (
+            self.manifest_path,
+            self.state / "manifest.lock",
+            self.stat_cache_path,
+            self.host_facts_path,
+            self.reserve_path,
+        ):
+            self._expect(path, "file", owners)
+        if not writable:
+            return
+        for folder in (self.staging_root, self.locks_root):
+            try:
+                names = os.listdir(folder)
+            except FileNotFoundError:
+                continue
+            for name in names:
+                path = folder / name
+                self._expect(path, "file" if name.endswith(".lock") else "dir", owners)
+
     def check(self, create: bool, writable: bool) -> CacheDir:
         """Make sure the directory is usable, and safe, before anything is compiled into it or read from it.
 
@@ -94,13 +183,14 @@ class CacheDir:
             except OSError as exc:
                 raise os_error(exc, f"cannot create cache directory {self.root}", self.where) from exc
         self.warnings.extend(enforce(inspect_tree(self.root, manifest=self.manifest_path), self.policy, self.root, self.where))
+        if writable and not os.access(self.root, os.W_OK | os.X_OK):
+            raise CacheDirError(
+                f"cache directory {self.root} is not writable by uid {os.geteuid()}",
+                self.where,
+                hint="run the agent as the user that owns the cache directory, or fix its permissions",
+            )
+        self.check_layout(writable)
         if writable:
-            if not os.access(self.root, os.W_OK | os.X_OK):
-                raise CacheDirError(
-                    f"cache directory {self.root} is not writable by uid {os.geteuid()}",
-                    self.where,
-                    hint="run the agent as the user that owns the cache directory, or fix its permissions",
-                )
             try:
                 if self.policy.gid is not None and os.stat(self.root).st_uid == os.geteuid():
                     apply_dir_mode(self.root, self.policy)
@@ -108,48 +198,122 @@ class CacheDir:
                     # Ours: bring a state folder made by an older agent (0755) in line with the policy.
                     apply_dir_mode(self.state, self.policy)
                 self.staging_root.mkdir(mode=0o700, exist_ok=True)
-                (self.state / "locks").mkdir(mode=0o700, exist_ok=True)
+                self.locks_root.mkdir(mode=0o700, exist_ok=True)
             except OSError as exc:
                 raise os_error(exc, f"cannot create {self.state}", self.where) from exc
+            # (mkdir with exist_ok accepts a link made in between: look again now they exist.)
+            self.check_layout(writable)
             # Leftovers of killed runs take disk space; clear them on every writing run.
             self.clean_stale_staging()
+            self.ensure_reserve()
         return self
 
+    # -- the reserve ---------------------------------------------------------------------
+    def ensure_reserve(self) -> None:
+        """Keep about twice the manifest's size allocated in ``.ovcache/reserve``, best effort.
+
+        Invalidation journals what it deletes by writing a new manifest first; on a
+        full disk that write fails, and the one command that frees space could not
+        run. With the reserve released just before that write, it can, and the
+        journal keeps it crash-safe.
+        """
+        try:
+            manifest_size = os.stat(self.manifest_path).st_size
+        except OSError:
+            manifest_size = 0
+        wanted = max(RESERVE_MIN_BYTES, 2 * manifest_size + (256 << 10))
+        try:
+            st = os.lstat(self.reserve_path)
+            if stat.S_ISREG(st.st_mode) and st.st_blocks * 512 >= wanted:
+                return
+        except FileNotFoundError:
+            pass
+        except OSError:
+            return
+        try:
+            fd = os.open(self.reserve_path, os.O_WRONLY | os.O_CREAT | os.O_NOFOLLOW | os.O_CLOEXEC, self.policy.file_mode)
+        except OSError:
+            return
+        try:
+            os.posix_fallocate(fd, 0, wanted)  # real blocks, not a sparse file
+        except OSError:
+            pass  # a full disk already: nothing to keep aside
+        finally:
+            os.close(fd)
+
+    def release_reserve(self) -> bool:
+        """Give the reserve back to the filesystem (on a full disk, just before a journal write); True if there was one."""
+        try:
+            os.unlink(self.reserve_path)
+        except FileNotFoundError:
+            return False
+        return True
+
     # -- locks ---------------------------------------------------------------------------
+    def _wait_flock(self, fd: int, path: Path, what: str) -> None:
+        deadline = time.monotonic() + self.lock_timeout
+        pause = 0.005
+        while True:
+            try:
+                fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+                return
+            except BlockingIOError:
+                if time.monotonic() >= deadline:
+                    raise LockTimeout(
+                        f"timed out after {self.lock_timeout:g}s waiting for the {what} lock {path}", self.where
+                    ) from None
+                time.sleep(pause)
+                pause = min(pause * 2, 0.1)
+
     @contextlib.contextmanager
-    def _lock(self, path: Path, what: str) -> Iterator[None]:
-        try:
-            fd = os.open(path, os.O_RDWR | os.O_CREAT, 0o600)
-        except OSError as exc:
-            raise os_error(exc, f"cannot take the {what} lock {path}", self.where) from exc
-        try:
-            deadline = time.monotonic() + self.lock_timeout
-            pause = 0.005
-            while True:
+    def _lock(self, path: Path, what: str, flags: int = os.O_RDWR | os.O_CREAT) -> Iterator[None]:
+        """flock ``path``, and make sure the locked file is still the one at ``path`` (retry if not).
+
+        A lock file deleted or replaced while we waited would leave us holding a
+        lock nobody else takes; ``O_NOFOLLOW`` keeps a link from steering where it is created.
+        """
+        while True:
+            try:
+                fd = os.open(path, flags | os.O_NOFOLLOW | os.O_CLOEXEC, 0o600)
+            except OSError as exc:
+                if exc.errno == errno.ELOOP:
+                    raise self._refuse(path, "is a symbolic link") from None
+                raise os_error(exc, f"cannot take the {what} lock {path}", self.where) from exc
+            try:
+                self._wait_flock(fd, path, what)
+                held = os.fstat(fd)
                 try:
-                    fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
-                    break
-                except BlockingIOError:
-                    if time.monotonic() >= deadline:
-                        raise LockTimeout(
-                            f"timed out after {self.lock_timeout:g}s waiting for the {what} lock {path}", self.where
-                        ) from None
-                    time.sleep(pause)
-                    pause = min(pause * 2, 0.1)
+                    now = os.lstat(path)
+                    same = (now.st_dev, now.st_ino) == (held.st_dev, held.st_ino)
+                except FileNotFoundError:
+                    same = False
+            except BaseException:
+                os.close(fd)
+                raise
+            if same:
+                break
+            os.close(fd)
+        try:
             yield
         finally:
             os.close(fd)  # closing the descriptor releases the flock
 
     def manifest_lock(self) -> contextlib.AbstractContextManager[None]:
-        """Held for every read-modify-write of the manifest and around publish and delete."""
-        return self._lock(self.state / "manifest.lock", "manifest")
+        """Held for every read-modify-write of the manifest and around publish and delete.
+
+        Taken on the ``.ovcache`` folder itself: a lock file could be deleted
+        while a writer holds it, letting a second writer in and losing an update.
+        A folder can be opened read-only, so a reader in the serving group can
+        take it too (verify re-checks what it found under it).
+        """
+        return self._lock(self.state, "manifest", _NOFOLLOW_DIR)
 
     def entry_lock(self, key: str) -> contextlib.AbstractContextManager[None]:
         """Held for a whole warm of one entry, so N concurrent warm-ups compile it once."""
         import blake3
 
         name = blake3.blake3(key.encode()).hexdigest()[:24]
-        return self._lock(self.state / "locks" / f"{name}.lock", f"entry {key}")
+        return self._lock(self.locks_root / f"{name}.lock", f"entry {key}")
 
     # -- manifest ------------------------------------------------------------------------
     def read_manifest(self) -> Manifest:
@@ -242,55 +406,88 @@ class CacheDir:
         return sorted(names)
 
     # -- staging ---------------------------------------------------------------------------
+    def _open_staging(self) -> int:
+        """A descriptor on the staging folder itself, refusing a link in its place."""
+        try:
+            return os.open(self.staging_root, _NOFOLLOW_DIR)
+        except OSError as exc:
+            if exc.errno in (errno.ELOOP, errno.ENOTDIR):
+                raise self._refuse(self.staging_root, "is not a real folder") from None
+            raise os_error(exc, f"cannot open staging folder {self.staging_root}", self.where) from exc
+
     @contextlib.contextmanager
     def staging(self) -> Iterator[Path]:
         """A private, empty folder on the cache filesystem, removed afterwards.
 
         Its companion ``.lock`` is flock-ed for the folder's lifetime, so a later
-        run can tell a dead owner's leftovers (lock free) from a live one's.
+        run can tell a dead owner's leftovers (lock free) from a live one's. It is
+        created and removed through a descriptor on the staging folder, so a
+        staging folder swapped for a link meanwhile is not followed.
         """
         self.clean_stale_staging()
         ident = f"{os.getpid()}-{uuid.uuid4().hex[:12]}"
-        lock_path = self.staging_root / f"{ident}.lock"
-        folder = self.staging_root / ident
-        fd = os.open(lock_path, os.O_CREAT | os.O_RDWR, 0o600)
+        dir_fd = self._open_staging()
+        lock_name = f"{ident}.lock"
+        fd = -1
         try:
+            fd = os.open(lock_name, os.O_CREAT | os.O_EXCL | os.O_RDWR | os.O_NOFOLLOW | os.O_CLOEXEC, 0o600, dir_fd=dir_fd)
             fcntl.flock(fd, fcntl.LOCK_EX)
             try:
-                folder.mkdir(mode=0o700)
+                os.mkdir(ident, 0o700, dir_fd=dir_fd)
             except OSError as exc:
                 raise os_error(exc, f"cannot create staging folder in {self.staging_root}", self.where) from exc
-            yield folder
+            yield self.staging_root / ident
         finally:
-            shutil.rmtree(folder, ignore_errors=True)
-            with contextlib.suppress(FileNotFoundError):
-                os.unlink(lock_path)
-            os.close(fd)
+            with contextlib.suppress(OSError):
+                remove_tree_at(dir_fd, ident)
+            with contextlib.suppress(OSError):
+                os.unlink(lock_name, dir_fd=dir_fd)
+            if fd >= 0:
+                os.close(fd)
+            os.close(dir_fd)
 
     def clean_stale_staging(self) -> int:
-        """Remove staging folders whose owner is gone; returns how many."""
+        """Remove staging folders whose owner is gone; returns how many.
+
+        Everything goes through a descriptor on the staging folder: a lock that is
+        a link is not opened, a leftover that is a link is not followed (it is
+        refused by :meth:`check_layout` before this runs, and skipped here if it
+        appeared since).
+        """
+        try:
+            dir_fd = self._open_staging()
+        except CacheDirError:
+            if not os.path.lexists(self.staging_root):
+                return 0
+            raise
         removed = 0
         try:
-            names = os.listdir(self.staging_root)
-        except FileNotFoundError:
-            return 0
-        for name in names:
-            if not name.endswith(".lock"):
-                continue
-            lock_path = self.staging_root / name
-            try:
-                fd = os.open(lock_path, os.O_RDWR)
-            except OSError:
-                continue
-            try:
+            for name in os.listdir(dir_fd):
+                if not name.endswith(".lock"):
+                    continue
                 try:
-                    fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
-                except BlockingIOError:
-                    continue  # its owner is alive
-                shutil.rmtree(self.staging_root / name[: -len(".lock")], ignore_errors=True)
-                with contextlib.suppress(FileNotFoundError):
-                    os.unlink(lock_path)
-                removed += 1
-            finally:
-                os.close(fd)
+                    fd = os.open(name, os.O_RDWR | os.O_NOFOLLOW | os.O_CLOEXEC, dir_fd=dir_fd)
+                except OSError:
+                    continue
+                try:
+                    try:
+                        fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+                    except BlockingIOError:
+                        continue  # its owner is alive
+                    folder = name[: -len(".lock")]
+                    try:
+                        kind = os.lstat(folder, dir_fd=dir_fd).st_mode
+                    except FileNotFoundError:
+                        kind = None
+                    if kind is not None and stat.S_ISDIR(kind):
+                        # Every level is opened with O_NOFOLLOW: links inside are unlinked, never followed.
+                        with contextlib.suppress(OSError):
+                            remove_tree_at(dir_fd, folder)
+                    with contextlib.suppress(FileNotFoundError):
+                        os.unlink(name, dir_fd=dir_fd)
+                    removed += 1
+                finally:
+                    os.close(fd)
+        finally:
+            os.close(dir_fd)
         return removed

@@ -12,6 +12,8 @@ import socket
 from dataclasses import dataclass, field
 from typing import Any
 
+from .text import one_line, printable
+
 
 def this_host() -> str:
     """Name this host the way errors and results report it.
@@ -44,13 +46,14 @@ class Where:
         )
 
     def label(self) -> str:
-        parts = [f"host {self.host or this_host()}"]
+        # Names come from input (a folder, a flag, a manifest): escaped, so one error stays one line.
+        parts = [f"host {printable(self.host or this_host())}"]
         if self.model:
-            parts.append(f"model {self.model}")
+            parts.append(f"model {printable(self.model)}")
         if self.version is not None:
-            parts.append(f"version {self.version}")
+            parts.append(f"version {printable(self.version)}")
         if self.device:
-            parts.append(f"device {self.device}")
+            parts.append(f"device {printable(self.device)}")
         return ", ".join(parts)
 
 
@@ -97,7 +100,7 @@ class OvcacheError(Exception):
 
 
 def _flatten(text: str) -> str:
-    return " ".join(text.split())
+    return one_line(text)
 
 
 def openvino_message(exc: BaseException) -> str:
@@ -201,7 +204,8 @@ class DiskFull(OvcacheError):
         super().__init__(
             message,
             where or Where(),
-            "free space on the cache filesystem or run 'ovcache invalidate' to prune; nothing was replaced",
+            "nothing was replaced; free space on the cache filesystem: 'ovcache invalidate' still works on a full disk "
+            "(it keeps a small reserve for its journal), or 'ovcache invalidate --dry-run' lists blobs that can be deleted by hand",
             "disk-full",
         )
 

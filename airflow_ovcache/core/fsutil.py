@@ -40,7 +40,10 @@ def fsync_file(path: Path) -> None:
 
 def atomic_write(path: Path, data: bytes, mode: int = 0o644, where: Where | None = None) -> None:
     """Write ``data`` to ``path`` via a temp file in the same folder, fsync, rename, fsync the folder."""
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+    try:
+        fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+    except OSError as exc:
+        raise os_error(exc, f"cannot write {path}", where) from exc
     try:
         try:
             with os.fdopen(fd, "wb") as handle:
@@ -110,6 +113,32 @@ def unlink_inside(directory: Path, name: str) -> int:
     except FileNotFoundError:
         return 0
     return size
+
+
+def remove_tree_at(dir_fd: int, name: str) -> None:
+    """Remove the folder ``name`` inside the folder open as ``dir_fd``, never following a link at any level.
+
+    Every level is opened with ``O_NOFOLLOW`` relative to its parent's
+    descriptor, so a folder replaced by a link while we work is not entered: the
+    link itself is unlinked and what it points to is left alone. (What
+    ``shutil.rmtree(dir_fd=...)`` does from Python 3.11; written out for 3.10.)
+    """
+    import stat
+
+    try:
+        st = os.lstat(name, dir_fd=dir_fd)
+    except FileNotFoundError:
+        return
+    if not stat.S_ISDIR(st.st_mode):
+        os.unlink(name, dir_fd=dir_fd)
+        return
+    fd = os.open(name, os.O_RDONLY | os.O_DIRECTORY | os.O_NOFOLLOW | os.O_CLOEXEC, dir_fd=dir_fd)
+    try:
+        for child in os.listdir(fd):
+            remove_tree_at(fd, child)
+    finally:
+        os.close(fd)
+    os.rmdir(name, dir_fd=dir_fd)
 
 
 def free_bytes(directory: Path) -> int:

@@ -23,6 +23,7 @@ cannot push out the version being served.
 
 from __future__ import annotations
 
+import logging
 import os
 import time
 from dataclasses import asdict, dataclass, field
@@ -30,7 +31,7 @@ from typing import Any
 
 from .blobfile import is_blob_name
 from .cachedir import CacheDir
-from .errors import Where
+from .errors import DiskFull, Where
 from .fsutil import fsync_dir, regular_file_inside, signals_deferred, unlink_inside
 from .manifest import Entry, Manifest
 from .policy import VersionPolicy
@@ -39,6 +40,8 @@ from .verify import Verifier
 STALE_STATUSES = {"stale-model", "model-missing", "corrupt", "key-mismatch"}
 FOREIGN_STATUSES = {"runtime-mismatch", "isa-mismatch"}
 DEFAULT_ORPHAN_MIN_AGE = 600.0
+
+log = logging.getLogger(__name__)
 
 
 @dataclass
@@ -302,7 +305,7 @@ def apply_plan(cache: CacheDir, plan: Plan) -> ApplyResult:
                 to_unlink.remove(removal)
                 result.skipped.append((removal, "another entry still uses this blob"))
         manifest.pending = sorted({*manifest.pending, *(r.blob for r in to_unlink if r.blob)})
-        manifest.save(cache.where)
+        _save_journal(cache, manifest)
         for removal in to_unlink:
             assert removal.blob is not None
             result.bytes_freed += unlink_inside(cache.root, removal.blob)
@@ -311,7 +314,26 @@ def apply_plan(cache: CacheDir, plan: Plan) -> ApplyResult:
             fsync_dir(cache.root)
         manifest.pending = []
         manifest.save(cache.where)
+    cache.ensure_reserve()
     return result
+
+
+def _save_journal(cache: CacheDir, manifest: Manifest) -> None:
+    """Write the manifest that journals the deletions; on a full disk, release the reserve and write it then.
+
+    The journal must be on disk before any blob is unlinked (that is what makes
+    a killed run finishable), and writing it needs room for a new copy of the
+    manifest: the space a full disk lacks. The reserve kept in ``.ovcache/`` is
+    exactly that room; the deletions that follow give it back, and
+    :meth:`CacheDir.ensure_reserve` sets it aside again.
+    """
+    try:
+        manifest.save(cache.where)
+    except DiskFull:
+        if not cache.release_reserve():
+            raise
+        log.warning("the cache filesystem is full: released the reserve in %s to journal the removals", cache.state)
+        manifest.save(cache.where)
 
 
 def finish_pending(cache: CacheDir, manifest: Manifest, result: ApplyResult | None = None) -> int:
@@ -325,7 +347,7 @@ def finish_pending(cache: CacheDir, manifest: Manifest, result: ApplyResult | No
             continue  # re-warmed since, or not ours to touch
         freed += unlink_inside(cache.root, name)
     manifest.pending = []
-    manifest.save(cache.where)
+    _save_journal(cache, manifest)
     if result is not None:
         result.bytes_freed += freed
     return freed

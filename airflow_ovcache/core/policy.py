@@ -11,6 +11,7 @@ from dataclasses import dataclass
 from typing import Any, Literal
 
 from .errors import UsageError
+from .values import is_int, version_numbers
 
 PolicyKind = Literal["all", "latest", "specific"]
 
@@ -51,6 +52,8 @@ class VersionPolicy:
         """Parse ``all``, ``latest``, ``latest:N``, ``specific:1,3`` or the OVMS JSON form."""
         if isinstance(text, dict):
             return cls._from_ovms(text)
+        if not isinstance(text, str):
+            raise UsageError(f"version policy {text!r} is not a policy", hint="use all, latest, latest:N or specific:V1,V2")
         raw = text.strip()
         if raw.startswith("{"):
             try:
@@ -74,20 +77,41 @@ class VersionPolicy:
         )
 
     @classmethod
-    def _from_ovms(cls, data: dict[str, Any]) -> VersionPolicy:
+    def _from_ovms(cls, data: Any) -> VersionPolicy:
+        """OVMS's ``model_version_policy`` object, read with its types: ``versions`` is a list of numbers.
+
+        A wrong type is refused, never coerced: ``{"specific": {"versions": "12"}}``
+        would otherwise retain versions 1 and 2 and retire 12, the one meant.
+        """
         if not isinstance(data, dict) or len(data) != 1:
             raise UsageError(f"version policy {data!r} must have exactly one of all, latest, specific")
         ((kind, body),) = data.items()
-        body = body or {}
+        if body is None:
+            body = {}
+        if not isinstance(body, dict):
+            raise UsageError(f'version policy {data!r}: {kind} must be an object, for example {{"{kind}": {{}}}}')
+        allowed = {"all": set(), "latest": {"num_versions"}, "specific": {"versions"}}.get(kind)
+        if allowed is None:
+            raise UsageError(
+                f"unknown version policy {data!r}", hint="use all, latest or specific (OpenVINO Model Server's words)"
+            )
+        unknown = set(body) - allowed
+        if unknown:
+            raise UsageError(f"version policy {data!r}: unknown key(s) {', '.join(sorted(map(str, unknown)))} in {kind}")
         if kind == "all":
             return cls("all")
         if kind == "latest":
-            return cls("latest", num_versions=_positive(str(body.get("num_versions", 1)), str(data)))
-        if kind == "specific":
-            versions = tuple(sorted({_positive(str(v), str(data)) for v in body.get("versions", [])}))
-            if versions:
-                return cls("specific", versions=versions)
-        raise UsageError(f"unknown version policy {data!r}")
+            n = body.get("num_versions", 1)
+            if not is_int(n) or n <= 0:
+                raise UsageError(f"version policy {data!r}: num_versions must be a positive whole number, not {n!r}")
+            return cls("latest", num_versions=int(n))
+        try:
+            versions = tuple(sorted(set(version_numbers(body.get("versions"), "versions"))))
+        except ValueError as exc:
+            raise UsageError(f"version policy {data!r}: {exc}", hint='write {"specific": {"versions": [1, 3]}}') from None
+        if not versions:
+            raise UsageError(f"version policy {data!r}: specific names no version")
+        return cls("specific", versions=versions)
 
 
 def _positive(text: str, whole: str) -> int:

@@ -26,7 +26,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Literal
 
-from .errors import UsageError
+from .errors import UsageError, Where
 
 CompileMode = Literal["path", "model"]
 CacheMode = Literal["OPTIMIZE_SPEED", "OPTIMIZE_SIZE"]
@@ -70,7 +70,9 @@ class CacheSpec:
         model_file: str | None = None,
         encryption_key_file: str | None = None,
     ) -> CacheSpec:
-        props = tuple(sorted((str(k), _prop_value(v)) for k, v in (properties or {}).items()))
+        if properties is not None and not isinstance(properties, dict):
+            raise UsageError(f"properties {properties!r} is not a table of KEY = VALUE")
+        props = tuple(sorted((_prop_key(k), _prop_value(v, str(k))) for k, v in (properties or {}).items()))
         return cls(device, props, compile_mode, cache_mode.upper(), model_file, encryption_key_file)
 
     @property
@@ -129,10 +131,19 @@ class CacheSpec:
         return f"{self.device} ({', '.join(extra)})"
 
 
-def _prop_value(value: Any) -> str:
-    if isinstance(value, bool):
-        return "YES" if value else "NO"
-    return str(value)
+def _prop_value(value: Any, key: str = "") -> str:
+    from .values import property_value
+
+    try:
+        return property_value(value)
+    except ValueError as exc:
+        raise UsageError(f"property {key}: {exc}", hint="compile properties are strings, numbers or true/false") from None
+
+
+def _prop_key(key: Any) -> str:
+    if not isinstance(key, str) or not key.strip() or any(c.isspace() or not c.isprintable() for c in key):
+        raise UsageError(f"property name {key!r} is not a property name", hint="for example PERFORMANCE_HINT")
+    return key
 
 
 def parse_property(text: str) -> tuple[str, str]:
@@ -149,6 +160,7 @@ class ServingConfig:
 
     defaults: dict[str, Any] = field(default_factory=dict)
     models: dict[str, dict[str, Any]] = field(default_factory=dict)
+    source: str = "flags"
 
     @classmethod
     def load(cls, path: str | Path) -> ServingConfig:
@@ -158,11 +170,23 @@ class ServingConfig:
         unknown = set(data) - {"defaults", "models"}
         if unknown:
             raise UsageError(f"serving config {path}: unknown section(s) {', '.join(sorted(unknown))}")
-        return cls(dict(data.get("defaults") or {}), dict(data.get("models") or {}))
+        defaults = data.get("defaults") or {}
+        models = data.get("models") or {}
+        if not isinstance(defaults, dict):
+            raise UsageError(f"serving config {path}: [defaults] must be a table")
+        if not isinstance(models, dict) or not all(isinstance(v, dict) for v in models.values()):
+            raise UsageError(f"serving config {path}: [models] must hold one table per model ([models.NAME])")
+        return cls(dict(defaults), dict(models), str(path))
 
     def specs_for(self, model: str, overrides: dict[str, Any] | None = None) -> list[CacheSpec]:
         """One spec per device for ``model``: defaults, then the model's section, then command-line overrides."""
         merged: dict[str, Any] = {**self.defaults, **self.models.get(model, {})}
+        for section in (self.defaults.get("properties"), self.models.get(model, {}).get("properties")):
+            if section is not None and not isinstance(section, dict):
+                raise UsageError(
+                    f"serving config {self.source}: model {model}: properties must be a table of KEY = VALUE",
+                    where=Where(model=model),
+                )
         props = {**(self.defaults.get("properties") or {}), **(self.models.get(model, {}).get("properties") or {})}
         for key, value in (overrides or {}).items():
             if value is None:
@@ -173,19 +197,31 @@ class ServingConfig:
                 merged[key] = value
         allowed = {"devices", "device", "properties", "compile_mode", "cache_mode", "model_file", "encryption_key_file"}
         unknown = set(merged) - allowed
+        where = Where(model=model)
         if unknown:
-            raise UsageError(f"model {model}: unknown setting(s) {', '.join(sorted(unknown))} in serving config")
-        devices = merged.get("devices") or ([merged["device"]] if merged.get("device") else ["CPU"])
-        if isinstance(devices, str):
-            devices = [d.strip() for d in devices.split(",") if d.strip()]
+            raise UsageError(
+                f"serving config {self.source}: model {model}: unknown setting(s) {', '.join(sorted(unknown))}", where=where
+            )
+        from .values import string, string_list
+
+        try:
+            raw_devices = merged.get("devices") or ([merged["device"]] if merged.get("device") else ["CPU"])
+            devices = string_list(raw_devices, split_commas=True)
+            texts = {
+                key: string(merged[key], "a string")
+                for key in ("compile_mode", "cache_mode", "model_file", "encryption_key_file")
+                if merged.get(key) is not None
+            }
+        except ValueError as exc:
+            raise UsageError(f"serving config {self.source}: model {model}: {exc}", where=where) from None
         return [
             CacheSpec.make(
-                device=str(device),
+                device=device,
                 properties=props,
-                compile_mode=str(merged.get("compile_mode", "path")),
-                cache_mode=str(merged.get("cache_mode", "OPTIMIZE_SPEED")),
-                model_file=merged.get("model_file"),
-                encryption_key_file=merged.get("encryption_key_file"),
+                compile_mode=texts.get("compile_mode", "path"),
+                cache_mode=texts.get("cache_mode", "OPTIMIZE_SPEED"),
+                model_file=texts.get("model_file"),
+                encryption_key_file=texts.get("encryption_key_file"),
             )
             for device in devices
         ]

@@ -69,6 +69,9 @@ PROBLEM_STATUSES = (
     "output-mismatch",
     "orphan",
 )
+# What only a load check finds; a re-check without one cannot confirm or clear it.
+LOAD_STATUSES = {"not-cached", "load-failed", "output-mismatch"}
+ORPHAN_REASON = "blob not recorded in the manifest (written by a server or another tool)"
 # Statuses a warm repairs (it rebuilds the blob); the rest need a person.
 REPAIRABLE = {"missing", "corrupt", "runtime-mismatch", "isa-mismatch", "stale-model", "key-mismatch", "not-cached"}
 
@@ -144,37 +147,83 @@ class Verifier:
         manifest: Manifest | None = None,
         record: bool = True,
     ) -> list[VerifyResult]:
+        given = manifest is not None
         manifest = manifest or self.cache.read_manifest()
         entries = manifest.select(model, version, device)
         results: list[VerifyResult] = []
         refreshed: dict[str, list[int]] = {}
         for entry in entries:
-            res = self._row(entry)
-            status, reason, new_stat = self._check(entry)
-            res.status, res.reason = status, reason
-            res.repairable = status in REPAIRABLE and entry.key not in self._foreign_writes
-            if new_stat is not None:
-                refreshed[entry.key] = new_stat
-            results.append(res)
+            results.append(self._verify_entry(entry, refreshed))
         if self.load_check:
             self._load_checks(entries, results)
-        if include_orphans and model is None and version is None and device is None:
-            referenced = manifest.blob_names()
-            for name in self.cache.blob_names():
-                if name not in referenced:
-                    size = os.lstat(self.cache.root / name).st_size
-                    results.append(
-                        VerifyResult(
-                            "orphan",
-                            "blob not recorded in the manifest (written by a server or another tool)",
-                            blob=name,
-                            size=size,
-                        )
-                    )
+        with_orphans = include_orphans and model is None and version is None and device is None
+        if with_orphans:
+            results += self._orphans(manifest)
+        if not given and any(not r.ok for r in results):
+            results = self._recheck(manifest, results, refreshed, with_orphans)
         self.fingerprinter.cache.save()
         if record:
             self._record(entries, results, refreshed)
         return results
+
+    def _verify_entry(self, entry: Entry, refreshed: dict[str, list[int]]) -> VerifyResult:
+        res = self._row(entry)
+        status, reason, new_stat = self._check(entry)
+        res.status, res.reason = status, reason
+        res.repairable = status in REPAIRABLE and entry.key not in self._foreign_writes
+        if new_stat is not None:
+            refreshed[entry.key] = new_stat
+        return res
+
+    def _orphans(self, manifest: Manifest) -> list[VerifyResult]:
+        referenced = manifest.blob_names()
+        found = []
+        for name in self.cache.blob_names():
+            if name in referenced:
+                continue
+            try:
+                size = os.lstat(self.cache.root / name).st_size
+            except FileNotFoundError:
+                continue  # removed since it was listed
+            found.append(VerifyResult("orphan", ORPHAN_REASON, blob=name, size=size))
+        return found
+
+    def _recheck(
+        self, snapshot: Manifest, results: list[VerifyResult], refreshed: dict[str, list[int]], with_orphans: bool
+    ) -> list[VerifyResult]:
+        """Look again, under the manifest lock, at what looked wrong: was it a warm or invalidate running meanwhile?
+
+        The checks run without the lock (a nightly verify must not stall a release),
+        so a blob published or removed between reading the manifest and looking at
+        the directory reads as ``missing``, ``corrupt`` or ``orphan`` though nothing
+        is wrong. Writers publish and delete only under the manifest lock, so under
+        it the directory and the manifest agree: an unchanged manifest means the
+        findings stand; otherwise each problem is checked again against the
+        manifest as it is now (an entry invalidated since is no longer reported, a
+        blob recorded since is no longer an orphan). Load-check findings are kept.
+        """
+        if not self.cache.state.is_dir():
+            return results  # nothing of ours ever wrote here
+        with self.cache.manifest_lock():
+            try:
+                current = self.cache.load_manifest()
+            except OvcacheError:
+                return results
+            if current.generation == snapshot.generation:
+                return results
+            out: list[VerifyResult] = []
+            for res in results:
+                if res.ok or res.status in LOAD_STATUSES:
+                    out.append(res)
+                elif res.key is not None:
+                    entry = current.entries.get(res.key)
+                    if entry is not None:
+                        out.append(self._verify_entry(entry, refreshed))
+                elif not with_orphans:
+                    out.append(res)
+            if with_orphans:
+                out = [r for r in out if r.status != "orphan"] + self._orphans(current)
+        return out
 
     # -- per entry -------------------------------------------------------------------------
     @staticmethod

@@ -32,6 +32,7 @@ from .errors import (
     DiskFull,
     KeyMismatch,
     ManifestCorrupt,
+    ModelNotFound,
     NoBlobWritten,
     OvcacheError,
     SpecConflict,
@@ -56,7 +57,7 @@ REWRITTEN = "blob file was rewritten since it was published"
 @dataclass
 class WarmResult:
     model: str
-    version: int
+    version: int | None  # None for a model with no usable version folder at all
     device: str
     status: str
     reason: str = ""
@@ -103,6 +104,23 @@ def restat_after_link(path: Path, recorded: list[int]) -> list[int]:
     return recorded
 
 
+def refuse_cache_inside(cache_root: Path, repository_root: Path, where: Where | None = None) -> None:
+    """A cache directory inside the model repository is refused before anything is compiled.
+
+    Inside a version folder, the fingerprint would cover the blobs themselves, so
+    every warm would see "model files changed" and recompile forever; anywhere in
+    the repository, the cache would be listed as a model, or served as one.
+    """
+    cache_real = os.path.realpath(cache_root)
+    repo_real = os.path.realpath(repository_root)
+    if cache_real == repo_real or cache_real.startswith(repo_real.rstrip(os.sep) + os.sep):
+        raise UsageError(
+            f"cache directory {cache_root} is inside the model repository {repository_root}",
+            hint="put the cache outside the repository (for example /var/cache/openvino), then warm again",
+            where=where,
+        )
+
+
 class Warmer:
     """Warms entries into one cache directory; reuse one instance for many entries (it caches devices and stats)."""
 
@@ -120,6 +138,8 @@ class Warmer:
             raise UsageError(f"--no-cache-device must be fail or skip, not {on_no_cache!r}")
         self.cache = cache
         self.repository_root = repository_root
+        if repository_root is not None:
+            refuse_cache_inside(cache.root, repository_root, cache.where)
         self.force = force
         self.on_no_cache = on_no_cache
         self.confirm = confirm
@@ -420,15 +440,68 @@ class Warmer:
                 current.blob_stat = restat_after_link(self.cache.root / current.blob, current.blob_stat)
 
 
+WarmItem = tuple[ModelVersion, CacheSpec]
+
+
+def planning_failure(exc: OvcacheError, model: str, version: int | None, device: str) -> WarmResult:
+    """A version folder (or model) that cannot be warmed, as a failed item of its own instead of an aborted run."""
+    where = Where(host=this_host(), model=model, version=version, device=device)
+    exc.at(where)
+    return WarmResult(model, version, device, FAILED, exc.one_line(), error=exc.to_json())
+
+
+def plan_warm(
+    repository: Any,
+    config: Any,
+    models: list[str],
+    policy: Any,
+    version_numbers: list[int] | None,
+    overrides: dict[str, Any],
+) -> list[WarmItem | WarmResult]:
+    """What a warm of ``models`` compiles, in order; a model or version that cannot be warmed is a failed result.
+
+    One release still being copied (an empty version folder, two model files, a
+    model with no version yet) must not keep every other model on the host cold:
+    it becomes a ``failed`` item naming its model and version, and the rest is
+    planned as usual. ``repository`` is a :class:`~.repository.ModelRepository`,
+    ``config`` a :class:`~.spec.ServingConfig`, ``policy`` a :class:`~.policy.VersionPolicy`.
+    """
+    requested = ",".join(overrides.get("devices") or []) or "CPU"
+    planned: list[WarmItem | WarmResult] = []
+    for model in models:
+        try:
+            specs = config.specs_for(model, overrides)
+            numbers = version_numbers or policy.select(repository.versions(model))
+        except OvcacheError as exc:
+            planned.append(planning_failure(exc, model, None, requested))
+            continue
+        if not numbers:
+            for spec in specs:
+                missing = ModelNotFound(
+                    f"model {model} has no version folder in {repository.root}",
+                    hint="copy a version folder (<model>/<N>/) into the repository, or leave the model out",
+                )
+                planned.append(planning_failure(missing, model, None, spec.device))
+            continue
+        for number in numbers:
+            for spec in specs:
+                try:
+                    planned.append((repository.version(model, number, spec.model_file), spec))
+                except OvcacheError as exc:
+                    planned.append(planning_failure(exc, model, number, spec.device))
+    return planned
+
+
 def warm_many(
     warmer: Warmer,
-    items: list[tuple[ModelVersion, CacheSpec]],
+    items: list[WarmItem | WarmResult],
     progress: Callable[[WarmResult], None] | None = None,
 ) -> list[WarmResult]:
+    """Warm each item in order; a failure planned beforehand is passed through as its result."""
     results = []
     try:
-        for version, spec in items:
-            result = warmer.warm(version, spec)
+        for item in items:
+            result = item if isinstance(item, WarmResult) else warmer.warm(*item)
             results.append(result)
             if progress is not None:
                 progress(result)

@@ -8,12 +8,14 @@ with the form prefix older UIs write (``extra__ovcache__cache_dir``).
 
 from __future__ import annotations
 
+import json
 import shlex
 import socket
 import sys
 from dataclasses import dataclass, replace
 from typing import Any
 
+from ..core import values
 from .errors import ConnectionConfigError, Target
 
 CONN_TYPE = "ovcache"
@@ -47,25 +49,53 @@ def _field(extra: dict[str, Any], name: str) -> Any:
     return None
 
 
-def _number(extra: dict[str, Any], name: str, default: float, where: Target, minimum: float = 0.0) -> float:
+def _read(extra: dict[str, Any], name: str, default: Any, parse: Any, conn_id: str, where: Target) -> Any:
+    """A connection field through a strict reader; a wrong type or value names the connection and the field."""
     raw = _field(extra, name)
     if raw is None:
         return default
     try:
-        value = float(raw)
-    except (TypeError, ValueError):
-        raise ConnectionConfigError(where, f"connection field {name}={raw!r} is not a number") from None
-    if value < minimum:
-        raise ConnectionConfigError(where, f"connection field {name}={raw!r} must be at least {minimum:g}")
-    return value
+        return parse(raw)
+    except ValueError as exc:
+        raise ConnectionConfigError(
+            where, f"connection {conn_id}: field {name}: {exc}", f"fix {name} in the extra of connection {conn_id}"
+        ) from None
 
 
-def _flag(value: Any, default: bool) -> bool:
-    if value is None:
-        return default
-    if isinstance(value, bool):
-        return value
-    return str(value).strip().lower() in ("1", "true", "yes", "on")
+def _text(value: Any) -> str:
+    return values.string(value, "a string").strip()
+
+
+def _names(value: Any) -> tuple[str, ...]:
+    return tuple(values.string_list(value, split_commas=True))
+
+
+def _extra(conn: Any, conn_id: str, where: Target) -> dict[str, Any]:
+    """The connection's extra as a dict; malformed JSON is reported as such, not read as "no fields".
+
+    ``Connection.extra_dejson`` logs a JSON error and returns ``{}``, after which
+    every field looks unset and the task fails saying "no cache_dir given".
+    """
+    raw = getattr(conn, "extra", None)
+    if isinstance(raw, dict):
+        return dict(raw)
+    if raw in (None, ""):
+        return {}
+    try:
+        data = json.loads(raw)
+    except ValueError as exc:
+        raise ConnectionConfigError(
+            where,
+            f"connection {conn_id}: the extra is not valid JSON ({exc})",
+            f'fix the extra of connection {conn_id}: a JSON object such as {{"cache_dir": "/var/cache/ov"}}',
+        ) from None
+    if not isinstance(data, dict):
+        raise ConnectionConfigError(
+            where,
+            f"connection {conn_id}: the extra is JSON but not an object",
+            f"make the extra of connection {conn_id} a JSON object",
+        )
+    return data
 
 
 @dataclass(frozen=True)
@@ -94,13 +124,13 @@ class HostConfig:
         conn_id = str(getattr(conn, "conn_id", None) or "?")
         host_name = (getattr(conn, "host", None) or "").strip() or None
         where = Target(host_name or f"of connection {conn_id}")
-        extra = conn.extra_dejson if hasattr(conn, "extra_dejson") else dict(getattr(conn, "extra", None) or {})
-        transport = str(_field(extra, "transport") or "local").strip().lower()
+        extra = _extra(conn, conn_id, where)
+        transport = _read(extra, "transport", "local", _text, conn_id, where).lower()
         if transport not in TRANSPORTS:
             raise ConnectionConfigError(
                 where, f"connection {conn_id}: transport {transport!r} is not one of {', '.join(TRANSPORTS)}"
             )
-        ssh_conn_id = _field(extra, "ssh_conn_id")
+        ssh_conn_id = _read(extra, "ssh_conn_id", None, _text, conn_id, where)
         if transport == "ssh" and not ssh_conn_id:
             raise ConnectionConfigError(
                 where,
@@ -110,30 +140,41 @@ class HostConfig:
         raw_command = _field(extra, "agent_command")
         if raw_command:
             try:
-                command = tuple(shlex.split(str(raw_command))) if isinstance(raw_command, str) else tuple(map(str, raw_command))
+                command = (
+                    tuple(shlex.split(raw_command)) if isinstance(raw_command, str) else tuple(values.string_list(raw_command))
+                )
             except ValueError as exc:
                 raise ConnectionConfigError(
                     where, f"connection {conn_id}: agent_command {raw_command!r} cannot be split: {exc}"
                 ) from None
         else:
             command = local_agent_command() if transport == "local" else DEFAULT_SSH_AGENT
-        timeout = _number(extra, "command_timeout", DEFAULT_COMMAND_TIMEOUT, where)
+        timeout = _read(extra, "command_timeout", DEFAULT_COMMAND_TIMEOUT, values.parse_seconds, conn_id, where)
         return cls(
             conn_id=conn_id,
             transport=transport,
             host_name=host_name,
-            cache_dir=_field(extra, "cache_dir"),
-            repository=_field(extra, "repository"),
-            devices=split_list(_field(extra, "devices")),
+            cache_dir=_read(extra, "cache_dir", None, _text, conn_id, where),
+            repository=_read(extra, "repository", None, _text, conn_id, where),
+            devices=_read(extra, "devices", (), _names, conn_id, where),
             agent_command=command,
-            serving_config=_field(extra, "serving_config"),
-            encryption_key_conn_id=_field(extra, "encryption_key_conn_id"),
-            ssh_conn_id=str(ssh_conn_id) if ssh_conn_id else None,
+            serving_config=_read(extra, "serving_config", None, _text, conn_id, where),
+            encryption_key_conn_id=_read(extra, "encryption_key_conn_id", None, _text, conn_id, where),
+            ssh_conn_id=ssh_conn_id or None,
             command_timeout=timeout or None,  # 0 means no limit
-            connect_timeout=_number(extra, "connect_timeout", DEFAULT_CONNECT_TIMEOUT, where, minimum=0.1),
-            connect_retries=int(_number(extra, "connect_retries", DEFAULT_CONNECT_RETRIES, where)),
-            retry_backoff=_number(extra, "retry_backoff", DEFAULT_RETRY_BACKOFF, where),
-            remote_timeout=_flag(_field(extra, "remote_timeout"), True),
+            connect_timeout=_read(
+                extra,
+                "connect_timeout",
+                DEFAULT_CONNECT_TIMEOUT,
+                lambda v: values.parse_seconds(v, minimum=0.1),
+                conn_id,
+                where,
+            ),
+            connect_retries=_read(
+                extra, "connect_retries", DEFAULT_CONNECT_RETRIES, lambda v: values.parse_count(v, maximum=100), conn_id, where
+            ),
+            retry_backoff=_read(extra, "retry_backoff", DEFAULT_RETRY_BACKOFF, values.parse_seconds, conn_id, where),
+            remote_timeout=_read(extra, "remote_timeout", True, values.parse_flag, conn_id, where),
         )
 
     def with_overrides(self, **overrides: Any) -> HostConfig:

@@ -13,6 +13,8 @@ from typing import Any
 
 from airflow.sdk.exceptions import AirflowException
 
+from ..core.text import one_line, printable
+
 INSTALL_HINT = "install the agent on that host with 'pip install airflow-ovcache' (same version as the provider), or set 'agent_command' on the ovcache connection to where it is installed"
 
 
@@ -26,13 +28,14 @@ class Target:
     device: str | None = None
 
     def label(self) -> str:
-        parts = [f"host {self.host}"]
+        # Names come from operator arguments and agent output: escaped, so a failure stays one line.
+        parts = [f"host {printable(self.host)}"]
         if self.model:
-            parts.append(f"model {self.model}")
+            parts.append(f"model {printable(self.model)}")
         if self.version:
-            parts.append(f"version {self.version}")
+            parts.append(f"version {printable(self.version)}")
         if self.device:
-            parts.append(f"device {self.device}")
+            parts.append(f"device {printable(self.device)}")
         return ", ".join(parts)
 
     def with_host(self, host: str | None) -> Target:
@@ -42,7 +45,7 @@ class Target:
 
 
 def _flat(text: str) -> str:
-    return " ".join(str(text).split())
+    return one_line(text)
 
 
 class OvcacheError(AirflowException):
@@ -105,6 +108,14 @@ class AgentCommandError(OvcacheError):
     @property
     def code(self) -> str:
         return str(self.failure.code)
+
+
+class AgentUsageError(AgentCommandError):
+    """The agent refused an argument value (``usage``): the operator or DAG passed something it cannot take.
+
+    Raised with the agent's own message (which names the flag and what it accepts),
+    never as :class:`AgentTooOld`: reinstalling the agent would not fix it.
+    """
 
 
 class ItemsFailed(OvcacheError):

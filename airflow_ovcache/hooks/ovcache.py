@@ -28,6 +28,7 @@ from typing import Any
 
 from airflow.sdk import BaseHook
 
+from ..core import values
 from .config import CONN_TYPE, HostConfig, split_list
 from .errors import AgentCrashed, AgentNotInstalled, ConnectionConfigError, Target
 from .keys import KEY_FLAG, KEYED_COMMANDS, read_connection_key, stdin_payload
@@ -42,6 +43,10 @@ from .results import (
     WarmReport,
 )
 from .transport import RawResult, Transport, signal_name
+
+
+def _version_number(value: Any) -> int:
+    return values.parse_count(value, minimum=1, maximum=10**18 - 1)
 
 
 def _versions_label(versions: str | None, numbers: Sequence[int] | None) -> str:
@@ -214,7 +219,17 @@ class OvcacheHook(BaseHook):
         return self._interpret(raw, target)
 
     def _timeout(self, timeout: float | None) -> float | None:
-        return timeout if timeout is not None else self.config.command_timeout
+        if timeout is None:
+            return self.config.command_timeout
+        return self._value("timeout", timeout, lambda v: values.parse_seconds(v, allow_zero=False), self.target())
+
+    @staticmethod
+    def _value(name: str, value: Any, parse: Any, target: Target) -> Any:
+        """An argument read strictly, as the agent would read its flag; a refusal names the argument."""
+        try:
+            return parse(value)
+        except ValueError as exc:
+            raise ConnectionConfigError(target, f"argument {name}: {exc}", "fix the operator or hook argument") from None
 
     def _interpret(self, raw: RawResult, target: Target) -> AgentRun:
         from .errors import AgentCommandError
@@ -232,7 +247,16 @@ class OvcacheHook(BaseHook):
             raise AgentCrashed(target, f"the agent {how} before it answered (last lines: {last})")
         run = AgentRun.parse(raw.stdout, raw.exit_code, target, raw.stderr_tail)
         if run.error is not None:
-            raise AgentCommandError(target.with_host(run.host), run.error)
+            where = target.with_host(run.host)
+            if run.error.code in ("unknown-command", "unknown-option"):
+                from .errors import AgentTooOld
+
+                raise AgentTooOld(where, f"the agent {run.agent_version} does not know what it was asked: {run.error.message}")
+            if run.error.code == "usage":
+                from .errors import AgentUsageError
+
+                raise AgentUsageError(where, run.error)
+            raise AgentCommandError(where, run.error)
         return run
 
     def kill(self) -> None:
@@ -275,7 +299,7 @@ class OvcacheHook(BaseHook):
             args += ["--model", model]
         if version_numbers:
             for number in version_numbers:
-                args += ["--version-number", str(int(number))]
+                args += ["--version-number", str(self._value("version_numbers", number, _version_number, target))]
         elif versions:
             args += ["--versions", versions]
         for device in devices:
@@ -322,7 +346,7 @@ class OvcacheHook(BaseHook):
         if model:
             args += ["--model", model]
         if version is not None:
-            args += ["--version", str(int(version))]
+            args += ["--version", str(self._value("version", version, _version_number, target))]
         if device:
             args += ["--device", device]
         if load_check:
@@ -377,9 +401,9 @@ class OvcacheHook(BaseHook):
         if orphans:
             args.append("--orphans")
         if orphan_min_age is not None:
-            args += ["--orphan-min-age", str(float(orphan_min_age))]
+            args += ["--orphan-min-age", repr(self._value("orphan_min_age", orphan_min_age, values.parse_seconds, target))]
         if max_bytes is not None:
-            args += ["--max-bytes", str(max_bytes)]
+            args += ["--max-bytes", str(self._value("max_bytes", max_bytes, values.parse_size, target))]
         if dry_run:
             args.append("--dry-run")
         return args, target

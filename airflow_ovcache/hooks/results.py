@@ -13,6 +13,7 @@ import re
 from dataclasses import asdict, dataclass, field
 from typing import Any
 
+from ..core.text import printable
 from .errors import AgentOutputError, AgentTooOld, Target
 
 SCHEMA = "airflow-ovcache/agent"
@@ -72,11 +73,18 @@ class AgentRun:
         data = _load_envelope(stdout)
         if data is None:
             last = " | ".join(tail[-3:]) or "no output"
-            if exit_code == 2 and any("usage:" in line or "invalid choice" in line or "unrecognized" in line for line in tail):
-                raise AgentTooOld(
-                    target,
-                    f"the agent does not understand this command (it printed a usage error: {last}); it is probably older than this provider",
-                )
+            if exit_code == 2 and any("usage:" in line for line in tail):
+                # An agent from before usage errors came as envelopes. Only an unknown command
+                # or option means it is older than the provider; a refused value is the caller's mistake.
+                if any("unrecognized arguments" in line or "argument COMMAND: invalid choice" in line for line in tail):
+                    raise AgentTooOld(
+                        target,
+                        f"the agent does not understand this command (it printed a usage error: {last}); it is probably older than this provider",
+                    )
+                from .errors import AgentUsageError
+
+                said = next((line for line in reversed(tail) if "error:" in line), last)
+                raise AgentUsageError(target, AgentFailure("usage", said.split("error:", 1)[-1].strip()))
             raise AgentOutputError(
                 target,
                 f"the agent exited with code {exit_code} without a JSON envelope on stdout (last lines: {last})",
@@ -132,7 +140,7 @@ def _load_envelope(stdout: str) -> dict[str, Any] | None:
 @dataclass(frozen=True)
 class WarmItem:
     model: str
-    version: int
+    version: int | None  # None: the model has no usable version folder at all
     device: str
     status: str  # warmed | unchanged | skipped | failed
     reason: str = ""
@@ -148,7 +156,7 @@ class WarmItem:
         error = data.get("error")
         return cls(
             model=str(data["model"]),
-            version=int(data["version"]),
+            version=_opt_int(data.get("version")),
             device=str(data["device"]),
             status=str(data["status"]),
             reason=str(data.get("reason") or ""),
@@ -165,7 +173,8 @@ class WarmItem:
         return self.status == "failed"
 
     def describe(self) -> str:
-        return f"model {self.model}, version {self.version}, device {self.device}"
+        version = "(no version folder)" if self.version is None else self.version
+        return printable(f"model {self.model}, version {version}, device {self.device}")
 
     def to_xcom(self) -> dict[str, Any]:
         data: dict[str, Any] = {
@@ -269,8 +278,8 @@ class VerifyEntry:
 
     def describe(self) -> str:
         if self.model is None:
-            return f"blob {self.blob}"
-        return f"model {self.model}, version {self.version}, device {self.device}"
+            return printable(f"blob {self.blob}")
+        return printable(f"model {self.model}, version {self.version}, device {self.device}")
 
     def to_xcom(self) -> dict[str, Any]:
         data: dict[str, Any] = {

@@ -32,15 +32,15 @@ def as_version_numbers(value: Any, minimum: int = 1) -> list[int] | None:
     if value is None or value == "" or value == []:
         return None
     items: Sequence[Any] = split_list(value) if isinstance(value, str) else value if isinstance(value, (list, tuple)) else [value]
+    from ..core.values import parse_count
+
     numbers = []
     for item in items:
         try:
-            number = int(item)
-        except (TypeError, ValueError):
-            raise ValueError(f"version {item!r} is not a version number (a positive integer)") from None
-        if number < minimum:
-            raise ValueError(f"version {item!r} is not a version number (an integer of at least {minimum})")
-        numbers.append(number)
+            numbers.append(parse_count(item, minimum=minimum, maximum=10**18 - 1))
+        except ValueError:
+            # True, 2.5 and "2x" are refused, not read as 1, 2 and an error later.
+            raise ValueError(f"version {item!r} is not a version number (a whole number of at least {minimum})") from None
     return numbers
 
 

@@ -1,0 +1,37 @@
+"""Text that came from input, made safe to print on one line.
+
+A model name, a path or an OpenVINO message can carry a newline, a carriage
+return or a terminal escape sequence. Printed as is, it breaks the one-line
+error an on-call person greps for, and it lets whoever names a folder forge a
+log line ("...\\nINFO all hosts ok"). Everything the agent and the provider print
+about a name from input goes through :func:`printable` (errors, progress lines,
+tables, task logs, reports); HTML is escaped on top of it.
+"""
+
+from __future__ import annotations
+
+import re
+
+# C0 and C1 controls, DEL, and the Unicode line and paragraph separators and
+# bidirectional overrides, which reorder or break a line when displayed.
+_UNSAFE = re.compile("[\x00-\x1f\x7f-\x9f\u2028\u2029\u202a-\u202e\u2066-\u2069]")
+
+
+def _escape(match: re.Match[str]) -> str:
+    char = match.group(0)
+    code = ord(char)
+    return f"\\x{code:02x}" if code < 0x100 else f"\\u{code:04x}"
+
+
+def printable(text: object) -> str:
+    """``text`` with every control character written as an escape (``\\n`` becomes ``\\x0a``)."""
+    return _UNSAFE.sub(_escape, str(text))
+
+
+def one_line(text: object) -> str:
+    """Runs of spaces and line breaks collapsed into one space, then any other control character escaped.
+
+    For messages (an OpenVINO error spans lines); names go through :func:`printable`
+    alone, so that ``"a\\nb"`` does not pass for ``"a b"``.
+    """
+    return printable(" ".join(str(text).split()))
