@@ -29,6 +29,7 @@ from typing import Any
 from airflow.sdk import BaseHook
 
 from ..core import values
+from ..core.text import printable
 from .config import CONN_TYPE, HostConfig, split_list
 from .errors import AgentCrashed, AgentNotInstalled, ConnectionConfigError, Target
 from .keys import KEY_FLAG, KEYED_COMMANDS, read_connection_key, stdin_payload
@@ -186,7 +187,7 @@ class OvcacheHook(BaseHook):
         return [*args, KEY_FLAG], stdin_payload(self._key)
 
     def _log_line(self, line: str) -> None:
-        self.log.info("[%s] %s", self.config.host_name or "agent", line)
+        self.log.info("[%s] %s", printable(self.config.host_name or "agent"), printable(line))
 
     def run_agent(
         self, command: str, args: Sequence[str] = (), *, target: Target | None = None, timeout: float | None = None

@@ -5,6 +5,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import TYPE_CHECKING, Any
 
+from ..core.text import printable
 from ..hooks.errors import ProblemsFound
 from ..hooks.results import InvalidateReport
 from .base import OvcacheBaseOperator, as_names, human_bytes
@@ -108,6 +109,6 @@ class OvcacheInvalidateOperator(OvcacheBaseOperator):
         )
         for removal in report.removals:
             where = f"{removal.model}@{removal.version} {removal.device}" if removal.model else "(unrecorded)"
-            self.log.info("  %s %s: %s %s", removal.reason, where, removal.blob or "-", human_bytes(removal.size))
+            self.log.info("  %s", printable(f"{removal.reason} {where}: {removal.blob or '-'} {human_bytes(removal.size)}"))
         for skipped in report.skipped:
-            self.log.warning("  kept %s: %s", skipped.get("blob"), skipped.get("why"))
+            self.log.warning("  %s", printable(f"kept {skipped.get('blob')}: {skipped.get('why')}"))

@@ -5,6 +5,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import TYPE_CHECKING, Any
 
+from ..core.text import printable
 from ..hooks.errors import ProblemsFound
 from ..hooks.results import RewarmReport
 from .base import OvcacheBaseOperator
@@ -61,7 +62,9 @@ class OvcacheRewarmOperator(OvcacheBaseOperator):
         self.log.info("rewarm on host %s (%s) in %.2fs", report.host, report.cache_dir, report.seconds)
         self.log.info("  found:  %s", counts(RewarmReport._counts(report.found)))
         for item in report.rewarmed:
-            self.log.info("  rebuilt %s: %s%s", item.describe(), item.status, f" ({item.reason})" if item.failed else "")
+            self.log.info(
+                "  %s", printable(f"rebuilt {item.describe()}: {item.status}" + (f" ({item.reason})" if item.failed else ""))
+            )
         self.log.info("  after:  %s", counts(RewarmReport._counts(report.after)))
         for entry in report.unrepaired:
-            self.log.warning("  unrepaired %s: %s - %s", entry.describe(), entry.status, entry.reason)
+            self.log.warning("  %s", printable(f"unrepaired {entry.describe()}: {entry.status} - {entry.reason}"))

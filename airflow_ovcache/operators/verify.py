@@ -5,6 +5,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import TYPE_CHECKING, Any
 
+from ..core.text import printable
 from ..hooks.errors import ProblemsFound
 from ..hooks.results import VerifyReport
 from .base import OvcacheBaseOperator, as_version_numbers, check_choice, is_template
@@ -95,6 +96,6 @@ class OvcacheVerifyOperator(OvcacheBaseOperator):
         for entry in report.entries:
             load = f" load {entry.load_ms:.1f} ms" if entry.load_ms is not None else ""
             if entry.ok:
-                self.log.info("  %s: ok%s", entry.describe(), load)
+                self.log.info("  %s", printable(f"{entry.describe()}: ok{load}"))
             else:
-                self.log.warning("  %s: %s - %s", entry.describe(), entry.status, entry.reason)
+                self.log.warning("  %s", printable(f"{entry.describe()}: {entry.status} - {entry.reason}"))

@@ -8,6 +8,7 @@ from typing import TYPE_CHECKING, Any
 from airflow.sdk import Asset, AssetAlias
 
 from ..assets import host_cache, parse_model_release, release_versions
+from ..core.text import printable
 from ..hooks.errors import ItemsFailed
 from ..hooks.results import WarmItem, WarmReport
 from .base import OvcacheBaseOperator, as_names, as_version_numbers, check_choice, human_bytes, is_template
@@ -216,9 +217,9 @@ class OvcacheWarmOperator(OvcacheBaseOperator):
                 parts.append(f"loaded from cache: {item.loaded_from_cache} in {item.load_ms:.1f} ms")
             if item.status in ("failed", "skipped"):
                 parts.append(f"- {_item_reason(item)}")
-            (self.log.warning if item.failed else self.log.info)("%s", " ".join(parts))
+            (self.log.warning if item.failed else self.log.info)("%s", printable(" ".join(parts)))
         for warning in report.warnings:
-            self.log.warning("  %s", warning)
+            self.log.warning("  %s", printable(warning))
 
     def _emit_cache_assets(self, context: Context, report: WarmReport) -> None:
         """One ``ovcache://<host>/<model>`` event per warmed model, through each AssetAlias outlet."""
