@@ -60,6 +60,9 @@ class Entry:
     created: str = field(default_factory=utcnow)
     verified: str | None = None
     load_ms: float | None = None
+    # The blob's ctime (ns) right after it was renamed into place: the moment it was
+    # published, against which its access time tells whether anyone read it since.
+    published_ns: int | None = None
 
     @property
     def key(self) -> str:
@@ -68,6 +71,18 @@ class Entry:
     @property
     def where(self) -> Where:
         return Where(model=self.model, version=self.version, device=self.device)
+
+    @property
+    def all_blobs(self) -> list[str]:
+        """Every blob file of this entry (one serving load may write several), the primary one first."""
+        return [self.blob]
+
+    @property
+    def published_at_ns(self) -> int | None:
+        """When the blob was published (ctime after the rename); for older entries, the recorded stat's ctime."""
+        if self.published_ns is not None:
+            return self.published_ns
+        return self.blob_stat[2] if len(self.blob_stat) >= 3 else None
 
     def to_json(self) -> dict[str, Any]:
         """The entry as a JSON-ready dict (a shallow copy: cheap for a manifest of thousands)."""
@@ -142,6 +157,7 @@ _FIELD_CHECKS: dict[str, Any] = {
     "created": _str,
     "verified": _opt_str,
     "load_ms": lambda v: v is None or _number(v),
+    "published_ns": lambda v: v is None or (_int(v) and v >= 0),
 }
 
 _KNOWN = {f.name for f in fields(Entry)}

@@ -346,6 +346,7 @@ class Warmer:
                 except OSError as exc:
                     raise os_error(exc, f"cannot publish blob {final.name}", where) from exc
                 entry.blob_stat = stat_identity(final)
+                entry.published_ns = entry.blob_stat[2]
                 manifest.entries[key] = entry
                 self._update_sharers(manifest, entry)
                 if previous is not None and previous.blob != entry.blob and not manifest.referencing(previous.blob):
