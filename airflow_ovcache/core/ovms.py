@@ -442,11 +442,9 @@ def read_ovms_config(path: str | os.PathLike[str], path_map: Mapping[str, str] |
     for graph in doc.get("mediapipe_config_list") or []:
         name = graph.get("name", "?") if isinstance(graph, dict) else "?"
         not_managed.append(NotManaged(str(name), "MediaPipe graph (mediapipe_config_list): not managed"))
-    for loader in doc.get("custom_loader_config_list") or []:
-        name = (loader.get("config") or {}).get("loader_name", "?") if isinstance(loader, dict) else "?"
-        not_managed.append(NotManaged(str(name), "custom loader: OVMS does not cache models it loads"))
+    # custom_loader_config_list only declares loaders; the models that use one (custom_loader_options) are reported below.
 
-    agent_dir = str(Path(cfg).resolve().parent)
+    agent_dir = os.path.dirname(os.path.abspath(cfg))  # not resolved: the path map names mount points, maybe symlinks
     server_dir = _unmap_path(agent_dir, path_map)
     models: list[OvmsModel] = []
     seen: set[str] = set()
@@ -755,6 +753,23 @@ def resolve_target_device(model: OvmsModel, core: Any) -> str:
     return integrated[0] if integrated else "CPU"
 
 
+def check_device(core: Any, model: OvmsModel, device: str) -> None:
+    """Refuse a plain device name this host does not have (``GPU`` matches ``GPU.0``).
+
+    Composite names (``AUTO``, ``MULTI``, ``HETERO:...``, ``BATCH:...``) are left to OpenVINO,
+    which resolves them against what is present.
+    """
+    if ":" in device or device in ("AUTO", "MULTI", "HETERO", "BATCH"):
+        return
+    present = [str(d) for d in core.available_devices]
+    if not any(d == device or d.startswith(device + ".") for d in present):
+        raise UsageError(
+            f"OVMS config {model.config_path}, model {model.name}: target_device {device} is not present on this host (found {present})",
+            hint="warm this model on hosts that have the device, or change target_device",
+            where=Where(model=model.name, device=device),
+        )
+
+
 def check_plugin_config(core: Any, model: OvmsModel, device: str) -> None:
     """Refuse a plugin config OVMS would refuse, before compiling anything.
 
@@ -1009,6 +1024,7 @@ def compile_ovms(
             hint="nothing to warm; set a fixed shape/batch_size, or allow_cache: true",
             where=Where(model=model.name, device=device),
         )
+    check_device(core, model, device)
     check_plugin_config(core, model, device)
     core.set_property({"CACHE_DIR": str(cache_dir)})
     prepared = prepare_model(core, model_file, model)
@@ -1026,8 +1042,12 @@ def ovms_versions(base_path: str | os.PathLike[str]) -> list[int]:
 
     ``src/modelmanager.cpp``, ``ModelManager::readAvailableVersions``: every
     sub-directory (symlinks followed) whose name ``std::stoll`` reads as a positive
-    number. ``stoll`` reads a leading number and ignores the rest, so ``"2"``, ``"02"``,
-    ``"2_old"`` and ``"2.bak"`` all count as version 2, and ``" 3"`` as 3. A
+    number. ``stoll`` reads a leading number and ignores the rest, so ``"02"``,
+    ``"2_old"`` and ``"2.bak"`` all count as version 2. OVMS then reads the files of
+    ``<base>/<number>`` (``ModelConfig::getPath``), not of the folder it found, so such a
+    folder only adds a version number: if ``<base>/2`` is missing, loading version 2
+    fails and OVMS applies the policy again to the versions left
+    (``reloadModelWithVersions``), i.e. ``latest`` falls back to the next older one. A
     ``base_path`` that is itself a model file is served as version 1.
     """
     base = Path(base_path)

@@ -242,7 +242,7 @@ def test_cache_dir_on_the_core_and_in_the_properties_name_the_same_blob(repo: Pa
     assert blobs(on_core) == blobs(in_config) != set()
 
 
-def test_num_streams_does_not_rename_the_cpu_blob(repo: Path, tmp_path: Path) -> None:
+def test_num_streams_and_container_defaults_do_not_rename_the_cpu_blob(repo: Path, tmp_path: Path) -> None:
     """DESIGN fact 2 through the OVMS profile: on CPU the hint/stream properties are not caching properties."""
     import openvino as ov
 
@@ -251,7 +251,11 @@ def test_num_streams_does_not_rename_the_cpu_blob(repo: Path, tmp_path: Path) ->
     ovms.compile_ovms(
         ov.Core(), model_file, ovms.OvmsModel("ir", str(repo / "ir"), plugin_config={"NUM_STREAMS": "2"}), str(tmp_path / "b")
     )
-    assert blobs(tmp_path / "a") == blobs(tmp_path / "b")
+    # nor do the CPU properties OVMS adds inside a container (applyDefaultCpuProperties)
+    container = ovms.ContainerCpu(cores=2, physical_cores_per_socket=2, cpu_quota=2)
+    ir_on_cpu = ovms.OvmsModel("ir", str(repo / "ir"), target_device="CPU")
+    ovms.compile_ovms(ov.Core(), model_file, ir_on_cpu, str(tmp_path / "c"), container)
+    assert blobs(tmp_path / "a") == blobs(tmp_path / "b") == blobs(tmp_path / "c")
 
 
 def test_prepared_model_has_a_layout_on_every_port(repo: Path) -> None:
@@ -498,3 +502,27 @@ def test_a_configured_name_the_model_lacks_is_refused(repo: Path) -> None:
         ovms.prepare_model(ov.Core(), f, ovms.OvmsModel("multi", "", layout="NCHW"))
     with pytest.raises(UsageError, match="not supported by CPU"):
         ovms.check_plugin_config(ov.Core(), ovms.OvmsModel("multi", "", plugin_config={"CACHE_DIR": "/x"}), "CPU")
+
+
+def test_the_mount_point_does_not_change_the_ovms_blob(repo: Path, tmp_path: Path) -> None:
+    """OVMS compiles the model object: the same files under another path (a container's /models) name the same blob."""
+    import shutil
+
+    import openvino as ov
+
+    moved = tmp_path / "elsewhere" / "multi"
+    shutil.copytree(repo / "multi", moved)
+    model = ovms.OvmsModel("multi", "/models/multi")
+    ovms.compile_ovms(ov.Core(), str(repo / MODEL_FILES["multi"]), model, str(tmp_path / "a"))
+    ovms.compile_ovms(ov.Core(), str(moved / "1" / "model.xml"), model, str(tmp_path / "b"))
+    assert blobs(tmp_path / "a") == blobs(tmp_path / "b") != set()
+
+
+def test_a_device_the_host_lacks_is_refused_before_compiling(repo: Path, tmp_path: Path) -> None:
+    import openvino as ov
+
+    model = ovms.OvmsModel("ir", str(repo / "ir"), target_device="NPU.7", config_path="/etc/ovms/config.json")
+    with pytest.raises(UsageError, match="not present on this host") as info:
+        ovms.compile_ovms(ov.Core(), str(repo / MODEL_FILES["ir"]), model, str(tmp_path / "c"))
+    assert "device NPU.7" in info.value.one_line() and "model ir" in info.value.one_line()
+    assert not blobs(tmp_path / "c")
