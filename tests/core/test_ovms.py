@@ -183,7 +183,7 @@ CASES: dict[str, tuple[str, dict[str, Any]]] = {
     "onnx-default": ("onnx", {"target_device": "CPU"}),
     "multi-default": ("multi", {}),
     "ir-layout-single": ("ir", {"layout": "nc"}),
-    "onnx-layout-tensor-over-model": ("onnx", {"layout": "NC:NC"}),
+    "onnx-layout-tensor-over-model": ("onnx", {"layout": "CN:NC"}),
     "multi-layout-per-input": ("multi", {"layout": {"image": "NHWC:NCHW", "extra": "NC", "score": "NC"}}),
     "onnx-shape": ("onnx", {"shape": "(3,32)"}),
     "multi-shape-per-input": ("multi", {"shape": {"image": "(1,3,16,16)"}}),
