@@ -89,14 +89,16 @@ def parse_count(value: Any, *, minimum: int = 0, maximum: int = 1 << 31) -> int:
     """A whole number (or its digits) within bounds; ``2.5``, ``True`` and ``"2x"`` are refused, not truncated."""
     if is_int(value):
         number = int(value)
-    elif isinstance(value, str) and value.strip().isascii() and value.strip().isdigit():
+    elif isinstance(value, str) and value.strip().isascii() and value.strip().lstrip("+-").isdigit():
         number = int(value.strip())
     elif isinstance(value, float) and value.is_integer():
         number = int(value)
     else:
         raise ValueError(f"{value!r} is not a whole number")
-    if not minimum <= number <= maximum:
-        raise ValueError(f"{value!r} must be between {minimum} and {maximum}")
+    if number < minimum:
+        raise ValueError(f"{value!r} must be at least {minimum}")
+    if number > maximum:
+        raise ValueError(f"{value!r} must be at most {maximum}")
     return number
 
 

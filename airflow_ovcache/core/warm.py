@@ -464,12 +464,16 @@ def plan_warm(
     One release still being copied (an empty version folder, two model files, a
     model with no version yet) must not keep every other model on the host cold:
     it becomes a ``failed`` item naming its model and version, and the rest is
-    planned as usual. ``repository`` is a :class:`~.repository.ModelRepository`,
+    planned as usual. A model name that is not in the repository at all (or not a
+    plain name) is still the command's error: it was asked for by mistake. ``repository`` is a :class:`~.repository.ModelRepository`,
     ``config`` a :class:`~.spec.ServingConfig`, ``policy`` a :class:`~.policy.VersionPolicy`.
     """
     requested = ",".join(overrides.get("devices") or []) or "CPU"
     planned: list[WarmItem | WarmResult] = []
     for model in models:
+        # A model that is not in the repository at all was named by mistake (a typo in
+        # --model): that is the command's error, not an item's.
+        repository.model_dir(model)
         try:
             specs = config.specs_for(model, overrides)
             numbers = version_numbers or policy.select(repository.versions(model))

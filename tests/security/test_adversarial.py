@@ -188,8 +188,8 @@ def test_control_characters_in_a_model_name_are_escaped(repo: Path, cache_dir: P
     assert not any(line.startswith("INFO - all hosts ok") for line in run.stderr.splitlines())
     (line,) = _error_lines(run.stderr)
     assert "model mlp\\x0aINFO - all hosts ok\\x1b[2K" in line
-    item = run.json["result"]["items"][0]
-    assert item["status"] == "failed" and item["model"] == forged  # the data stays exact; only printing escapes
+    error = run.json["error"]
+    assert error["code"] == "invalid-name" and error["model"] == forged  # the data stays exact; only printing escapes
 
 
 def test_escaping_covers_hook_targets_and_reports() -> None:

@@ -136,6 +136,8 @@ def test_a_full_disk_during_invalidate_loses_nothing(repo: Path, tmp_path: Path)
             ).returncode
             == 0
         )
+        # A cache without the reserve (one an older agent warmed): the journal cannot be written.
+        (cache / ".ovcache" / "reserve").unlink()
         blobs = {p.name: p.read_bytes() for p in blobs_in(cache)}
         manifest = (cache / ".ovcache" / "manifest.json").read_bytes()
         filler = mnt / "filler"
@@ -150,6 +152,7 @@ def test_a_full_disk_during_invalidate_loses_nothing(repo: Path, tmp_path: Path)
         run = ovcache("invalidate", "--cache-dir", str(cache), "--versions", "latest:1", "--json")
         assert run.returncode == 2, run.stderr
         assert run.json["error"]["code"] == "disk-full" and "space" in run.json["error"]["message"]
+        assert "--dry-run" in run.json["error"]["hint"]  # what still works on a full disk
         assert {p.name: p.read_bytes() for p in blobs_in(cache)} == blobs
         assert (cache / ".ovcache" / "manifest.json").read_bytes() == manifest
         filler.unlink()
@@ -157,6 +160,7 @@ def test_a_full_disk_during_invalidate_loses_nothing(repo: Path, tmp_path: Path)
         assert done.returncode == 0, done.stderr
         assert [e.version for e in Manifest.load(cache / ".ovcache" / "manifest.json").select()] == [2]
         assert len(blobs_in(cache)) == 1
+        assert (cache / ".ovcache" / "reserve").exists()  # set aside again for the next full disk
     finally:
         subprocess.run(["umount", "-l", str(mnt)], check=False)
 
