@@ -122,6 +122,30 @@ def _parser() -> argparse.ArgumentParser:
     spec.add_argument(
         "--encryption-key-file", help="host-local AES-256 key file (mode 0600 or 0640) for CACHE_ENCRYPTION_CALLBACKS"
     )
+    spec.add_argument(
+        "--profile",
+        choices=("openvino", "python"),
+        help="how the server compiles: openvino (compile_model by path or model, default) or python (its own loader); "
+        "for OpenVINO Model Server give --ovms-config",
+    )
+    spec.add_argument(
+        "--loader", metavar="PACKAGE.MODULE:FUNCTION", help="the python profile's loader: fn(model_dir, device, properties)"
+    )
+    spec.add_argument("--loader-path", metavar="DIR", help="a folder to import the loader from (prepended to sys.path)")
+
+    ovms = _Parser(add_help=False)
+    ovms.add_argument(
+        "--ovms-config",
+        type=Path,
+        help="OpenVINO Model Server's config.json: warm its models as OVMS prepares them, keep what its version policies serve",
+    )
+    ovms.add_argument(
+        "--ovms-path-map",
+        action="append",
+        default=[],
+        metavar="SERVER=AGENT",
+        help="where the agent finds a base_path OVMS sees under another mount point (repeatable)",
+    )
 
     parser = _Parser(
         prog="ovcache",
@@ -132,7 +156,7 @@ def _parser() -> argparse.ArgumentParser:
     sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND", parser_class=_Parser)
 
     p = sub.add_parser(
-        "warm", parents=[common, cache, spec, key], help="compile model versions into the cache as the server would"
+        "warm", parents=[common, cache, spec, ovms, key], help="compile model versions into the cache as the server would"
     )
     p.add_argument("--repository", required=True, type=Path, help="model repository root (<model>/<version>/)")
     p.add_argument("--model", action="append", dest="models", help="model to warm (repeatable; default every model)")
@@ -173,7 +197,7 @@ def _parser() -> argparse.ArgumentParser:
     p.add_argument("--no-device-check", action="store_true", help="do not check that the device is present and can cache")
 
     p = sub.add_parser(
-        "invalidate", parents=[common, cache, key], help="remove blobs of retired versions, stale and foreign blobs"
+        "invalidate", parents=[common, cache, ovms, key], help="remove blobs of retired versions, stale and foreign blobs"
     )
     p.add_argument("--model", action="append", dest="models", help="limit to this model (repeatable)")
     p.add_argument("--versions", default=None, help="retention policy over recorded versions (default: keep all versions)")
@@ -283,11 +307,24 @@ def cmd_warm(args: argparse.Namespace, env: Envelope) -> int:
         raise UsageError("give either --encryption-key-file or --encryption-key-stdin, not both")
     if args.version_numbers and args.versions:
         raise UsageError("give either --versions or --version-number, not both")
-    policy = VersionPolicy.parse(args.versions or "latest:1")
-    models = args.models or repo.models()
-    if not models:
-        raise UsageError(f"repository {repo.root} holds no models")
-    items = plan_warm(repo, config, models, policy, args.version_numbers, overrides)
+    warnings: list[str] = []
+    if args.ovms_config:
+        items, warnings = _ovms_items(args, repo)
+    else:
+        overrides["profile"] = args.profile
+        if args.profile == "python" or args.loader:
+            from ..core.pyloader import check_loader
+
+            if args.profile != "python" or not args.loader:
+                raise UsageError("the python profile takes a loader: give --profile python --loader package.module:function")
+            overrides["profile_options"] = {"loader": check_loader(args.loader)}
+            if args.loader_path:
+                overrides["profile_options"]["python_path"] = os.path.abspath(args.loader_path)
+        policy = VersionPolicy.parse(args.versions or "latest:1")
+        models = args.models or repo.models()
+        if not models:
+            raise UsageError(f"repository {repo.root} holds no models")
+        items = plan_warm(repo, config, models, policy, args.version_numbers, overrides)
     cache = _cache(args, create=True, writable=True)
     warmer = Warmer(cache, repository_root=repo.root, force=args.force, on_no_cache=args.no_cache_device, confirm=args.confirm)
     say = _progress(args)
@@ -299,7 +336,9 @@ def cmd_warm(args: argparse.Namespace, env: Envelope) -> int:
         done += 1
         timing = f" in {res.seconds:.2f}s" if res.status != "unchanged" else ""
         say(
-            printable(f"[{done}/{total}] {res.model}@{res.version} {res.device}: {res.status}{timing}")
+            printable(
+                f"[{done}/{total}] {res.model}@{res.version if res.version is not None else '-'} {res.device}: {res.status}{timing}"
+            )
             + (f" - {res.reason}" if res.status == "failed" else "")
         )
 
@@ -326,7 +365,7 @@ def cmd_warm(args: argparse.Namespace, env: Envelope) -> int:
         "repository": str(repo.root),
         "items": [r.to_json() for r in results],
         "summary": summary,
-        "warnings": sorted({w for r in results for w in r.warnings} | set(repo.problems)),
+        "warnings": sorted({w for r in results for w in r.warnings} | set(repo.problems) | set(warnings)),
     }
     for r in results:
         if r.status == "failed":
@@ -336,6 +375,36 @@ def cmd_warm(args: argparse.Namespace, env: Envelope) -> int:
 
         warm_table(env.result["items"], summary)
     return EXIT_ERROR if summary["failed"] else EXIT_OK
+
+
+def _ovms_items(args: argparse.Namespace, repo: Any) -> tuple[list[Any], list[str]]:
+    """Warm items from OVMS's config.json; the compile settings are the server's, so flags for them are refused."""
+    from ..core.ovms_plan import ovms_warm_items, parse_path_map
+    from ..core.policy import VersionPolicy
+
+    given = [
+        flag
+        for flag, value in (
+            ("--device", args.devices),
+            ("--property", args.properties),
+            ("--compile-mode", args.compile_mode),
+            ("--cache-mode", args.cache_mode),
+            ("--model-file", args.model_file),
+            ("--config", args.config),
+            ("--profile", args.profile),
+            ("--loader", args.loader),
+            ("--encryption-key-file", args.encryption_key_file),
+            ("--encryption-key-stdin", args.encryption_key_stdin),
+        )
+        if value
+    ]
+    if given:
+        raise UsageError(
+            f"{', '.join(given)} cannot be combined with --ovms-config: the server's config.json says how it compiles",
+            hint="change target_device, plugin_config, shape, batch_size or layout in config.json instead",
+        )
+    policy = VersionPolicy.parse(args.versions) if args.versions else None
+    return ovms_warm_items(args.ovms_config, repo, parse_path_map(args.ovms_path_map), args.models, policy, args.version_numbers)
 
 
 def cmd_verify(args: argparse.Namespace, env: Envelope) -> int:
@@ -372,9 +441,16 @@ def cmd_invalidate(args: argparse.Namespace, env: Envelope) -> int:
 
     cache = _cache(args, create=False, writable=not args.dry_run)
     policy = VersionPolicy.parse(args.versions) if args.versions else None
+    policies = None
+    if args.ovms_config and policy is None:
+        from ..core.ovms_plan import ovms_retention, parse_path_map
+
+        # Keep what the server serves: each model's own model_version_policy.
+        policies = ovms_retention(args.ovms_config, parse_path_map(args.ovms_path_map))
     plan = plan_invalidation(
         cache,
         policy=policy,
+        policies=policies,
         models=args.models,
         stale=not args.no_stale,
         foreign=not args.no_foreign,
@@ -386,7 +462,7 @@ def cmd_invalidate(args: argparse.Namespace, env: Envelope) -> int:
     env.result = {
         "cache_dir": str(cache.root),
         "dry_run": bool(args.dry_run),
-        "policy": str(policy) if policy else "all",
+        "policy": str(policy) if policy else ("OVMS config model_version_policy" if policies else "all"),
         "plan": plan.to_json(),
         "applied": applied.to_json() if applied else None,
         "warnings": _warnings(cache),

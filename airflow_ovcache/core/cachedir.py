@@ -203,10 +203,62 @@ class CacheDir:
                 raise os_error(exc, f"cannot create {self.state}", self.where) from exc
             # (mkdir with exist_ok accepts a link made in between: look again now they exist.)
             self.check_layout(writable)
+            # A publish killed half-way is finished first: its staged blobs are among the leftovers.
+            self.recover_publish()
             # Leftovers of killed runs take disk space; clear them on every writing run.
             self.clean_stale_staging()
             self.ensure_reserve()
         return self
+
+    def recover_publish(self) -> bool:
+        """Roll forward a publish of several blobs that a killed run left journaled; True if there was one.
+
+        The journal names the entry, its staging folder and its blobs. Under the
+        manifest lock (so a live publisher has finished, and its journal is gone),
+        every blob still staged is renamed into place; when all of them are then in
+        the cache directory the entry is recorded as published. Otherwise (staged
+        files lost) the journal is dropped and the entry stays what it was, which
+        verify reports and rewarm rebuilds.
+        """
+        if not self.manifest_path.exists():
+            return False
+        from .fsutil import fsync_dir, regular_file_inside
+
+        with self.manifest_lock():
+            try:
+                manifest = self.load_manifest()
+            except ManifestCorrupt:
+                return False  # the next update sets it aside, with a warning
+            journal = manifest.publishing
+            if journal is None:
+                return False
+            from .manifest import Entry
+
+            stage = self.staging_root / journal["stage"]
+            for name in journal["blobs"]:
+                staged = regular_file_inside(stage, name) if stage.is_dir() and not stage.is_symlink() else None
+                if staged is not None:
+                    os.replace(staged, self.root / name)
+            fsync_dir(self.root)
+            entry = Entry.from_json(journal["entry"])
+            if all(regular_file_inside(self.root, name) is not None for name in journal["blobs"]):
+                from .fsutil import unlink_inside
+                from .warm import stamp_published
+
+                stamp_published(self.root, entry)
+                previous = manifest.entries.get(entry.key)
+                manifest.entries[entry.key] = entry
+                for name in previous.all_blobs if previous is not None else []:
+                    if name not in entry.all_blobs and not manifest.referencing(name):
+                        unlink_inside(self.root, name)
+                self.warnings.append(
+                    f"finished publishing {entry.key} ({len(journal['blobs'])} blobs), which a killed run had begun"
+                )
+            else:
+                self.warnings.append(f"a killed run's publish of {entry.key} could not be finished; the old entry stays")
+            manifest.publishing = None
+            manifest.save(self.where)
+            return True
 
     # -- the reserve ---------------------------------------------------------------------
     def ensure_reserve(self) -> None:

@@ -58,6 +58,10 @@ def serving_compile(
     passes an ``ov.Model`` does; the timing includes that read because the
     server pays it too.
     """
+    if spec.profile == "ovms":
+        return _ovms_compile(model_path, spec, cache_dir)
+    if spec.profile == "python":
+        return _python_load(model_path, spec, cache_dir, where or Where())
     if cipher is None and cache_dir is not None and spec.encryption_key_file:
         cipher = CacheCipher(load_key(spec.encryption_key_file, where))
     config = compile_config(spec, cache_dir, where, cipher)
@@ -75,3 +79,41 @@ def serving_compile(
         loaded = None
     rejected = None if cipher is None else cipher.decrypt_failures > 0
     return Compiled(compiled, seconds, loaded, rejected)
+
+
+def _ovms_compile(model_path: Path, spec: CacheSpec, cache_dir: Path | None) -> Compiled:
+    """OpenVINO Model Server's preparation and compile (:mod:`.ovms`), on a Core of its own.
+
+    OVMS sets ``CACHE_DIR`` on its Core, not in the compile properties; a Core of
+    our own keeps that setting from leaking into the agent's other compiles.
+    ``cache_dir=None`` is the fresh compile an inference check compares against.
+    """
+    import openvino as ov
+
+    from .ovms import OvmsModel, compile_ovms, ovms_plugin_config, prepare_model, resolve_target_device
+
+    model = OvmsModel.from_json(spec.profile_options)
+    core = ov.Core()
+    if cache_dir is None:
+        device = resolve_target_device(model, core)
+        prepared = prepare_model(core, str(model_path), model)
+        start = time.perf_counter()
+        compiled = core.compile_model(prepared, device, ovms_plugin_config(model, device=device))
+        return Compiled(compiled, time.perf_counter() - start, False)
+    compiled, seconds = compile_ovms(core, str(model_path), model, str(cache_dir))
+    try:
+        loaded: bool | None = bool(compiled.get_property("LOADED_FROM_CACHE"))
+    except Exception:  # noqa: BLE001 - some devices do not report it
+        loaded = None
+    return Compiled(compiled, seconds, loaded)
+
+
+def _python_load(model_path: Path, spec: CacheSpec, cache_dir: Path | None, where: Where) -> Compiled:
+    """An in-house server's loader (:mod:`.pyloader`), in a fresh process; nothing compiled stays in ours."""
+    from .pyloader import model_dir_of, run_loader
+
+    properties = dict(spec.property_dict)
+    if cache_dir is not None:
+        properties["CACHE_DIR"] = str(cache_dir)
+    seconds, loaded = run_loader(spec.profile_options, model_dir_of(model_path), spec.device, properties, where)
+    return Compiled(None, seconds, loaded)

@@ -10,7 +10,7 @@ from __future__ import annotations
 from dataclasses import asdict, dataclass, field
 from typing import Any
 
-from .errors import UnknownDevice, UnknownProperty, UsageError, Where, openvino_message
+from .errors import UnknownDevice, UnknownProperty, Where, openvino_message
 
 # Devices that pick or split over other devices; a blob is made by the device
 # they delegate to, so warming must name that device instead.
@@ -55,13 +55,9 @@ def describe(device: str, core: Any | None = None, where: Where | None = None) -
     core = _core(core)
     where = (where or Where()).merged(Where(device=device))
     base = device.split(":", 1)[0].split(".", 1)[0].upper()
-    if base in VIRTUAL_DEVICES:
-        raise UsageError(
-            f"{device} is a virtual device; blobs are made by the device it delegates to",
-            hint="warm the physical devices it selects (for example CPU and GPU) with the same properties",
-            where=where,
-        )
     present = available(core)
+    if base in VIRTUAL_DEVICES:
+        return _describe_virtual(device, base, core, present, where)
     if device not in present and base not in {d.split(".", 1)[0] for d in present}:
         raise UnknownDevice(device, present, where)
     try:
@@ -82,6 +78,40 @@ def describe(device: str, core: Any | None = None, where: Where | None = None) -
     )
 
 
+def underlying_devices(device: str, present: list[str]) -> list[str]:
+    """The physical devices a virtual one runs on: ``BATCH:CPU(4)`` on CPU, ``HETERO:GPU,CPU`` on both, bare ``AUTO`` on all."""
+    _, sep, rest = device.partition(":")
+    if not sep or not rest.strip():
+        return list(present)
+    names = []
+    for part in rest.split(","):
+        name = part.split("(", 1)[0].strip()
+        if name:
+            names.append(name)
+    return names
+
+
+def _describe_virtual(device: str, base: str, core: Any, present: list[str], where: Where) -> DeviceInfo:
+    """A virtual device (AUTO, MULTI, HETERO, BATCH) caches when every device it runs on can.
+
+    Its load may write a blob per device (BATCH writes two for one CPU model), which
+    the agent publishes and verifies as one entry. Its properties are checked by
+    OpenVINO at compile time: they belong to the devices underneath as much as to it.
+    """
+    parts = [describe(name, core, where) for name in underlying_devices(device, present)]
+    if not parts:
+        raise UnknownDevice(device, present, where)
+    return DeviceInfo(
+        name=device,
+        full_name=f"{base} over " + ", ".join(p.full_name for p in parts),
+        architecture=None,
+        device_type="virtual",
+        capabilities=sorted(set.intersection(*(set(p.capabilities) for p in parts))),
+        can_cache=all(p.can_cache for p in parts),
+        properties={},
+    )
+
+
 def describe_all(core: Any | None = None) -> list[DeviceInfo]:
     core = _core(core)
     return [describe(name, core) for name in available(core)]
@@ -89,6 +119,8 @@ def describe_all(core: Any | None = None) -> list[DeviceInfo]:
 
 def check_properties(info: DeviceInfo, properties: dict[str, str], where: Where | None = None) -> None:
     """Refuse a property the device does not know or cannot set, before compiling anything."""
+    if info.device_type == "virtual":
+        return  # OpenVINO checks them at compile time, against the devices underneath too
     for key in properties:
         mode = info.properties.get(key)
         if mode is None or mode == "RO":

@@ -184,7 +184,7 @@ class NoBlobWritten(OvcacheError):
         super().__init__(
             message,
             where or Where(),
-            hint or "the compile succeeded but OpenVINO wrote no cache blob; check the device and the cache spec",
+            hint or "check that the device can cache and that the cache spec is what the server compiles",
             "no-blob",
         )
 

@@ -174,8 +174,25 @@ def plan_invalidation(
         _evict_to_budget(cache, manifest, doomed, on_disk, orphans, max_bytes, models)
         kept_entries = [e for e in manifest.entries.values() if e.key not in doomed]
 
-    # 4. turn entry removals into file removals, protecting shared blobs
-    kept_blobs = {e.blob for e in kept_entries}
+    # 4. turn entry removals into file removals, protecting shared blobs; an entry of several
+    #    blobs is removed whole, one removal per blob file
+    kept_blobs = {name for e in kept_entries for name in e.all_blobs}
+    for key, removal in list(doomed.items()):
+        entry = manifest.entries[key]
+        for index, name in enumerate(entry.all_blobs[1:], start=1):
+            stat = _blob_stat(cache, name)
+            doomed[f"{key}#{index}"] = Removal(
+                removal.reason,
+                f"{removal.detail} (blob {index + 1} of {len(entry.all_blobs)})",
+                name,
+                stat[0] if stat else 0,
+                [key],
+                entry.model,
+                entry.version,
+                entry.device,
+                stat,
+                stat is not None,
+            )
     for removal in doomed.values():
         if removal.blob in kept_blobs:
             removal.delete_file = False
@@ -250,7 +267,8 @@ def _evict_to_budget(
     refs: dict[str, int] = {}
     for entry in manifest.entries.values():
         if entry.key not in doomed:
-            refs[entry.blob] = refs.get(entry.blob, 0) + 1
+            for name in entry.all_blobs:
+                refs[name] = refs.get(name, 0) + 1
     referenced = manifest.blob_names()
     total = sum(size for name, size in on_disk.items() if refs.get(name) or (name not in referenced and not orphans))
     kept = [e for e in manifest.entries.values() if e.key not in doomed]
@@ -267,9 +285,10 @@ def _evict_to_budget(
         doomed[entry.key] = _removal(
             cache, entry, "budget", f"evicted to fit the {max_bytes}-byte budget (least recently verified)"
         )
-        refs[entry.blob] -= 1
-        if refs[entry.blob] == 0:
-            total -= on_disk.get(entry.blob, 0)
+        for name in entry.all_blobs:
+            refs[name] -= 1
+            if refs[name] == 0:
+                total -= on_disk.get(name, 0)
 
 
 def apply_plan(cache: CacheDir, plan: Plan) -> ApplyResult:
@@ -363,7 +382,7 @@ def _stale_step(cache: CacheDir, manifest: Manifest, removal: Removal, reference
             entry = manifest.entries.get(key)
             if entry is None:
                 continue
-            if entry.blob != removal.blob:
+            if removal.blob not in entry.all_blobs:
                 return f"entry {key} was re-warmed since the plan was made"
     if removal.delete_file and removal.blob and _blob_stat(cache, removal.blob) != removal.blob_stat:
         return f"blob {removal.blob} changed since the plan was made"

@@ -23,7 +23,7 @@ import shutil
 import subprocess
 import sys
 import tempfile
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -40,6 +40,8 @@ class LoadCheck:
     blob: str
     infer: bool = False
     seed: int = 0
+    # The entry's other blobs, when one load wrote several: all are put in the scratch folder.
+    extra: list[str] = field(default_factory=list)
 
 
 @dataclass
@@ -138,18 +140,24 @@ def _one(check: LoadCheck, scratch_root: Path) -> LoadOutcome:
     spec = CacheSpec.from_json(check.spec)
     scratch = Path(tempfile.mkdtemp(prefix="loadcheck-", dir=scratch_root))
     try:
-        target = scratch / os.path.basename(check.blob)
-        try:
-            os.link(check.blob, target)
-        except OSError:
-            shutil.copy2(check.blob, target)
+        for blob in [check.blob, *check.extra]:
+            target = scratch / os.path.basename(blob)
+            try:
+                os.link(blob, target)
+            except OSError:
+                shutil.copy2(blob, target)
+        before = {p.name for p in scratch.glob("*.blob")}
         try:
             cached = serving_compile(ov.Core(), Path(check.model_path), spec, scratch)
         except Exception as exc:  # noqa: BLE001
             return LoadOutcome(check.key, error=f"serving compile failed: {openvino_message(exc)}")
-        outcome = LoadOutcome(
-            check.key, cached.loaded_from_cache, round(cached.seconds * 1000, 3), key_rejected=cached.key_rejected
-        )
+        loaded = cached.loaded_from_cache
+        if loaded is None and spec.profile == "python":
+            # A loader that does not hand back its CompiledModel: a hit writes no new blob.
+            loaded = {p.name for p in scratch.glob("*.blob")} == before
+        outcome = LoadOutcome(check.key, loaded, round(cached.seconds * 1000, 3), key_rejected=cached.key_rejected)
+        if check.infer and cached.compiled is None:
+            return outcome  # the loader keeps its compiled model to itself: nothing to run
         if check.infer:
             try:
                 feeds = _inputs(cached.compiled, check.seed)

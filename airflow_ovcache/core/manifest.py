@@ -9,6 +9,7 @@ schema or fails its digest is *corrupt* and is never trusted silently.
 from __future__ import annotations
 
 import json
+import os
 from dataclasses import MISSING, dataclass, field, fields
 from datetime import datetime, timezone
 from pathlib import Path
@@ -63,6 +64,10 @@ class Entry:
     # The blob's ctime (ns) right after it was renamed into place: the moment it was
     # published, against which its access time tells whether anyone read it since.
     published_ns: int | None = None
+    # The other blobs of a load that writes several (BATCH, HETERO, a library's loader):
+    # each {"blob", "size", "checksum", "blob_stat"}; published, verified and removed with the
+    # primary ``blob`` as one unit.
+    extra_blobs: list[dict[str, Any]] = field(default_factory=list)
 
     @property
     def key(self) -> str:
@@ -75,7 +80,11 @@ class Entry:
     @property
     def all_blobs(self) -> list[str]:
         """Every blob file of this entry (one serving load may write several), the primary one first."""
-        return [self.blob]
+        return [self.blob, *(b["blob"] for b in self.extra_blobs)]
+
+    @property
+    def total_size(self) -> int:
+        return self.size + sum(int(b["size"]) for b in self.extra_blobs)
 
     @property
     def published_at_ns(self) -> int | None:
@@ -130,7 +139,12 @@ def _spec(v: Any) -> bool:
     props = v.get("properties", {})
     if props is not None and not (isinstance(props, dict) and all(isinstance(x, str) for kv in props.items() for x in kv)):
         return False
-    return all(_opt_str(v.get(k)) for k in ("device", "compile_mode", "cache_mode", "model_file", "encryption_key_file"))
+    options = v.get("profile_options")
+    if options is not None and not isinstance(options, dict):
+        return False
+    return all(
+        _opt_str(v.get(k)) for k in ("device", "compile_mode", "cache_mode", "model_file", "encryption_key_file", "profile")
+    )
 
 
 _FIELD_CHECKS: dict[str, Any] = {
@@ -158,16 +172,44 @@ _FIELD_CHECKS: dict[str, Any] = {
     "verified": _opt_str,
     "load_ms": lambda v: v is None or _number(v),
     "published_ns": lambda v: v is None or (_int(v) and v >= 0),
+    "extra_blobs": lambda v: isinstance(v, list) and all(_blob_record(b) for b in v),
 }
+
+
+def _blob_record(v: Any) -> bool:
+    return (
+        isinstance(v, dict)
+        and isinstance(v.get("blob"), str)
+        and is_blob_name(v["blob"])
+        and _int(v.get("size"))
+        and v["size"] >= 0
+        and isinstance(v.get("checksum"), str)
+        and _ints(v.get("blob_stat"))
+    )
+
+
+def _check_publishing(value: Any) -> None:
+    if not isinstance(value, dict) or not isinstance(value.get("key"), str) or not isinstance(value.get("stage"), str):
+        raise ValueError("publishing journal is malformed")
+    blobs = value.get("blobs")
+    if not isinstance(blobs, list) or not all(isinstance(b, str) and is_blob_name(b) for b in blobs):
+        raise ValueError("publishing journal names something that is not a blob")
+    if os.sep in value["stage"] or value["stage"] in ("", ".", ".."):
+        raise ValueError("publishing journal's staging folder is not a plain name")
+    Entry.from_json(value.get("entry") or {})
+
 
 _KNOWN = {f.name for f in fields(Entry)}
 _REQUIRED = {f.name for f in fields(Entry) if f.default is MISSING and f.default_factory is MISSING}
 
 
-def _digest(entries: dict[str, Any], pending: list[str]) -> str:
+def _digest(entries: dict[str, Any], pending: list[str], publishing: dict[str, Any] | None = None) -> str:
     import blake3
 
-    canon = json.dumps({"entries": entries, "pending": pending}, sort_keys=True, separators=(",", ":"), ensure_ascii=False)
+    body: dict[str, Any] = {"entries": entries, "pending": pending}
+    if publishing is not None:
+        body["publishing"] = publishing  # only when present: manifests without one keep their digest
+    canon = json.dumps(body, sort_keys=True, separators=(",", ":"), ensure_ascii=False)
     return "blake3:" + blake3.blake3(canon.encode()).hexdigest()
 
 
@@ -179,6 +221,9 @@ class Manifest:
     # Blob names an invalidation has dropped from the entries but may not have
     # unlinked yet: a journal, so a run killed half-way is finished by the next.
     pending: list[str] = field(default_factory=list)
+    # A publish of several blobs in progress: {"key", "entry", "stage", "blobs"}. Written
+    # before the first rename, so a run killed between renames is rolled forward by the next.
+    publishing: dict[str, Any] | None = None
     # Mode the file is written with: 0600, or 0640 when a serving group may read it.
     file_mode: int = field(default=0o600, compare=False)
 
@@ -205,7 +250,7 @@ class Manifest:
             pending = data.get("pending", [])
             if not isinstance(pending, list) or not all(isinstance(p, str) for p in pending):
                 raise ValueError("pending is not a list of blob names")
-            if data.get("digest") != _digest(entries, pending):
+            if data.get("digest") != _digest(entries, pending, data.get("publishing")):
                 raise ValueError("digest does not match its entries (edited or damaged)")
             parsed = {key: Entry.from_json(value) for key, value in entries.items()}
             for key, entry in parsed.items():
@@ -214,9 +259,12 @@ class Manifest:
             generation = data.get("generation", 0)
             if not _int(generation):
                 raise ValueError("generation is not an integer")
+            publishing = data.get("publishing")
+            if publishing is not None:
+                _check_publishing(publishing)
         except (ValueError, TypeError, AttributeError, RecursionError) as exc:
             raise ManifestCorrupt(f"manifest {path} is corrupt: {exc}", where) from None
-        return cls(path, parsed, generation, pending)
+        return cls(path, parsed, generation, pending, publishing)
 
     def save(self, where: Where | None = None) -> None:
         entries = {key: entry.__dict__ for key, entry in sorted(self.entries.items())}
@@ -225,10 +273,12 @@ class Manifest:
             "schema": MANIFEST_SCHEMA,
             "generation": self.generation,
             "updated": utcnow(),
-            "digest": _digest(entries, self.pending),
+            "digest": _digest(entries, self.pending, self.publishing),
             "entries": entries,
             "pending": self.pending,
         }
+        if self.publishing is not None:
+            doc["publishing"] = self.publishing
         # Compact: at thousands of entries, indentation triples the time to write it.
         atomic_write(
             self.path, json.dumps(doc, sort_keys=True, separators=(",", ":"), ensure_ascii=False).encode(), self.file_mode, where
@@ -250,7 +300,10 @@ class Manifest:
         ]
 
     def referencing(self, blob: str) -> list[Entry]:
-        return [e for e in self.entries.values() if e.blob == blob]
+        return [e for e in self.entries.values() if blob in e.all_blobs]
 
     def blob_names(self) -> set[str]:
-        return {e.blob for e in self.entries.values()}
+        names = {name for e in self.entries.values() for name in e.all_blobs}
+        if self.publishing is not None:
+            names.update(self.publishing["blobs"])  # not orphans: a publish is half-way through them
+        return names

@@ -32,6 +32,11 @@ CompileMode = Literal["path", "model"]
 CacheMode = Literal["OPTIMIZE_SPEED", "OPTIMIZE_SIZE"]
 COMPILE_MODES: tuple[str, ...] = ("path", "model")
 CACHE_MODES: tuple[str, ...] = ("OPTIMIZE_SPEED", "OPTIMIZE_SIZE")
+# How a kind of server turns a version folder into compile calls (see docs/serving-profiles.md):
+# openvino: compile_model by path or by model object; ovms: OpenVINO Model Server's preparation;
+# python: an in-house server's own loader function, called in a fresh process.
+PROFILES: tuple[str, ...] = ("openvino", "ovms", "python")
+DEFAULT_PROFILE = "openvino"
 # Set by the agent itself from the spec; a user-supplied value would silently disagree with it.
 RESERVED_PROPERTIES = {"CACHE_DIR", "CACHE_MODE", "CACHE_ENCRYPTION_CALLBACKS"}
 
@@ -45,8 +50,22 @@ class CacheSpec:
     model_file: str | None = None
     # Path of a host-local key file; the key itself is never stored, only its id (see encryption.py).
     encryption_key_file: str | None = None
+    # The serving profile and what it needs besides (the OVMS model config, the loader),
+    # as canonical JSON so the spec stays hashable and compares by value.
+    profile: str = DEFAULT_PROFILE
+    profile_json: str = ""
 
     def __post_init__(self) -> None:
+        if self.profile not in PROFILES:
+            raise UsageError(f"serving profile {self.profile!r} is not one of {', '.join(PROFILES)}")
+        if self.profile != DEFAULT_PROFILE:
+            if self.encryption_key_file:
+                raise UsageError(
+                    f"the {self.profile} profile cannot encrypt the cache: the server does not set CACHE_ENCRYPTION_CALLBACKS",
+                    hint="drop the encryption key for this model, or serve it with the openvino profile",
+                )
+            if self.cache_mode != "OPTIMIZE_SPEED":
+                raise UsageError(f"the {self.profile} profile compiles with the server's own CACHE_MODE; drop --cache-mode")
         if not self.device or any(c.isspace() for c in self.device):
             raise UsageError(f"device {self.device!r} is not a device name")
         if self.compile_mode not in COMPILE_MODES:
@@ -69,11 +88,21 @@ class CacheSpec:
         cache_mode: str = "OPTIMIZE_SPEED",
         model_file: str | None = None,
         encryption_key_file: str | None = None,
+        profile: str = DEFAULT_PROFILE,
+        profile_options: dict[str, Any] | None = None,
     ) -> CacheSpec:
         if properties is not None and not isinstance(properties, dict):
             raise UsageError(f"properties {properties!r} is not a table of KEY = VALUE")
         props = tuple(sorted((_prop_key(k), _prop_value(v, str(k))) for k, v in (properties or {}).items()))
-        return cls(device, props, compile_mode, cache_mode.upper(), model_file, encryption_key_file)
+        options = json.dumps(profile_options, sort_keys=True, separators=(",", ":")) if profile_options else ""
+        return cls(
+            device, props, compile_mode, cache_mode.upper(), model_file, encryption_key_file, profile or DEFAULT_PROFILE, options
+        )
+
+    @property
+    def profile_options(self) -> dict[str, Any]:
+        """What the profile needs besides the spec: the OVMS model config, the loader to call."""
+        return json.loads(self.profile_json) if self.profile_json else {}
 
     @property
     def property_dict(self) -> dict[str, str]:
@@ -84,8 +113,11 @@ class CacheSpec:
         return self.encryption_key_file is not None
 
     def identity(self, key_id: str | None) -> dict[str, Any]:
-        """What makes two compile calls the same; the key file path is not part of it, the key id is."""
-        return {
+        """What makes two compile calls the same; the key file path is not part of it, the key id is.
+
+        The default profile adds nothing, so entries warmed before profiles existed keep their ids.
+        """
+        identity: dict[str, Any] = {
             "device": self.device,
             "properties": self.property_dict,
             "compile_mode": self.compile_mode,
@@ -93,6 +125,10 @@ class CacheSpec:
             "model_file": self.model_file,
             "key_id": key_id,
         }
+        if self.profile != DEFAULT_PROFILE:
+            identity["profile"] = self.profile
+            identity["profile_options"] = self.profile_options
+        return identity
 
     def spec_id(self, key_id: str | None) -> str:
         import blake3
@@ -101,7 +137,7 @@ class CacheSpec:
         return blake3.blake3(canon.encode()).hexdigest()[:16]
 
     def to_json(self) -> dict[str, Any]:
-        return {
+        data: dict[str, Any] = {
             "device": self.device,
             "properties": self.property_dict,
             "compile_mode": self.compile_mode,
@@ -109,6 +145,10 @@ class CacheSpec:
             "model_file": self.model_file,
             "encryption_key_file": self.encryption_key_file,
         }
+        if self.profile != DEFAULT_PROFILE:
+            data["profile"] = self.profile
+            data["profile_options"] = self.profile_options
+        return data
 
     @classmethod
     def from_json(cls, data: dict[str, Any]) -> CacheSpec:
@@ -119,9 +159,15 @@ class CacheSpec:
             cache_mode=data.get("cache_mode", "OPTIMIZE_SPEED"),
             model_file=data.get("model_file"),
             encryption_key_file=data.get("encryption_key_file"),
+            profile=data.get("profile") or DEFAULT_PROFILE,
+            profile_options=data.get("profile_options") or None,
         )
 
     def label(self) -> str:
+        if self.profile == "ovms":
+            return f"{self.device} (ovms)"
+        if self.profile == "python":
+            return f"{self.device} (python loader {self.profile_options.get('loader', '?')})"
         extra = [self.compile_mode]
         if self.cache_mode != "OPTIMIZE_SPEED":
             extra.append(self.cache_mode)
@@ -188,14 +234,28 @@ class ServingConfig:
                     where=Where(model=model),
                 )
         props = {**(self.defaults.get("properties") or {}), **(self.models.get(model, {}).get("properties") or {})}
+        loader_override: dict[str, Any] | None = None
         for key, value in (overrides or {}).items():
             if value is None:
                 continue
             if key == "properties":
                 props.update(value)
+            elif key == "profile_options":
+                loader_override = dict(value)  # --loader: the python profile's loader, checked already
             else:
                 merged[key] = value
-        allowed = {"devices", "device", "properties", "compile_mode", "cache_mode", "model_file", "encryption_key_file"}
+        allowed = {
+            "devices",
+            "device",
+            "properties",
+            "compile_mode",
+            "cache_mode",
+            "model_file",
+            "encryption_key_file",
+            "profile",
+            "loader",
+            "loader_path",
+        }
         unknown = set(merged) - allowed
         where = Where(model=model)
         if unknown:
@@ -209,11 +269,35 @@ class ServingConfig:
             devices = string_list(raw_devices, split_commas=True)
             texts = {
                 key: string(merged[key], "a string")
-                for key in ("compile_mode", "cache_mode", "model_file", "encryption_key_file")
+                for key in ("compile_mode", "cache_mode", "model_file", "encryption_key_file", "profile", "loader", "loader_path")
                 if merged.get(key) is not None
             }
         except ValueError as exc:
             raise UsageError(f"serving config {self.source}: model {model}: {exc}", where=where) from None
+        profile = texts.get("profile", DEFAULT_PROFILE)
+        options: dict[str, Any] | None = None
+        if profile == "ovms":
+            raise UsageError(
+                f"serving config {self.source}: model {model}: the ovms profile takes its settings from OVMS's own config.json",
+                hint="pass --ovms-config /path/to/config.json instead",
+                where=where,
+            )
+        if profile == "python" and loader_override is not None:
+            options = loader_override
+        elif profile == "python":
+            from .pyloader import check_loader
+
+            if "loader" not in texts:
+                raise UsageError(
+                    f"serving config {self.source}: model {model}: the python profile needs a loader (package.module:function)",
+                    hint="set loader, or pass --loader",
+                    where=where,
+                )
+            options = {"loader": check_loader(texts["loader"])}
+            if texts.get("loader_path"):
+                options["python_path"] = texts["loader_path"]
+        elif "loader" in texts:
+            raise UsageError(f'serving config {self.source}: model {model}: a loader needs profile = "python"', where=where)
         return [
             CacheSpec.make(
                 device=device,
@@ -222,6 +306,8 @@ class ServingConfig:
                 cache_mode=texts.get("cache_mode", "OPTIMIZE_SPEED"),
                 model_file=texts.get("model_file"),
                 encryption_key_file=texts.get("encryption_key_file"),
+                profile=profile,
+                profile_options=options,
             )
             for device in devices
         ]

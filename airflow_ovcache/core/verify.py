@@ -276,6 +276,10 @@ class Verifier:
             return "corrupt", f"blob header unreadable: {exc}", None
         except OSError as exc:
             return "corrupt", f"blob cannot be read: {exc.strerror}", None
+        for record in entry.extra_blobs:
+            problem = self._check_extra(entry, record)
+            if problem is not None:
+                return problem[0], problem[1], new_stat
         build = hostfacts.runtime_build(self.cache.host_facts_path)
         if header.runtime_version != build:
             return "runtime-mismatch", f"written by OpenVINO {header.runtime_version}, this host runs {build}", new_stat
@@ -317,6 +321,25 @@ class Verifier:
             if not info.can_cache:
                 return "cannot-cache", f"device {entry.device} does not report EXPORT_IMPORT", new_stat
         return OK, "blob is intact and current", new_stat
+
+    def _check_extra(self, entry: Entry, record: dict[str, Any]) -> tuple[str, str] | None:
+        """One of the other blobs of an entry whose load wrote several: present and the bytes published."""
+        name = record["blob"]
+        of = f"(one of the entry's {len(entry.all_blobs)} blobs)"
+        path = regular_file_inside(self.cache.root, name)
+        if path is None:
+            if os.path.lexists(self.cache.root / name):
+                return "corrupt", f"{name} {of} is not a regular file"
+            return "missing", f"blob {name} {of} is not in the cache directory"
+        try:
+            identity = stat_identity(path)
+            if identity[0] != record["size"]:
+                return "corrupt", f"blob {name} {of} is {identity[0]} bytes, {record['size']} were published"
+            if (identity != record["blob_stat"] or self.checksum == "always") and blob_checksum(path) != record["checksum"]:
+                return "corrupt", f"blob {name} {of}: bytes differ from the published blob (checksum mismatch)"
+        except PermissionError:
+            return "unreadable", f"uid {os.geteuid()} may not read {name}; run verify as the cache directory's owner"
+        return None
 
     def _isa(self) -> str | None:
         if not self._isa_probed:
@@ -376,7 +399,14 @@ class Verifier:
     def _load_checks(self, entries: list[Entry], results: list[VerifyResult]) -> None:
         by_key = {r.key: r for r in results}
         checks = [
-            LoadCheck(e.key, e.model_path, e.spec, str(self.cache.root / e.blob), infer=self.infer_check)
+            LoadCheck(
+                e.key,
+                e.model_path,
+                e.spec,
+                str(self.cache.root / e.blob),
+                infer=self.infer_check,
+                extra=[str(self.cache.root / name) for name in e.all_blobs[1:]],
+            )
             for e in entries
             if by_key[e.key].status == OK
         ]

@@ -71,6 +71,8 @@ class WarmResult:
     load_ms: float | None = None
     error: dict[str, Any] | None = None
     warnings: list[str] = field(default_factory=list)
+    # Every blob of an entry one load wrote several of (``blob`` is the first).
+    blobs: list[str] | None = None
 
     @property
     def ok(self) -> bool:
@@ -91,6 +93,14 @@ def model_file_stat(spec_or_mode: str, path: Path) -> list[int] | None:
         return None
     st = os.stat(path)
     return [st.st_size, int(st.st_mtime)]
+
+
+def stamp_published(root: Path, entry: Entry) -> None:
+    """Record each of the entry's blobs as it now is in the cache directory, and when it was published."""
+    entry.blob_stat = stat_identity(root / entry.blob)
+    for record in entry.extra_blobs:
+        record["blob_stat"] = stat_identity(root / record["blob"])
+    entry.published_ns = entry.blob_stat[2]
 
 
 def restat_after_link(path: Path, recorded: list[int]) -> list[int]:
@@ -229,6 +239,12 @@ class Warmer:
             return "blob is missing"
         if identity != entry.blob_stat:
             return REWRITTEN
+        for record in entry.extra_blobs:
+            try:
+                if stat_identity(self.cache.root / record["blob"]) != record["blob_stat"]:
+                    return REWRITTEN
+            except FileNotFoundError:
+                return f"blob {record['blob']} (one of the entry's {len(entry.all_blobs)}) is missing"
         if entry.runtime_dist != hostfacts.runtime_dist_version():
             return f"runtime changed from {entry.runtime_dist} to {hostfacts.runtime_dist_version()}"
         if entry.cpu != hostfacts.cpu_signature():
@@ -291,24 +307,23 @@ class Warmer:
                 raise
             except Exception as exc:  # noqa: BLE001 - OpenVINO raises RuntimeError for everything
                 raise compile_error(exc, where) from None
-            compiled.compiled = None  # release the compiled model before moving its blob
+            compiled.compiled = None  # release the compiled model before moving its blobs
             staged_blobs = sorted(stage.glob("*.blob"))
             if not staged_blobs:
-                self._no_blob(version, where)
-            if len(staged_blobs) > 1:
-                raise CompileFailed(
-                    f"one compile on {spec.device} wrote {len(staged_blobs)} blobs",
-                    where,
-                    hint="devices that compile for several devices at once (BATCH, AUTO over a list) are not managed; warm each physical device",
-                )
-            staged = staged_blobs[0]
-            try:
-                header = read_header(staged)
-            except BlobHeaderError as exc:
-                raise CompileFailed(f"OpenVINO wrote a blob that does not parse: {exc}", where) from None
-            checksum = blob_checksum(staged)
-            apply_file_mode(staged, self.cache.policy.blob_mode, self.cache.policy)
-            fsync_file(staged)
+                self._no_blob(version, spec, where)
+            records = []
+            for staged in staged_blobs:
+                try:
+                    header = read_header(staged)
+                except BlobHeaderError as exc:
+                    raise CompileFailed(f"OpenVINO wrote a blob that does not parse ({staged.name}): {exc}", where) from None
+                checksum = blob_checksum(staged)
+                apply_file_mode(staged, self.cache.policy.blob_mode, self.cache.policy)
+                fsync_file(staged)
+                records.append((staged, header, checksum))
+            primary, header, checksum = records[0]
+            # The CPU blob of a composite load carries the instruction set; any blob the runtime.
+            isa = next((h.isa for _, h, _ in records if h.isa), None)
             entry = Entry(
                 model=version.model,
                 version=version.version,
@@ -318,18 +333,21 @@ class Warmer:
                 model_path=str(version.model_file),
                 model_dir=str(version.directory),
                 fingerprint=fingerprint.digest,
-                blob=staged.name,
-                size=staged.stat().st_size,
+                blob=primary.name,
+                size=primary.stat().st_size,
                 checksum=checksum,
                 blob_stat=[],
                 runtime=header.runtime_version,
                 runtime_dist=hostfacts.runtime_dist_version(),
-                isa=header.isa,
+                isa=isa,
                 cpu=hostfacts.cpu_signature(),
                 key_id=kid,
                 repository=str(self.repository_root) if self.repository_root else None,
                 model_file_stat=model_file_stat(spec.compile_mode, version.model_file),
                 compile_seconds=round(compiled.seconds, 4),
+                extra_blobs=[
+                    {"blob": p.name, "size": p.stat().st_size, "checksum": c, "blob_stat": []} for p, _, c in records[1:]
+                ],
             )
             with self.cache.update_manifest(critical=True) as manifest:
                 for superseded in self._resolve_conflicts(manifest, entry, where):
@@ -339,30 +357,56 @@ class Warmer:
                         f"entry {superseded.key} (key id {superseded.key_id}) is superseded: the key from "
                         f"{'standard input' if source == '-' else source} is now key id {entry.key_id}, and both name blob {entry.blob}"
                     )
-                final = self.cache.root / staged.name
-                try:
-                    os.replace(staged, final)
-                    fsync_dir(self.cache.root)
-                except OSError as exc:
-                    raise os_error(exc, f"cannot publish blob {final.name}", where) from exc
-                entry.blob_stat = stat_identity(final)
-                entry.published_ns = entry.blob_stat[2]
+                self._publish(manifest, entry, [p for p, _, _ in records], stage, where)
                 manifest.entries[key] = entry
                 self._update_sharers(manifest, entry)
-                if previous is not None and previous.blob != entry.blob and not manifest.referencing(previous.blob):
-                    unlink_inside(self.cache.root, previous.blob)
-        self._remember_isa(header.isa)
+                if previous is not None:
+                    for name in previous.all_blobs:
+                        if name not in entry.all_blobs and not manifest.referencing(name):
+                            unlink_inside(self.cache.root, name)
+        self._remember_isa(isa)
         result.status = WARMED
         result.reason = result.reason or "compiled and published"
-        result.blob, result.size, result.compile_seconds = entry.blob, entry.size, entry.compile_seconds
+        result.blob, result.size, result.compile_seconds = entry.blob, entry.total_size, entry.compile_seconds
+        if entry.extra_blobs:
+            result.blobs = entry.all_blobs
 
-    def _no_blob(self, version: ModelVersion, where: Where) -> None:
+    def _publish(self, manifest: Manifest, entry: Entry, staged: list[Path], stage: Path, where: Where) -> None:
+        """Rename the staged blobs into the cache directory (the caller holds the manifest lock).
+
+        One blob is one rename, which readers see atomically. Several blobs cannot
+        appear at once, so the set is journaled in the manifest first: a run killed
+        between the renames leaves the journal and the staged files, and the next
+        writing run rolls the publish forward (:meth:`CacheDir.recover_publish`)
+        before anything else, so the directory ends with the whole new set, never a
+        mix. SIGTERM and friends are held meanwhile (``critical``); SIGKILL is what
+        the journal is for.
+        """
+        if len(staged) > 1:
+            manifest.publishing = {"key": entry.key, "entry": entry.to_json(), "stage": stage.name, "blobs": entry.all_blobs}
+            manifest.save(self.cache.where)
+        try:
+            for path in [*staged[1:], staged[0]]:
+                os.replace(path, self.cache.root / path.name)
+            fsync_dir(self.cache.root)
+        except OSError as exc:
+            raise os_error(exc, f"cannot publish blob(s) {', '.join(p.name for p in staged)}", where) from exc
+        stamp_published(self.cache.root, entry)
+        manifest.publishing = None
+
+    def _no_blob(self, version: ModelVersion, spec: CacheSpec, where: Where) -> None:
         need = sum(p.stat().st_size for p in version.directory.iterdir() if p.is_file()) + (1 << 20)
         free = free_bytes(self.cache.root)
         if free < need:
             raise DiskFull(
                 f"OpenVINO wrote no blob: {free} bytes free on the cache filesystem, about {need} needed",
                 where,
+            )
+        if spec.profile == "python":
+            raise NoBlobWritten(
+                f"python loader {spec.profile_options.get('loader')} returned, but wrote no cache blob",
+                where,
+                hint="the loader must pass the properties it is given (CACHE_DIR among them) to compile_model",
             )
         raise NoBlobWritten("the compile succeeded but OpenVINO wrote no cache blob", where)
 
@@ -377,7 +421,8 @@ class Warmer:
         overwrite each other forever: that is refused.
         """
         superseded = []
-        for other in manifest.referencing(entry.blob):
+        others = {o.key: o for name in entry.all_blobs for o in manifest.referencing(name)}
+        for other in others.values():
             if other.key == entry.key:
                 continue
             same_mode = other.spec.get("cache_mode") == entry.spec.get("cache_mode")
@@ -404,7 +449,7 @@ class Warmer:
     def _update_sharers(manifest: Manifest, entry: Entry) -> None:
         """Entries that share a blob name share its bytes: the new blob is theirs too."""
         for other in manifest.referencing(entry.blob):
-            if other.key == entry.key:
+            if other.key == entry.key or other.blob != entry.blob or other.extra_blobs or entry.extra_blobs:
                 continue
             other.size, other.checksum, other.blob_stat = entry.size, entry.checksum, entry.blob_stat
             other.runtime, other.runtime_dist, other.isa, other.cpu = entry.runtime, entry.runtime_dist, entry.isa, entry.cpu
@@ -422,7 +467,13 @@ class Warmer:
     def _confirm(self, entry: Entry, spec: CacheSpec, result: WarmResult, where: Where) -> None:
         """Load the published blob in a fresh process as the server would; it must come from cache."""
         with self.cache.staging() as scratch:
-            check = LoadCheck(entry.key, entry.model_path, spec.to_json(), str(self.cache.root / entry.blob))
+            check = LoadCheck(
+                entry.key,
+                entry.model_path,
+                spec.to_json(),
+                str(self.cache.root / entry.blob),
+                extra=[str(self.cache.root / name) for name in entry.all_blobs[1:]],
+            )
             outcome = run_load_checks([check], scratch)[entry.key]
         result.loaded_from_cache, result.load_ms = outcome.loaded_from_cache, outcome.load_ms
         if outcome.error or not outcome.loaded_from_cache:

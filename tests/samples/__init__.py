@@ -1,0 +1,1 @@
+"""Sample serving applications the tests warm for, standing for a team's own server code."""
