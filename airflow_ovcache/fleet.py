@@ -54,6 +54,11 @@ _KNOWN = {
     "retain",
     "properties",
     "serving_config",
+    "profile",
+    "loader",
+    "loader_path",
+    "ovms_config",
+    "ovms_path_map",
 }
 
 
@@ -69,6 +74,12 @@ class FleetHost:
     retain: str = "latest:2"
     properties: dict[str, str] = field(default_factory=dict)
     serving_config: str | None = None
+    # How the host's server compiles (docs/serving-profiles.md).
+    profile: str | None = None
+    loader: str | None = None
+    loader_path: str | None = None
+    ovms_config: str | None = None
+    ovms_path_map: dict[str, str] = field(default_factory=dict)
 
     def to_json(self) -> dict[str, Any]:
         data = asdict(self)
@@ -178,9 +189,21 @@ def _host(name: str, merged: dict[str, Any], defaults: dict[str, Any], raw: dict
                 properties[str(key)] = property_value(value)
             except ValueError as exc:
                 raise fail(f"properties.{key}", str(exc)) from None
-    retain = text("retain", "latest:2") or "latest:2"
+    profile = text("profile")
+    if profile not in (None, "openvino", "python"):
+        raise fail("profile", f"must be openvino or python, not {profile!r} (for OpenVINO Model Server set ovms_config)")
+    path_map = merged.get("ovms_path_map") or {}
+    if not isinstance(path_map, dict) or not all(
+        isinstance(k, str) and isinstance(v, str) and k.startswith("/") and v.startswith("/") for k, v in path_map.items()
+    ):
+        raise fail(
+            "ovms_path_map", 'must be a table of absolute server path = absolute agent path, e.g. {"/models" = "/srv/models"}'
+        )
+    # A host whose server is OVMS keeps what its config.json's version policies serve, unless told otherwise.
+    retain = text("retain", "" if text("ovms_config") else "latest:2") or ""
     try:
-        VersionPolicy.parse(retain)
+        if retain:
+            VersionPolicy.parse(retain)
     except UsageError as exc:
         raise fail("retain", f"is not a version policy: {exc.message}") from None
     return FleetHost(
@@ -194,4 +217,9 @@ def _host(name: str, merged: dict[str, Any], defaults: dict[str, Any], raw: dict
         retain=retain,
         properties=properties,
         serving_config=text("serving_config"),
+        profile=profile,
+        loader=text("loader"),
+        loader_path=text("loader_path"),
+        ovms_config=text("ovms_config"),
+        ovms_path_map=dict(path_map),
     )

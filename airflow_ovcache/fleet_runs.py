@@ -65,6 +65,11 @@ def host_kwargs(host: FleetHost, **extra: Any) -> dict[str, Any]:
         "retain": host.retain,
         "properties": dict(host.properties),
         "serving_config": host.serving_config,
+        "profile": host.profile,
+        "loader": host.loader,
+        "loader_path": host.loader_path,
+        "ovms_config": host.ovms_config,
+        "ovms_path_map": dict(host.ovms_path_map),
         **extra,
     }
 

@@ -42,6 +42,23 @@ CONN_FIELDS: dict[str, dict[str, Any]] = {
         "The ovcache agent's command line on the host. Default: this worker's Python for local, 'ovcache' for ssh.",
     ),
     "serving_config": _string("Serving config", "Optional serving config (TOML or JSON) on the host with per-model cache specs."),
+    "profile": _string(
+        "Serving profile",
+        "How the server compiles: openvino (compile_model by path or model) or python (its own loader). "
+        "For OpenVINO Model Server set the OVMS config instead.",
+        "openvino",
+        enum=["openvino", "python"],
+    ),
+    "ovms_config": _string(
+        "OVMS config.json",
+        "Optional: OpenVINO Model Server's config.json on the host; its models are warmed as OVMS prepares them.",
+    ),
+    "ovms_path_map": _string(
+        "OVMS path map",
+        'Optional, with the OVMS config: where the agent finds paths OVMS sees under another mount, e.g. {"/models": "/srv/models"}.',
+    ),
+    "loader": _string("Python loader", "For the python profile: the server's loader, package.module:function."),
+    "loader_path": _string("Loader import path", "For the python profile: a folder on the host to import the loader from."),
     "encryption_key_conn_id": _string(
         "Encryption key connection",
         "Optional: a connection whose password is the cache encryption key (64 hex characters); sent to the agent on stdin.",

@@ -182,6 +182,11 @@ def ovcache_release_by_queue() -> None:
                 devices=list(host.devices),
                 properties=dict(host.properties) or None,
                 serving_config=host.serving_config,
+                profile=host.profile,
+                loader=host.loader,
+                loader_path=host.loader_path,
+                ovms_config=host.ovms_config,
+                ovms_path_map=dict(host.ovms_path_map) or None,
                 repository=host.repository,
                 cache_dir=host.cache_dir,
                 confirm=True,
@@ -192,7 +197,13 @@ def ovcache_release_by_queue() -> None:
                 task_id="verify", model=model, version=version, cache_dir=host.cache_dir, load_check=True, **on_host
             )
             invalidate = OvcacheInvalidateOperator(
-                task_id="invalidate", models=model, versions=host.retain, cache_dir=host.cache_dir, **on_host
+                task_id="invalidate",
+                models=model,
+                versions=host.retain or None,
+                cache_dir=host.cache_dir,
+                ovms_config=host.ovms_config,
+                ovms_path_map=dict(host.ovms_path_map) or None,
+                **on_host,
             )
 
             @task(trigger_rule=TriggerRule.ALL_DONE)

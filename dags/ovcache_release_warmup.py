@@ -111,6 +111,11 @@ def ovcache_release_warmup() -> None:
         retain: str,
         properties: dict,
         serving_config: str | None,
+        profile: str | None,
+        loader: str | None,
+        loader_path: str | None,
+        ovms_config: str | None,
+        ovms_path_map: dict,
         model: str,
         version: int,
     ) -> None:
@@ -146,6 +151,11 @@ def ovcache_release_warmup() -> None:
             devices=devices,
             properties=properties,
             serving_config=serving_config,
+            profile=profile,
+            loader=loader,
+            loader_path=loader_path,
+            ovms_config=ovms_config,
+            ovms_path_map=ovms_path_map,
             repository=repository,
             cache_dir=cache_dir,
             confirm=True,
@@ -155,7 +165,15 @@ def ovcache_release_warmup() -> None:
         verify = OvcacheVerifyOperator(
             task_id="verify", model=model, version=version, cache_dir=cache_dir, load_check=True, **where
         )
-        invalidate = OvcacheInvalidateOperator(task_id="invalidate", models=model, versions=retain, cache_dir=cache_dir, **where)
+        invalidate = OvcacheInvalidateOperator(
+            task_id="invalidate",
+            models=model,
+            versions=retain,
+            cache_dir=cache_dir,
+            ovms_config=ovms_config,
+            ovms_path_map=ovms_path_map,
+            **where,
+        )
 
         @task(trigger_rule=TriggerRule.ALL_DONE)
         def outcome(host: str, model: str, version: int) -> dict:

@@ -70,6 +70,25 @@ def _names(value: Any) -> tuple[str, ...]:
     return tuple(values.string_list(value, split_commas=True))
 
 
+def _profile(value: Any) -> str:
+    name = _text(value).lower()
+    if name not in ("openvino", "python"):
+        raise ValueError(f"{value!r} is not a serving profile (openvino or python; for OVMS set ovms_config)")
+    return name
+
+
+def _path_map(value: Any) -> tuple[tuple[str, str], ...]:
+    """``{"/models": "/srv/models"}``, as a JSON object or its text: server path prefix to agent path prefix."""
+    if isinstance(value, str):
+        try:
+            value = json.loads(value)
+        except ValueError:
+            raise ValueError(f"{value!r} is not a JSON object of server path to agent path") from None
+    if not isinstance(value, dict) or not all(isinstance(k, str) and isinstance(v, str) for k, v in value.items()):
+        raise ValueError(f"{value!r} is not an object of server path to agent path")
+    return tuple(sorted(value.items()))
+
+
 def _extra(conn: Any, conn_id: str, where: Target) -> dict[str, Any]:
     """The connection's extra as a dict; malformed JSON is reported as such, not read as "no fields".
 
@@ -110,6 +129,12 @@ class HostConfig:
     devices: tuple[str, ...] = ()
     agent_command: tuple[str, ...] = ()
     serving_config: str | None = None
+    # How the host's server compiles (docs/serving-profiles.md): a profile, or OVMS's own config.
+    profile: str | None = None
+    loader: str | None = None
+    loader_path: str | None = None
+    ovms_config: str | None = None
+    ovms_path_map: tuple[tuple[str, str], ...] = ()
     # A connection whose password is the cache encryption key (see hooks/keys.py).
     encryption_key_conn_id: str | None = None
     ssh_conn_id: str | None = None
@@ -159,6 +184,11 @@ class HostConfig:
             devices=_read(extra, "devices", (), _names, conn_id, where),
             agent_command=command,
             serving_config=_read(extra, "serving_config", None, _text, conn_id, where),
+            profile=_read(extra, "profile", None, _profile, conn_id, where),
+            loader=_read(extra, "loader", None, _text, conn_id, where),
+            loader_path=_read(extra, "loader_path", None, _text, conn_id, where),
+            ovms_config=_read(extra, "ovms_config", None, _text, conn_id, where),
+            ovms_path_map=_read(extra, "ovms_path_map", (), _path_map, conn_id, where),
             encryption_key_conn_id=_read(extra, "encryption_key_conn_id", None, _text, conn_id, where),
             ssh_conn_id=ssh_conn_id or None,
             command_timeout=timeout or None,  # 0 means no limit

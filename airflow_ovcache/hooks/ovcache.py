@@ -282,13 +282,19 @@ class OvcacheHook(BaseHook):
         no_cache_device: str | None = None,
         confirm: bool = False,
         force: bool = False,
+        profile: str | None = None,
+        loader: str | None = None,
+        loader_path: str | None = None,
+        ovms_config: str | None = None,
+        ovms_path_map: dict[str, str] | None = None,
     ) -> tuple[list[str], Target]:
         cfg = self.config
-        devices = list(devices or cfg.devices)
+        ovms = ovms_config or cfg.ovms_config
+        devices = [] if ovms else list(devices or cfg.devices)
         target = self.target(
             ", ".join(models) if models else "(all in the repository)",
             _versions_label(versions, version_numbers),
-            ", ".join(devices) if devices else "CPU",
+            ", ".join(devices) if devices else ("(from the OVMS config)" if ovms else "CPU"),
         )
         args = [
             "--cache-dir",
@@ -303,22 +309,33 @@ class OvcacheHook(BaseHook):
                 args += ["--version-number", str(self._value("version_numbers", number, _version_number, target))]
         elif versions:
             args += ["--versions", versions]
-        for device in devices:
-            args += ["--device", device]
-        for key, value in (properties or {}).items():
-            args += ["--property", f"{key}={value}"]
-        if compile_mode:
-            args += ["--compile-mode", compile_mode]
-        if cache_mode:
-            args += ["--cache-mode", cache_mode]
-        if model_file:
-            args += ["--model-file", model_file]
-        if encryption_key_file:
-            # A key file on the host; without one, a key connection's key goes on stdin.
-            args += ["--encryption-key-file", encryption_key_file]
-        config = serving_config or cfg.serving_config
-        if config:
-            args += ["--config", config]
+        if ovms:
+            # The server's own config.json says how it compiles; nothing else about the compile is passed.
+            args += self._ovms_args(ovms, ovms_path_map)
+        else:
+            for device in devices:
+                args += ["--device", device]
+            for key, value in (properties or {}).items():
+                args += ["--property", f"{key}={value}"]
+            if compile_mode:
+                args += ["--compile-mode", compile_mode]
+            if cache_mode:
+                args += ["--cache-mode", cache_mode]
+            if model_file:
+                args += ["--model-file", model_file]
+            if encryption_key_file:
+                # A key file on the host; without one, a key connection's key goes on stdin.
+                args += ["--encryption-key-file", encryption_key_file]
+            config = serving_config or cfg.serving_config
+            if config:
+                args += ["--config", config]
+            chosen = profile or cfg.profile
+            if chosen and chosen != "openvino":
+                args += ["--profile", chosen]
+            if loader or cfg.loader:
+                args += ["--loader", str(loader or cfg.loader)]
+            if loader_path or cfg.loader_path:
+                args += ["--loader-path", str(loader_path or cfg.loader_path)]
         if no_cache_device:
             args += ["--no-cache-device", no_cache_device]
         if confirm:
@@ -326,6 +343,14 @@ class OvcacheHook(BaseHook):
         if force:
             args.append("--force")
         return args, target
+
+    def _ovms_args(self, ovms_config: str, path_map: dict[str, str] | None) -> list[str]:
+        """``--ovms-config`` and one ``--ovms-path-map SERVER=AGENT`` per mapping (argument, else connection)."""
+        args = ["--ovms-config", ovms_config]
+        pairs = sorted(path_map.items()) if path_map else list(self.config.ovms_path_map)
+        for server, agent in pairs:
+            args += ["--ovms-path-map", f"{server}={agent}"]
+        return args
 
     def warm(self, *, timeout: float | None = None, **kwargs: Any) -> WarmReport:
         """Compile model versions into the host's cache as the server would (see :meth:`warm_args`)."""
@@ -388,9 +413,14 @@ class OvcacheHook(BaseHook):
         orphan_min_age: float | None = None,
         max_bytes: str | int | None = None,
         dry_run: bool = False,
+        ovms_config: str | None = None,
+        ovms_path_map: dict[str, str] | None = None,
     ) -> tuple[list[str], Target]:
         target = self.target(", ".join(models) if models else None, versions)
         args = ["--cache-dir", self._require(self.config.cache_dir, "cache_dir", target)]
+        ovms = ovms_config or self.config.ovms_config
+        if ovms and not versions:
+            args += self._ovms_args(ovms, ovms_path_map)  # keep what the server's own version policies serve
         for model in models or ():
             args += ["--model", model]
         if versions:

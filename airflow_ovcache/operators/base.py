@@ -44,6 +44,22 @@ def as_version_numbers(value: Any, minimum: int = 1) -> list[int] | None:
     return numbers
 
 
+def path_map(value: Any) -> dict[str, str] | None:
+    """An OVMS path map from a dict or a rendered JSON object (server path prefix to agent path prefix)."""
+    if not value:
+        return None
+    if isinstance(value, str):
+        import json
+
+        try:
+            value = json.loads(value)
+        except ValueError:
+            raise ValueError(f"ovms_path_map {value!r} is neither a dict nor a JSON object") from None
+    if not isinstance(value, dict) or not all(isinstance(k, str) and isinstance(v, str) for k, v in value.items()):
+        raise ValueError(f"ovms_path_map must map server paths to agent paths, not {value!r}")
+    return dict(value)
+
+
 def human_bytes(size: int | None) -> str:
     if size is None:
         return "-"

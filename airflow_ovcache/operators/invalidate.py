@@ -8,7 +8,7 @@ from typing import TYPE_CHECKING, Any
 from ..core.text import printable
 from ..hooks.errors import ProblemsFound
 from ..hooks.results import InvalidateReport
-from .base import OvcacheBaseOperator, as_names, human_bytes
+from .base import OvcacheBaseOperator, as_names, human_bytes, path_map
 
 if TYPE_CHECKING:
     from airflow.sdk import Context
@@ -37,10 +37,22 @@ class OvcacheInvalidateOperator(OvcacheBaseOperator):
     :param dry_run: only plan and report; remove nothing.
     :param fail_on_problems: fail when the cache still exceeds ``max_bytes`` (default True).
     :param cache_dir: OpenVINO ``cache_dir`` on the host; default the connection's. (templated)
+    :param ovms_config: OpenVINO Model Server's ``config.json`` on the host: without ``versions``,
+        keep what each model's ``model_version_policy`` serves; default the connection's. (templated)
+    :param ovms_path_map: with ``ovms_config``: server path prefix to agent path prefix. (templated)
     :param command_timeout: seconds the agent may run; default the connection's.
     """
 
-    template_fields: Sequence[str] = ("ovcache_conn_id", "host_name", "models", "versions", "max_bytes", "cache_dir")
+    template_fields: Sequence[str] = (
+        "ovcache_conn_id",
+        "host_name",
+        "models",
+        "versions",
+        "max_bytes",
+        "cache_dir",
+        "ovms_config",
+        "ovms_path_map",
+    )
     ui_color = "#f5d6c9"
 
     def __init__(
@@ -55,9 +67,13 @@ class OvcacheInvalidateOperator(OvcacheBaseOperator):
         max_bytes: str | int | None = None,
         dry_run: bool = False,
         fail_on_problems: bool = True,
+        ovms_config: str | None = None,
+        ovms_path_map: dict[str, str] | None = None,
         **kwargs: Any,
     ) -> None:
         super().__init__(**kwargs)
+        self.ovms_config = ovms_config
+        self.ovms_path_map = ovms_path_map
         if orphan_min_age is not None and orphan_min_age < 0:
             raise ValueError("orphan_min_age must not be negative")
         if isinstance(max_bytes, int) and max_bytes < 0:
@@ -82,6 +98,8 @@ class OvcacheInvalidateOperator(OvcacheBaseOperator):
             orphan_min_age=self.orphan_min_age,
             max_bytes=self.max_bytes if self.max_bytes not in (None, "") else None,
             dry_run=self.plan_only,
+            ovms_config=self.ovms_config or None,
+            ovms_path_map=path_map(self.ovms_path_map),
         )
         self._log_summary(report)
         if not report.budget_met and self.fail_on_problems and not report.dry_run:

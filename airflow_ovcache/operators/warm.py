@@ -11,7 +11,7 @@ from ..assets import host_cache, parse_model_release, release_versions
 from ..core.text import printable
 from ..hooks.errors import ItemsFailed
 from ..hooks.results import WarmItem, WarmReport
-from .base import OvcacheBaseOperator, as_names, as_version_numbers, check_choice, human_bytes, is_template
+from .base import OvcacheBaseOperator, as_names, as_version_numbers, check_choice, human_bytes, is_template, path_map
 
 if TYPE_CHECKING:
     from airflow.sdk import Context
@@ -70,6 +70,15 @@ class OvcacheWarmOperator(OvcacheBaseOperator):
     :param encryption_key_file: a key file on the host (0600) for ``CACHE_ENCRYPTION_CALLBACKS``;
         or set ``encryption_key_conn_id`` to send a key kept in Airflow. (templated)
     :param serving_config: serving config (TOML/JSON) on the host with per-model cache specs. (templated)
+    :param profile: how the server compiles, ``openvino`` (default) or ``python`` (its own loader);
+        default the connection's. See docs/serving-profiles.md. (templated)
+    :param loader: for the ``python`` profile, the server's loader ``package.module:function``. (templated)
+    :param loader_path: for the ``python`` profile, a folder on the host to import the loader from. (templated)
+    :param ovms_config: OpenVINO Model Server's ``config.json`` on the host: its models, devices, plugin
+        config, shapes, layouts and version policies say what is warmed and how (the ``ovms`` profile);
+        compile arguments are then not allowed. Default the connection's. (templated)
+    :param ovms_path_map: with ``ovms_config``: where the agent finds paths the server sees under
+        another mount point, ``{"/models": "/srv/models"}``. (templated)
     :param repository: model repository root on the host; default the connection's. (templated)
     :param cache_dir: OpenVINO ``cache_dir`` on the host; default the connection's. (templated)
     :param no_cache_device: ``fail`` (default) or ``skip`` a device that cannot cache.
@@ -95,6 +104,11 @@ class OvcacheWarmOperator(OvcacheBaseOperator):
         "serving_config",
         "repository",
         "cache_dir",
+        "profile",
+        "loader",
+        "loader_path",
+        "ovms_config",
+        "ovms_path_map",
     )
     template_fields_renderers = {"properties": "json"}
     ui_color = "#b9dcf5"
@@ -117,9 +131,20 @@ class OvcacheWarmOperator(OvcacheBaseOperator):
         confirm: bool = False,
         force: bool = False,
         release: Asset | str | None = None,
+        profile: str | None = None,
+        loader: str | None = None,
+        loader_path: str | None = None,
+        ovms_config: str | None = None,
+        ovms_path_map: dict[str, str] | str | None = None,
         **kwargs: Any,
     ) -> None:
         super().__init__(**kwargs)
+        check_choice("profile", profile, ("openvino", "python", None))
+        self.profile = profile
+        self.loader = loader
+        self.loader_path = loader_path
+        self.ovms_config = ovms_config
+        self.ovms_path_map = ovms_path_map
         check_choice("no_cache_device", no_cache_device, ("fail", "skip"))
         check_choice("compile_mode", compile_mode, ("path", "model"))
         if isinstance(cache_mode, str) and not is_template(cache_mode):
@@ -183,6 +208,11 @@ class OvcacheWarmOperator(OvcacheBaseOperator):
             no_cache_device=self.no_cache_device,
             confirm=self.confirm,
             force=self.force,
+            profile=self.profile or None,
+            loader=self.loader or None,
+            loader_path=self.loader_path or None,
+            ovms_config=self.ovms_config or None,
+            ovms_path_map=path_map(self.ovms_path_map),
         )
         self._log_summary(report)
         self._emit_cache_assets(context, report)

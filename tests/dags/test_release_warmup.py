@@ -78,3 +78,26 @@ def test_release_event_schedules_the_warmup(example_dags: Path, fleet) -> None: 
     assert result.state == "success", [(t.task_id, t.map_index, t.state) for t in result.tasks]
     assert result.task("releases").xcom == [{"model": "mlp", "version": 2}]
     assert _versions(hosts["h1"]["cache"]) == [("mlp", 2)]
+
+
+def test_an_ovms_host_is_warmed_from_its_servers_config(example_dags: Path, fleet, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
+    """The inventory points at OVMS's own config.json; the blob the release warms is the one OVMS's calls read."""
+    import json
+
+    from tests.core.test_ovms import run_ovms_reproduction
+
+    hosts = fleet(["h1"])
+    models = hosts["h1"]["models"]
+    config = tmp_path / "ovms" / "config.json"
+    config.parent.mkdir()
+    config.write_text(json.dumps({"model_config_list": [{"config": {"name": "mlp", "base_path": "/models/mlp"}}]}))
+    inventory = Path(__import__("os").environ["OVCACHE_INVENTORY"])
+    text = inventory.read_text().replace("[defaults]\n", "[defaults]\n").replace('retain = "latest:1"\n', "")
+    inventory.write_text(text + f'ovms_config = "{config}"\novms_path_map = {{ "/models" = "{models}" }}\n')
+    dag = load_dag("ovcache_release_warmup", "release_warmup")
+    assert run_dag(dag, conf={"model": "mlp", "version": 1}).state == "success"
+    second = run_dag(dag, conf={"model": "mlp", "version": 2})
+    assert second.state == "success", [(t.task_id, t.map_index, t.state) for t in second.tasks]
+    (entry,) = Manifest.load(hosts["h1"]["cache"] / ".ovcache" / "manifest.json").entries.values()
+    assert (entry.version, entry.spec["profile"]) == (2, "ovms")  # OVMS serves latest 1: version 1 retired
+    assert run_ovms_reproduction(config, "mlp", models / "mlp" / "2" / "model.xml", hosts["h1"]["cache"])
