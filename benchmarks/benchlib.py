@@ -46,6 +46,8 @@ BENCHMARKS = (
     "bench_invalidate",
     "bench_fleet",
     "bench_dagparse",
+    # serving fidelity
+    "bench_profiles",
 )
 
 
