@@ -81,14 +81,15 @@ def run(ctx: Context) -> dict[str, Any]:
 
 
 def render(result: dict[str, Any]) -> str:
-    w, lo = result["warm"], result["load"]
+    m = result["measurements"]
+    w, lo = m["warm"], m["load"]
     rows = [
         [kind, ms(w[kind]["wall"]), ms(w[kind]["compile"]), ms(lo[kind]["load"]), ms(lo[kind]["total"])]
         for kind in ("by-path", "ovms")
     ]
     head = ["profile", "`ovcache warm` whole command", "compile (agent-timed)", "serving load from cache", "serving process after import"]
     return (
-        f"Model: {result['model']['name']}, {result['model']['mb']} MB on disk; {result['repeats']} runs each, interleaved. "
+        f"Model: {m['model']['name']}, {m['model']['mb']} MB on disk; {m['repeats']} runs each, interleaved. "
         "Times in ms, median (p25-p75).\n\n" + table(head, rows)
     )
 
