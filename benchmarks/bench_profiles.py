@@ -1,7 +1,7 @@
-"""12. Serving profiles: an OVMS-profile warm against a by-path warm of the same model.
+"""Serving profiles: an OVMS-profile warm against a by-path warm of the same model.
 
-One transformer-shaped IR model (``samples.build_transformer``, about 14 MB of
-weights), warmed into a fresh cache directory by the whole ``ovcache warm --json``
+One transformer-shaped IR model (``samples.build_transformer``, about 19 MB on
+disk), warmed into a fresh cache directory by the whole ``ovcache warm --json``
 command, process start to exit, with the ``openvino`` profile (by path) and with
 the ``ovms`` profile (from an OVMS ``config.json``), interleaved. The OVMS profile
 pays for OVMS's preparation (``read_model``, a ``PrePostProcessor`` putting a
