@@ -8,12 +8,15 @@ run's summary. Importing it is cheap (no OpenVINO, no network).
 from __future__ import annotations
 
 import contextlib
+import logging
 import os
 from collections.abc import Iterable, Iterator, Mapping
 from typing import Any
 
 from .assets import parse_model_release, versions_from_extra
 from .fleet import INVENTORY_ENV, Fleet, FleetHost, load_fleet
+
+log = logging.getLogger(__name__)
 
 INVENTORY_VARIABLE = "ovcache_inventory"
 REPORT_DIR_ENV = "OVCACHE_REPORT_DIR"
@@ -47,7 +50,7 @@ def hosts_for_run(fleet: Fleet, params: Mapping[str, Any]) -> list[FleetHost]:
     selected = fleet.select(params.get("hosts") or None, params.get("labels") or None)
     queued = [h for h in selected if h.queue]
     for host in queued:
-        print(f"host {host.name}: routed by queue {host.queue}; left to the DAGs that route by queue")
+        log.info("host %s: routed by queue %s; left to the DAGs that route by queue", host.name, host.queue)
     direct = [h for h in selected if not h.queue]
     if not direct:
         raise ValueError("no host of the fleet inventory matches the run's hosts and labels (hosts with a queue are left out)")
@@ -172,9 +175,29 @@ def host_outcome(records: dict[str, dict[str, Any]], steps: list[str], **identit
         outcome["ok"] = False
         outcome["failed_step"] = step
         error = record.get("error")
-        outcome["reason"] = error["message"] if error else f"step {step} did not finish (see its log)"
+        outcome["reason"] = failure_reason(error) if error else f"step {step} did not finish (see its log)"
+        outcome["failure_kind"] = (error or {}).get("kind") or "task"
         break
     return outcome
+
+
+def failure_reason(error: dict[str, Any]) -> str:
+    """A failure record's reason and what to do, without the host/model prefix the summary line already has."""
+    reason = error.get("reason") or error.get("message") or "failed"
+    hint = error.get("hint")
+    return f"{reason} ({hint})" if hint and hint not in reason else reason
+
+
+def log_summary(text: str, failures: list[str]) -> None:
+    """The run's summary in the task's log: one line each, failures at ERROR, before the task raises.
+
+    Printed lines land after the traceback, or inside the collapsed "post execute"
+    group; logged lines are where the person who opens the summary task looks.
+    """
+    head, *lines = text.splitlines()
+    log.info("%s", head)
+    for line in lines:
+        (log.error if line in failures else log.info)("%s", line)
 
 
 def release_summary(outcomes: Iterable[dict[str, Any] | None]) -> tuple[str, list[str]]:

@@ -18,8 +18,25 @@ from typing import Any
 from .core.text import one_line, printable
 
 # How a cell reads, from the state before and after the night's repair.
-OK, REPAIRED, UNREPAIRED, UNREACHABLE = "ok", "repaired", "unrepaired", "unreachable"
-_COLOURS = {OK: "#1b7f3b", REPAIRED: "#b7791f", UNREPAIRED: "#c53030", UNREACHABLE: "#4a5568"}
+OK, REPAIRED, UNREPAIRED, UNREACHABLE, HOST_ERROR = "ok", "repaired", "unrepaired", "unreachable", "host-error"
+_COLOURS = {OK: "#1b7f3b", REPAIRED: "#b7791f", UNREPAIRED: "#c53030", UNREACHABLE: "#4a5568", HOST_ERROR: "#6b46c1"}
+# Failure kinds (hooks/errors.py FAILURE_KINDS) that mean the host was not reached at all.
+NETWORK_KINDS = {"cannot-connect", "login-refused", "host-key"}
+_KIND_LABELS = {
+    "cannot-connect": "cannot connect",
+    "login-refused": "SSH login refused",
+    "host-key": "host key mismatch",
+    "agent-missing": "agent missing or too old",
+    "agent-error": "agent ran and reported an error",
+    "agent-crashed": "agent crashed or timed out",
+    "config": "connection or argument problem",
+    "cache": "cache problems",
+    "task": "task failed",
+}
+
+
+def _kind_label(kind: str) -> str:
+    return _KIND_LABELS.get(kind, kind)
 
 
 @dataclass
@@ -44,24 +61,28 @@ class FleetReport:
     title: str
     generated: str
     cells: list[Cell] = field(default_factory=list)
-    unreachable: dict[str, str] = field(default_factory=dict)  # host -> why
+    unreachable: dict[str, str] = field(default_factory=dict)  # host -> why: it could not be reached at all
+    # host -> {"kind", "why"}: reached, but the agent is missing, failed or refused (not a network problem)
+    host_errors: dict[str, dict[str, str]] = field(default_factory=dict)
     orphans: dict[str, int] = field(default_factory=dict)  # host -> count
     hosts: list[str] = field(default_factory=list)
 
     @property
     def ok(self) -> bool:
-        return not self.unreachable and all(c.outcome != UNREPAIRED for c in self.cells)
+        return not self.unreachable and not self.host_errors and all(c.outcome != UNREPAIRED for c in self.cells)
 
     def counts(self) -> dict[str, int]:
         out = {OK: 0, REPAIRED: 0, UNREPAIRED: 0}
         for cell in self.cells:
             out[cell.outcome] += 1
         out[UNREACHABLE] = len(self.unreachable)
+        out[HOST_ERROR] = len(self.host_errors)
         return out
 
     def problems(self) -> list[str]:
         """One line per thing a person must look at, naming host, model, version and device."""
         lines = [f"host {h}: unreachable: {why}" for h, why in sorted(self.unreachable.items())]
+        lines += [f"host {h}: {_kind_label(e['kind'])}: {e['why']}" for h, e in sorted(self.host_errors.items())]
         lines += [
             f"host {c.host}, model {c.model}, version {c.version}, device {c.device}: {c.after}: {c.reason}"
             for c in self.cells
@@ -77,6 +98,7 @@ class FleetReport:
             "counts": self.counts(),
             "hosts": self.hosts,
             "unreachable": self.unreachable,
+            "host_errors": self.host_errors,
             "orphans": self.orphans,
             "problems": self.problems(),
             "cells": [c.to_json() for c in self.cells],
@@ -90,7 +112,13 @@ def build_report(host_results: list[dict[str, Any]], title: str = "OpenVINO cach
         host = result["host"]
         report.hosts.append(host)
         if result.get("error"):
-            report.unreachable[host] = str(result["error"])
+            # Only a host that could not be reached is "unreachable": a reachable host whose agent
+            # is missing or refused (a broken cache directory, say) is sent to the host, not the network.
+            kind = result.get("error_kind")
+            if kind is None or kind in NETWORK_KINDS:  # (a result of an older DAG copy says no kind)
+                report.unreachable[host] = str(result["error"])
+            else:
+                report.host_errors[host] = {"kind": str(kind), "why": str(result["error"])}
             continue
         before = {_key(r): r for r in result.get("found", []) if r.get("model")}
         orphans = sum(1 for r in result.get("after", []) if r.get("status") == "orphan")
@@ -156,6 +184,10 @@ def render_html(report: FleetReport) -> str:
             if host in report.unreachable:
                 tds.append(f'<td class="cell unreachable" title="{esc(report.unreachable[host])}">unreachable</td>')
                 continue
+            if host in report.host_errors:
+                err = report.host_errors[host]
+                tds.append(f'<td class="cell host-error" title="{esc(err["why"])}">{esc(_kind_label(err["kind"]))}</td>')
+                continue
             cell = by_cell.get((host, model, version, device))
             if cell is None:
                 tds.append('<td class="cell none">not managed</td>')
@@ -184,7 +216,8 @@ th.row{{text-align:left;background:#f7fafc}} th.row span{{color:#4a5568}} th.row
 <h1>{esc(report.title)}</h1>
 <p>{esc(status)} Generated {esc(report.generated)}.</p>
 <p><span class="badge ok">{counts[OK]} ok</span><span class="badge repaired">{counts[REPAIRED]} repaired</span>
-<span class="badge unrepaired">{counts[UNREPAIRED]} unrepaired</span><span class="badge unreachable">{counts[UNREACHABLE]} host(s) unreachable</span></p>
+<span class="badge unrepaired">{counts[UNREPAIRED]} unrepaired</span><span class="badge unreachable">{counts[UNREACHABLE]} host(s) unreachable</span>
+<span class="badge host-error">{counts[HOST_ERROR]} host(s) with agent errors</span></p>
 <table><thead><tr><th>model / version / device</th>{head}</tr></thead><tbody>
 {"".join(body) or "<tr><td>no managed blobs</td></tr>"}
 </tbody></table>

@@ -14,6 +14,7 @@ as ``ovcache_release_by_queue``); the schedule from ``OVCACHE_NIGHTLY_CRON`` in
 
 from __future__ import annotations
 
+import logging
 import os
 
 import pendulum
@@ -21,6 +22,8 @@ from airflow.sdk import CronTriggerTimetable, TaskGroup, TriggerRule, dag, get_c
 
 from airflow_ovcache.operators.rewarm import OvcacheRewarmOperator
 from airflow_ovcache.queue_hosts import QUEUE_HOSTS_ENV, host_group_id, parse_queue_hosts
+
+log = logging.getLogger(__name__)
 
 NIGHTLY_CRON = os.environ.get("OVCACHE_NIGHTLY_CRON", "30 2 * * *")
 NIGHTLY_TIMEZONE = pendulum.timezone(os.environ.get("OVCACHE_NIGHTLY_TIMEZONE", "UTC"))
@@ -37,6 +40,8 @@ HOSTS = parse_queue_hosts(
 @dag(
     dag_id="ovcache_nightly_by_queue",
     schedule=CronTriggerTimetable(NIGHTLY_CRON, timezone=NIGHTLY_TIMEZONE) if HOSTS else None,
+    # Without hosts at parse time the DAG has no schedule: say why where the schedule would show.
+    description=None if HOSTS else f"no hosts: set ${QUEUE_HOSTS_ENV} for the DAG processor and the workers",
     start_date=pendulum.datetime(2026, 1, 1, tz=NIGHTLY_TIMEZONE),
     catchup=False,
     max_active_runs=1,
@@ -62,13 +67,14 @@ def ovcache_nightly_by_queue() -> None:
                 why = (
                     record["error"]["message"] if record["error"] else f"no answer (is a worker listening on queue {host.queue}?)"
                 )
-                results.append({"host": host.name, "error": why})
+                kind = record["error"].get("kind") if record["error"] else "cannot-connect"  # no worker took it
+                results.append({"host": host.name, "error": why, "error_kind": kind or "task"})
         fleet_report = build_report(results)
         stamp = context["logical_date"].strftime("%Y%m%dT%H%M") if context.get("logical_date") else context["run_id"]
         paths = write_report(fleet_report, report_dir(), f"nightly-by-queue-{stamp}")
         write_report(fleet_report, report_dir(), "latest-by-queue")
-        print(f"nightly verification: {fleet_report.counts()}")
-        print(f"report: {paths['html']} (JSON: {paths['json']})")
+        log.info("%s", f"nightly verification: {fleet_report.counts()}")
+        log.info("%s", f"report: {paths['html']} (JSON: {paths['json']})")
         if not fleet_report.ok:
             problems = fleet_report.problems()
             raise RunFailed(f"{len(problems)} problem(s) left after repair (report: {paths['html']}): " + "; ".join(problems))

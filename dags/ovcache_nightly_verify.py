@@ -21,12 +21,15 @@ time; nothing else is read while parsing).
 
 from __future__ import annotations
 
+import logging
 import os
 
 import pendulum
 from airflow.sdk import CronTriggerTimetable, Param, TriggerRule, dag, get_current_context, task, task_group
 
 from airflow_ovcache.operators.rewarm import OvcacheRewarmOperator
+
+log = logging.getLogger(__name__)
 
 # When: a cron expression in a named timezone (pendulum names, e.g. "Europe/Berlin").
 NIGHTLY_CRON = os.environ.get("OVCACHE_NIGHTLY_CRON", "30 2 * * *")
@@ -42,8 +45,12 @@ NIGHTLY_TIMEZONE = pendulum.timezone(os.environ.get("OVCACHE_NIGHTLY_TIMEZONE", 
     tags=["ovcache", "openvino"],
     doc_md=__doc__,
     params={
-        "hosts": Param([], type="array", description="only these inventory hosts (default: all)"),
-        "labels": Param([], type="array", description="only hosts with all of these labels"),
+        "hosts": Param(
+            None, type=["null", "array"], items={"type": "string"}, description="only these inventory hosts (empty: all)"
+        ),
+        "labels": Param(
+            None, type=["null", "array"], items={"type": "string"}, description="only hosts with all of these labels (empty: any)"
+        ),
         "load_check": Param(True, type="boolean", description="verify with a load from cache in a fresh process"),
     },
 )
@@ -73,17 +80,18 @@ def ovcache_nightly_verify() -> None:
             fail_on_unrepaired=False,
         )
 
-        @task(trigger_rule=TriggerRule.ALL_DONE)
+        @task(trigger_rule=TriggerRule.ALL_DONE, map_index_template="{{ task.op_kwargs['host'] }}")
         def outcome(host: str) -> dict:
             from airflow_ovcache.fleet_runs import step_records
 
             records = step_records(get_current_context()["ti"], "on_host", ["rewarm"])["rewarm"]
             if records["result"] is not None:
                 return {"host": host, **records["result"]}
-            reason = records["error"]["message"] if records["error"] else "rewarm did not finish (see its log)"
-            return {"host": host, "error": reason}
+            error = records["error"] or {}
+            reason = error.get("message") or "rewarm did not finish (see its log)"
+            return {"host": host, "error": reason, "error_kind": error.get("kind") or "task"}
 
-        repair >> outcome(host)
+        repair >> outcome(host=host)
 
     @task(trigger_rule=TriggerRule.ALL_DONE)
     def report() -> dict:
@@ -105,10 +113,10 @@ def ovcache_nightly_verify() -> None:
         paths = write_report(fleet_report, report_dir(), f"nightly-{stamp}")
         write_report(fleet_report, report_dir(), "latest")
         counts = fleet_report.counts()
-        print(f"nightly verification: {counts}")
-        print(f"report: {paths['html']} (JSON: {paths['json']})")
+        log.info("%s", f"nightly verification: {counts}")
+        log.info("%s", f"report: {paths['html']} (JSON: {paths['json']})")
         for line in fleet_report.problems():
-            print(f"  needs a person: {line}")
+            log.warning("needs a person: %s", line)
         if not fleet_report.ok:
             problems = fleet_report.problems()
             raise RunFailed(f"{len(problems)} problem(s) left after repair (report: {paths['html']}): " + "; ".join(problems))

@@ -46,6 +46,7 @@ Started by the model-release assets (``ovmodel://<repository>/<model>``, with
 
 from __future__ import annotations
 
+import logging
 import os
 
 import pendulum
@@ -70,6 +71,8 @@ from airflow_ovcache.operators.verify import OvcacheVerifyOperator
 from airflow_ovcache.operators.warm import OvcacheWarmOperator
 from airflow_ovcache.queue_hosts import QUEUE_HOSTS_ENV, host_group_id, parse_queue_hosts
 from airflow_ovcache.sensors.model_version import OvcacheModelVersionSensor
+
+log = logging.getLogger(__name__)
 
 REPOSITORY_NAME = os.environ.get("OVCACHE_REPOSITORY_NAME", "models")
 RELEASE_MODELS = [m.strip() for m in os.environ.get("OVCACHE_RELEASE_MODELS", "classifier,detector").split(",") if m.strip()]
@@ -103,16 +106,20 @@ STEPS = ["wait_for_version", "check_devices", "warm", "verify", "invalidate"]
     dag_id="ovcache_release_by_queue",
     # without hosts, releases do not start it (a manual run says what to set)
     schedule=AssetAny(*RELEASES) if HOSTS else None,
+    # Without hosts at parse time the DAG has no schedule: say why where the schedule would show.
+    description=None if HOSTS else f"no hosts: set ${QUEUE_HOSTS_ENV} for the DAG processor and the workers",
     start_date=pendulum.datetime(2026, 1, 1, tz="UTC"),
     catchup=False,
     max_active_runs=1,
     tags=["ovcache", "openvino", "queue-routed"],
     doc_md=__doc__,
     params={
-        "model": Param(None, type=["null", "string"], description="model to warm (manual runs)"),
+        "model": Param(None, type=["null", "string"], enum=[None, *RELEASE_MODELS], description="model to warm (manual runs)"),
         "version": Param(None, type=["null", "integer"], minimum=1, description="version to warm (manual runs)"),
-        "hosts": Param([], type="array", description="only these hosts (default: all)"),
-        "labels": Param([], type="array", description="only hosts with all of these labels"),
+        "hosts": Param(None, type=["null", "array"], items={"type": "string"}, description="only these hosts (empty: all)"),
+        "labels": Param(
+            None, type=["null", "array"], items={"type": "string"}, description="only hosts with all of these labels (empty: any)"
+        ),
     },
 )
 def ovcache_release_by_queue() -> None:
@@ -129,7 +136,7 @@ def ovcache_release_by_queue() -> None:
         if not Fleet(HOSTS, f"${QUEUE_HOSTS_ENV}").select(params.get("hosts") or None, params.get("labels") or None):
             raise ValueError("no host matches the run's hosts and labels")
         found = releases_of_run(context.get("triggering_asset_events"), params, RELEASE_MODELS)
-        print("releases in this run: " + ", ".join(f"{r['model']} version {r['version']}" for r in found))
+        log.info("%s", "releases in this run: " + ", ".join(f"{r['model']} version {r['version']}" for r in found))
         return found
 
     @task
@@ -140,7 +147,7 @@ def ovcache_release_by_queue() -> None:
         params = get_current_context()["params"]
         chosen = {h.name for h in Fleet(HOSTS).select(params.get("hosts") or None, params.get("labels") or None)}
         if host not in chosen:
-            print(f"host {host}: not selected in this run")
+            log.info("%s", f"host {host}: not selected in this run")
             return []
         return releases
 
@@ -225,7 +232,7 @@ def ovcache_release_by_queue() -> None:
     @task(trigger_rule=TriggerRule.ALL_DONE)
     def summary() -> dict:
         """The run's summary; fails the run if any host failed, naming each failure."""
-        from airflow_ovcache.fleet_runs import RunFailed, mapped_results, release_summary
+        from airflow_ovcache.fleet_runs import RunFailed, log_summary, mapped_results, release_summary
 
         ti = get_current_context()["ti"]
         if ti.xcom_pull(task_ids="releases") is None:
@@ -246,7 +253,7 @@ def ovcache_release_by_queue() -> None:
                     }
                 )
         text, failures = release_summary(outcomes)
-        print(text)
+        log_summary(text, failures)
         if failures:
             raise RunFailed(f"{len(failures)} of {len(outcomes)} host release(s) failed: " + "; ".join(failures))
         return {"hosts": len(outcomes), "failures": 0, "outcomes": outcomes}

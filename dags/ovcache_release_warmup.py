@@ -1,40 +1,51 @@
-"""Release warm-up: put a new model version's compiled blobs on every inference host.
+"""
+# Release warm-up
 
-Scheduled on the model-release assets (``ovmodel://<repository>/<model>``): a
-release pipeline that lists one as an outlet, with ``{"version": N}`` in the
-event's extra, starts it. It can also be started by hand with the params
-``model``, ``version`` and optionally ``hosts`` / ``labels``.
+Puts a new model version's compiled blobs on every inference host, before the first request.
 
-For every host in the fleet inventory (read at run time) and every released
-model, in its own mapped task group so one host failing does not stop the
-others:
+## What a run does
 
-1. wait until the version folder has landed in the host's repository
-   (a deferrable sensor: copying models to hosts can lag the release);
-2. check that each of the host's devices can cache (``EXPORT_IMPORT``);
-3. warm the version for each device, confirming in a fresh process that a
-   serving-style compile loads it from cache; each host's cache is emitted as an
-   ``ovcache://<host>/<model>`` asset event through the ``ovcache-host-caches`` alias;
-4. verify it with a load check;
-5. only then invalidate: remove blobs of versions the host's retention policy
-   no longer keeps, and stale or foreign ones;
-6. record the host's outcome.
+For every host of the fleet inventory and every released model, in a mapped task group of its
+own (labelled with the host, so one failing host does not stop the others and is found at once):
 
-A summary task lists every host; if any failed, the run ends failed and the
-summary names the host, model, version, the step that failed and why.
+1. **wait_for_version**: wait until the version folder has landed in the host's repository
+   (deferrable; copying models to hosts can lag the release);
+2. **check_devices**: every device of the host can cache (`EXPORT_IMPORT`);
+3. **warm**: compile the version as the host's server does (its *serving profile*: plain
+   `compile_model`, OpenVINO Model Server from its own `config.json`, or an in-house loader),
+   then confirm in a fresh process that a compile following that profile loads from cache;
+   the host's cache is emitted as an `ovcache://<host>/<model>` asset event;
+4. **verify** with a load check;
+5. **invalidate**, only then: blobs of versions the host no longer keeps, stale or foreign ones;
+6. **outcome**: what happened on this host.
 
-Watching the repository: with ``OVCACHE_WATCH_CONN_ID`` set (an ``ovcache``
-connection whose ``repository`` is where releases land), each release asset
-carries an ``AssetWatcher``: the triggerer lists the repository through the
-agent and emits one release event per new version folder, never two for the
-same version, so publishing a version folder is a release.
+The **summary** task logs one line per host; if any failed, the run fails and its message names
+the host, model, version, the step that failed, why, and what to change.
 
-Copy this file and edit the settings below. Parse-time settings come from
-environment variables only: no Variables, no network, no OpenVINO at import.
+## Starting it
+
+- By a release: a pipeline lists `ovmodel://<repository>/<model>` as an outlet with
+  `{"version": N}` in the event's extra.
+- By hand: trigger with `model` and `version` (and optionally `hosts` / `labels`).
+- By the repository itself: with `OVCACHE_WATCH_CONN_ID` set, a new version folder is a release.
+
+## Configuration
+
+- **Fleet inventory** (read at run time): `$OVCACHE_INVENTORY` or the Variable
+  `ovcache_inventory`, a TOML file of hosts (`cache_dir`, `repository`, `devices`, `retain`,
+  `conn_id`, `profile`, `ovms_config`, ...): see docs/fleet.md.
+- **Connections**: one `ovcache` connection per host, or a shared local one (docs/connections.md).
+- **Environment, read when the file is parsed**: `OVCACHE_REPOSITORY_NAME`,
+  `OVCACHE_RELEASE_MODELS`, `OVCACHE_WAIT_FOR_VERSION_SECONDS`, `OVCACHE_WATCH_CONN_ID`,
+  `OVCACHE_WATCH_INTERVAL_SECONDS`.
+
+Copy this file and edit the settings below. Parse-time settings come from the environment only:
+no Variables, no network, no OpenVINO at import. More in docs/dags.md.
 """
 
 from __future__ import annotations
 
+import logging
 import os
 
 import pendulum
@@ -45,6 +56,8 @@ from airflow_ovcache.operators.invalidate import OvcacheInvalidateOperator
 from airflow_ovcache.operators.verify import OvcacheVerifyOperator
 from airflow_ovcache.operators.warm import OvcacheWarmOperator
 from airflow_ovcache.sensors.model_version import OvcacheModelVersionSensor
+
+log = logging.getLogger(__name__)
 
 # The repository's name in release URIs, and the models released from it.
 REPOSITORY_NAME = os.environ.get("OVCACHE_REPOSITORY_NAME", "models")
@@ -63,6 +76,9 @@ RELEASES = [
     for model in RELEASE_MODELS
 ]
 HOST_CACHES = AssetAlias("ovcache-host-caches")
+# Mapped instances are labelled with their host (the ovcache operators and sensors do so themselves).
+HOST_LABEL = "{{ task.op_kwargs['host'] }}"
+HOST_MODEL_LABEL = "{{ task.op_kwargs['host'] }} · {{ task.op_kwargs['model'] }} v{{ task.op_kwargs['version'] }}"
 STEPS = ["wait_for_version", "check_devices", "warm", "verify", "invalidate"]
 
 
@@ -75,10 +91,14 @@ STEPS = ["wait_for_version", "check_devices", "warm", "verify", "invalidate"]
     tags=["ovcache", "openvino"],
     doc_md=__doc__,
     params={
-        "model": Param(None, type=["null", "string"], description="model to warm (manual runs)"),
+        "model": Param(None, type=["null", "string"], enum=[None, *RELEASE_MODELS], description="model to warm (manual runs)"),
         "version": Param(None, type=["null", "integer"], minimum=1, description="version to warm (manual runs)"),
-        "hosts": Param([], type="array", description="only these inventory hosts (default: all)"),
-        "labels": Param([], type="array", description="only hosts with all of these labels"),
+        "hosts": Param(
+            None, type=["null", "array"], items={"type": "string"}, description="only these inventory hosts (empty: all)"
+        ),
+        "labels": Param(
+            None, type=["null", "array"], items={"type": "string"}, description="only hosts with all of these labels (empty: any)"
+        ),
     },
 )
 def ovcache_release_warmup() -> None:
@@ -89,7 +109,7 @@ def ovcache_release_warmup() -> None:
 
         context = get_current_context()
         found = releases_of_run(context.get("triggering_asset_events"), context["params"], RELEASE_MODELS)
-        print("releases in this run: " + ", ".join(f"{r['model']} version {r['version']}" for r in found))
+        log.info("%s", "releases in this run: " + ", ".join(f"{r['model']} version {r['version']}" for r in found))
         return found
 
     @task
@@ -131,7 +151,7 @@ def ovcache_release_warmup() -> None:
             **where,
         )
 
-        @task
+        @task(map_index_template=HOST_LABEL)
         def check_devices(conn_id: str, host: str, devices: str) -> dict:
             """Every device of the host must be present and able to cache (EXPORT_IMPORT)."""
             from airflow_ovcache.fleet_runs import record_failure
@@ -175,7 +195,7 @@ def ovcache_release_warmup() -> None:
             **where,
         )
 
-        @task(trigger_rule=TriggerRule.ALL_DONE)
+        @task(trigger_rule=TriggerRule.ALL_DONE, map_index_template=HOST_MODEL_LABEL)
         def outcome(host: str, model: str, version: int) -> dict:
             """What happened on this host: ok, or the step that failed and why."""
             from airflow_ovcache.fleet_runs import host_outcome, step_records
@@ -183,13 +203,13 @@ def ovcache_release_warmup() -> None:
             ti = get_current_context()["ti"]
             return host_outcome(step_records(ti, "on_host", STEPS), STEPS, host=host, model=model, version=version)
 
-        checked = check_devices(conn_id, host, devices)
-        wait >> checked >> warm >> verify >> invalidate >> outcome(host, model, version)
+        checked = check_devices(conn_id=conn_id, host=host, devices=devices)
+        wait >> checked >> warm >> verify >> invalidate >> outcome(host=host, model=model, version=version)
 
     @task(trigger_rule=TriggerRule.ALL_DONE)
     def summary() -> dict:
         """The run's summary; fails the run if any host failed, naming each failure."""
-        from airflow_ovcache.fleet_runs import RunFailed, mapped_results, release_summary
+        from airflow_ovcache.fleet_runs import RunFailed, log_summary, mapped_results, release_summary
 
         ti = get_current_context()["ti"]
         planned = ti.xcom_pull(task_ids="targets")
@@ -201,7 +221,7 @@ def ovcache_release_warmup() -> None:
             for target, got in zip(planned, mapped_results(ti, "on_host.outcome", len(planned)), strict=True)
         ]
         text, failures = release_summary(outcomes)
-        print(text)
+        log_summary(text, failures)
         if failures:
             raise RunFailed(f"{len(failures)} of {len(planned)} host release(s) failed: " + "; ".join(failures))
         return {"hosts": len(planned), "failures": 0, "outcomes": outcomes}

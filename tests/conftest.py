@@ -140,3 +140,23 @@ def run_ovcache():  # type: ignore[no-untyped-def]
 
 def blobs_in(cache: Path) -> list[Path]:
     return sorted(p for p in cache.iterdir() if p.suffix == ".blob")
+
+
+def pytest_terminal_summary(terminalreporter: Any) -> None:
+    """End a run that skipped tests with one line: which tiers, and the one command that installs what they need."""
+    import re
+
+    skipped = terminalreporter.stats.get("skipped", [])
+    if not skipped:
+        return
+    tiers = sorted(
+        {str(getattr(r, "nodeid", "")).split("/")[1] for r in skipped if str(getattr(r, "nodeid", "")).count("/") >= 2}
+    )
+    reasons = " ".join(str(r.longrepr[2]) if isinstance(r.longrepr, tuple) else str(r.longrepr) for r in skipped)
+    packages = sorted(set(re.findall(r"apt-get install (?:-y )?([a-z0-9.+-]+)", reasons)))
+    command = f"sudo apt-get install -y {' '.join(packages)}" if packages else "sudo bash .ci/run"
+    if "root" in reasons:
+        command += " (and run the tests as root)"
+    terminalreporter.write_line(
+        f"skipped {len(skipped)} test(s) in tier(s) {', '.join(tiers) or '?'}: install their prerequisites with: {command}"
+    )

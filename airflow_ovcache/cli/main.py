@@ -74,36 +74,39 @@ class ArgumentError(Exception):
 
 def _parser() -> argparse.ArgumentParser:
     common = _Parser(add_help=False)
-    common.add_argument("--json", action="store_true", help="print the versioned JSON envelope instead of tables")
-    common.add_argument("--host-name", help="name this host in results and errors (default: $OVCACHE_HOST or the hostname)")
-    common.add_argument("-q", "--quiet", action="store_true", help="no progress lines on stderr")
+    output = common.add_argument_group("output")
+    output.add_argument("--json", action="store_true", help="print the versioned JSON envelope instead of tables")
+    output.add_argument("--host-name", help="name this host in results and errors (default: $OVCACHE_HOST or the hostname)")
+    output.add_argument("-q", "--quiet", action="store_true", help="no progress lines on stderr")
 
     cache = _Parser(add_help=False)
-    cache.add_argument("--cache-dir", required=True, type=Path, help="OpenVINO's cache_dir on this host")
-    cache.add_argument(
+    where = cache.add_argument_group("the cache directory, and safety")
+    where.add_argument("--cache-dir", required=True, type=Path, help="OpenVINO's cache_dir on this host")
+    where.add_argument(
         "--lock-timeout",
         type=seconds,
         default=None,
         help="seconds to wait for another ovcache on the same cache (default 1800)",
     )
-    cache.add_argument(
+    where.add_argument(
         "--group",
         help="serving group that may read the cache (dirs 2750, manifest 0640, blobs 0440); default $OVCACHE_GROUP, else private (0700/0600/0400)",
     )
-    cache.add_argument(
+    where.add_argument(
         "--unsafe-cache-dir",
         choices=UNSAFE_POLICIES,
         help="refuse (default: refuse a cache others can write, warn about another owner), strict (refuse both) or warn; default $OVCACHE_UNSAFE_CACHE_DIR",
     )
 
     key = _Parser(add_help=False)
-    key.add_argument(
+    key.add_argument_group("encryption").add_argument(
         "--encryption-key-stdin",
         action="store_true",
         help="read the cache encryption key (64 hex characters) from standard input; entries warmed this way need it again",
     )
 
-    spec = _Parser(add_help=False)
+    spec_parser = _Parser(add_help=False)
+    spec = spec_parser.add_argument_group("how the server compiles (the cache spec and serving profile)")
     spec.add_argument("--config", type=Path, help="serving config (TOML or JSON) with per-model cache specs")
     spec.add_argument("--device", action="append", dest="devices", help="device to warm for (repeatable; default CPU)")
     spec.add_argument(
@@ -117,7 +120,12 @@ def _parser() -> argparse.ArgumentParser:
     spec.add_argument(
         "--compile-mode", choices=("path", "model"), help="the server compiles by path (default) or from a read model object"
     )
-    spec.add_argument("--cache-mode", choices=("OPTIMIZE_SPEED", "OPTIMIZE_SIZE"), type=str.upper)
+    spec.add_argument(
+        "--cache-mode",
+        choices=("OPTIMIZE_SPEED", "OPTIMIZE_SIZE"),
+        type=str.upper,
+        help="OPTIMIZE_SPEED (default) or OPTIMIZE_SIZE (weightless blobs, IR only), as the server sets CACHE_MODE",
+    )
     spec.add_argument("--model-file", help="the file in each version folder the server loads, if there are several")
     spec.add_argument(
         "--encryption-key-file", help="host-local AES-256 key file (mode 0600 or 0640) for CACHE_ENCRYPTION_CALLBACKS"
@@ -133,7 +141,8 @@ def _parser() -> argparse.ArgumentParser:
     )
     spec.add_argument("--loader-path", metavar="DIR", help="a folder to import the loader from (prepended to sys.path)")
 
-    ovms = _Parser(add_help=False)
+    ovms_parser = _Parser(add_help=False)
+    ovms = ovms_parser.add_argument_group("OpenVINO Model Server")
     ovms.add_argument(
         "--ovms-config",
         type=Path,
@@ -155,86 +164,137 @@ def _parser() -> argparse.ArgumentParser:
     parser.add_argument("--version", action="version", version=f"ovcache {__version__}")
     sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND", parser_class=_Parser)
 
-    p = sub.add_parser(
-        "warm", parents=[common, cache, spec, ovms, key], help="compile model versions into the cache as the server would"
+    commands: dict[str, argparse.ArgumentParser] = {}
+
+    def command(name: str, parents: list[_Parser], help: str, example: str) -> argparse.ArgumentParser:
+        sub_parser = sub.add_parser(
+            name,
+            parents=parents,
+            help=help,
+            description=help[0].upper() + help[1:] + ".",
+            epilog=f"example:\n  {example}\n\nExit codes: 0 ok, 1 problems found, 2 error.",
+            formatter_class=argparse.RawDescriptionHelpFormatter,
+        )
+        commands[name] = sub_parser
+        return sub_parser
+
+    p = command(
+        "warm",
+        [common, cache, spec_parser, ovms_parser, key],
+        "compile model versions into the cache as the server would",
+        "ovcache warm --repository /models --cache-dir /var/cache/ov --versions latest:2 --device CPU --confirm",
     )
-    p.add_argument("--repository", required=True, type=Path, help="model repository root (<model>/<version>/)")
-    p.add_argument("--model", action="append", dest="models", help="model to warm (repeatable; default every model)")
-    p.add_argument("--versions", default=None, help="version policy: latest[:N], specific:V1,V2, all (default latest:1)")
-    p.add_argument(
+    what = p.add_argument_group("what to warm")
+    what.add_argument("--repository", required=True, type=Path, help="model repository root (<model>/<version>/)")
+    what.add_argument("--model", action="append", dest="models", help="model to warm (repeatable; default every model)")
+    what.add_argument("--versions", default=None, help="version policy: latest[:N], specific:V1,V2, all (default latest:1)")
+    what.add_argument(
         "--version-number",
         type=version_number,
         action="append",
         dest="version_numbers",
         help="warm exactly this version (repeatable)",
     )
-    p.add_argument(
+    safety = p.add_argument_group("checks")
+    safety.add_argument(
         "--no-cache-device", choices=("fail", "skip"), default="fail", help="what to do when a device cannot cache (default fail)"
     )
-    p.add_argument(
+    safety.add_argument(
         "--confirm",
         action="store_true",
-        help="after publishing, check in a fresh process that a serving compile loads it from cache",
+        help="after publishing, check in a fresh process that a compile following the profile loads it from cache",
     )
-    p.add_argument("--force", action="store_true", help="recompile even when the blob is up to date")
+    safety.add_argument("--force", action="store_true", help="recompile even when the blob is up to date")
 
-    p = sub.add_parser("verify", parents=[common, cache, key], help="check each managed blob would serve the deployed model")
-    p.add_argument("--model")
-    p.add_argument("--version", type=version_number, dest="version_number")
-    p.add_argument("--device")
-    p.add_argument(
-        "--load-check", action="store_true", help="also load each blob in a fresh process (LOADED_FROM_CACHE, load time)"
+    p = command(
+        "verify",
+        [common, cache, key],
+        "check each managed blob would serve the deployed model",
+        "ovcache verify --cache-dir /var/cache/ov --load-check",
     )
-    p.add_argument(
+    what = p.add_argument_group("what to verify")
+    what.add_argument("--model", help="only this model")
+    what.add_argument("--version", type=version_number, dest="version_number", help="only this version")
+    what.add_argument("--device", help="only this device")
+    how = p.add_argument_group("how hard to look")
+    how.add_argument(
+        "--load-check",
+        action="store_true",
+        help="also load each blob in a fresh process following its profile (LOADED_FROM_CACHE, load time)",
+    )
+    how.add_argument(
         "--infer-check", action="store_true", help="also compare cached outputs with a fresh compile (implies --load-check)"
     )
-    p.add_argument(
+    how.add_argument(
         "--checksum",
         choices=("changed", "always"),
         default="changed",
         help="re-hash blobs only when their stat changed (default) or always",
     )
-    p.add_argument("--no-device-check", action="store_true", help="do not check that the device is present and can cache")
+    how.add_argument("--no-device-check", action="store_true", help="do not check that the device is present and can cache")
 
-    p = sub.add_parser(
-        "invalidate", parents=[common, cache, ovms, key], help="remove blobs of retired versions, stale and foreign blobs"
+    p = command(
+        "invalidate",
+        [common, cache, ovms_parser, key],
+        "remove blobs of retired versions, stale and foreign blobs",
+        "ovcache invalidate --cache-dir /var/cache/ov --versions latest:1 --dry-run",
     )
-    p.add_argument("--model", action="append", dest="models", help="limit to this model (repeatable)")
-    p.add_argument("--versions", default=None, help="retention policy over recorded versions (default: keep all versions)")
-    p.add_argument("--no-stale", action="store_true", help="keep blobs whose model files changed or vanished")
-    p.add_argument("--no-foreign", action="store_true", help="keep blobs of another runtime build or CPU")
-    p.add_argument("--orphans", action="store_true", help="also remove blobs no entry accounts for")
-    p.add_argument(
+    what = p.add_argument_group("what to remove")
+    what.add_argument("--model", action="append", dest="models", help="limit to this model (repeatable)")
+    what.add_argument("--versions", default=None, help="retention policy over recorded versions (default: keep all versions)")
+    what.add_argument("--no-stale", action="store_true", help="keep blobs whose model files changed or vanished")
+    what.add_argument("--no-foreign", action="store_true", help="keep blobs of another runtime build or CPU")
+    what.add_argument("--orphans", action="store_true", help="also remove blobs no entry accounts for")
+    what.add_argument(
         "--orphan-min-age", type=seconds, default=600.0, help="seconds an orphan must be old before it is removed (default 600)"
     )
-    p.add_argument("--max-bytes", type=parse_size, help="evict older retained versions until the cache fits (e.g. 20G)")
-    p.add_argument("--dry-run", action="store_true", help="print the plan and the bytes it would free; remove nothing")
+    what.add_argument("--max-bytes", type=parse_size, help="evict older retained versions until the cache fits (e.g. 20G)")
+    what.add_argument("--dry-run", action="store_true", help="print the plan and the bytes it would free; remove nothing")
 
-    sub.add_parser("status", parents=[common, cache], help="list managed blobs, orphans and sizes (fast: no hashing)")
-    p = sub.add_parser("devices", parents=[common], help="devices, their capabilities and whether they can cache")
-    p.add_argument("--device", action="append", dest="devices")
+    command(
+        "status",
+        [common, cache],
+        "list managed blobs, orphans and sizes (fast: no hashing)",
+        "ovcache status --cache-dir /var/cache/ov",
+    )
+    p = command("devices", [common], "devices, their capabilities and whether they can cache", "ovcache devices --device GPU")
+    p.add_argument("--device", action="append", dest="devices", help="only this device (repeatable; default every device)")
 
-    p = sub.add_parser("models", parents=[common], help="models and versions in a repository, and what a policy selects")
-    p.add_argument("--repository", required=True, type=Path)
-    p.add_argument("--model", action="append", dest="models")
-    p.add_argument("--versions", default="all")
+    p = command(
+        "models",
+        [common],
+        "models and versions in a repository, and what a policy selects",
+        "ovcache models --repository /models --versions latest:2",
+    )
+    p.add_argument("--repository", required=True, type=Path, help="model repository root (<model>/<version>/)")
+    p.add_argument("--model", action="append", dest="models", help="only this model (repeatable)")
+    p.add_argument("--versions", default="all", help="the version policy to show the selection of (default all)")
 
-    p = sub.add_parser(
+    p = command(
         "rewarm",
-        parents=[common, cache, key],
-        help="verify, rebuild what a warm can fix (missing, corrupt, stale, foreign), report the rest",
+        [common, cache, key],
+        "verify, rebuild what a warm can fix (missing, corrupt, stale, foreign), report the rest",
+        "ovcache rewarm --cache-dir /var/cache/ov --load-check",
     )
     p.add_argument(
         "--load-check", action="store_true", help="verify with load checks, so blobs the server would not load are rebuilt too"
     )
     p.add_argument("--no-confirm", action="store_true", help="do not load each rebuilt blob in a fresh process")
 
-    sub.add_parser(
-        "repair-manifest", parents=[common, cache], help="set a corrupt manifest aside and start a new one (blobs are kept)"
+    command(
+        "repair-manifest",
+        [common, cache],
+        "set a corrupt manifest aside and start a new one (blobs are kept)",
+        "ovcache repair-manifest --cache-dir /var/cache/ov",
     )
 
-    p = sub.add_parser("sample-repository", parents=[common], help="build a small model repository (for the demo and trials)")
-    p.add_argument("path", type=Path)
+    p = command(
+        "sample-repository",
+        [common],
+        "build a small model repository (for the demo and trials)",
+        "ovcache sample-repository /tmp/models --model classifier:2 --kind transformer",
+    )
+    p.add_argument("path", type=Path, help="where to build it")
     p.add_argument(
         "--model",
         action="append",
@@ -242,7 +302,7 @@ def _parser() -> argparse.ArgumentParser:
         metavar="NAME[:VERSIONS]",
         help="model and its number of versions (default classifier:2 detector:1)",
     )
-    p.add_argument("--size-mb", type=megabytes, default=1.0)
+    p.add_argument("--size-mb", type=megabytes, default=1.0, help="weights per model, in MB (default 1)")
     p.add_argument(
         "--kind",
         choices=("mlp", "transformer"),
@@ -250,7 +310,8 @@ def _parser() -> argparse.ArgumentParser:
         help="transformer compiles slower than it loads, like real models",
     )
 
-    sub.add_parser("version", parents=[common], help="agent, schema and OpenVINO versions (what the Airflow side checks)")
+    command("version", [common], "agent, schema and OpenVINO versions (what the Airflow side checks)", "ovcache version --json")
+    parser.commands = commands  # type: ignore[attr-defined]
     return parser
 
 
@@ -334,12 +395,12 @@ def cmd_warm(args: argparse.Namespace, env: Envelope) -> int:
     def progress(res: Any) -> None:
         nonlocal done
         done += 1
-        timing = f" in {res.seconds:.2f}s" if res.status != "unchanged" else ""
+        timing = f" ({res.seconds:.2f} s for this item)" if res.status != "unchanged" else ""
+        # A failure's reason is printed once, on its "ovcache: error:" line, not here too.
         say(
             printable(
                 f"[{done}/{total}] {res.model}@{res.version if res.version is not None else '-'} {res.device}: {res.status}{timing}"
             )
-            + (f" - {res.reason}" if res.status == "failed" else "")
         )
 
     say(f"warming {total} item(s) into {cache.root}")
@@ -653,15 +714,38 @@ def _usage_failure(exc: ArgumentError, argv: list[str]) -> int:
         code = "unknown-option"
     else:
         code = "usage"
-    prog = exc.parser.prog
-    sys.stderr.write(exc.parser.format_usage())
-    err = UsageError(f"{prog}: {message}", hint=f"see '{prog} --help'")
+    parser = exc.parser
+    sub_parser = getattr(parser, "commands", {}).get(command)
+    if sub_parser is not None:
+        parser = sub_parser  # the command's own usage, not the list of every command
+    prog = parser.prog
+    hint = f"see '{prog} --help'"
+    if code == "unknown-option":
+        suggestions = _suggest(message, parser)
+        if suggestions:
+            hint = f"did you mean {' or '.join(suggestions)}? {hint}"
+    sys.stderr.write(parser.format_usage())
+    err = UsageError(f"{prog}: {message}", hint=hint)
     err.code = code
     print(f"ovcache: error: {err.one_line()}", file=sys.stderr)
     if "--json" in argv:
         env = Envelope(command or "ovcache", error=err, exit_code=EXIT_ERROR)
         print(env.dumps(), flush=True)
     return EXIT_ERROR
+
+
+def _suggest(message: str, parser: argparse.ArgumentParser) -> list[str]:
+    """Close matches among the command's own flags for each unrecognized one ("--cache-dri" -> "--cache-dir")."""
+    import difflib
+
+    known = [flag for action in parser._actions for flag in action.option_strings]
+    unknown = [word.split("=", 1)[0] for word in message.partition(":")[2].split() if word.startswith("-")]
+    found: list[str] = []
+    for word in unknown:
+        for match in difflib.get_close_matches(word, known, n=1, cutoff=0.6):
+            if match not in found:
+                found.append(match)
+    return found
 
 
 def main(argv: list[str] | None = None) -> int:

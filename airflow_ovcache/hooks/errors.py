@@ -95,7 +95,7 @@ class AgentCrashed(OvcacheError):
 class AgentCommandError(OvcacheError):
     """The agent ran and reported an error of its own (``error`` in the envelope)."""
 
-    def __init__(self, target: Target, failure: Any) -> None:
+    def __init__(self, target: Target, failure: Any, conn_id: str | None = None) -> None:
         self.failure = failure
         where = Target(
             failure.host or target.host,
@@ -103,7 +103,8 @@ class AgentCommandError(OvcacheError):
             str(failure.version) if failure.version is not None else target.version,
             failure.device or target.device,
         )
-        super().__init__(where, f"{failure.message} [{failure.code}]", failure.hint)
+        hint = airflow_hint(failure.hint, conn_id, where.host) if conn_id and failure.hint else failure.hint
+        super().__init__(where, f"{failure.message} [{failure.code}]", hint)
 
     @property
     def code(self) -> str:
@@ -146,3 +147,76 @@ class HostKeyNotPinned(OvcacheError):
 
 class DeviceCannotCache(OvcacheError):
     default_hint = "OpenVINO writes no cache blob for a device without EXPORT_IMPORT; warm another device, or set fail_when_cannot_cache=False to keep waiting for a driver that can"
+
+
+# What kind of failure a person is looking at, in the words the report and summaries use: a host
+# that cannot be reached sends on-call to the network; an agent that ran and refused sends them
+# to the host's cache or settings.
+FAILURE_KINDS = {
+    "cannot-connect": "cannot connect",
+    "login-refused": "SSH login refused",
+    "host-key": "host key mismatch",
+    "agent-missing": "agent missing or too old",
+    "agent-error": "agent ran and reported an error",
+    "agent-crashed": "agent crashed or timed out",
+    "config": "connection or argument problem",
+    "cache": "cache problems",
+    "task": "task failed",
+}
+
+
+def failure_kind(exc: BaseException) -> str:
+    """One of :data:`FAILURE_KINDS` for an exception raised by the hook, an operator or a sensor."""
+    if isinstance(exc, SSHConnectError):
+        return "cannot-connect"
+    if isinstance(exc, SSHLoginRefused):
+        return "login-refused"
+    if isinstance(exc, (HostKeyMismatch, HostKeyNotPinned)):
+        return "host-key"
+    if isinstance(exc, (AgentNotInstalled, AgentTooOld)):
+        return "agent-missing"
+    if isinstance(exc, (AgentCrashed, AgentTimeout, AgentOutputError)):
+        return "agent-crashed"
+    if isinstance(exc, AgentCommandError):
+        return "agent-error"
+    if isinstance(exc, ConnectionConfigError):
+        return "config"
+    if isinstance(exc, (ItemsFailed, ProblemsFound)):
+        return "cache"
+    return "task"
+
+
+# The agent's hints are written for a person at the host's terminal ("point --cache-dir at a
+# directory"). In Airflow the same fix is a connection field, an inventory key or a task
+# argument: these say which.
+_KNOBS = (
+    ("--no-cache-device=skip", "no_cache_device='skip' on the warm task"),
+    ("--unsafe-cache-dir warn", "OVCACHE_UNSAFE_CACHE_DIR=warn in the agent's environment on the host"),
+    ("--encryption-key-file", "encryption_key_file on the task (or encryption_key_conn_id on connection {conn})"),
+    ("--ovms-path-map SERVER=AGENT", "ovms_path_map (on connection {conn} or host {host} in the fleet inventory)"),
+    ("--ovms-path-map", "ovms_path_map (on connection {conn} or host {host} in the fleet inventory)"),
+    ("--ovms-config", "ovms_config (on connection {conn} or host {host} in the fleet inventory)"),
+    ("--cache-dir", "cache_dir (field of connection {conn}, or of host {host} in the fleet inventory)"),
+    ("--repository", "repository (field of connection {conn}, or of host {host} in the fleet inventory)"),
+    ("--model-file", "model_file on the warm task"),
+    ("--cache-mode", "cache_mode on the warm task"),
+    ("--compile-mode", "compile_mode on the warm task"),
+    ("--lock-timeout", "the agent's --lock-timeout (in agent_command of connection {conn})"),
+    ("--versions", "versions on the task (retain in the fleet inventory)"),
+    ("--device", "devices (on connection {conn} or host {host} in the fleet inventory)"),
+    ("--profile", "profile (on connection {conn} or host {host} in the fleet inventory)"),
+    ("--loader", "loader (on connection {conn} or host {host} in the fleet inventory)"),
+    ("--force", "force=True on the warm task"),
+    ("ovcache --group", "OVCACHE_GROUP in the agent's environment on the host"),
+    ("'ovcache invalidate --dry-run'", "an invalidate task with dry_run=True"),
+    ("'ovcache invalidate'", "an invalidate task (OvcacheInvalidateOperator)"),
+)
+
+
+def airflow_hint(hint: str, conn_id: str, host: str) -> str:
+    """The agent's hint with its command-line flags replaced by the Airflow-side setting that does the same."""
+    out = hint
+    for flag, knob in _KNOBS:
+        if flag in out:
+            out = out.replace(flag, knob.format(conn=conn_id, host=host))
+    return out

@@ -21,6 +21,7 @@ OpenVINO nor paramiko is imported here.
 from __future__ import annotations
 
 import asyncio
+import logging
 import shlex
 from collections.abc import Iterable, Sequence
 from functools import cached_property
@@ -187,7 +188,14 @@ class OvcacheHook(BaseHook):
         return [*args, KEY_FLAG], stdin_payload(self._key)
 
     def _log_line(self, line: str) -> None:
-        self.log.info("[%s] %s", printable(self.config.host_name or "agent"), printable(line))
+        # The agent's own error and warning lines keep their level in the task log.
+        if line.startswith("ovcache: error:"):
+            level = logging.ERROR
+        elif line.startswith(("ovcache: warning:", "ovcache: unrepaired:", "ovcache: WARNING:")):
+            level = logging.WARNING
+        else:
+            level = logging.INFO
+        self.log.log(level, "[%s] %s", printable(self.config.host_name or "agent"), printable(line))
 
     def run_agent(
         self, command: str, args: Sequence[str] = (), *, target: Target | None = None, timeout: float | None = None
@@ -256,8 +264,8 @@ class OvcacheHook(BaseHook):
             if run.error.code == "usage":
                 from .errors import AgentUsageError
 
-                raise AgentUsageError(where, run.error)
-            raise AgentCommandError(where, run.error)
+                raise AgentUsageError(where, run.error, self.ovcache_conn_id)
+            raise AgentCommandError(where, run.error, self.ovcache_conn_id)
         return run
 
     def kill(self) -> None:

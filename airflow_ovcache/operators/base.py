@@ -79,20 +79,43 @@ def check_choice(name: str, value: Any, choices: Sequence[str | None]) -> None:
         raise ValueError(f"{name}={value!r} is not one of {allowed}")
 
 
+def host_label_template(*fields: str) -> str:
+    """A ``map_index_template`` naming the host (and the model and version, where the task has them).
+
+    Mapped instances then read ``infer-02 · resnet v3`` in the UI instead of ``[1]``:
+    the one a person looking for the failing host opens. Rendered from the task's own
+    (rendered) fields, so it is known before the task runs and still there when it fails.
+    """
+    label = "{{ task.host_name or task.ovcache_conn_id }}"
+    for name in fields:
+        prefix = " v" if "version" in name else " · "
+        label += f"{{% if task.{name} %}}{prefix}{{{{ task.{name} }}}}{{% endif %}}"
+    return label
+
+
 ERROR_XCOM_KEY = "ovcache_error"
 
 
 def failure_record(task_id: str, exc: BaseException) -> dict[str, Any]:
     """A failure as plain data: where (from the error's target, if it has one) and why."""
+    from ..core.text import one_line
+    from ..hooks.errors import failure_kind
+
     target = getattr(exc, "target", None)
+    version = getattr(target, "version", None)
     return {
         "task_id": task_id,
         "host": getattr(target, "host", None),
         "model": getattr(target, "model", None),
-        "version": getattr(target, "version", None),
+        # A number where it is one, as everywhere else in XCom.
+        "version": int(version) if isinstance(version, str) and version.isdigit() else version,
         "device": getattr(target, "device", None),
         "error": type(exc).__name__,
-        "message": " ".join(str(exc).split()),
+        "kind": failure_kind(exc),
+        "message": one_line(str(exc)),
+        # The reason and what to do, without the coordinates the message starts with.
+        "reason": one_line(getattr(exc, "reason", "") or str(exc)),
+        "hint": one_line(getattr(exc, "hint", "") or ""),
     }
 
 
@@ -135,6 +158,8 @@ class OvcacheBaseOperator(BaseOperator):
     """
 
     ui_color = "#cfe3f7"
+    # The fields a mapped instance is labelled with besides the host (see host_label_template).
+    label_fields: tuple[str, ...] = ()
 
     def __init_subclass__(cls, **kwargs: Any) -> None:
         super().__init_subclass__(**kwargs)
@@ -151,6 +176,7 @@ class OvcacheBaseOperator(BaseOperator):
         encryption_key_conn_id: str | None = None,
         **kwargs: Any,
     ) -> None:
+        kwargs.setdefault("map_index_template", host_label_template(*self.label_fields))
         super().__init__(**kwargs)
         if command_timeout is not None and command_timeout <= 0:
             raise ValueError("command_timeout must be a positive number of seconds")

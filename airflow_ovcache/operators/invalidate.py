@@ -43,6 +43,7 @@ class OvcacheInvalidateOperator(OvcacheBaseOperator):
     :param command_timeout: seconds the agent may run; default the connection's.
     """
 
+    label_fields = ("models",)
     template_fields: Sequence[str] = (
         "ovcache_conn_id",
         "host_name",

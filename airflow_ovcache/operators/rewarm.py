@@ -61,9 +61,14 @@ class OvcacheRewarmOperator(OvcacheBaseOperator):
 
         self.log.info("rewarm on host %s (%s) in %.2fs", report.host, report.cache_dir, report.seconds)
         self.log.info("  found:  %s", counts(RewarmReport._counts(report.found)))
+        was = {(e.model, e.version, e.device): e for e in report.found if not e.ok}
         for item in report.rewarmed:
-            self.log.info(
-                "  %s", printable(f"rebuilt {item.describe()}: {item.status}" + (f" ({item.reason})" if item.failed else ""))
+            # A repair means something was wrong: logged as a warning, so a level filter still shows it.
+            before = was.get((item.model, item.version, item.device))
+            why = f" (was {before.status}: {before.reason})" if before is not None else ""
+            self.log.warning(
+                "  %s",
+                printable(f"rebuilt {item.describe()}: {item.status}{why}" + (f" - {item.reason}" if item.failed else "")),
             )
         self.log.info("  after:  %s", counts(RewarmReport._counts(report.after)))
         for entry in report.unrepaired:

@@ -38,6 +38,7 @@ class OvcacheVerifyOperator(OvcacheBaseOperator):
     :param command_timeout: seconds the agent may run; default the connection's.
     """
 
+    label_fields = ("model", "version")
     template_fields: Sequence[str] = ("ovcache_conn_id", "host_name", "model", "version", "device", "cache_dir")
     ui_color = "#c9ecd4"
 

@@ -9,7 +9,7 @@ from airflow.sdk import Asset, AssetAlias
 
 from ..assets import host_cache, parse_model_release, release_versions
 from ..core.text import printable
-from ..hooks.errors import ItemsFailed
+from ..hooks.errors import ItemsFailed, airflow_hint
 from ..hooks.results import WarmItem, WarmReport
 from .base import OvcacheBaseOperator, as_names, as_version_numbers, check_choice, human_bytes, is_template, path_map
 
@@ -17,11 +17,14 @@ if TYPE_CHECKING:
     from airflow.sdk import Context
 
 
-def _item_reason(item: WarmItem) -> str:
+def _item_reason(item: WarmItem, conn_id: str = "", host: str = "") -> str:
     # The agent's reason repeats the coordinates; the error's message is the reason alone.
     if item.error is None:
         return item.reason
-    return f"{item.error.message} ({item.error.hint})" if item.error.hint else item.error.message
+    if not item.error.hint:
+        return item.error.message
+    hint = airflow_hint(item.error.hint, conn_id, host) if conn_id else item.error.hint
+    return f"{item.error.message} ({hint})"
 
 
 def _properties(value: Any) -> dict[str, Any] | None:
@@ -89,6 +92,7 @@ class OvcacheWarmOperator(OvcacheBaseOperator):
     :param command_timeout: seconds the agent may run; default the connection's.
     """
 
+    label_fields = ("models", "version_numbers")
     template_fields: Sequence[str] = (
         "ovcache_conn_id",
         "host_name",
@@ -217,7 +221,9 @@ class OvcacheWarmOperator(OvcacheBaseOperator):
         self._log_summary(report)
         self._emit_cache_assets(context, report)
         if report.failed:
-            lines = "; ".join(f"{item.describe()}: {_item_reason(item)}" for item in report.failed)
+            lines = "; ".join(
+                f"{item.describe()}: {_item_reason(item, self.ovcache_conn_id, report.host)}" for item in report.failed
+            )
             raise ItemsFailed(
                 self.hook.target().with_host(report.host),
                 f"{len(report.failed)} of {len(report.items)} warm-up item(s) failed: {lines}",

@@ -42,6 +42,8 @@ class OvcacheBaseSensor(BaseSensorOperator):
 
     template_fields: Sequence[str] = ("ovcache_conn_id", "cache_dir", "host_name")
     ui_color = "#e0f0e6"
+    # The fields a mapped instance is labelled with besides the host (see host_label_template).
+    label_fields: tuple[str, ...] = ()
 
     def __init__(
         self,
@@ -53,6 +55,9 @@ class OvcacheBaseSensor(BaseSensorOperator):
         deferrable: bool = conf.getboolean("operators", "default_deferrable", fallback=False),
         **kwargs: Any,
     ) -> None:
+        from ..operators.base import host_label_template
+
+        kwargs.setdefault("map_index_template", host_label_template(*self.label_fields))
         super().__init__(**kwargs)
         self.ovcache_conn_id = ovcache_conn_id
         self.host_name = host_name

@@ -28,6 +28,7 @@ class OvcacheBlobSensor(OvcacheBaseSensor):
     See :class:`~airflow_ovcache.sensors.base.OvcacheBaseSensor` for the other parameters.
     """
 
+    label_fields = ("model", "version")
     template_fields: Sequence[str] = ("ovcache_conn_id", "host_name", "cache_dir", "model", "version", "devices")
 
     def __init__(

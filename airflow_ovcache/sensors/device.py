@@ -25,6 +25,7 @@ class OvcacheDeviceSensor(OvcacheBaseSensor):
     See :class:`~airflow_ovcache.sensors.base.OvcacheBaseSensor` for the other parameters.
     """
 
+    label_fields = ("device",)
     template_fields: Sequence[str] = ("ovcache_conn_id", "host_name", "device")
 
     def __init__(self, *, device: str, fail_when_cannot_cache: bool = True, **kwargs: Any) -> None:

@@ -37,6 +37,7 @@ class OvcacheModelVersionSensor(OvcacheBaseSensor):
     See :class:`~airflow_ovcache.sensors.base.OvcacheBaseSensor` for the other parameters.
     """
 
+    label_fields = ("model", "version")
     template_fields: Sequence[str] = ("ovcache_conn_id", "host_name", "model", "version", "newer_than", "repository")
 
     def __init__(

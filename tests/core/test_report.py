@@ -38,7 +38,7 @@ RESULTS = [
 
 def test_outcomes_and_problems_name_everything() -> None:
     report = build_report(RESULTS)
-    assert report.counts() == {"ok": 1, "repaired": 2, "unrepaired": 1, "unreachable": 1}
+    assert report.counts() == {"ok": 1, "repaired": 2, "unrepaired": 1, "unreachable": 1, "host-error": 0}
     assert not report.ok
     assert report.problems() == [
         "host h4: unreachable: ssh: connection refused",
@@ -77,3 +77,23 @@ def test_html_is_well_formed_and_shows_the_grid(tmp_path: Path) -> None:
 def test_escapes_what_hosts_report() -> None:
     page = render_html(build_report([{"host": "h<1>", "error": "<script>x</script>"}]))
     assert "<script>x" not in page and "&lt;script&gt;" in page
+
+
+def test_a_reachable_host_with_a_broken_cache_is_not_called_unreachable() -> None:
+    """On-call is sent to the host, not to the network, when the agent ran and refused."""
+    results = [
+        {"host": "h1", "error": "ssh: connection refused", "error_kind": "cannot-connect"},
+        {"host": "h2", "error": "host h2: cache path /c is a file", "error_kind": "agent-error"},
+        {"host": "h3", "error": "the agent command 'ovcache' was not found", "error_kind": "agent-missing"},
+    ]
+    report = build_report(results)
+    assert report.unreachable.keys() == {"h1"}
+    assert {h: e["kind"] for h, e in report.host_errors.items()} == {"h2": "agent-error", "h3": "agent-missing"}
+    assert report.problems() == [
+        "host h1: unreachable: ssh: connection refused",
+        "host h2: agent ran and reported an error: host h2: cache path /c is a file",
+        "host h3: agent missing or too old: the agent command 'ovcache' was not found",
+    ]
+    page = render_html(report)
+    assert "agent ran and reported an error" in page and "agent missing or too old" in page
+    assert not report.ok and report.counts()["host-error"] == 2

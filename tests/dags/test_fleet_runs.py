@@ -55,9 +55,10 @@ def test_release_from_params_is_checked() -> None:
         releases_of_run(None, {}, ["mlp"])
 
 
-def test_queue_routed_hosts_are_left_to_the_queue_dags(capsys: pytest.CaptureFixture[str]) -> None:
-    assert [h.name for h in hosts_for_run(FLEET, {})] == ["h1", "h2"]
-    assert "host h3: routed by queue h3" in capsys.readouterr().out
+def test_queue_routed_hosts_are_left_to_the_queue_dags(caplog: pytest.LogCaptureFixture) -> None:
+    with caplog.at_level("INFO", logger="airflow_ovcache.fleet_runs"):
+        assert [h.name for h in hosts_for_run(FLEET, {})] == ["h1", "h2"]
+    assert "host h3: routed by queue h3" in caplog.text
     assert [h.name for h in hosts_for_run(FLEET, {"labels": ["eu"]})] == ["h1"]
     with pytest.raises(ValueError, match="no host"):
         hosts_for_run(FLEET, {"hosts": ["h3"]})

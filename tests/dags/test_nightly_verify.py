@@ -23,7 +23,7 @@ def test_nightly_repairs_a_deleted_blob_and_a_swapped_model_and_reports_them(exa
     result = run_dag(load_dag("ovcache_nightly_verify", "nightly_verify"))
     assert result.state == "success", [(t.task_id, t.map_index, t.state) for t in result.tasks]
     report = result.task("report").xcom
-    assert report["counts"] == {"ok": 1, "repaired": 2, "unrepaired": 0, "unreachable": 0}
+    assert report["counts"] == {"ok": 1, "repaired": 2, "unrepaired": 0, "unreachable": 0, "host-error": 0}
     data = json.loads(Path(report["json"]).read_text())
     cells = {c["host"]: c for c in data["cells"]}
     assert (cells["h1"]["outcome"], cells["h2"]["before"], cells["h3"]["before"]) == ("ok", "missing", "stale-model")
@@ -34,7 +34,7 @@ def test_nightly_repairs_a_deleted_blob_and_a_swapped_model_and_reports_them(exa
 
     # and a second night finds nothing to do
     again = run_dag(load_dag("ovcache_nightly_verify", "nightly_verify"))
-    assert again.task("report").xcom["counts"] == {"ok": 3, "repaired": 0, "unrepaired": 0, "unreachable": 0}
+    assert again.task("report").xcom["counts"] == {"ok": 3, "repaired": 0, "unrepaired": 0, "unreachable": 0, "host-error": 0}
 
 
 def test_unreachable_host_and_unrepairable_entry_fail_the_run_by_name(example_dags: Path, fleet) -> None:  # type: ignore[no-untyped-def]
@@ -53,5 +53,6 @@ def test_unreachable_host_and_unrepairable_entry_fail_the_run_by_name(example_da
     assert [u["status"] for u in outcomes["h1"]["unrepaired"]] == ["model-missing"]
     assert outcomes["h2"]["ok"] is True
     latest = json.loads((Path(hosts["h1"]["cache"]).parents[1] / "reports" / "latest.json").read_text())
-    assert latest["problems"][0].startswith("host h3: unreachable")
+    assert latest["problems"][0].startswith("host h3: agent missing or too old")  # reached, not a network problem
+    assert latest["unreachable"] == {} and latest["host_errors"]["h3"]["kind"] == "agent-missing"
     assert latest["problems"][1].startswith("host h1, model mlp, version 2, device CPU: model-missing")

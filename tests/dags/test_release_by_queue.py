@@ -205,5 +205,5 @@ def test_nightly_by_queue_repairs_on_each_hosts_queue_and_reports(example_dags: 
     result = run_dag(nightly)
     assert result.state == "success", [(t.task_id, t.state) for t in result.tasks]
     report = result.task("report").xcom
-    assert report["counts"] == {"ok": 1, "repaired": 1, "unrepaired": 0, "unreachable": 0}
+    assert report["counts"] == {"ok": 1, "repaired": 1, "unrepaired": 0, "unreachable": 0, "host-error": 0}
     assert "repaired (stale-model)" in Path(report["html"]).read_text()

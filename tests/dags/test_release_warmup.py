@@ -40,6 +40,11 @@ def test_release_warms_every_host_then_retires_the_old_version(example_dags: Pat
     for step in ("on_host.wait_for_version", "on_host.check_devices", "on_host.warm", "on_host.verify", "on_host.invalidate"):
         assert [t.state for t in second.mapped(step)] == ["success", "success"], step
     assert second.task("summary").xcom == {"hosts": 2, "failures": 0, "outcomes": [o.xcom for o in outcomes]}
+    # every mapped instance is labelled with its host (and model and version), not [0] and [1]
+    assert [t.label for t in second.mapped("on_host.warm")] == ["h1 · mlp v2", "h2 · mlp v2"]
+    assert [t.label for t in second.mapped("on_host.check_devices")] == ["h1", "h2"]
+    assert [t.label for t in outcomes] == ["h1 · mlp v2", "h2 · mlp v2"]
+    assert [t.label for t in second.mapped("on_host.wait_for_version")] == ["h1 · mlp v2", "h2 · mlp v2"]
 
 
 def test_one_failing_host_does_not_stop_the_others(example_dags: Path, fleet) -> None:  # type: ignore[no-untyped-def]

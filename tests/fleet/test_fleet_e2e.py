@@ -109,7 +109,7 @@ def test_release_nightly_and_a_host_down_on_three_namespaced_hosts(
     night = run_dag(nightly)
     assert night.state == "success", [(t.task_id, t.map_index, t.state) for t in night.tasks]
     report = night.task("report").xcom
-    assert report["counts"] == {"ok": 1, "repaired": 2, "unrepaired": 0, "unreachable": 0}
+    assert report["counts"] == {"ok": 1, "repaired": 2, "unrepaired": 0, "unreachable": 0, "host-error": 0}
     cells = {c["host"]: c for c in json.loads(Path(report["json"]).read_text())["cells"]}
     assert (cells["h1"]["outcome"], cells["h2"]["before"], cells["h3"]["before"]) == ("ok", "missing", "stale-model")
     page = Path(report["html"]).read_text()

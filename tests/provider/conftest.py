@@ -76,6 +76,7 @@ class TaskResult:
     map_index: int
     state: str | None
     xcom: Any
+    label: str | None = None  # the rendered map index, as the UI shows a mapped instance
 
 
 @dataclass
@@ -171,7 +172,7 @@ def _collect(dag: Any, dr: Any) -> DagResult:
                 )
             ).first()
             value = XComModel.deserialize_value(row) if row is not None else None
-            tasks.append(TaskResult(ti.task_id, ti.map_index, str(ti.state) if ti.state else None, value))
+            tasks.append(TaskResult(ti.task_id, ti.map_index, str(ti.state) if ti.state else None, value, ti.rendered_map_index))
         state = session.scalar(select(DagRun.state).where(DagRun.dag_id == dag.dag_id, DagRun.run_id == dr.run_id))
     return DagResult(str(state), dr.run_id, tasks)
 
