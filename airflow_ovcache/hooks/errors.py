@@ -146,3 +146,7 @@ class HostKeyNotPinned(OvcacheError):
 
 class DeviceCannotCache(OvcacheError):
     default_hint = "OpenVINO writes no cache blob for a device without EXPORT_IMPORT; warm another device, or set fail_when_cannot_cache=False to keep waiting for a driver that can"
+
+
+class EvidenceUnavailable(OvcacheError):
+    default_hint = "the host cannot show whether the server read its blobs (a noatime or network mount, or an agent reading without O_NOATIME): remount the cache directory relatime, run the agent as the cache's owner, or set fail_when_unknown=False"
