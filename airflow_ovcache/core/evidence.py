@@ -336,6 +336,14 @@ def _entry_file_infos(entry: Any) -> set[str]:
     return infos
 
 
+def _read_since(root: Path, entry: Any) -> bool:
+    """Whether every blob of the entry was read since it was published (one lstat each)."""
+    try:
+        return all(os.lstat(root / name).st_atime_ns > entry.published_at_ns for name in entry.all_blobs)
+    except OSError:
+        return False
+
+
 @dataclass
 class OrphanEvidence:
     """What an orphan blob says about who wrote it."""
@@ -383,10 +391,17 @@ def describe_orphan(path: Path, entries: Iterable[Any], st: os.stat_result | Non
             for p, e in published
             if p < st.st_mtime_ns and st.st_mtime_ns - p <= SHADOW_WINDOW_NS and (runtime is None or e.runtime == runtime)
         ]
+        # An entry the server reads is not what it replaced: prefer the ones nobody read since publishing.
+        unread = [(p, e) for p, e in candidates if not _read_since(path.parent, e)]
+        if unread:
+            candidates = unread
         if candidates:
             shadow = max(candidates, key=lambda pe: (pe[0], pe[1].key))[1]
             kind = "by-model" if info == BY_MODEL_FILE_INFO else "by-path of a model file no entry has"
-            how = f"written {_age((st.st_mtime_ns - shadow.published_at_ns) / 1e9)} after {shadow.key} was published ({kind} compile; a guess by time)"
+            how = (
+                f"written {_age((st.st_mtime_ns - shadow.published_at_ns) / 1e9)} after {shadow.key} was published "
+                f"({kind} compile; a guess by time{', among entries nobody has read' if unread else ''})"
+            )
     reason = "written after a warm-up by a process that compiled a call no warm-up made"
     reason += f"; most likely shadows {how}" if shadow else "; no managed entry matches it"
     return OrphanEvidence(mtime, runtime, True, shadow.key if shadow else None, reason, SERVER_COMPILED_HINT)

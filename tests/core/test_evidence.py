@@ -155,7 +155,9 @@ def test_a_load_check_copy_moves_neither_atime_nor_ctime(tmp_path: Path) -> None
     assert (tmp_path / "copy.blob").stat().st_mode & 0o777 == 0o600
 
 
-def test_a_read_without_o_noatime_makes_the_evidence_unknown(repo: Path, cache_dir: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+def test_a_read_without_o_noatime_makes_the_evidence_unknown(
+    repo: Path, cache_dir: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
     """Where the kernel refuses O_NOATIME (not the owner, no CAP_FOWNER), our own read may be what moved the atime."""
     cache = warm(repo, cache_dir)
     real_open = os.open
