@@ -13,12 +13,17 @@ others:
    (a deferrable sensor: copying models to hosts can lag the release);
 2. check that each of the host's devices can cache (``EXPORT_IMPORT``);
 3. warm the version for each device, confirming in a fresh process that a
-   serving-style compile loads it from cache; each host's cache is emitted as an
+   compile following the spec's serving profile loads it from cache (proof for
+   the profile's call, not for the server); each host's cache is emitted as an
    ``ovcache://<host>/<model>`` asset event through the ``ovcache-host-caches`` alias;
 4. verify it with a load check;
-5. only then invalidate: remove blobs of versions the host's retention policy
+5. optionally (``OVCACHE_WAIT_FOR_SERVED_SECONDS`` above 0) wait, deferred,
+   until the host's server has read the new blob: the evidence from the
+   server's side that the warm-up replayed the call it makes. A timeout names
+   what is still not served and leaves the old versions in place;
+6. only then invalidate: remove blobs of versions the host's retention policy
    no longer keeps, and stale or foreign ones;
-6. record the host's outcome.
+7. record the host's outcome.
 
 A summary task lists every host; if any failed, the run ends failed and the
 summary names the host, model, version, the step that failed and why.
@@ -45,12 +50,16 @@ from airflow_ovcache.operators.invalidate import OvcacheInvalidateOperator
 from airflow_ovcache.operators.verify import OvcacheVerifyOperator
 from airflow_ovcache.operators.warm import OvcacheWarmOperator
 from airflow_ovcache.sensors.model_version import OvcacheModelVersionSensor
+from airflow_ovcache.sensors.served import OvcacheServedSensor
 
 # The repository's name in release URIs, and the models released from it.
 REPOSITORY_NAME = os.environ.get("OVCACHE_REPOSITORY_NAME", "models")
 RELEASE_MODELS = [m.strip() for m in os.environ.get("OVCACHE_RELEASE_MODELS", "classifier,detector").split(",") if m.strip()]
 # How long a host may take to receive the version folder after the release.
 WAIT_FOR_VERSION_SECONDS = float(os.environ.get("OVCACHE_WAIT_FOR_VERSION_SECONDS", "3600"))
+# Optional: how long to wait for each host's server to read the new blob (0: do not wait).
+# Servers load a new version when they restart or reload; set this to how long that can take.
+WAIT_FOR_SERVED_SECONDS = float(os.environ.get("OVCACHE_WAIT_FOR_SERVED_SECONDS", "0"))
 
 # Optional: watch the repository for new version folders (see the module docstring).
 WATCH_CONN_ID = os.environ.get("OVCACHE_WATCH_CONN_ID", "")
@@ -63,7 +72,14 @@ RELEASES = [
     for model in RELEASE_MODELS
 ]
 HOST_CACHES = AssetAlias("ovcache-host-caches")
-STEPS = ["wait_for_version", "check_devices", "warm", "verify", "invalidate"]
+STEPS = [
+    "wait_for_version",
+    "check_devices",
+    "warm",
+    "verify",
+    *(["wait_for_served"] if WAIT_FOR_SERVED_SECONDS > 0 else []),
+    "invalidate",
+]
 
 
 @dag(
@@ -166,7 +182,22 @@ def ovcache_release_warmup() -> None:
             return host_outcome(step_records(ti, "on_host", STEPS), STEPS, host=host, model=model, version=version)
 
         checked = check_devices(conn_id, host, devices)
-        wait >> checked >> warm >> verify >> invalidate >> outcome(host, model, version)
+        after_verify = verify
+        if WAIT_FOR_SERVED_SECONDS > 0:
+            # Before invalidating: until the server reads the new blob it may still be serving the old version.
+            after_verify = verify >> OvcacheServedSensor(
+                task_id="wait_for_served",
+                model=model,
+                version=version,
+                devices=devices,
+                cache_dir=cache_dir,
+                poke_interval=60,
+                timeout=WAIT_FOR_SERVED_SECONDS,
+                deferrable=True,
+                **where,
+            )
+        wait >> checked >> warm >> verify
+        after_verify >> invalidate >> outcome(host, model, version)
 
     @task(trigger_rule=TriggerRule.ALL_DONE)
     def summary() -> dict:
