@@ -46,6 +46,7 @@ BENCHMARKS = (
     "bench_invalidate",
     "bench_fleet",
     "bench_dagparse",
+    "bench_evidence",
 )
 
 
