@@ -150,7 +150,7 @@ def _parser() -> argparse.ArgumentParser:
     p.add_argument(
         "--confirm",
         action="store_true",
-        help="after publishing, check in a fresh process that a serving compile loads it from cache",
+        help="after publishing, check in a fresh process that a compile following the spec's profile loads it from cache",
     )
     p.add_argument("--force", action="store_true", help="recompile even when the blob is up to date")
 
@@ -159,7 +159,9 @@ def _parser() -> argparse.ArgumentParser:
     p.add_argument("--version", type=version_number, dest="version_number")
     p.add_argument("--device")
     p.add_argument(
-        "--load-check", action="store_true", help="also load each blob in a fresh process (LOADED_FROM_CACHE, load time)"
+        "--load-check",
+        action="store_true",
+        help="also load each blob in a fresh process following its profile (LOADED_FROM_CACHE, load time; not proof the server does)",
     )
     p.add_argument(
         "--infer-check", action="store_true", help="also compare cached outputs with a fresh compile (implies --load-check)"
@@ -201,7 +203,9 @@ def _parser() -> argparse.ArgumentParser:
         help="verify, rebuild what a warm can fix (missing, corrupt, stale, foreign), report the rest",
     )
     p.add_argument(
-        "--load-check", action="store_true", help="verify with load checks, so blobs the server would not load are rebuilt too"
+        "--load-check",
+        action="store_true",
+        help="verify with load checks, so blobs a compile following their profile would not load are rebuilt too",
     )
     p.add_argument("--no-confirm", action="store_true", help="do not load each rebuilt blob in a fresh process")
 
