@@ -383,7 +383,7 @@ def describe_orphan(path: Path, entries: Iterable[Any], st: os.stat_result | Non
     if info and info != BY_MODEL_FILE_INFO:
         for entry in entries:
             if info in _entry_file_infos(entry) and (runtime is None or entry.runtime == runtime):
-                shadow, how = entry, f"its header names the model file of {entry.key} (a by-path compile of {entry.model_path})"
+                shadow, how = entry, f"its header names this entry's model file {entry.model_path} (a by-path compile)"
                 break
     if shadow is None:
         candidates = [
@@ -399,9 +399,9 @@ def describe_orphan(path: Path, entries: Iterable[Any], st: os.stat_result | Non
             shadow = max(candidates, key=lambda pe: (pe[0], pe[1].key))[1]
             kind = "by-model" if info == BY_MODEL_FILE_INFO else "by-path of a model file no entry has"
             how = (
-                f"written {_age((st.st_mtime_ns - shadow.published_at_ns) / 1e9)} after {shadow.key} was published "
+                f"written {_age((st.st_mtime_ns - shadow.published_at_ns) / 1e9)} after that entry was published "
                 f"({kind} compile; a guess by time{', among entries nobody has read' if unread else ''})"
             )
     reason = "written after a warm-up by a process that compiled a call no warm-up made"
-    reason += f"; most likely shadows {how}" if shadow else "; no managed entry matches it"
+    reason += f"; most likely shadows {shadow.key}: {how}" if shadow else "; no managed entry matches it"
     return OrphanEvidence(mtime, runtime, True, shadow.key if shadow else None, reason, SERVER_COMPILED_HINT)

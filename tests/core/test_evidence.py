@@ -125,7 +125,7 @@ def test_the_header_names_the_model_file_of_the_entry_a_by_path_server_shadows(r
     serve(repo / "mlp" / "2" / "model.xml", cache_dir, mode="path")
     (orphan,) = [r for r in Verifier(cache).verify() if r.status == "orphan"]
     assert orphan.server_compiled and orphan.shadows == key
-    assert "its header names the model file" in orphan.reason
+    assert f"most likely shadows {key}: its header names this entry's model file" in orphan.reason
 
 
 def test_file_info_is_computed_as_openvino_writes_it(repo: Path, tmp_path: Path) -> None:
