@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import json
 import os
+import shutil
 import subprocess
 import sys
 from pathlib import Path
@@ -237,3 +238,50 @@ def test_a_noatime_bind_mount_gives_unknown_with_the_reason(repo: Path, cache_di
     finally:
         subprocess.run(["umount", str(target)], check=False)
     assert json.loads(ovcache("status", "--cache-dir", str(cache_dir), "--json").stdout)["result"]["entries"]
+
+
+NOT_OWNER = """
+import json, os, sys
+from pathlib import Path
+from airflow_ovcache.core.blobfile import read_header
+from airflow_ovcache.core.evidence import EvidenceReader, read_without_atime
+blob = Path(sys.argv[1])
+before = os.stat(blob).st_atime_ns
+read_header(blob)
+
+class Entry:
+    all_blobs = [blob.name]
+    published_at_ns = int(sys.argv[2])
+
+ev = EvidenceReader(blob.parent).for_entry(Entry())
+print(json.dumps({"recorded": read_without_atime(blob), "moved": os.stat(blob).st_atime_ns != before,
+                  "state": ev.state, "reason": ev.reason}))
+"""
+
+
+@pytest.mark.root
+def test_an_agent_that_does_not_own_the_blob_reports_unknown(repo: Path, cache_dir: Path) -> None:
+    """A real non-owner (nobody, no CAP_FOWNER): the kernel refuses O_NOATIME, its read moves the atime."""
+    from tests.conftest import readable_copy, usable_by_others
+
+    require(os.geteuid() == 0, "needs root to run as nobody")
+    cache = warm(repo, cache_dir)
+    entry = Manifest.load(cache.manifest_path).select()[0]
+    shared = readable_copy(cache_dir)  # the blobs stay root's, readable by others
+    blob = shared / entry.blob
+    os.utime(blob, ns=(10**9, blob.stat().st_mtime_ns))  # old atime: a plain read moves it
+    try:
+        with usable_by_others():
+            proc = subprocess.run(
+                ["runuser", "-u", "nobody", "--", sys.executable, "-c", NOT_OWNER, str(blob), str(blob.stat().st_ctime_ns)],
+                capture_output=True,
+                text=True,
+                timeout=120,
+                cwd=Path(__file__).resolve().parents[2],
+            )
+    finally:
+        shutil.rmtree(shared.parent, ignore_errors=True)
+    assert proc.returncode == 0, proc.stderr
+    seen = json.loads(proc.stdout)
+    assert seen["recorded"] and seen["moved"], seen  # the fallback read, and what it did
+    assert seen["state"] == UNKNOWN and "without O_NOATIME" in seen["reason"], seen
