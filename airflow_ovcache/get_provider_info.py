@@ -93,8 +93,10 @@ def get_provider_info() -> dict[str, Any]:
         ],
         "hooks": _modules("hooks.ovcache"),
         "operators": _modules("operators.warm", "operators.verify", "operators.rewarm", "operators.invalidate"),
-        "sensors": _modules("sensors.blob", "sensors.device", "sensors.model_version"),
-        "triggers": _modules("triggers.blob", "triggers.device", "triggers.model_version", "triggers.new_version"),
+        "sensors": _modules("sensors.blob", "sensors.device", "sensors.model_version", "sensors.served"),
+        "triggers": _modules(
+            "triggers.blob", "triggers.device", "triggers.model_version", "triggers.new_version", "triggers.served"
+        ),
         "connection-types": [
             {
                 "hook-class-name": "airflow_ovcache.hooks.ovcache.OvcacheHook",

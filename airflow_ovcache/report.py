@@ -4,6 +4,14 @@ Built from what each host's ``ovcache rewarm`` returned (what verify found, what
 was rebuilt, what verify says afterwards) plus the hosts that could not be
 reached at all. Pure Python and the standard library: it runs in a task, on a
 laptop, or in a test.
+
+Each cell also says whether the blob was *served from cache*: the evidence from
+the cache directory that a process other than the agent read it since it was
+published (served / not served yet, for how long / unknown, and why). An ``ok``
+cell says the blob would serve the deployed model, and with a load check that
+a compile following its profile loads it; only the served field speaks for the
+real server. Orphans a server wrote after a warm-up ("server compiled
+something else") are listed per host for a person.
 """
 
 from __future__ import annotations
@@ -51,9 +59,32 @@ class Cell:
     reason: str = ""
     size: int | None = None
     load_ms: float | None = None
+    # The evidence in brief, as the verify row carried it: {"state", "at" | "seconds" | "reason"}.
+    served: dict[str, Any] | None = None
+
+    @property
+    def served_text(self) -> str:
+        """served / not served yet (3 h) / unknown (why) / no evidence."""
+        return served_text(self.served)
 
     def to_json(self) -> dict[str, Any]:
-        return self.__dict__.copy()
+        data = self.__dict__.copy()
+        data["served_text"] = self.served_text
+        return data
+
+
+def served_text(served: dict[str, Any] | None) -> str:
+    if not served:
+        return "no evidence"
+    state = served.get("state")
+    if state == "served":
+        return "served" + (f" (read {served['at']})" if served.get("at") else "")
+    if state == "not-served-yet":
+        from .core.evidence import Evidence
+
+        seconds = served.get("seconds")
+        return Evidence(str(state), "", seconds=float(seconds) if isinstance(seconds, (int, float)) else 0.0).short()
+    return f"unknown ({served.get('reason') or 'no reason given'})"
 
 
 @dataclass
@@ -66,6 +97,8 @@ class FleetReport:
     host_errors: dict[str, dict[str, str]] = field(default_factory=dict)
     orphans: dict[str, int] = field(default_factory=dict)  # host -> count
     hosts: list[str] = field(default_factory=list)
+    # host -> orphans a server wrote after a warm-up (blob, size, mtime, runtime, shadows, hint)
+    server_compiled: dict[str, list[dict[str, Any]]] = field(default_factory=dict)
 
     @property
     def ok(self) -> bool:
@@ -90,6 +123,18 @@ class FleetReport:
         ]
         return [one_line(line) for line in lines]
 
+    def server_compiled_lines(self) -> list[str]:
+        """One line per orphan a server compiled after a warm-up: the warm-up replays a call nobody serves."""
+        lines = []
+        for host, rows in sorted(self.server_compiled.items()):
+            for row in rows:
+                shadows = f", most likely instead of {row['shadows']}" if row.get("shadows") else ""
+                lines.append(
+                    f"host {host}: server compiled something else: blob {row.get('blob')} ({_size(row.get('size')) or '?'}, "
+                    f"written {row.get('mtime') or '?'}, runtime {row.get('runtime') or '?'}){shadows}: {row.get('hint') or ''}"
+                )
+        return [one_line(line) for line in lines]
+
     def to_json(self) -> dict[str, Any]:
         return {
             "title": self.title,
@@ -100,6 +145,7 @@ class FleetReport:
             "unreachable": self.unreachable,
             "host_errors": self.host_errors,
             "orphans": self.orphans,
+            "server_compiled": self.server_compiled,
             "problems": self.problems(),
             "cells": [c.to_json() for c in self.cells],
         }
@@ -124,6 +170,13 @@ def build_report(host_results: list[dict[str, Any]], title: str = "OpenVINO cach
         orphans = sum(1 for r in result.get("after", []) if r.get("status") == "orphan")
         if orphans:
             report.orphans[host] = orphans
+        shadowing = [
+            {k: r.get(k) for k in ("blob", "size", "mtime", "runtime", "shadows", "hint")}
+            for r in result.get("after", [])
+            if r.get("status") == "orphan" and r.get("server_compiled")
+        ]
+        if shadowing:
+            report.server_compiled[host] = shadowing
         for row in result.get("after", []):
             if not row.get("model"):
                 continue
@@ -149,6 +202,7 @@ def build_report(host_results: list[dict[str, Any]], title: str = "OpenVINO cach
                     reason,
                     row.get("size"),
                     row.get("load_ms"),
+                    row.get("served") if isinstance(row.get("served"), dict) else None,
                 )
             )
     return report
@@ -196,12 +250,14 @@ def render_html(report: FleetReport) -> str:
             label = cell.after if cell.outcome != REPAIRED else f"repaired ({cell.before})"
             tds.append(
                 f'<td class="cell {cell.outcome}" title="{esc(cell.reason)}"><b>{esc(label)}</b>'
-                f'<br><small>{esc(detail)}</small><br><small class="why">{esc(cell.reason)}</small></td>'
+                f'<br><small>{esc(detail)}</small><br><small class="served">served from cache: {esc(cell.served_text)}</small>'
+                f'<br><small class="why">{esc(cell.reason)}</small></td>'
             )
         body.append(f"<tr><th class='row'>{esc(model)} <span>v{version}</span> <em>{esc(device)}</em></th>{''.join(tds)}</tr>")
-    problems = "".join(f"<li>{esc(p)}</li>" for p in report.problems()) or "<li>none</li>"
+    problems = "".join(f"<li>{esc(p)}</li>" for p in report.problems() + report.server_compiled_lines()) or "<li>none</li>"
     orphan_note = ", ".join(f"{esc(h)}: {n}" for h, n in sorted(report.orphans.items())) or "none"
-    status = "All caches are serving the deployed models." if report.ok else "Some caches need a person."
+    # "ok" proves the blobs would serve the deployed files; whether the server read them is the served line of each cell.
+    status = "All caches hold valid blobs of the deployed models." if report.ok else "Some caches need a person."
     style = "".join(f".{k}{{background:{v};color:#fff}}" for k, v in _COLOURS.items())
     return f"""<!doctype html>
 <html lang="en"><head><meta charset="utf-8"><title>{esc(report.title)}</title>
@@ -223,6 +279,9 @@ th.row{{text-align:left;background:#f7fafc}} th.row span{{color:#4a5568}} th.row
 </tbody></table>
 <h2>Needs a person</h2><ul>{problems}</ul>
 <p>Unrecorded blobs (orphans) per host: {orphan_note}.</p>
+<p><small>"ok" means the blob would serve the deployed model files (with a load check: a compile following its
+profile loads it from cache). "served from cache" is what the cache directory shows about the real server: its blob
+was read since it was published (access time; unknown on noatime or network mounts).</small></p>
 </body></html>
 """
 

@@ -48,6 +48,7 @@ BENCHMARKS = (
     "bench_dagparse",
     # serving fidelity
     "bench_profiles",
+    "bench_evidence",
 )
 
 

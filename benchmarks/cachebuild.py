@@ -118,12 +118,15 @@ def record_copies(
             size=os.stat(cache.root / blob).st_size,
             checksum=blob_checksum(cache.root / blob),
             blob_stat=stat_identity(cache.root / blob),
+            published_ns=None,  # set from the copy's own stat below, not the source entry's publish time
             model_file_stat=model_file_stat("path", model_path),
             created=utcnow(),
             verified=None,
             load_ms=None,
         )
-        made.append(Entry.from_json(data))
+        entry = Entry.from_json(data)
+        entry.published_ns = entry.blob_stat[2]  # as a warm records it: the copy's ctime once in place
+        made.append(entry)
     fingerprinter.cache.save()
     with cache.update_manifest() as manifest:
         for entry in made:
@@ -196,6 +199,7 @@ def subset(ctx: Context, tmpl: Template, n: int, dest: Path) -> dict[str, Any]:
     cache = CacheDir(dest).check(create=False, writable=True)
     for entry in entries.values():
         entry.blob_stat = stat_identity(dest / entry.blob)  # the copy's own stat, as a warm records it
+        entry.published_ns = entry.blob_stat[2]
     manifest = Manifest(cache.manifest_path, entries, generation=full.generation, file_mode=cache.policy.file_mode)
     manifest.save()
     fingerprinter = Fingerprinter(StatCache(cache.stat_cache_path, mode=cache.policy.file_mode))

@@ -2,7 +2,8 @@
 
 The same job as ``ovcache_nightly_verify`` for hosts that run their own Airflow
 worker (see ``ovcache_release_by_queue``): on each host's queue, ``rewarm``
-verifies every managed blob with a load from cache in a fresh process, rebuilds
+verifies every managed blob with a load check (a compile following its profile,
+in a fresh process), rebuilds
 what drifted and verifies again; on the default queue, one report (HTML and
 JSON, in ``$OVCACHE_REPORT_DIR``) over all hosts. The run fails if anything
 is left unrepaired or a host's worker did not answer, naming each one.

@@ -1,16 +1,18 @@
-"""Nightly verification: prove every host's cache serves the deployed models, repair what drifted.
+"""Nightly verification: prove every host's cache holds valid blobs of the deployed models, repair what drifted.
 
 Every night (a cron schedule in a pendulum timezone of your choice), for every
 host in the fleet inventory, in its own mapped task group:
 
-1. ``rewarm``: verify each managed blob with a load from cache in a fresh
-   process, rebuild what a warm can fix (a missing, corrupt, stale or foreign
-   blob, one the server would not load) from the model folder and cache spec
-   recorded with it, and verify again;
+1. ``rewarm``: verify each managed blob with a load check (a compile following
+   its serving profile, in a fresh process), rebuild what a warm can fix (a
+   missing, corrupt, stale or foreign blob, one that compile would not load)
+   from the model folder and cache spec recorded with it, and verify again;
 2. record the host's outcome (or that it could not be reached).
 
 Then one report: an HTML page of hosts x models (status, blob size, load time,
-what was repaired and why) and the same data as JSON, in
+what was repaired and why, and whether the server read the blob: "served from
+cache", the evidence from the server's side; orphans a server compiled after a
+warm-up are listed for a person) and the same data as JSON, in
 ``$OVCACHE_REPORT_DIR`` (default ``$AIRFLOW_HOME/ovcache-reports``). The run
 fails if anything could not be repaired or a host could not be reached, and
 the failure names each one; the report says where the page is.
@@ -115,7 +117,7 @@ def ovcache_nightly_verify() -> None:
         counts = fleet_report.counts()
         log.info("%s", f"nightly verification: {counts}")
         log.info("%s", f"report: {paths['html']} (JSON: {paths['json']})")
-        for line in fleet_report.problems():
+        for line in fleet_report.problems() + fleet_report.server_compiled_lines():
             log.warning("needs a person: %s", line)
         if not fleet_report.ok:
             problems = fleet_report.problems()

@@ -1,7 +1,7 @@
 """Release warm-up routed by queue: each inference host runs its own Airflow worker.
 
 The same job as ``ovcache_release_warmup`` (wait for the version, check the
-devices, warm with a serving-style confirmation, verify with a load check, only
+devices, warm with a confirmation by a compile following the profile, verify with a load check, only
 then invalidate, one outcome per host and a summary naming every failure), for
 hosts that are not reached over SSH: each runs a Celery worker that listens to
 its own queue, and every task that touches a host is sent to that host's queue

@@ -16,8 +16,11 @@ own (labelled with the host, so one failing host does not stop the others and is
    then confirm in a fresh process that a compile following that profile loads from cache;
    the host's cache is emitted as an `ovcache://<host>/<model>` asset event;
 4. **verify** with a load check;
-5. **invalidate**, only then: blobs of versions the host no longer keeps, stale or foreign ones;
-6. **outcome**: what happened on this host.
+5. **wait_for_served**, optional (`OVCACHE_WAIT_FOR_SERVED_SECONDS` above 0): wait, deferred, until
+   the host's server has read the new blob, the evidence from the server's side; a timeout names
+   what is still not served and keeps the old versions;
+6. **invalidate**, only then: blobs of versions the host no longer keeps, stale or foreign ones;
+7. **outcome**: what happened on this host.
 
 The **summary** task logs one line per host; if any failed, the run fails and its message names
 the host, model, version, the step that failed, why, and what to change.
@@ -56,6 +59,7 @@ from airflow_ovcache.operators.invalidate import OvcacheInvalidateOperator
 from airflow_ovcache.operators.verify import OvcacheVerifyOperator
 from airflow_ovcache.operators.warm import OvcacheWarmOperator
 from airflow_ovcache.sensors.model_version import OvcacheModelVersionSensor
+from airflow_ovcache.sensors.served import OvcacheServedSensor
 
 log = logging.getLogger(__name__)
 
@@ -64,6 +68,9 @@ REPOSITORY_NAME = os.environ.get("OVCACHE_REPOSITORY_NAME", "models")
 RELEASE_MODELS = [m.strip() for m in os.environ.get("OVCACHE_RELEASE_MODELS", "classifier,detector").split(",") if m.strip()]
 # How long a host may take to receive the version folder after the release.
 WAIT_FOR_VERSION_SECONDS = float(os.environ.get("OVCACHE_WAIT_FOR_VERSION_SECONDS", "3600"))
+# Optional: how long to wait for each host's server to read the new blob (0: do not wait).
+# Servers load a new version when they restart or reload; set this to how long that can take.
+WAIT_FOR_SERVED_SECONDS = float(os.environ.get("OVCACHE_WAIT_FOR_SERVED_SECONDS", "0"))
 
 # Optional: watch the repository for new version folders (see the module docstring).
 WATCH_CONN_ID = os.environ.get("OVCACHE_WATCH_CONN_ID", "")
@@ -79,7 +86,14 @@ HOST_CACHES = AssetAlias("ovcache-host-caches")
 # Mapped instances are labelled with their host (the ovcache operators and sensors do so themselves).
 HOST_LABEL = "{{ task.op_kwargs['host'] }}"
 HOST_MODEL_LABEL = "{{ task.op_kwargs['host'] }} · {{ task.op_kwargs['model'] }} v{{ task.op_kwargs['version'] }}"
-STEPS = ["wait_for_version", "check_devices", "warm", "verify", "invalidate"]
+STEPS = [
+    "wait_for_version",
+    "check_devices",
+    "warm",
+    "verify",
+    *(["wait_for_served"] if WAIT_FOR_SERVED_SECONDS > 0 else []),
+    "invalidate",
+]
 
 
 @dag(
@@ -204,7 +218,22 @@ def ovcache_release_warmup() -> None:
             return host_outcome(step_records(ti, "on_host", STEPS), STEPS, host=host, model=model, version=version)
 
         checked = check_devices(conn_id=conn_id, host=host, devices=devices)
-        wait >> checked >> warm >> verify >> invalidate >> outcome(host=host, model=model, version=version)
+        after_verify = verify
+        if WAIT_FOR_SERVED_SECONDS > 0:
+            # Before invalidating: until the server reads the new blob it may still be serving the old version.
+            after_verify = verify >> OvcacheServedSensor(
+                task_id="wait_for_served",
+                model=model,
+                version=version,
+                devices=devices,
+                cache_dir=cache_dir,
+                poke_interval=60,
+                timeout=WAIT_FOR_SERVED_SECONDS,
+                deferrable=True,
+                **where,
+            )
+        wait >> checked >> warm >> verify
+        after_verify >> invalidate >> outcome(host=host, model=model, version=version)
 
     @task(trigger_rule=TriggerRule.ALL_DONE)
     def summary() -> dict:

@@ -220,7 +220,7 @@ def _parser() -> argparse.ArgumentParser:
     how.add_argument(
         "--load-check",
         action="store_true",
-        help="also load each blob in a fresh process following its profile (LOADED_FROM_CACHE, load time)",
+        help="also load each blob in a fresh process following its profile (LOADED_FROM_CACHE, load time; not proof the server does)",
     )
     how.add_argument(
         "--infer-check", action="store_true", help="also compare cached outputs with a fresh compile (implies --load-check)"
@@ -277,7 +277,9 @@ def _parser() -> argparse.ArgumentParser:
         "ovcache rewarm --cache-dir /var/cache/ov --load-check",
     )
     p.add_argument(
-        "--load-check", action="store_true", help="verify with load checks, so blobs the server would not load are rebuilt too"
+        "--load-check",
+        action="store_true",
+        help="verify with load checks, so blobs a compile following their profile would not load are rebuilt too",
     )
     p.add_argument("--no-confirm", action="store_true", help="do not load each rebuilt blob in a fresh process")
 

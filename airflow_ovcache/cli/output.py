@@ -3,7 +3,10 @@
 The Airflow side parses this and nothing else, so it is versioned: a consumer
 checks ``schema`` and ``schema_version`` before reading ``result``. Additive
 changes (new keys) keep the version; anything that removes or changes the
-meaning of a key bumps it. The shape is written down in
+meaning of a key bumps it. Version 2 adds evidence from the server's side
+(``evidence`` per verify and status entry, ``server_compiled`` orphans) and
+rewords load-check reasons to say what they prove (a compile following a
+profile, not the server). The shape is written down in
 ``airflow_ovcache/cli/agent-schema.json`` and docs/agent-json.md.
 """
 
@@ -19,7 +22,7 @@ from ..core.errors import OvcacheError, this_host
 from ..core.manifest import utcnow
 
 SCHEMA = "airflow-ovcache/agent"
-SCHEMA_VERSION = 1
+SCHEMA_VERSION = 2
 
 EXIT_OK = 0
 EXIT_PROBLEMS = 1  # the command ran and found or left problems (verify found stale blobs, ...)

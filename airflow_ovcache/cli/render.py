@@ -46,6 +46,32 @@ def _style(status: str) -> str:
     return STATUS_STYLE.get(status, "red")
 
 
+# "load ms" is a compile following the entry's profile, in a fresh process: it speaks for
+# the profile. Whether the server read the blob is the "served" column (the evidence).
+PROFILE_LOAD = "profile load ms"
+EVIDENCE_STYLE = {"served": "green", "not-served-yet": "yellow", "unknown": "dim"}
+
+
+def served_cell(row: dict[str, Any]) -> str:
+    """The "served" column: the entry's evidence, or what an orphan says about who wrote it."""
+    if row.get("server_compiled"):
+        shadows = row.get("shadows")
+        return "[bold yellow]server compiled something else[/]" + (f" (shadows {_text(shadows)})" if shadows else "")
+    ev = row.get("evidence")
+    if not isinstance(ev, dict):
+        return "-"
+    state = str(ev.get("state"))
+    if state == "not-served-yet" and ev.get("seconds") is not None:
+        from ..core.evidence import Evidence
+
+        text = Evidence(state, "", seconds=float(ev["seconds"])).short()
+    elif state == "unknown":
+        text = f"unknown: {ev.get('reason') or ''}"
+    else:
+        text = state
+    return f"[{EVIDENCE_STYLE.get(state, 'dim')}]{_text(text)}[/]"
+
+
 def _table(title: str, columns: list[str]) -> Any:
     from rich.table import Table
 
@@ -56,7 +82,7 @@ def _table(title: str, columns: list[str]) -> Any:
 
 
 def warm_table(items: list[dict[str, Any]], summary: dict[str, int]) -> None:
-    table = _table("warm", ["model", "version", "device", "status", "blob", "size", "compile s", "load ms", "reason"])
+    table = _table("warm", ["model", "version", "device", "status", "blob", "size", "compile s", PROFILE_LOAD, "reason"])
     for it in items:
         table.add_row(
             _text(it["model"]),
@@ -75,13 +101,14 @@ def warm_table(items: list[dict[str, Any]], summary: dict[str, int]) -> None:
 
 
 def verify_table(rows: list[dict[str, Any]], summary: dict[str, int]) -> None:
-    table = _table("verify", ["model", "version", "device", "status", "blob", "size", "load ms", "reason"])
+    table = _table("verify", ["model", "version", "device", "status", "served", "blob", "size", PROFILE_LOAD, "reason"])
     for row in rows:
         table.add_row(
             _text(row.get("model") or "-"),
             str(row["version"]) if row.get("version") is not None else "-",
             _text(row.get("device") or "-"),
             f"[{_style(row['status'])}]{row['status']}[/]",
+            served_cell(row),
             _text(row.get("blob") or "-"),
             human_bytes(row.get("size")),
             f"{row['load_ms']:.1f}" if row.get("load_ms") is not None else "-",
@@ -90,6 +117,19 @@ def verify_table(rows: list[dict[str, Any]], summary: dict[str, int]) -> None:
     console = _console()
     console.print(table)
     console.print(", ".join(f"{k}: {v}" for k, v in summary.items()) or "no entries")
+    _server_compiled(console, rows)
+
+
+def _server_compiled(console: Any, rows: list[dict[str, Any]]) -> None:
+    """Say it in words: an orphan a server wrote after a warm-up means the warm-up replayed the wrong call."""
+    for row in rows:
+        if row.get("server_compiled"):
+            console.print(
+                f"[bold yellow]server compiled something else[/]: {_text(row.get('blob'))} "
+                f"({human_bytes(row.get('size'))}, written {_text(row.get('mtime'))}, runtime {_text(row.get('runtime'))})"
+                + (f", most likely instead of {_text(row['shadows'])}" if row.get("shadows") else "")
+                + f": {_text(row.get('hint') or '')}"
+            )
 
 
 def invalidate_table(plan: dict[str, Any], applied: dict[str, Any] | None, dry_run: bool) -> None:
@@ -122,7 +162,8 @@ def invalidate_table(plan: dict[str, Any], applied: dict[str, Any] | None, dry_r
 
 def status_table(status: dict[str, Any]) -> None:
     table = _table(
-        f"cache {status['cache_dir']}", ["model", "version", "device", "blob", "size", "present", "verified", "load ms"]
+        f"cache {status['cache_dir']}",
+        ["model", "version", "device", "blob", "size", "present", "served", "verified", PROFILE_LOAD],
     )
     for row in status["entries"]:
         table.add_row(
@@ -132,16 +173,28 @@ def status_table(status: dict[str, Any]) -> None:
             _text(row["blob"]),
             human_bytes(row["size"]),
             "yes" if row["present"] else "[red]NO[/]",
+            served_cell(row),
             row["verified"] or "never",
             f"{row['load_ms']:.1f}" if row.get("load_ms") is not None else "-",
         )
     for orphan in status["orphans"]:
-        table.add_row("[yellow]orphan[/]", "-", "-", orphan["blob"], human_bytes(orphan["size"]), "yes", "-", "-")
+        table.add_row(
+            "[yellow]orphan[/]",
+            "-",
+            "-",
+            _text(orphan["blob"]),
+            human_bytes(orphan["size"]),
+            "yes",
+            served_cell(orphan),
+            "-",
+            "-",
+        )
     console = _console()
     console.print(table)
     console.print(
         f"{status['blob_count']} blob(s), {human_bytes(status['total_bytes'])}; {len(status['entries'])} managed entr(ies), {len(status['orphans'])} orphan(s)"
     )
+    _server_compiled(console, status["orphans"])
 
 
 def devices_table(devices: list[dict[str, Any]]) -> None:

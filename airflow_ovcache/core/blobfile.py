@@ -11,10 +11,13 @@ and to notice a truncated or foreign file, at the cost of reading a few KB.
 
 from __future__ import annotations
 
+import mmap
 import os
 import re
 from dataclasses import dataclass
 from pathlib import Path
+
+from .evidence import open_blob
 
 HEADER_LIMIT = 4096  # the XML line is a few hundred bytes; the CPU meta follows within a few more
 _BLOB_NAME = re.compile(r"^[0-9]{1,20}\.blob$")
@@ -82,16 +85,27 @@ def _cpu_meta(body: bytes) -> dict[str, str]:
 
 
 def read_header(path: Path) -> BlobHeader:
-    with open(path, "rb") as handle:
+    """The blob's header, read without moving its access time (see :mod:`.evidence`)."""
+    with os.fdopen(open_blob(path), "rb") as handle:
         return parse_header(handle.read(HEADER_LIMIT))
 
 
 def blob_checksum(path: Path) -> str:
-    """BLAKE3 of the whole file, memory-mapped; blake3 hashes in parallel and releases the GIL."""
+    """BLAKE3 of the whole file, memory-mapped; blake3 hashes in parallel and releases the GIL.
+
+    The map is made from an ``O_NOATIME`` descriptor: a checksum is the agent's
+    own read and must not look like the server's (the access time is evidence).
+    """
     import blake3
 
-    if os.path.getsize(path) == 0:
-        return "blake3:" + blake3.blake3().hexdigest()
-    hasher = blake3.blake3(max_threads=blake3.blake3.AUTO)
-    hasher.update_mmap(path)
-    return "blake3:" + hasher.hexdigest()
+    fd = open_blob(path)
+    try:
+        size = os.fstat(fd).st_size
+        if size == 0:
+            return "blake3:" + blake3.blake3().hexdigest()
+        hasher = blake3.blake3(max_threads=blake3.blake3.AUTO)
+        with mmap.mmap(fd, size, access=mmap.ACCESS_READ) as data:
+            hasher.update(data)
+        return "blake3:" + hasher.hexdigest()
+    finally:
+        os.close(fd)

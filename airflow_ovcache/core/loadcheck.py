@@ -4,12 +4,18 @@
 serving application will hit the blob. The check runs in a child process so an
 OpenVINO crash (a SIGBUS on a bad blob, say) costs one check, not the agent.
 
-It compiles against a private folder holding a hard link to the blob, never
+It compiles against a private folder holding a copy of the blob, never
 against the cache directory itself: blob names do not depend on the cache
 directory, so the lookup is the same, but a miss then writes its blob into the
 scratch folder instead of rewriting the shared one in place (OpenVINO writes
 blobs without a temp file), and a blob OpenVINO rejects is deleted from the
 scratch folder only.
+
+The copy is made from an ``O_NOATIME`` descriptor, and is a copy rather than a
+hard link: OpenVINO reading a link reads the shared inode, which would move the
+blob's access time (the evidence that the *server* read it, see
+:mod:`.evidence`) and a link would move its ctime. Such a check proves that a
+compile following the entry's profile loads from cache, not that the server does.
 
 The child prints one JSON line per finished check, so when it dies the checks
 before the crash keep their results and the rest run in a new child.
@@ -17,6 +23,7 @@ before the crash keep their results and the rest run in a new child.
 
 from __future__ import annotations
 
+import errno
 import json
 import os
 import shutil
@@ -100,6 +107,44 @@ def run_load_checks(checks: list[LoadCheck], scratch_root: Path, timeout: float 
     return results
 
 
+def private_copy(source: Path, target: Path) -> None:
+    """Copy a blob into a private file without moving the source's access time or ctime.
+
+    ``copy_file_range`` (in-kernel, and a reflink on filesystems that share
+    extents) or ``sendfile`` from an ``O_NOATIME`` descriptor: the kernel skips
+    the atime update for such a descriptor whatever path the data takes. The
+    target is created exclusively, mode 0600, so the copy is the check's alone.
+    """
+    from .evidence import open_blob
+
+    src = open_blob(source)
+    try:
+        size = os.fstat(src).st_size
+        dst = os.open(target, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW | os.O_CLOEXEC, 0o600)
+        try:
+            done = 0
+            use_range = hasattr(os, "copy_file_range")
+            while done < size:
+                if use_range:
+                    try:
+                        n = os.copy_file_range(src, dst, size - done, done, done)
+                    except OSError as exc:
+                        if exc.errno not in (errno.EXDEV, errno.ENOSYS, errno.EINVAL, errno.EOPNOTSUPP):
+                            raise
+                        use_range = False
+                        continue
+                else:
+                    os.lseek(dst, done, os.SEEK_SET)
+                    n = os.sendfile(dst, src, done, size - done)
+                if n == 0:
+                    raise OSError(errno.EIO, f"{source} shrank while it was copied")
+                done += n
+        finally:
+            os.close(dst)
+    finally:
+        os.close(src)
+
+
 # -- the child ---------------------------------------------------------------------------
 
 
@@ -141,11 +186,10 @@ def _one(check: LoadCheck, scratch_root: Path) -> LoadOutcome:
     scratch = Path(tempfile.mkdtemp(prefix="loadcheck-", dir=scratch_root))
     try:
         for blob in [check.blob, *check.extra]:
-            target = scratch / os.path.basename(blob)
             try:
-                os.link(blob, target)
-            except OSError:
-                shutil.copy2(blob, target)
+                private_copy(Path(blob), scratch / os.path.basename(blob))
+            except OSError as exc:
+                return LoadOutcome(check.key, error=f"cannot copy the blob into the load check's private folder: {exc.strerror}")
         before = {p.name for p in scratch.glob("*.blob")}
         try:
             cached = serving_compile(ov.Core(), Path(check.model_path), spec, scratch)

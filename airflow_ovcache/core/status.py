@@ -1,6 +1,9 @@
 """Status: what the cache directory holds, from the manifest and a stat per blob.
 
 The quick look for a person or a dashboard: no hashing, no OpenVINO import.
+Evidence (was each blob read since it was published?) costs one more ``lstat``
+per blob and one read of the mount table; an orphan's header (a few KB) says
+whether a server wrote it after a warm-up.
 """
 
 from __future__ import annotations
@@ -10,6 +13,7 @@ from dataclasses import asdict, dataclass, field
 from typing import Any
 
 from .cachedir import CacheDir
+from .evidence import EvidenceReader, describe_orphan
 from .manifest import Manifest
 
 
@@ -27,6 +31,7 @@ class StatusRow:
     load_ms: float | None
     compile_seconds: float
     runtime: str
+    evidence: dict[str, Any] | None = None
 
     def to_json(self) -> dict[str, Any]:
         return asdict(self)
@@ -61,12 +66,13 @@ class CacheStatus:
 
 def cache_status(cache: CacheDir, manifest: Manifest | None = None) -> CacheStatus:
     manifest = manifest or cache.read_manifest()
-    on_disk = {}
+    on_disk: dict[str, os.stat_result] = {}
     for name in cache.blob_names():
         try:
-            on_disk[name] = os.lstat(cache.root / name).st_size
+            on_disk[name] = os.lstat(cache.root / name)
         except FileNotFoundError:
             continue
+    reader = EvidenceReader(cache.root)
     status = CacheStatus(str(cache.root), generation=manifest.generation, pending=list(manifest.pending))
     for entry in manifest.select():
         status.entries.append(
@@ -83,10 +89,20 @@ def cache_status(cache: CacheDir, manifest: Manifest | None = None) -> CacheStat
                 entry.load_ms,
                 entry.compile_seconds,
                 entry.runtime,
+                reader.for_entry(entry).to_json(),
             )
         )
     referenced = manifest.blob_names()
-    status.orphans = [{"blob": n, "size": s} for n, s in sorted(on_disk.items()) if n not in referenced]
-    status.total_bytes = sum(on_disk.values())
+    entries = list(manifest.entries.values())
+    for name, st in sorted(on_disk.items()):
+        if name in referenced:
+            continue
+        seen = describe_orphan(cache.root / name, entries, st)
+        orphan: dict[str, Any] = {"blob": name, "size": st.st_size, "server_compiled": seen.server_compiled, "mtime": seen.mtime}
+        orphan["runtime"] = seen.runtime
+        if seen.server_compiled:
+            orphan.update(shadows=seen.shadows, reason=seen.reason, hint=seen.hint)
+        status.orphans.append(orphan)
+    status.total_bytes = sum(st.st_size for st in on_disk.values())
     status.blob_count = len(on_disk)
     return status

@@ -19,11 +19,20 @@ exactly one status and a reason:
 ``key-unavailable``     the agent cannot get the key the entry was written with
 ``device-missing``      the device is not on this host
 ``cannot-cache``        the device does not report EXPORT_IMPORT
-``not-cached``          a serving-style compile did not load it (load check)
-``load-failed``         the serving-style compile failed or crashed (load check)
+``not-cached``          a compile following the entry's profile did not load it (load check)
+``load-failed``         that compile failed or crashed (load check)
 ``output-mismatch``     cached and fresh compiles disagree (inference check)
 ``orphan``              a blob in the directory that no entry accounts for
 ======================  ==========================================================
+
+A status speaks for the blob and for a compile following the entry's profile
+(with a load check: "a compile following profile P loads from cache"), never
+for the server. What speaks for the server is the *evidence* each row also
+carries (:mod:`.evidence`): whether the blob was read since it was published
+(``served``, ``not-served-yet``, ``unknown``), and, for an orphan written after a
+warm-up, that a server compiled something no warm-up made
+(``server_compiled``). Evidence never changes a status or the exit code: a
+blob nobody has read yet is not a problem.
 
 Without ``checksum="always"`` a blob is re-hashed only when its stat (size,
 mtime, ctime, inode) differs from the one recorded at publish time: any write
@@ -45,6 +54,7 @@ from .cachedir import CacheDir
 from .devices import DeviceInfo, describe
 from .encryption import NOT_SEALED, SEALED_OTHER_KEY, key_id, load_key, probe_blob
 from .errors import OvcacheError, Where, this_host
+from .evidence import EvidenceReader, describe_orphan
 from .fingerprint import Fingerprinter, StatCache
 from .fsutil import regular_file_inside
 from .loadcheck import LoadCheck, run_load_checks
@@ -72,6 +82,15 @@ PROBLEM_STATUSES = (
 # What only a load check finds; a re-check without one cannot confirm or clear it.
 LOAD_STATUSES = {"not-cached", "load-failed", "output-mismatch"}
 ORPHAN_REASON = "blob not recorded in the manifest (written by a server or another tool)"
+DEFAULT_PROFILE = "openvino"
+
+
+def profile_of(spec: dict[str, Any] | None) -> str:
+    """The serving profile a spec follows (``openvino`` for specs from before profiles)."""
+    name = (spec or {}).get("profile")
+    return name if isinstance(name, str) and name else DEFAULT_PROFILE
+
+
 # Statuses a warm repairs (it rebuilds the blob); the rest need a person.
 REPAIRABLE = {"missing", "corrupt", "runtime-mismatch", "isa-mismatch", "stale-model", "key-mismatch", "not-cached"}
 
@@ -98,6 +117,14 @@ class VerifyResult:
     # Would a warm-up fix it? Usually a matter of the status, but not for a blob another
     # process rewrote under another key: rebuilding it only makes the two fight over it.
     repairable: bool = False
+    # Evidence from the server's side (see the module docstring): for an entry, whether its
+    # blobs were read since publishing; for an orphan written after a warm-up, who wrote it.
+    evidence: dict[str, Any] | None = None
+    server_compiled: bool | None = None
+    mtime: str | None = None
+    runtime: str | None = None
+    shadows: str | None = None
+    hint: str | None = None
 
     @property
     def ok(self) -> bool:
@@ -108,6 +135,8 @@ class VerifyResult:
         data = dict(self.__dict__)
         if self.spec is not None:
             data["spec"] = dict(self.spec)
+        if self.evidence is not None:
+            data["evidence"] = dict(self.evidence)
         return data
 
 
@@ -134,6 +163,7 @@ class Verifier:
         self._devices: dict[str, DeviceInfo | OvcacheError] = {}
         self._keys: dict[str, bytes | OvcacheError] = {}
         self._foreign_writes: set[str] = set()
+        self._checked: dict[str, Entry] = {}
         self._host_isa: str | None = None
         self._isa_probed = False
         self.fingerprinter = Fingerprinter(StatCache.load(cache.stat_cache_path, mode=cache.policy.file_mode))
@@ -161,12 +191,14 @@ class Verifier:
             results += self._orphans(manifest)
         if not given and any(not r.ok for r in results):
             results = self._recheck(manifest, results, refreshed, with_orphans)
+        self._attach_evidence(results)
         self.fingerprinter.cache.save()
         if record:
             self._record(entries, results, refreshed)
         return results
 
     def _verify_entry(self, entry: Entry, refreshed: dict[str, list[int]]) -> VerifyResult:
+        self._checked[entry.key] = entry
         res = self._row(entry)
         status, reason, new_stat = self._check(entry)
         res.status, res.reason = status, reason
@@ -177,16 +209,32 @@ class Verifier:
 
     def _orphans(self, manifest: Manifest) -> list[VerifyResult]:
         referenced = manifest.blob_names()
+        entries = list(manifest.entries.values())
         found = []
         for name in self.cache.blob_names():
             if name in referenced:
                 continue
             try:
-                size = os.lstat(self.cache.root / name).st_size
+                st = os.lstat(self.cache.root / name)
             except FileNotFoundError:
                 continue  # removed since it was listed
-            found.append(VerifyResult("orphan", ORPHAN_REASON, blob=name, size=size))
+            row = VerifyResult("orphan", ORPHAN_REASON, blob=name, size=st.st_size)
+            seen = describe_orphan(self.cache.root / name, entries, st)
+            row.server_compiled, row.mtime, row.runtime = seen.server_compiled, seen.mtime, seen.runtime
+            if seen.server_compiled:
+                # Still an orphan (invalidate --orphans may remove it), but the one that says the warm-up missed.
+                row.reason = f"server compiled something else: {seen.reason}"
+                row.shadows, row.hint = seen.shadows, seen.hint
+            found.append(row)
         return found
+
+    def _attach_evidence(self, results: list[VerifyResult]) -> None:
+        """Say, per entry, whether its blobs were read since publishing: one lstat per blob, after every read of ours."""
+        reader = EvidenceReader(self.cache.root)
+        for res in results:
+            entry = self._checked.get(res.key) if res.key else None
+            if entry is not None:
+                res.evidence = reader.for_entry(entry).to_json()
 
     def _recheck(
         self, snapshot: Manifest, results: list[VerifyResult], refreshed: dict[str, list[int]], with_orphans: bool
@@ -427,7 +475,10 @@ class Verifier:
             elif outcome.error:
                 res.status, res.reason = "load-failed", outcome.error
             elif not outcome.loaded_from_cache:
-                res.status, res.reason = "not-cached", "a serving-style compile did not load this blob (LOADED_FROM_CACHE=False)"
+                res.status, res.reason = (
+                    "not-cached",
+                    f"a compile following profile {profile_of(res.spec)} did not load this blob (LOADED_FROM_CACHE=False)",
+                )
                 res.repairable = True
             elif outcome.outputs_match is False:
                 res.status, res.reason = (
@@ -435,7 +486,8 @@ class Verifier:
                     f"cached and fresh compiles give different outputs (max abs diff {outcome.max_abs_diff:g})",
                 )
             else:
-                res.reason = f"loaded from cache in {outcome.load_ms:.1f} ms" + (
+                # What this proves is the profile's call, not the server's: only the evidence speaks for the server.
+                res.reason = f"a compile following profile {profile_of(res.spec)} loads from cache ({outcome.load_ms:.1f} ms)" + (
                     "; outputs match a fresh compile" if outcome.outputs_match else ""
                 )
 
@@ -460,8 +512,8 @@ class Verifier:
                 if key in refreshed:
                     current.blob_stat = refreshed[key]
                 if res.loaded_from_cache is not None:
-                    # The load check hard-linked the blob, which moves its ctime; keep
-                    # the record in step so the next quick check need not re-hash.
+                    # Load checks copy the blob now (its ctime stays); for a blob an older
+                    # agent hard-linked, keep the record in step so the next quick check need not re-hash.
                     current.blob_stat = restat_after_link(self.cache.root / current.blob, current.blob_stat)
 
 

@@ -452,6 +452,7 @@ class Warmer:
             if other.key == entry.key or other.blob != entry.blob or other.extra_blobs or entry.extra_blobs:
                 continue
             other.size, other.checksum, other.blob_stat = entry.size, entry.checksum, entry.blob_stat
+            other.published_ns = entry.published_ns  # a read before this publish is not a read of these bytes
             other.runtime, other.runtime_dist, other.isa, other.cpu = entry.runtime, entry.runtime_dist, entry.isa, entry.cpu
             if other.model_path == entry.model_path:
                 other.fingerprint = entry.fingerprint
@@ -465,7 +466,12 @@ class Warmer:
             pass
 
     def _confirm(self, entry: Entry, spec: CacheSpec, result: WarmResult, where: Where) -> None:
-        """Load the published blob in a fresh process as the server would; it must come from cache."""
+        """Load the published blob in a fresh process following the entry's profile; it must come from cache.
+
+        This proves the profile's call loads the blob, not that the server does:
+        only the evidence (:mod:`.evidence`) speaks for the server.
+        """
+        profile = entry.spec.get("profile") or "openvino"
         with self.cache.staging() as scratch:
             check = LoadCheck(
                 entry.key,
@@ -477,7 +483,7 @@ class Warmer:
             outcome = run_load_checks([check], scratch)[entry.key]
         result.loaded_from_cache, result.load_ms = outcome.loaded_from_cache, outcome.load_ms
         if outcome.error or not outcome.loaded_from_cache:
-            why = outcome.error or "a serving-style compile did not load it from cache (LOADED_FROM_CACHE=False)"
+            why = outcome.error or f"a compile following profile {profile} did not load it from cache (LOADED_FROM_CACHE=False)"
             err = CompileFailed(
                 f"blob {entry.blob} was published but {why}",
                 where,
@@ -485,6 +491,8 @@ class Warmer:
             )
             result.status, result.reason, result.error = FAILED, err.one_line(), err.to_json()
             return
+        confirmed = f"a compile following profile {profile} loads from cache ({outcome.load_ms or 0:.1f} ms)"
+        result.reason = f"{result.reason}; {confirmed}" if result.reason else confirmed
         with self.cache.update_manifest() as manifest:
             current = manifest.entries.get(entry.key)
             if current is not None and current.blob == entry.blob:

@@ -11,9 +11,9 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
-from .errors import AgentCommandError, DeviceCannotCache, Target
+from .errors import AgentCommandError, AgentTooOld, DeviceCannotCache, EvidenceUnavailable, Target
 from .ovcache import OvcacheHook
-from .results import DevicesReport, ModelsReport, VerifyReport
+from .results import DevicesReport, ModelsReport, VerifyEntry, VerifyReport
 
 
 @dataclass(frozen=True)
@@ -77,6 +77,95 @@ class BlobCondition:
             return Check(True, f"{label}: valid blob for {', '.join(wanted)}", value)
         why = "; ".join(f"{d}: {status[d].status} ({status[d].reason})" if d in status else f"{d}: not warmed" for d in pending)
         return Check(False, f"{label}: waiting for {why}", value)
+
+
+class ServedCondition:
+    """The server has read the blob of model@version on the host since it was published, for every device asked (or any).
+
+    This is the evidence from the server's side (the blob's access time, see
+    ``airflow_ovcache.core.evidence``), not a load check: it is met when some
+    process other than the agent loaded the warmed blob, which is what a release
+    wants to know. An entry must also verify ``ok`` (a served stale blob is no
+    success). Where the host cannot tell (``unknown``: a noatime or network
+    mount, an agent that cannot read without moving atimes) waiting would never
+    end, so that is a failure unless ``fail_when_unknown`` is False.
+    """
+
+    not_yet_codes = frozenset({"cache-dir"})
+
+    def __init__(self, model: str, version: int, devices: list[str] | None = None, fail_when_unknown: bool = True) -> None:
+        self.model = model
+        self.version = int(version)
+        self.devices = list(devices or [])
+        self.fail_when_unknown = fail_when_unknown
+
+    def _kwargs(self) -> dict[str, Any]:
+        return {"model": self.model, "version": self.version}
+
+    def poll(self, hook: OvcacheHook) -> Check:
+        try:
+            return self.evaluate(hook.verify(**self._kwargs()))
+        except AgentCommandError as exc:
+            return self._not_yet(exc)
+
+    async def apoll(self, hook: OvcacheHook) -> Check:
+        try:
+            return self.evaluate(await hook.averify(**self._kwargs()))
+        except AgentCommandError as exc:
+            return self._not_yet(exc)
+
+    def _not_yet(self, exc: AgentCommandError) -> Check:
+        if exc.code in self.not_yet_codes:
+            return Check(False, f"{self.model}@{self.version}: not warmed yet ({exc.failure.message})")
+        raise exc
+
+    @staticmethod
+    def _rank(entry: VerifyEntry) -> int:
+        return 2 if entry.ok and entry.evidence_state == "served" else 1 if entry.ok else 0
+
+    def evaluate(self, report: VerifyReport) -> Check:
+        best: dict[str, VerifyEntry] = {}
+        for entry in report.entries:  # of several specs for one device, the most advanced one speaks
+            if entry.model == self.model and entry.version == self.version:
+                device = entry.device or "?"
+                if device not in best or self._rank(entry) > self._rank(best[device]):
+                    best[device] = entry
+        wanted = self.devices or sorted(best)
+        value = {
+            "host": report.host,
+            "cache_dir": report.cache_dir,
+            "model": self.model,
+            "version": self.version,
+            "devices": {d: (best[d].evidence_state or "no-evidence") if d in best else "not-warmed" for d in wanted},
+            "served_at": {d: best[d].evidence_at for d in wanted if d in best and self._rank(best[d]) == 2},
+        }
+        label = f"{self.model}@{self.version} on host {report.host}"
+        if not wanted:
+            return Check(False, f"{label}: no managed blob yet", value)
+        pending = [d for d in wanted if d not in best or self._rank(best[d]) < 2]
+        if not pending:
+            return Check(True, f"{label}: the server read the warmed blob for {', '.join(wanted)}", value)
+        for device in pending:
+            found = best.get(device)
+            if found is None or not found.ok:
+                continue
+            entry = found
+            target = Target(report.host, self.model, str(self.version), device)
+            if entry.evidence_state is None:
+                raise AgentTooOld(
+                    target, "the agent reports no evidence of serving (envelope schema 1)", "upgrade the agent on the host"
+                )
+            if entry.evidence_state == "unknown" and self.fail_when_unknown:
+                raise EvidenceUnavailable(target, f"cannot tell whether the server read the blob: {entry.evidence_reason}")
+        why = "; ".join(
+            f"{d}: not warmed"
+            if d not in best
+            else f"{d}: {best[d].status} ({best[d].reason})"
+            if not best[d].ok
+            else f"{d}: {best[d].served_text()}"
+            for d in pending
+        )
+        return Check(False, f"{label}: waiting for the server to read it: {why}", value)
 
 
 class DeviceCondition:

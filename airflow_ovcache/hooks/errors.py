@@ -220,3 +220,7 @@ def airflow_hint(hint: str, conn_id: str, host: str) -> str:
         if flag in out:
             out = out.replace(flag, knob.format(conn=conn_id, host=host))
     return out
+
+
+class EvidenceUnavailable(OvcacheError):
+    default_hint = "the host cannot show whether the server read its blobs (a noatime or network mount, or an agent reading without O_NOATIME): remount the cache directory relatime, run the agent as the cache's owner, or set fail_when_unknown=False"

@@ -4,6 +4,14 @@ The envelope is the one contract between the Airflow side and a host: its
 ``schema`` and ``schema_version`` are checked before anything else is read. The
 reports keep what an operator or sensor needs and drop the rest; ``to_xcom()``
 gives the compact, JSON-serialisable dict a task returns.
+
+Schema 2 adds evidence from the server's side; schema 1 envelopes (agents from
+before it) still parse, with the evidence fields left ``None``. Two kinds of
+proof must not be confused when reading these results: ``loaded_from_cache`` and
+``load_ms`` come from a compile *following the entry's profile* in a fresh
+process (it proves the profile's call hits the blob), while ``evidence_state``
+(``served`` / ``not-served-yet`` / ``unknown``) is what the cache directory shows
+about the real server.
 """
 
 from __future__ import annotations
@@ -17,7 +25,7 @@ from ..core.text import printable
 from .errors import AgentOutputError, AgentTooOld, Target
 
 SCHEMA = "airflow-ovcache/agent"
-SUPPORTED_SCHEMA_VERSIONS = (1,)
+SUPPORTED_SCHEMA_VERSIONS = (1, 2)
 
 _ENVELOPE_START = re.compile(r'\{\s*"schema"\s*:')
 
@@ -243,6 +251,14 @@ REPAIRABLE_STATUSES = frozenset(
 
 @dataclass(frozen=True)
 class VerifyEntry:
+    """One row of ``verify``: a managed entry, or an orphan blob.
+
+    ``loaded_from_cache``/``load_ms`` are the load check's (a compile following
+    the entry's profile); ``evidence_*`` say whether anyone else read the blob
+    since it was published; ``server_compiled`` marks an orphan written after a
+    warm-up by a process that compiled a call no warm-up made.
+    """
+
     status: str
     reason: str
     model: str | None = None
@@ -255,11 +271,34 @@ class VerifyEntry:
     # The agent's word on whether a warm fixes it (older agents: by status); a blob another
     # process rewrote under another key is not, whatever its status.
     repairable: bool = False
+    evidence_state: str | None = None  # served | not-served-yet | unknown; None from a schema 1 agent
+    evidence_reason: str | None = None
+    evidence_since: str | None = None  # when the entry was published
+    evidence_at: str | None = None  # served: when it was read
+    evidence_seconds: float | None = None  # not-served-yet: seconds since publishing
+    server_compiled: bool | None = None
+    shadows: str | None = None  # the entry key a server-compiled orphan most likely stands in for
+    mtime: str | None = None
+    runtime: str | None = None
+    hint: str | None = None
 
     @classmethod
     def from_json(cls, data: dict[str, Any]) -> VerifyEntry:
         status = str(data["status"])
+        raw = data.get("evidence")
+        ev: dict[str, Any] = raw if isinstance(raw, dict) else {}
+        seconds = ev.get("seconds")
         return cls(
+            evidence_state=ev.get("state"),
+            evidence_reason=ev.get("reason"),
+            evidence_since=ev.get("since"),
+            evidence_at=ev.get("at"),
+            evidence_seconds=float(seconds) if isinstance(seconds, (int, float)) else None,
+            server_compiled=data.get("server_compiled"),
+            shadows=data.get("shadows"),
+            mtime=data.get("mtime"),
+            runtime=data.get("runtime"),
+            hint=data.get("hint"),
             repairable=bool(data["repairable"]) if "repairable" in data else status in REPAIRABLE_STATUSES,
             status=str(data["status"]),
             reason=str(data.get("reason") or ""),
@@ -281,6 +320,30 @@ class VerifyEntry:
             return printable(f"blob {self.blob}")
         return printable(f"model {self.model}, version {self.version}, device {self.device}")
 
+    @property
+    def served(self) -> dict[str, Any] | None:
+        """The evidence in brief: ``{"state": ..., "at" | "seconds" | "reason": ...}``; None without evidence."""
+        if self.evidence_state is None:
+            return None
+        data: dict[str, Any] = {"state": self.evidence_state}
+        if self.evidence_state == "served":
+            data["at"] = self.evidence_at
+        elif self.evidence_state == "not-served-yet":
+            data["seconds"] = self.evidence_seconds
+        else:
+            data["reason"] = self.evidence_reason
+        return data
+
+    def served_text(self) -> str:
+        """The evidence as words for a log line or a report cell."""
+        from ..core.evidence import Evidence
+
+        if self.evidence_state is None:
+            return "no evidence (agent too old)"
+        if self.evidence_state == "unknown":
+            return f"unknown ({self.evidence_reason or 'no reason given'})"
+        return Evidence(self.evidence_state, "", seconds=self.evidence_seconds).short()
+
     def to_xcom(self) -> dict[str, Any]:
         data: dict[str, Any] = {
             "model": self.model,
@@ -293,6 +356,10 @@ class VerifyEntry:
             data["size"] = self.size
         if self.load_ms is not None:
             data["load_ms"] = self.load_ms
+        if self.served is not None:
+            data["served"] = self.served
+        if self.server_compiled:
+            data.update(server_compiled=True, shadows=self.shadows, mtime=self.mtime, runtime=self.runtime, hint=self.hint)
         if not self.ok:
             data["reason"] = self.reason
         return data

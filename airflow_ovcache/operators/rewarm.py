@@ -26,8 +26,8 @@ class OvcacheRewarmOperator(OvcacheBaseOperator):
 
     :param ovcache_conn_id: the ``ovcache`` connection of the host. (templated)
     :param cache_dir: OpenVINO ``cache_dir`` on the host; default the connection's. (templated)
-    :param load_check: verify with a load in a fresh process, so blobs the server would not
-        load from cache are rebuilt too (default True).
+    :param load_check: verify with a load in a fresh process following each entry's profile, so
+        blobs that compile would not load from cache are rebuilt too (default True).
     :param confirm: load each rebuilt blob in a fresh process and require a cache hit (default True).
     :param fail_on_unrepaired: fail the task when something is still not ok afterwards
         (default True). Set False when a report task downstream decides.

@@ -30,7 +30,9 @@ class OvcacheVerifyOperator(OvcacheBaseOperator):
     :param version: only entries of this version (needs ``model``). (templated)
     :param device: only entries for this device. (templated)
     :param cache_dir: OpenVINO ``cache_dir`` on the host; default the connection's. (templated)
-    :param load_check: also load each blob in a fresh process and require ``LOADED_FROM_CACHE``.
+    :param load_check: also load each blob in a fresh process, following the entry's serving profile,
+        and require ``LOADED_FROM_CACHE``. This proves the profile's call hits the blob, not that the
+        server does; each entry's ``served`` field (the evidence) speaks for the server.
     :param infer_check: also compare cached and fresh outputs (implies ``load_check``).
     :param checksum: ``changed`` (re-hash blobs whose stat changed, default) or ``always``.
     :param fail_on_problems: fail the task when any entry is not ``ok`` (default). Set to
@@ -95,8 +97,17 @@ class OvcacheVerifyOperator(OvcacheBaseOperator):
         counts = ", ".join(f"{n} {status}" for status, n in sorted(report.summary.items())) or "no entries"
         self.log.info("verify on host %s (%s): %s in %.2fs", report.host, report.cache_dir, counts, report.seconds)
         for entry in report.entries:
-            load = f" load {entry.load_ms:.1f} ms" if entry.load_ms is not None else ""
-            if entry.ok:
-                self.log.info("  %s", printable(f"{entry.describe()}: ok{load}"))
+            # The load time is a compile following the entry's profile; only "served" speaks for the server.
+            load = (
+                f"; a compile following its profile loads from cache ({entry.load_ms:.1f} ms)"
+                if entry.load_ms is not None
+                else ""
+            )
+            served = f"; served: {entry.served_text()}" if entry.model is not None else ""
+            if entry.server_compiled:
+                shadows = f" (most likely instead of {entry.shadows})" if entry.shadows else ""
+                self.log.warning("  %s", printable(f"{entry.describe()}: server compiled something else{shadows} - {entry.hint}"))
+            elif entry.ok:
+                self.log.info("  %s", printable(f"{entry.describe()}: ok{load}{served}"))
             else:
-                self.log.warning("  %s", printable(f"{entry.describe()}: {entry.status} - {entry.reason}"))
+                self.log.warning("  %s", printable(f"{entry.describe()}: {entry.status} - {entry.reason}{served}"))

@@ -85,7 +85,9 @@ class OvcacheWarmOperator(OvcacheBaseOperator):
     :param repository: model repository root on the host; default the connection's. (templated)
     :param cache_dir: OpenVINO ``cache_dir`` on the host; default the connection's. (templated)
     :param no_cache_device: ``fail`` (default) or ``skip`` a device that cannot cache.
-    :param confirm: after publishing, check in a fresh process that a serving compile loads from cache.
+    :param confirm: after publishing, check in a fresh process that a compile following the spec's serving
+        profile loads the blob from cache (proof for the profile's call, not for the server: the served
+        evidence, :class:`~airflow_ovcache.sensors.served.OvcacheServedSensor`, speaks for the server).
     :param force: recompile even entries that are up to date.
     :param release: an ``ovmodel://`` release asset (or its URI). When the run was triggered by
         events of that asset, warm the version(s) they carry instead of ``versions``.
@@ -250,7 +252,9 @@ class OvcacheWarmOperator(OvcacheBaseOperator):
             if item.compile_seconds is not None:
                 parts.append(f"compiled in {item.compile_seconds:.2f}s")
             if item.load_ms is not None:
-                parts.append(f"loaded from cache: {item.loaded_from_cache} in {item.load_ms:.1f} ms")
+                # Proof for the profile's call, not for the server (see OvcacheServedSensor for that).
+                verdict = "loads" if item.loaded_from_cache else "does NOT load"
+                parts.append(f"a compile following its profile {verdict} from cache ({item.load_ms:.1f} ms)")
             if item.status in ("failed", "skipped"):
                 parts.append(f"- {_item_reason(item)}")
             (self.log.warning if item.failed else self.log.info)("%s", printable(" ".join(parts)))

@@ -17,7 +17,8 @@ class OvcacheBlobSensor(OvcacheBaseSensor):
 
     "Verified" is the agent's ``verify``: present, intact, written by this
     runtime for this CPU, and built from the model files deployed now (with
-    ``load_check``, also loaded from cache by a serving-style compile). Returns
+    ``load_check``, also loaded from cache by a compile following the entry's profile; that
+    is not proof the server reads it: see :class:`~.served.OvcacheServedSensor`). Returns
     ``{"host", "cache_dir", "model", "version", "devices": {device: status}, "blobs": {...}}``.
 
     :param model: the model. (templated)

@@ -16,7 +16,7 @@ class OvcacheBlobTrigger(OvcachePollTrigger):
     :param model: the model.
     :param version: the version number.
     :param devices: devices that must all have a valid blob; empty means any device.
-    :param load_check: also require that a serving-style compile loads the blob from cache.
+    :param load_check: also require that a compile following the entry's profile loads the blob from cache.
 
     See :class:`~airflow_ovcache.triggers.base.OvcachePollTrigger` for the other parameters.
     """

@@ -81,7 +81,7 @@ def test_devices_models_version(repo: Path) -> None:
     models = check_envelope(ovcache("models", "--repository", str(repo), "--versions", "latest", "--json"), "models", 0)
     assert {m["name"]: m["selected"] for m in models["result"]["models"]} == {"mlp": [2], "tiny": [1]}
     version = check_envelope(ovcache("version", "--json"), "version", 0)
-    assert version["result"]["schema_version"] == 1 and version["result"]["openvino"]
+    assert version["result"]["schema_version"] == 2 and version["result"]["openvino"]
 
 
 def test_verify_finds_problems_exit_1(repo: Path, cache_dir: Path) -> None:

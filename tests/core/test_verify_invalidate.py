@@ -45,7 +45,7 @@ def test_fresh_cache_verifies_ok_with_load_and_inference_checks(repo: Path, cach
     assert all(r.loaded_from_cache and r.outputs_match and r.load_ms for r in results)
     entries = Manifest.load(cache.manifest_path).select()
     assert all(e.verified for e in entries)
-    # The load check hard-linked each blob; its record must still let a no-op warm stay a no-op.
+    # The load check copied each blob (an older agent hard-linked it); a no-op warm must stay a no-op.
     r = ModelRepository(repo)
     assert Warmer(cache, repository_root=r.root).warm(r.version("mlp", 2), CacheSpec.make()).status == "unchanged"
 

@@ -106,3 +106,52 @@ def test_an_ovms_host_is_warmed_from_its_servers_config(example_dags: Path, flee
     (entry,) = Manifest.load(hosts["h1"]["cache"] / ".ovcache" / "manifest.json").entries.values()
     assert (entry.version, entry.spec["profile"]) == (2, "ovms")  # OVMS serves latest 1: version 1 retired
     assert run_ovms_reproduction(config, "mlp", models / "mlp" / "2" / "model.xml", hosts["h1"]["cache"])
+
+
+def test_waiting_for_the_server_is_an_optional_step_after_verify(example_dags: Path, fleet, monkeypatch) -> None:  # type: ignore[no-untyped-def]
+    """Off by default (the step order stays as it was); on, it sits between verify and invalidate."""
+    fleet(["h1"])
+    off = load_dag("ovcache_release_warmup", "release_warmup")
+    assert "on_host.wait_for_served" not in off.task_dict
+    assert off.task_dict["on_host.verify"].downstream_task_ids == {"on_host.invalidate"}
+
+    monkeypatch.setenv("OVCACHE_WAIT_FOR_SERVED_SECONDS", "600")
+    on = load_dag("ovcache_release_warmup", "release_warmup")
+    served = on.task_dict["on_host.wait_for_served"]
+    assert served.deferrable and served.timeout == 600
+    assert on.task_dict["on_host.verify"].downstream_task_ids == {"on_host.wait_for_served"}
+    assert served.downstream_task_ids == {"on_host.invalidate"}
+
+
+def test_a_release_waits_for_the_server_and_names_the_host_whose_server_never_read_it(  # type: ignore[no-untyped-def]
+    example_dags: Path, fleet, monkeypatch
+) -> None:
+    import threading
+    import time
+
+    from tests.core.test_evidence import serve
+
+    hosts = fleet(["h1", "h2"])
+    monkeypatch.setenv("OVCACHE_WAIT_FOR_SERVED_SECONDS", "20")
+    dag = load_dag("ovcache_release_warmup", "release_warmup")
+    h1 = hosts["h1"]
+
+    def server_on_h1() -> None:
+        """h1's server restarts once the new version is warmed, and loads it; h2's never does."""
+        deadline = time.monotonic() + 120
+        while time.monotonic() < deadline:
+            if ("mlp", 1) in (_versions(h1["cache"]) if (h1["cache"] / ".ovcache" / "manifest.json").exists() else []):
+                serve(h1["models"] / "mlp" / "1" / "model.xml", h1["cache"])
+                return
+            time.sleep(0.2)
+
+    thread = threading.Thread(target=server_on_h1, daemon=True)
+    thread.start()
+    result = run_dag(dag, conf={"model": "mlp", "version": 1})
+    thread.join(60)
+    by_host = {o.xcom["host"]: o.xcom for o in result.mapped("on_host.outcome")}
+    assert by_host["h1"]["ok"] is True, by_host["h1"]
+    assert by_host["h1"]["wait_for_served"]["devices"] == {"CPU": "served"}
+    assert by_host["h2"]["ok"] is False and by_host["h2"]["failed_step"] == "wait_for_served"
+    assert "not served yet" in by_host["h2"]["reason"], by_host["h2"]["reason"]
+    assert result.state == "failed"

@@ -70,12 +70,15 @@ def envelope(tmp_path_factory: pytest.TempPathFactory) -> str:
 def test_envelope_is_read_and_checked(envelope: str) -> None:
     target = Target("infer-01")
     run = AgentRun.parse(envelope, 0, target)
-    assert run.command == "models" and run.schema_version == 1 and run.ok and run.error is None
+    assert run.command == "models" and run.schema_version == 2 and run.ok and run.error is None
     # a login banner before the output does not matter
     assert AgentRun.parse("Welcome to infer-01!\n" + envelope, 0, target).command == "models"
+    # an agent from before evidence (schema 1) is still read
+    older = json.loads(envelope) | {"schema_version": 1}
+    assert AgentRun.parse(json.dumps(older), 0, target).schema_version == 1
 
-    newer = json.loads(envelope) | {"schema_version": 2}
-    with pytest.raises(AgentTooOld, match="speaks envelope schema 2.*upgrade the provider"):
+    newer = json.loads(envelope) | {"schema_version": 3}
+    with pytest.raises(AgentTooOld, match="speaks envelope schema 3.*upgrade the provider"):
         AgentRun.parse(json.dumps(newer), 0, target)
     foreign = json.loads(envelope) | {"schema": "someone-else/agent"}
     with pytest.raises(AgentTooOld, match="someone-else/agent"):

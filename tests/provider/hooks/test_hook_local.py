@@ -98,9 +98,9 @@ def test_commands_return_typed_results(airflow_db: Path, ovcache_conn, repo: Pat
     mlp = models.find("mlp")
     assert mlp is not None and mlp.versions == (1, 2) and mlp.latest == 2
     version = hook.agent_version()
-    assert version.schema_version == 1 and version.openvino
+    assert version.schema_version == 2 and version.openvino
     ok, message = hook.test_connection()
-    assert ok and "infer-01" in message and "schema 1" in message
+    assert ok and "infer-01" in message and "schema 2" in message
 
 
 def test_agent_error_names_host_model_version_device(airflow_db: Path, ovcache_conn, repo: Path, cache_dir: Path) -> None:
