@@ -34,9 +34,17 @@ class Cell:
     reason: str = ""
     size: int | None = None
     load_ms: float | None = None
+    # What the load check's compile said (LOADED_FROM_CACHE); None where no load check ran.
+    loaded_from_cache: bool | None = None
 
     def to_json(self) -> dict[str, Any]:
         return self.__dict__.copy()
+
+    @classmethod
+    def from_json(cls, data: dict[str, Any]) -> Cell:
+        """A cell from a stored report; unknown keys (a newer writer) are ignored."""
+        known = {k: data[k] for k in cls.__dataclass_fields__ if k in data}
+        return cls(**known)
 
 
 @dataclass
@@ -47,6 +55,8 @@ class FleetReport:
     unreachable: dict[str, str] = field(default_factory=dict)  # host -> why
     orphans: dict[str, int] = field(default_factory=dict)  # host -> count
     hosts: list[str] = field(default_factory=list)
+    # The DAG run that wrote it (dag_id, run_id, ...; see report_store.run_stamp); None outside Airflow.
+    run: dict[str, Any] | None = None
 
     @property
     def ok(self) -> bool:
@@ -80,7 +90,21 @@ class FleetReport:
             "orphans": self.orphans,
             "problems": self.problems(),
             "cells": [c.to_json() for c in self.cells],
+            "run": self.run,
         }
+
+    @classmethod
+    def from_json(cls, data: dict[str, Any]) -> FleetReport:
+        """A report as stored by :func:`write_report`, to render again (the UI plugin reads these)."""
+        return cls(
+            title=str(data.get("title") or "OpenVINO cache report"),
+            generated=str(data.get("generated") or ""),
+            cells=[Cell.from_json(c) for c in data.get("cells") or [] if isinstance(c, dict)],
+            unreachable={str(k): str(v) for k, v in (data.get("unreachable") or {}).items()},
+            orphans={str(k): int(v) for k, v in (data.get("orphans") or {}).items()},
+            hosts=[str(h) for h in data.get("hosts") or []],
+            run=data.get("run") if isinstance(data.get("run"), dict) else None,
+        )
 
 
 def build_report(host_results: list[dict[str, Any]], title: str = "OpenVINO cache: nightly verification") -> FleetReport:
@@ -121,6 +145,7 @@ def build_report(host_results: list[dict[str, Any]], title: str = "OpenVINO cach
                     reason,
                     row.get("size"),
                     row.get("load_ms"),
+                    row.get("loaded_from_cache"),
                 )
             )
     return report
@@ -140,11 +165,35 @@ def _size(n: int | None) -> str:
     return ""
 
 
-def render_html(report: FleetReport) -> str:
-    def esc(value: object) -> str:
-        # Names from the hosts (models, reasons) may carry control characters: escaped, then HTML-escaped.
-        return html.escape(printable(value))
+def _esc(value: object) -> str:
+    # Names from the hosts (models, reasons) may carry control characters: escaped, then HTML-escaped.
+    return html.escape(printable(value))
 
+
+def _served(cell: Cell) -> str:
+    if cell.loaded_from_cache is None:
+        return ""
+    return "served from cache" if cell.loaded_from_cache else "NOT served from cache"
+
+
+# The page's style; the UI plugin uses it too, so a report looks the same in Airflow and on disk.
+STYLE = (
+    """
+body{font:14px/1.4 system-ui,sans-serif;margin:2em;color:#1a202c}
+table{border-collapse:collapse} th,td{border:1px solid #cbd5e0;padding:.4em .6em;vertical-align:top}
+th.row{text-align:left;background:#f7fafc} th.row span{color:#4a5568} th.row em{color:#718096;font-style:normal}
+.cell{min-width:9em} .cell small{opacity:.9} .why{display:block;max-width:18em}
+.none{background:#edf2f7;color:#718096}
+.badge{display:inline-block;padding:.2em .6em;border-radius:1em;margin-right:.4em}
+"""
+    + "".join(f".{k}{{background:{v};color:#fff}}" for k, v in _COLOURS.items())
+    + "\n"
+)
+
+
+def render_grid(report: FleetReport) -> str:
+    """The report's body (status, counts, hosts x models grid, what needs a person), every value escaped."""
+    esc = _esc
     rows = sorted({(c.model, c.version, c.device) for c in report.cells})
     by_cell = {(c.host, c.model, c.version, c.device): c for c in report.cells}
     counts = report.counts()
@@ -160,46 +209,60 @@ def render_html(report: FleetReport) -> str:
             if cell is None:
                 tds.append('<td class="cell none">not managed</td>')
                 continue
-            detail = " · ".join(x for x in (_size(cell.size), f"{cell.load_ms:.0f} ms" if cell.load_ms is not None else "") if x)
+            detail = " · ".join(
+                x for x in (_size(cell.size), f"{cell.load_ms:.0f} ms" if cell.load_ms is not None else "", _served(cell)) if x
+            )
             label = cell.after if cell.outcome != REPAIRED else f"repaired ({cell.before})"
             tds.append(
-                f'<td class="cell {cell.outcome}" title="{esc(cell.reason)}"><b>{esc(label)}</b>'
+                f'<td class="cell {esc(cell.outcome)}" title="{esc(cell.reason)}"><b>{esc(label)}</b>'
                 f'<br><small>{esc(detail)}</small><br><small class="why">{esc(cell.reason)}</small></td>'
             )
-        body.append(f"<tr><th class='row'>{esc(model)} <span>v{version}</span> <em>{esc(device)}</em></th>{''.join(tds)}</tr>")
+        body.append(
+            f"<tr><th class='row'>{esc(model)} <span>v{esc(version)}</span> <em>{esc(device)}</em></th>{''.join(tds)}</tr>"
+        )
     problems = "".join(f"<li>{esc(p)}</li>" for p in report.problems()) or "<li>none</li>"
-    orphan_note = ", ".join(f"{esc(h)}: {n}" for h, n in sorted(report.orphans.items())) or "none"
+    orphan_note = ", ".join(f"{esc(h)}: {esc(n)}" for h, n in sorted(report.orphans.items())) or "none"
     status = "All caches are serving the deployed models." if report.ok else "Some caches need a person."
-    style = "".join(f".{k}{{background:{v};color:#fff}}" for k, v in _COLOURS.items())
-    return f"""<!doctype html>
-<html lang="en"><head><meta charset="utf-8"><title>{esc(report.title)}</title>
-<style>
-body{{font:14px/1.4 system-ui,sans-serif;margin:2em;color:#1a202c}}
-table{{border-collapse:collapse}} th,td{{border:1px solid #cbd5e0;padding:.4em .6em;vertical-align:top}}
-th.row{{text-align:left;background:#f7fafc}} th.row span{{color:#4a5568}} th.row em{{color:#718096;font-style:normal}}
-.cell{{min-width:9em}} .cell small{{opacity:.9}} .why{{display:block;max-width:18em}}
-.none{{background:#edf2f7;color:#718096}} {style}
-.badge{{display:inline-block;padding:.2em .6em;border-radius:1em;margin-right:.4em}}
-</style></head><body>
-<h1>{esc(report.title)}</h1>
-<p>{esc(status)} Generated {esc(report.generated)}.</p>
+    run = report.run or {}
+    stamp = (
+        f'<p class="run">DAG run: <code>{esc(run.get("dag_id") or "")}</code> / <code>{esc(run.get("run_id") or "")}</code></p>'
+        if run.get("run_id")
+        else ""
+    )
+    return f"""<h1>{esc(report.title)}</h1>
+{stamp}<p>{esc(status)} Generated {esc(report.generated)}.</p>
 <p><span class="badge ok">{counts[OK]} ok</span><span class="badge repaired">{counts[REPAIRED]} repaired</span>
 <span class="badge unrepaired">{counts[UNREPAIRED]} unrepaired</span><span class="badge unreachable">{counts[UNREACHABLE]} host(s) unreachable</span></p>
-<table><thead><tr><th>model / version / device</th>{head}</tr></thead><tbody>
+<table class="grid"><thead><tr><th>model / version / device</th>{head}</tr></thead><tbody>
 {"".join(body) or "<tr><td>no managed blobs</td></tr>"}
 </tbody></table>
 <h2>Needs a person</h2><ul>{problems}</ul>
 <p>Unrecorded blobs (orphans) per host: {orphan_note}.</p>
-</body></html>
+"""
+
+
+def render_html(report: FleetReport) -> str:
+    return f"""<!doctype html>
+<html lang="en"><head><meta charset="utf-8"><title>{_esc(report.title)}</title>
+<style>{STYLE}</style></head><body>
+{render_grid(report)}</body></html>
 """
 
 
 def write_report(report: FleetReport, directory: str | Path, stem: str) -> dict[str, str]:
-    """Write ``<stem>.html`` and ``<stem>.json`` into ``directory``; returns their paths."""
-    folder = Path(directory)
-    folder.mkdir(parents=True, exist_ok=True)
-    html_path = folder / f"{stem}.html"
-    json_path = folder / f"{stem}.json"
-    html_path.write_text(render_html(report))
-    json_path.write_text(json.dumps(report.to_json(), indent=1))
+    """Write ``<stem>.html`` and ``<stem>.json`` into ``directory``; returns their paths (or URLs).
+
+    ``directory`` may be an object-storage URL (``s3://...``, ``file://...``): see
+    :mod:`.report_store`. Each file is replaced whole, so the UI never reads half a report.
+    """
+    from .report_store import folder, safe_part, write_text_whole
+
+    if safe_part(stem, 200) != stem:
+        raise ValueError(f"report name {stem!r} is not a safe file name (letters, digits, '.', '_', '-')")
+    root = folder(directory)
+    root.mkdir(parents=True, exist_ok=True)
+    html_path = root / f"{stem}.html"
+    json_path = root / f"{stem}.json"
+    write_text_whole(html_path, render_html(report))
+    write_text_whole(json_path, json.dumps(report.to_json(), indent=1))
     return {"html": str(html_path), "json": str(json_path)}

@@ -20,6 +20,7 @@ import pendulum
 from airflow.sdk import CronTriggerTimetable, TaskGroup, TriggerRule, dag, get_current_context, task
 
 from airflow_ovcache.operators.rewarm import OvcacheRewarmOperator
+from airflow_ovcache.plugins.links import with_report_link
 from airflow_ovcache.queue_hosts import QUEUE_HOSTS_ENV, host_group_id, parse_queue_hosts
 
 NIGHTLY_CRON = os.environ.get("OVCACHE_NIGHTLY_CRON", "30 2 * * *")
@@ -49,6 +50,7 @@ def ovcache_nightly_by_queue() -> None:
         """One report over every host; fails the run, naming each problem, if any remain."""
         from airflow_ovcache.fleet_runs import RunFailed, report_dir, step_records
         from airflow_ovcache.report import build_report, write_report
+        from airflow_ovcache.report_store import run_stamp, stem_for_run
 
         if not HOSTS:
             raise RunFailed(f"no hosts: set ${QUEUE_HOSTS_ENV} for every Airflow component")
@@ -64,8 +66,8 @@ def ovcache_nightly_by_queue() -> None:
                 )
                 results.append({"host": host.name, "error": why})
         fleet_report = build_report(results)
-        stamp = context["logical_date"].strftime("%Y%m%dT%H%M") if context.get("logical_date") else context["run_id"]
-        paths = write_report(fleet_report, report_dir(), f"nightly-by-queue-{stamp}")
+        fleet_report.run = run_stamp(context)
+        paths = write_report(fleet_report, report_dir(), stem_for_run("nightly-by-queue", fleet_report.run))
         write_report(fleet_report, report_dir(), "latest-by-queue")
         print(f"nightly verification: {fleet_report.counts()}")
         print(f"report: {paths['html']} (JSON: {paths['json']})")
@@ -74,7 +76,7 @@ def ovcache_nightly_by_queue() -> None:
             raise RunFailed(f"{len(problems)} problem(s) left after repair (report: {paths['html']}): " + "; ".join(problems))
         return {"counts": fleet_report.counts(), **paths}
 
-    done = report()
+    done = with_report_link(report())  # the "Fleet report" button: this run's report in the UI plugin
     for host in HOSTS:
         with TaskGroup(host_group_id(host.name), tooltip=f"host {host.name}, queue {host.queue}"):
             repair = OvcacheRewarmOperator(
