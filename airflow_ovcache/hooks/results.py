@@ -293,6 +293,8 @@ class VerifyEntry:
             data["size"] = self.size
         if self.load_ms is not None:
             data["load_ms"] = self.load_ms
+        if self.loaded_from_cache is not None:
+            data["loaded_from_cache"] = self.loaded_from_cache  # the report's "served from cache"
         if not self.ok:
             data["reason"] = self.reason
         return data
