@@ -108,9 +108,9 @@ def get_provider_info() -> dict[str, Any]:
                 },
             }
         ],
-        # The UI plugin (fleet reports); also an ``airflow.plugins`` entry point, which is what Airflow
-        # loads while ``[core] lazy_discover_providers`` is on (the default), as edge3 does.
-        "plugins": [{"name": "ovcache", "plugin-class": "airflow_ovcache.plugins.fleet_view.OvcacheFleetPlugin"}],
+        # The UI plugin (airflow_ovcache.plugins.fleet_view) is registered only as an ``airflow.plugins``
+        # entry point: Airflow loads those always, and a "plugins" entry here as well would be loaded a
+        # second time when [core] lazy_discover_providers is off and reported as a plugin import error.
         "asset-uris": [
             {"schemes": ["ovmodel"], "handler": "airflow_ovcache.assets.sanitize_model_uri"},
             {"schemes": ["ovcache"], "handler": "airflow_ovcache.assets.sanitize_cache_uri"},

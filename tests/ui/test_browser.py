@@ -165,6 +165,7 @@ def test_the_cache_view_shows_the_grid_of_a_finished_nightly_run(page: Any, stac
     cell = view.locator("td.cell.repaired")
     cell.wait_for()
     assert "repaired (missing)" in cell.inner_text()
+    assert "served from cache" in cell.inner_text(), "the night's load check was served from the cache"
     assert view.locator("table.grid th", has_text=HOST).count() == 1
     assert run_id in view.locator("body").inner_text(), "the grid names the DAG run that made it"
     page.screenshot(path=str(ARTIFACTS / "a-fleet-grid-in-airflow.png"), full_page=True)
