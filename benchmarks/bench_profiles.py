@@ -87,7 +87,13 @@ def render(result: dict[str, Any]) -> str:
         [kind, ms(w[kind]["wall"]), ms(w[kind]["compile"]), ms(lo[kind]["load"]), ms(lo[kind]["total"])]
         for kind in ("by-path", "ovms")
     ]
-    head = ["profile", "`ovcache warm` whole command", "compile (agent-timed)", "serving load from cache", "serving process after import"]
+    head = [
+        "profile",
+        "`ovcache warm` whole command",
+        "compile (agent-timed)",
+        "serving load from cache",
+        "serving process after import",
+    ]
     return (
         f"Model: {m['model']['name']}, {m['model']['mb']} MB on disk; {m['repeats']} runs each, interleaved. "
         "Times in ms, median (p25-p75).\n\n" + table(head, rows)
