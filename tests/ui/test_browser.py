@@ -193,7 +193,23 @@ def test_mapped_task_instances_are_listed_by_host(page: Any, stack: dict[str, An
 
 
 def test_the_connection_form_shows_the_providers_fields(page: Any, stack: dict[str, Any]) -> None:
+    from airflow_ovcache.get_provider_info import CONN_FIELDS
+
+    # A new connection: pick the type, and every field the provider declares is on the form.
     page.goto("/connections")
+    page.get_by_role("button", name="Add Connection").click()
+    dialog = page.get_by_role("dialog")
+    dialog.locator("input[name=connection_id]").fill("infer_new")
+    dialog.get_by_role("combobox", name="Connection Type").fill("OpenVINO cache host")
+    page.keyboard.press("Enter")
+    dialog.get_by_text("Extra Fields", exact=True).click()
+    for field in CONN_FIELDS.values():
+        dialog.get_by_text(field["label"], exact=True).wait_for()
+    assert "OpenVINO cache_dir on the host" in dialog.inner_text()
+    dialog.screenshot(path=str(ARTIFACTS / "c-connection-form-new.png"))
+    dialog.get_by_role("button", name="Close").click()
+
+    # A saved one: its values sit in the provider's fields.
     row = page.locator("tr", has_text="infer_ui")
     row.get_by_label("Edit Connection").click()
     dialog = page.get_by_role("dialog")
@@ -201,8 +217,8 @@ def test_the_connection_form_shows_the_providers_fields(page: Any, stack: dict[s
     dialog.get_by_text("Extra Fields", exact=True).click()
     for label in ("Cache directory", "Model repository"):
         dialog.get_by_text(label, exact=True).wait_for()
-    assert "OpenVINO cache_dir on the host" in dialog.inner_text()
-    dialog.screenshot(path=str(ARTIFACTS / "c-connection-form-fields.png"))
+    assert dialog.locator("input[value$='/infer-01/cache']").count() == 1
+    dialog.screenshot(path=str(ARTIFACTS / "c-connection-form-saved.png"))
 
 
 def teardown_module() -> None:
