@@ -191,8 +191,11 @@ th.row{text-align:left;background:#f7fafc} th.row span{color:#4a5568} th.row em{
 )
 
 
-def render_grid(report: FleetReport) -> str:
-    """The report's body (status, counts, hosts x models grid, what needs a person), every value escaped."""
+def render_grid(report: FleetReport, heading: str = "h1") -> str:
+    """The report's body (status, counts, hosts x models grid, what needs a person), every value escaped.
+
+    ``heading`` is the tag of its title (the UI's index nests it under its own ``h1``).
+    """
     esc = _esc
     rows = sorted({(c.model, c.version, c.device) for c in report.cells})
     by_cell = {(c.host, c.model, c.version, c.device): c for c in report.cells}
@@ -229,7 +232,7 @@ def render_grid(report: FleetReport) -> str:
         if run.get("run_id")
         else ""
     )
-    return f"""<h1>{esc(report.title)}</h1>
+    return f"""<{heading}>{esc(report.title)}</{heading}>
 {stamp}<p>{esc(status)} Generated {esc(report.generated)}.</p>
 <p><span class="badge ok">{counts[OK]} ok</span><span class="badge repaired">{counts[REPAIRED]} repaired</span>
 <span class="badge unrepaired">{counts[UNREPAIRED]} unrepaired</span><span class="badge unreachable">{counts[UNREACHABLE]} host(s) unreachable</span></p>

@@ -56,7 +56,7 @@ def index_page(entries: Sequence[ReportEntry], latest: dict[str, FleetReport], r
         )
         return _page("OpenVINO cache: fleet reports", "\n".join(parts), root)
     for dag_id, report in latest.items():
-        parts.append(f'<section class="latest"><h2>Latest: {esc(dag_id)}</h2>{render_grid(report)}</section>')
+        parts.append(f'<section class="latest"><h2>Latest: {esc(dag_id)}</h2>{render_grid(report, heading="h3")}</section>')
     rows = []
     for e in entries:
         state = '<span class="state-ok">ok</span>' if e.ok else '<span class="state-bad">needs a person</span>'
