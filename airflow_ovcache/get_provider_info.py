@@ -110,6 +110,9 @@ def get_provider_info() -> dict[str, Any]:
                 },
             }
         ],
+        # The UI plugin (airflow_ovcache.plugins.fleet_view) is registered only as an ``airflow.plugins``
+        # entry point: Airflow loads those always, and a "plugins" entry here as well would be loaded a
+        # second time when [core] lazy_discover_providers is off and reported as a plugin import error.
         "asset-uris": [
             {"schemes": ["ovmodel"], "handler": "airflow_ovcache.assets.sanitize_model_uri"},
             {"schemes": ["ovcache"], "handler": "airflow_ovcache.assets.sanitize_cache_uri"},

@@ -59,6 +59,8 @@ class Cell:
     reason: str = ""
     size: int | None = None
     load_ms: float | None = None
+    # What the load check's compile said (LOADED_FROM_CACHE); None where no load check ran.
+    loaded_from_cache: bool | None = None
     # The evidence in brief, as the verify row carried it: {"state", "at" | "seconds" | "reason"}.
     served: dict[str, Any] | None = None
 
@@ -86,6 +88,12 @@ def served_text(served: dict[str, Any] | None) -> str:
         return Evidence(str(state), "", seconds=float(seconds) if isinstance(seconds, (int, float)) else 0.0).short()
     return f"unknown ({served.get('reason') or 'no reason given'})"
 
+    @classmethod
+    def from_json(cls, data: dict[str, Any]) -> Cell:
+        """A cell from a stored report; unknown keys (a newer writer) are ignored."""
+        known = {k: data[k] for k in cls.__dataclass_fields__ if k in data}
+        return cls(**known)
+
 
 @dataclass
 class FleetReport:
@@ -99,6 +107,8 @@ class FleetReport:
     hosts: list[str] = field(default_factory=list)
     # host -> orphans a server wrote after a warm-up (blob, size, mtime, runtime, shadows, hint)
     server_compiled: dict[str, list[dict[str, Any]]] = field(default_factory=dict)
+    # The DAG run that wrote it (dag_id, run_id, ...; see report_store.run_stamp); None outside Airflow.
+    run: dict[str, Any] | None = None
 
     @property
     def ok(self) -> bool:
@@ -148,7 +158,21 @@ class FleetReport:
             "server_compiled": self.server_compiled,
             "problems": self.problems(),
             "cells": [c.to_json() for c in self.cells],
+            "run": self.run,
         }
+
+    @classmethod
+    def from_json(cls, data: dict[str, Any]) -> FleetReport:
+        """A report as stored by :func:`write_report`, to render again (the UI plugin reads these)."""
+        return cls(
+            title=str(data.get("title") or "OpenVINO cache report"),
+            generated=str(data.get("generated") or ""),
+            cells=[Cell.from_json(c) for c in data.get("cells") or [] if isinstance(c, dict)],
+            unreachable={str(k): str(v) for k, v in (data.get("unreachable") or {}).items()},
+            orphans={str(k): int(v) for k, v in (data.get("orphans") or {}).items()},
+            hosts=[str(h) for h in data.get("hosts") or []],
+            run=data.get("run") if isinstance(data.get("run"), dict) else None,
+        )
 
 
 def build_report(host_results: list[dict[str, Any]], title: str = "OpenVINO cache: nightly verification") -> FleetReport:
@@ -202,6 +226,7 @@ def build_report(host_results: list[dict[str, Any]], title: str = "OpenVINO cach
                     reason,
                     row.get("size"),
                     row.get("load_ms"),
+                    row.get("loaded_from_cache"),
                     row.get("served") if isinstance(row.get("served"), dict) else None,
                 )
             )
@@ -222,11 +247,39 @@ def _size(n: int | None) -> str:
     return ""
 
 
-def render_html(report: FleetReport) -> str:
-    def esc(value: object) -> str:
-        # Names from the hosts (models, reasons) may carry control characters: escaped, then HTML-escaped.
-        return html.escape(printable(value))
+def _esc(value: object) -> str:
+    # Names from the hosts (models, reasons) may carry control characters: escaped, then HTML-escaped.
+    return html.escape(printable(value))
 
+
+def _served(cell: Cell) -> str:
+    # The load check's compile, following the entry's profile: not the server (that is the served line).
+    if cell.loaded_from_cache is None:
+        return ""
+    return "load check: from cache" if cell.loaded_from_cache else "load check: NOT from cache"
+
+
+# The page's style; the UI plugin uses it too, so a report looks the same in Airflow and on disk.
+STYLE = (
+    """
+body{font:14px/1.4 system-ui,sans-serif;margin:2em;color:#1a202c}
+table{border-collapse:collapse} th,td{border:1px solid #cbd5e0;padding:.4em .6em;vertical-align:top}
+th.row{text-align:left;background:#f7fafc} th.row span{color:#4a5568} th.row em{color:#718096;font-style:normal}
+.cell{min-width:9em} .cell small{opacity:.9} .why{display:block;max-width:18em}
+.none{background:#edf2f7;color:#718096}
+.badge{display:inline-block;padding:.2em .6em;border-radius:1em;margin-right:.4em}
+"""
+    + "".join(f".{k}{{background:{v};color:#fff}}" for k, v in _COLOURS.items())
+    + "\n"
+)
+
+
+def render_grid(report: FleetReport, heading: str = "h1") -> str:
+    """The report's body (status, counts, hosts x models grid, what needs a person), every value escaped.
+
+    ``heading`` is the tag of its title (the UI's index nests it under its own ``h1``).
+    """
+    esc = _esc
     rows = sorted({(c.model, c.version, c.device) for c in report.cells})
     by_cell = {(c.host, c.model, c.version, c.device): c for c in report.cells}
     counts = report.counts()
@@ -246,35 +299,34 @@ def render_html(report: FleetReport) -> str:
             if cell is None:
                 tds.append('<td class="cell none">not managed</td>')
                 continue
-            detail = " · ".join(x for x in (_size(cell.size), f"{cell.load_ms:.0f} ms" if cell.load_ms is not None else "") if x)
+            detail = " · ".join(
+                x for x in (_size(cell.size), f"{cell.load_ms:.0f} ms" if cell.load_ms is not None else "", _served(cell)) if x
+            )
             label = cell.after if cell.outcome != REPAIRED else f"repaired ({cell.before})"
             tds.append(
-                f'<td class="cell {cell.outcome}" title="{esc(cell.reason)}"><b>{esc(label)}</b>'
+                f'<td class="cell {esc(cell.outcome)}" title="{esc(cell.reason)}"><b>{esc(label)}</b>'
                 f'<br><small>{esc(detail)}</small><br><small class="served">served from cache: {esc(cell.served_text)}</small>'
                 f'<br><small class="why">{esc(cell.reason)}</small></td>'
             )
-        body.append(f"<tr><th class='row'>{esc(model)} <span>v{version}</span> <em>{esc(device)}</em></th>{''.join(tds)}</tr>")
+        body.append(
+            f"<tr><th class='row'>{esc(model)} <span>v{esc(version)}</span> <em>{esc(device)}</em></th>{''.join(tds)}</tr>"
+        )
     problems = "".join(f"<li>{esc(p)}</li>" for p in report.problems() + report.server_compiled_lines()) or "<li>none</li>"
-    orphan_note = ", ".join(f"{esc(h)}: {n}" for h, n in sorted(report.orphans.items())) or "none"
+    orphan_note = ", ".join(f"{esc(h)}: {esc(n)}" for h, n in sorted(report.orphans.items())) or "none"
     # "ok" proves the blobs would serve the deployed files; whether the server read them is the served line of each cell.
     status = "All caches hold valid blobs of the deployed models." if report.ok else "Some caches need a person."
-    style = "".join(f".{k}{{background:{v};color:#fff}}" for k, v in _COLOURS.items())
-    return f"""<!doctype html>
-<html lang="en"><head><meta charset="utf-8"><title>{esc(report.title)}</title>
-<style>
-body{{font:14px/1.4 system-ui,sans-serif;margin:2em;color:#1a202c}}
-table{{border-collapse:collapse}} th,td{{border:1px solid #cbd5e0;padding:.4em .6em;vertical-align:top}}
-th.row{{text-align:left;background:#f7fafc}} th.row span{{color:#4a5568}} th.row em{{color:#718096;font-style:normal}}
-.cell{{min-width:9em}} .cell small{{opacity:.9}} .why{{display:block;max-width:18em}}
-.none{{background:#edf2f7;color:#718096}} {style}
-.badge{{display:inline-block;padding:.2em .6em;border-radius:1em;margin-right:.4em}}
-</style></head><body>
-<h1>{esc(report.title)}</h1>
-<p>{esc(status)} Generated {esc(report.generated)}.</p>
+    run = report.run or {}
+    stamp = (
+        f'<p class="run">DAG run: <code>{esc(run.get("dag_id") or "")}</code> / <code>{esc(run.get("run_id") or "")}</code></p>'
+        if run.get("run_id")
+        else ""
+    )
+    return f"""<{heading}>{esc(report.title)}</{heading}>
+{stamp}<p>{esc(status)} Generated {esc(report.generated)}.</p>
 <p><span class="badge ok">{counts[OK]} ok</span><span class="badge repaired">{counts[REPAIRED]} repaired</span>
 <span class="badge unrepaired">{counts[UNREPAIRED]} unrepaired</span><span class="badge unreachable">{counts[UNREACHABLE]} host(s) unreachable</span>
 <span class="badge host-error">{counts[HOST_ERROR]} host(s) with agent errors</span></p>
-<table><thead><tr><th>model / version / device</th>{head}</tr></thead><tbody>
+<table class="grid"><thead><tr><th>model / version / device</th>{head}</tr></thead><tbody>
 {"".join(body) or "<tr><td>no managed blobs</td></tr>"}
 </tbody></table>
 <h2>Needs a person</h2><ul>{problems}</ul>
@@ -282,16 +334,31 @@ th.row{{text-align:left;background:#f7fafc}} th.row span{{color:#4a5568}} th.row
 <p><small>"ok" means the blob would serve the deployed model files (with a load check: a compile following its
 profile loads it from cache). "served from cache" is what the cache directory shows about the real server: its blob
 was read since it was published (access time; unknown on noatime or network mounts).</small></p>
-</body></html>
+"""
+
+
+def render_html(report: FleetReport) -> str:
+    return f"""<!doctype html>
+<html lang="en"><head><meta charset="utf-8"><title>{_esc(report.title)}</title>
+<style>{STYLE}</style></head><body>
+{render_grid(report)}</body></html>
 """
 
 
 def write_report(report: FleetReport, directory: str | Path, stem: str) -> dict[str, str]:
-    """Write ``<stem>.html`` and ``<stem>.json`` into ``directory``; returns their paths."""
-    folder = Path(directory)
-    folder.mkdir(parents=True, exist_ok=True)
-    html_path = folder / f"{stem}.html"
-    json_path = folder / f"{stem}.json"
-    html_path.write_text(render_html(report))
-    json_path.write_text(json.dumps(report.to_json(), indent=1))
+    """Write ``<stem>.html`` and ``<stem>.json`` into ``directory``; returns their paths (or URLs).
+
+    ``directory`` may be an object-storage URL (``s3://...``, ``file://...``): see
+    :mod:`.report_store`. Each file is replaced whole, so the UI never reads half a report.
+    """
+    from .report_store import folder, safe_part, write_text_whole
+
+    if safe_part(stem, 200) != stem:
+        raise ValueError(f"report name {stem!r} is not a safe file name (letters, digits, '.', '_', '-')")
+    root = folder(directory)
+    root.mkdir(parents=True, exist_ok=True)
+    html_path = root / f"{stem}.html"
+    json_path = root / f"{stem}.json"
+    write_text_whole(html_path, render_html(report))
+    write_text_whole(json_path, json.dumps(report.to_json(), indent=1))
     return {"html": str(html_path), "json": str(json_path)}

@@ -22,6 +22,7 @@ import pendulum
 from airflow.sdk import CronTriggerTimetable, TaskGroup, TriggerRule, dag, get_current_context, task
 
 from airflow_ovcache.operators.rewarm import OvcacheRewarmOperator
+from airflow_ovcache.plugins.links import with_report_link
 from airflow_ovcache.queue_hosts import QUEUE_HOSTS_ENV, host_group_id, parse_queue_hosts
 
 log = logging.getLogger(__name__)
@@ -55,6 +56,7 @@ def ovcache_nightly_by_queue() -> None:
         """One report over every host; fails the run, naming each problem, if any remain."""
         from airflow_ovcache.fleet_runs import RunFailed, report_dir, step_records
         from airflow_ovcache.report import build_report, write_report
+        from airflow_ovcache.report_store import run_stamp, stem_for_run
 
         if not HOSTS:
             raise RunFailed(f"no hosts: set ${QUEUE_HOSTS_ENV} for every Airflow component")
@@ -71,8 +73,8 @@ def ovcache_nightly_by_queue() -> None:
                 kind = record["error"].get("kind") if record["error"] else "cannot-connect"  # no worker took it
                 results.append({"host": host.name, "error": why, "error_kind": kind or "task"})
         fleet_report = build_report(results)
-        stamp = context["logical_date"].strftime("%Y%m%dT%H%M") if context.get("logical_date") else context["run_id"]
-        paths = write_report(fleet_report, report_dir(), f"nightly-by-queue-{stamp}")
+        fleet_report.run = run_stamp(context)
+        paths = write_report(fleet_report, report_dir(), stem_for_run("nightly-by-queue", fleet_report.run))
         write_report(fleet_report, report_dir(), "latest-by-queue")
         log.info("%s", f"nightly verification: {fleet_report.counts()}")
         log.info("%s", f"report: {paths['html']} (JSON: {paths['json']})")
@@ -81,7 +83,7 @@ def ovcache_nightly_by_queue() -> None:
             raise RunFailed(f"{len(problems)} problem(s) left after repair (report: {paths['html']}): " + "; ".join(problems))
         return {"counts": fleet_report.counts(), **paths}
 
-    done = report()
+    done = with_report_link(report())  # the "Fleet report" button: this run's report in the UI plugin
     for host in HOSTS:
         with TaskGroup(host_group_id(host.name), tooltip=f"host {host.name}, queue {host.queue}"):
             repair = OvcacheRewarmOperator(

@@ -30,6 +30,7 @@ import pendulum
 from airflow.sdk import CronTriggerTimetable, Param, TriggerRule, dag, get_current_context, task, task_group
 
 from airflow_ovcache.operators.rewarm import OvcacheRewarmOperator
+from airflow_ovcache.plugins.links import with_report_link
 
 log = logging.getLogger(__name__)
 
@@ -100,6 +101,7 @@ def ovcache_nightly_verify() -> None:
         """Write the HTML and JSON report; fail the run, naming each problem, if any remain."""
         from airflow_ovcache.fleet_runs import RunFailed, mapped_results, report_dir
         from airflow_ovcache.report import build_report, write_report
+        from airflow_ovcache.report_store import run_stamp, stem_for_run
 
         context = get_current_context()
         ti = context["ti"]
@@ -111,8 +113,9 @@ def ovcache_nightly_verify() -> None:
             for target, got in zip(planned, mapped_results(ti, "on_host.outcome", len(planned)), strict=True)
         ]
         fleet_report = build_report(results)
-        stamp = context["logical_date"].strftime("%Y%m%dT%H%M") if context.get("logical_date") else context["run_id"]
-        paths = write_report(fleet_report, report_dir(), f"nightly-{stamp}")
+        # Stamped with its DAG run, under a safe name (a manual run's id holds ':' and '+').
+        fleet_report.run = run_stamp(context)
+        paths = write_report(fleet_report, report_dir(), stem_for_run("nightly", fleet_report.run))
         write_report(fleet_report, report_dir(), "latest")
         counts = fleet_report.counts()
         log.info("%s", f"nightly verification: {counts}")
@@ -124,7 +127,8 @@ def ovcache_nightly_verify() -> None:
             raise RunFailed(f"{len(problems)} problem(s) left after repair (report: {paths['html']}): " + "; ".join(problems))
         return {"counts": counts, **paths}
 
-    on_host.expand_kwargs(targets()) >> report()
+    # The "Fleet report" button on the report task opens this run's report in the UI plugin.
+    on_host.expand_kwargs(targets()) >> with_report_link(report())
 
 
 nightly_verify = ovcache_nightly_verify()

@@ -31,3 +31,6 @@ RUN --mount=type=bind,from=wheel,source=/dist,target=/tmp/ovcache-dist \
     pip install --no-cache-dir "apache-airflow==${AIRFLOW_VERSION}" -r /tmp/ovcache-dist/requirements-airflow.txt \
     && pip install --no-cache-dir --no-deps /tmp/ovcache-dist/airflow_ovcache-*.whl \
     && python -c "import airflow_ovcache.get_provider_info as p; print('airflow-ovcache', p.get_provider_info()['versions'][0])"
+# The nightly reports' volume (docker-compose.yaml): a new named volume takes this folder's
+# owner, so the report task (any AIRFLOW_UID, group 0) can write it and the API server read it.
+RUN mkdir -p /opt/airflow/ovcache-reports && chmod 0775 /opt/airflow/ovcache-reports

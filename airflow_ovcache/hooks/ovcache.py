@@ -497,12 +497,22 @@ class OvcacheHook(BaseHook):
         return AgentVersion.from_run(self.run_agent("version", timeout=timeout))
 
     def test_connection(self) -> tuple[bool, str]:
-        """Reach the host and ask its agent for its version (the UI's Test button)."""
-        try:
-            info = self.agent_version(timeout=120)
-        except Exception as exc:  # noqa: BLE001 - reported to the user, not raised
-            return False, str(exc)
-        return True, (
-            f"host {info.host}: agent {info.agent_version} (schema {info.schema_version}), "
-            f"OpenVINO {info.openvino}, via {self.config.transport}"
-        )
+        """The UI's Test button: could the tasks run on this host as the connection describes it?
+
+        Answering "the agent replied" is not enough: a host whose cache directory is a
+        file passed that and then failed every nightly run. Each check runs the agent
+        command a task would run, and a failure names the connection field to fix:
+
+        1. the agent answers, in an envelope version this provider reads
+           (``transport``, ``ssh_conn_id``, ``agent_command``);
+        2. ``cache_dir`` is a usable cache directory (``ovcache status``); one that does
+           not exist yet is fine, the first warm creates it;
+        3. ``repository`` is readable (``ovcache models``);
+        4. every device in ``devices`` is present on the host and can cache (``ovcache devices``).
+
+        Returns ``(False, one line naming the field)`` at the first failure, else
+        ``(True, a summary)``. Never raises.
+        """
+        from .connection_check import check_connection
+
+        return check_connection(self)

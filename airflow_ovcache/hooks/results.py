@@ -360,6 +360,8 @@ class VerifyEntry:
             data["served"] = self.served
         if self.server_compiled:
             data.update(server_compiled=True, shadows=self.shadows, mtime=self.mtime, runtime=self.runtime, hint=self.hint)
+        if self.loaded_from_cache is not None:
+            data["loaded_from_cache"] = self.loaded_from_cache  # the report's "served from cache"
         if not self.ok:
             data["reason"] = self.reason
         return data

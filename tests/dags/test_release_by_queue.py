@@ -207,3 +207,6 @@ def test_nightly_by_queue_repairs_on_each_hosts_queue_and_reports(example_dags: 
     report = result.task("report").xcom
     assert report["counts"] == {"ok": 1, "repaired": 1, "unrepaired": 0, "unreachable": 0, "host-error": 0}
     assert "repaired (stale-model)" in Path(report["html"]).read_text()
+    stored = json.loads(Path(report["json"]).read_text())
+    assert stored["run"]["dag_id"] == "ovcache_nightly_by_queue" and stored["run"]["run_id"] == result.run_id
+    assert Path(report["json"]).name.startswith("nightly-by-queue-") and ":" not in Path(report["json"]).name

@@ -1,0 +1,1 @@
+"""The Airflow UI plugin: the fleet reports inside Airflow (see :mod:`.fleet_view`)."""
