@@ -74,6 +74,12 @@ class Cell:
         data["served_text"] = self.served_text
         return data
 
+    @classmethod
+    def from_json(cls, data: dict[str, Any]) -> Cell:
+        """A cell from a stored report; unknown keys (a newer writer) are ignored."""
+        known = {k: data[k] for k in cls.__dataclass_fields__ if k in data}
+        return cls(**known)
+
 
 def served_text(served: dict[str, Any] | None) -> str:
     if not served:
@@ -87,12 +93,6 @@ def served_text(served: dict[str, Any] | None) -> str:
         seconds = served.get("seconds")
         return Evidence(str(state), "", seconds=float(seconds) if isinstance(seconds, (int, float)) else 0.0).short()
     return f"unknown ({served.get('reason') or 'no reason given'})"
-
-    @classmethod
-    def from_json(cls, data: dict[str, Any]) -> Cell:
-        """A cell from a stored report; unknown keys (a newer writer) are ignored."""
-        known = {k: data[k] for k in cls.__dataclass_fields__ if k in data}
-        return cls(**known)
 
 
 @dataclass
