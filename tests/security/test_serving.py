@@ -357,3 +357,42 @@ def test_the_check_costs_milliseconds_for_a_few_mb_model(warmed: Path, cache_dir
     check_ms = sorted(t[0] for t in times)[2]
     print(f"serving check of a {warmed.with_suffix('.bin').stat().st_size / 1e6:.1f} MB model: median {check_ms:.1f} ms")
     assert check_ms < 500
+
+
+def test_the_threaded_read_and_hash_of_a_large_blob_check_the_same(
+    warmed: Path, cache_dir: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Large blobs are read by several threads and hashed by several: same acceptance, same refusal."""
+    from airflow_ovcache import serving
+
+    monkeypatch.setattr(serving, "_PARALLEL_READ_MIN", 1)
+    monkeypatch.setattr(serving, "_THREADED_HASH_MIN", 1)
+    config = {"CACHE_DIR": str(cache_dir), "PERFORMANCE_HINT": "LATENCY"}
+    assert load_checked(_core(), warmed, "CPU", config).loaded_from_cache is True
+    (blob,) = blobs_in(cache_dir)
+    data = bytearray(blob.read_bytes())
+    data[-1] ^= 0x01  # the last byte: read by the last slice
+    os.chmod(blob, 0o600)
+    blob.write_bytes(bytes(data))
+    with pytest.raises(IntegrityError) as err:
+        load_checked(_core(), warmed, "CPU", config)
+    assert err.value.reason == "checksum"
+
+
+def test_the_body_starts_after_the_header_and_its_announced_padding() -> None:
+    """OpenVINO pads the header line to ``header_size_alignment``; the plugin's part starts after the padding."""
+    from types import SimpleNamespace
+
+    from airflow_ovcache import serving
+    from airflow_ovcache.core.errors import Where
+
+    line = b'<?xml version="1.0"?><compiled_blob ie_version="v1" file_info="1" runtime_info="{OV_VERSION:v1}" header_size_alignment="64"/>\n'
+    padded = (len(line) + 63) // 64 * 64
+    entry = SimpleNamespace(runtime="v1")
+    where = Where("host", "m", 1, "CPU")
+    assert serving._body_offset(line + b"\0" * (padded - len(line)) + b"body", entry, where) == padded  # type: ignore[arg-type]
+    plain = line.replace(b'header_size_alignment="64"', b'header_size_alignment="0"')
+    assert serving._body_offset(plain + b"body", entry, where) == len(plain)  # type: ignore[arg-type]
+    with pytest.raises(IntegrityError) as err:
+        serving._body_offset(plain.replace(b"v1", b"v0"), entry, where)  # type: ignore[arg-type]
+    assert err.value.reason == "runtime-mismatch"
