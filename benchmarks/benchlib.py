@@ -46,6 +46,8 @@ BENCHMARKS = (
     "bench_invalidate",
     "bench_fleet",
     "bench_dagparse",
+    # the serving-side integrity check against OpenVINO's own cached load
+    "bench_serving",
 )
 
 
