@@ -284,7 +284,6 @@ def _check(
 
 def _entry(manifest: Manifest, model_path: Path, spec: CacheSpec, key: bytes | None, where: Where) -> Entry:
     """The manifest entry this compile call would load; the newest if several record it."""
-    from .core.encryption import key_id
     from .core.errors import IntegrityError
 
     wanted = {
@@ -292,7 +291,11 @@ def _entry(manifest: Manifest, model_path: Path, spec: CacheSpec, key: bytes | N
         "compile_mode": spec.compile_mode,
         "cache_mode": spec.cache_mode,
     }
-    kid = key_id(key) if key is not None else None
+    kid = None
+    if key is not None:
+        from .core.encryption import key_id
+
+        kid = key_id(key)
     candidates = [e for e in manifest.entries.values() if e.model_path == str(model_path) and e.device == spec.device]
     same_call = [
         e
@@ -552,10 +555,13 @@ def _import_verified(
     import numpy as np
     import openvino as ov
 
-    from .core.encryption import CacheCipher
     from .core.errors import IntegrityError, openvino_message
 
-    cipher = CacheCipher(key) if key is not None else None
+    cipher = None
+    if key is not None:
+        from .core.encryption import CacheCipher
+
+        cipher = CacheCipher(key)
     t0 = time.perf_counter()
     try:
         data = np.frombuffer(memory, dtype=np.uint8)[body:]
@@ -704,16 +710,15 @@ def _private_folder(scratch_dir: str | os.PathLike[str] | None) -> Any:
 
 
 def _key(key: bytes | str | None, key_file: str | os.PathLike[str] | None) -> bytes | None:
+    if key is None and key_file is None:
+        return None  # most servers: no need to import the encryption module at all
     from .core.encryption import load_key, parse_key
+    from .core.errors import UsageError
 
-    if key is not None and key_file is not None:
-        from .core.errors import UsageError
-
-        raise UsageError("give either encryption_key or encryption_key_file, not both")
-    if key_file is not None:
-        return load_key(os.fspath(key_file))
     if key is None:
-        return None
+        return load_key(os.fspath(key_file)) if key_file is not None else None
+    if key_file is not None:
+        raise UsageError("give either encryption_key or encryption_key_file, not both")
     return parse_key(key.encode() if isinstance(key, str) else key, "encryption_key")
 
 
