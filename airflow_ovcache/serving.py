@@ -23,8 +23,8 @@ version's content fingerprint is unchanged (a same-size ``model.bin`` swap
 included); and the blob's full BLAKE3 checksum matches the manifest.
 
 **What OpenVINO loads is what was checked.** By default (``isolation="memory"``,
-CPU) the blob is read once into memory private to the serving process and hashed
-in the same pass; OpenVINO then imports those very bytes
+CPU) the blob is read once into memory private to the serving process and that
+memory is hashed; OpenVINO then imports those very bytes
 (``core.import_model`` of the blob body, after the ``<compiled_blob .../>``
 header that OpenVINO's cache manager strips itself), with the properties its
 cache manager would pass. Nobody else can change private memory between the
