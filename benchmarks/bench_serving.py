@@ -1,7 +1,9 @@
 """11. The serving-side check: a checked load against OpenVINO's own cached load, 0.25-256 MB, and its memory.
 
 The same MLPs as section 6 (eight square matmuls, 0.25 to 256 MB of weights) and its
-transformer-shaped encoder, each warmed once by ``ovcache warm``. Every load is a
+transformer-shaped encoder, each warmed once by ``ovcache warm`` after its files have aged
+past the stat cache's two-second racy window (as deployed model files have, so the check
+takes their digests from the agent's stat cache instead of hashing the weights). Every load is a
 fresh serving process (``benchmarks/serving_probe.py``); after ``import openvino``
 and ``Core()``, which every kind pays alike, it times one *step*:
 
@@ -39,7 +41,18 @@ import time
 from pathlib import Path
 from typing import Any
 
-from benchlib import BENCH_DIR, REPO_DIR, SEED, Context, describe_model, interleave, spawn, summary, table
+from benchlib import (
+    BENCH_DIR,
+    REPO_DIR,
+    SEED,
+    Context,
+    describe_model,
+    interleave,
+    spawn,
+    summary,
+    table,
+    wait_out_racy_window,
+)
 
 NAME = "serving"
 TITLE = "Serving-side check: checked load vs OpenVINO's own cached load, 0.25-256 MB, and memory"
@@ -127,12 +140,15 @@ def run(ctx: Context) -> dict[str, Any]:
     kinds = [k for k in KINDS if k != "before" or before]
     out: dict[str, Any] = {"before_ref": BEFORE_REF, "models": [], "memory": [], "target_ratio": TARGET_RATIO}
     caches: dict[str, tuple[Path, Path]] = {}
-    for label, kind, size_mb, seed, shape, rounds, extra, quick in MODELS:
+    chosen = [row for row in MODELS if ctx.repeats(row[5], row[7])]
+    models = {row[0]: _model(ctx, *row[:5]) for row in chosen}
+    # The agent's stat cache does not remember files written in the last two seconds; warmed
+    # earlier, every checked load would hash the weights again, which a deployed server does not.
+    out["racy_wait_s"] = round(wait_out_racy_window([f for m in models.values() for f in m.parent.iterdir()]), 1)
+    for label, kind, size_mb, seed, shape, rounds, extra, quick in chosen:
         rounds = ctx.repeats(rounds, quick)
-        if rounds == 0:
-            continue
         extra = ctx.repeats(extra, quick)
-        model = _model(ctx, label, kind, size_mb, seed, shape)
+        model = models[label]
         cache = ctx.fresh(f"serving/{label}-cache")
         warm = spawn(
             [
