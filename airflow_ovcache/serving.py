@@ -174,7 +174,7 @@ def load_checked(
         blob besides this user and root (e.g. the agent's user); others are refused.
     :param unsafe_cache_dir: ``refuse`` (default), ``strict`` or ``warn``, as for the agent.
     """
-    from .core.errors import IntegrityError, UsageError, Where, this_host
+    from .core.errors import IntegrityError, UsageError, Where
     from .core.spec import RESERVED_PROPERTIES, CacheSpec
 
     if fallback not in FALLBACKS:
@@ -202,7 +202,7 @@ def load_checked(
     if isolation == "memory" and spec.device.split(".")[0].upper() not in _MEMORY_DEVICES:
         isolation = "copy"
     model, version = _coordinates(path)
-    where = Where(this_host(), model, version, device)
+    where = Where(_host(), model, version, device)
     result = ServingLoad(None, False, model, version, device, isolation=isolation)
     root = Path(os.path.abspath(os.fspath(cache_root)))
     try:
@@ -684,6 +684,14 @@ def __getattr__(name: str) -> Any:
 
 
 # -- small helpers ---------------------------------------------------------------------------
+
+
+def _host() -> str:
+    """The host name errors report, as ``core.errors.this_host()`` gives it, without importing ``socket``.
+
+    On POSIX ``gethostname`` is the node name ``uname`` reports; a server pays every import.
+    """
+    return os.environ.get("OVCACHE_HOST") or os.uname().nodename
 
 
 def _log() -> Any:

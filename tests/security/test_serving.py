@@ -396,3 +396,12 @@ def test_the_body_starts_after_the_header_and_its_announced_padding() -> None:
     with pytest.raises(IntegrityError) as err:
         serving._body_offset(plain.replace(b"v1", b"v0"), entry, where)  # type: ignore[arg-type]
     assert err.value.reason == "runtime-mismatch"
+
+
+def test_errors_name_the_host_as_the_agent_does(monkeypatch: pytest.MonkeyPatch) -> None:
+    from airflow_ovcache import serving
+    from airflow_ovcache.core.errors import this_host
+
+    assert serving._host() == this_host()
+    monkeypatch.setenv("OVCACHE_HOST", "infer-03")
+    assert serving._host() == this_host() == "infer-03"
