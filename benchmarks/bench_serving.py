@@ -135,10 +135,40 @@ def ratio_ci(base: list[float], other: list[float], rounds: int = 2000) -> dict[
     }
 
 
+def _lscpu() -> dict[str, str]:
+    """The lines of ``lscpu`` that say what the numbers ran on (empty where it is missing)."""
+    wanted = (
+        "Model name",
+        "CPU(s)",
+        "Thread(s) per core",
+        "Core(s) per socket",
+        "L1d cache",
+        "L2 cache",
+        "L3 cache",
+        "Hypervisor vendor",
+    )
+    try:
+        text = subprocess.run(["lscpu"], capture_output=True, text=True, timeout=10).stdout
+    except (OSError, subprocess.SubprocessError):
+        return {}
+    fields = {}
+    for line in text.splitlines():
+        key, _, value = line.partition(":")
+        if key.strip() in wanted:
+            fields[key.strip()] = value.strip()
+    return fields
+
+
 def run(ctx: Context) -> dict[str, Any]:
     before = _before_package(ctx)
     kinds = [k for k in KINDS if k != "before" or before]
-    out: dict[str, Any] = {"before_ref": BEFORE_REF, "models": [], "memory": [], "target_ratio": TARGET_RATIO}
+    out: dict[str, Any] = {
+        "before_ref": BEFORE_REF,
+        "lscpu": _lscpu(),
+        "models": [],
+        "memory": [],
+        "target_ratio": TARGET_RATIO,
+    }
     caches: dict[str, tuple[Path, Path]] = {}
     chosen = [row for row in MODELS if ctx.repeats(row[5], row[7])]
     models = {row[0]: _model(ctx, *row[:5]) for row in chosen}
@@ -384,7 +414,17 @@ def _memory_summary(entry: dict[str, Any]) -> dict[str, dict[str, float]]:
 
 def render(result: dict[str, Any]) -> str:
     m = result["measurements"]
+    cpu = m.get("lscpu") or {}
     parts = [
+        f"Machine (`lscpu`): {cpu.get('Model name', '?')}, {cpu.get('CPU(s)', '?')} CPUs "
+        f"({cpu.get('Core(s) per socket', '?')} cores, {cpu.get('Thread(s) per core', '?')} thread per core), "
+        f"L1d {cpu.get('L1d cache', '?')}, L2 {cpu.get('L2 cache', '?')}, L3 {cpu.get('L3 cache', '?')}, "
+        f"hypervisor {cpu.get('Hypervisor vendor', 'none')}; OpenVINO {result['machine'].get('openvino')}. "
+        f"**Other work ran on this machine during the run** (other engineers' test suites and container builds): other "
+        f"processes used {result.get('others_cpu_share', 0):.0%} of the CPU while it ran, so every process here shared two "
+        "cores with them. The interleaving makes the kinds share that load alike, but it widens the intervals and "
+        "inflates everything that runs on two threads (the blob read and hash) more than what runs on one.",
+        "",
         f"The *step* is what a serving process spends loading the model after `import openvino` and `Core()`, in ms, "
         f"median (p25-p75); `checked` includes `import airflow_ovcache.serving`. *before* is the package at `{m['before_ref']}`. "
         "Ratios are of medians, with 95% bootstrap intervals.",
