@@ -52,7 +52,7 @@ without any cache instead (slower, never trusting or touching the blob).
 
 Only ``openvino``, ``numpy``, ``blake3`` (and ``cryptography`` for encrypted
 caches) are imported; not Airflow. Importing this module is cheap (a server
-pays it on every start): everything beyond the standard library's ``os`` is
+pays it on every start): beyond a few standard-library modules, everything is
 imported by the function that needs it.
 """
 
