@@ -22,55 +22,82 @@ model file's size and mtime are those OpenVINO's own check will see; the model
 version's content fingerprint is unchanged (a same-size ``model.bin`` swap
 included); and the blob's full BLAKE3 checksum matches the manifest.
 
-**What OpenVINO loads is what was checked.** The blob is copied into a private
-folder of the serving process (mode 0700) and hashed there; OpenVINO is then
-pointed at that folder. Blob names do not depend on the cache folder, so it finds
-the copy; nobody else can change the copy between the check and the load; and
-if OpenVINO misses anyway, it writes its new blob into the private folder, never
-over the shared one (OpenVINO rewrites blobs in place, without a temp file). The
-shared cache directory is only ever read. ``isolation="link"`` hard-links
-instead of copying (no copy of a large blob, but the scratch folder must be on
-the cache's filesystem and the link only protects against whoever can write the
-*directory*, not against the blob's owner).
+**What OpenVINO loads is what was checked.** By default (``isolation="memory"``,
+CPU) the blob is read once into memory private to the serving process and that
+memory is hashed; OpenVINO then imports those very bytes
+(``core.import_model`` of the blob body, after the ``<compiled_blob .../>``
+header that OpenVINO's cache manager strips itself), with the properties its
+cache manager would pass. Nobody else can change private memory between the
+check and the import; OpenVINO is never given a cache directory, so it writes
+nothing, and the shared cache directory is only ever read. The CPU plugin copies
+what it needs during the import (pinned by the tests), so the private bytes are
+released right after it: a checked load holds no more memory than a plain one.
+
+The read is an ordinary read, so it counts as the server's read in the blob's
+access time (the agent's evidence that a server loaded it).
+
+``isolation="copy"`` (used for devices other than CPU, where the import from
+memory is not pinned) copies the blob into a private folder of the serving
+process (mode 0700) and hashes it there; OpenVINO is then pointed at that folder.
+Blob names do not depend on the cache folder, so it finds the copy; if it misses
+anyway, it writes its new blob into the private folder, never over the shared
+one (OpenVINO rewrites blobs in place, without a temp file).
+``isolation="link"`` hard-links instead of copying (no copy of a large blob, but
+the scratch folder must be on the cache's filesystem and the link only protects
+against whoever can write the *directory*, not against the blob's owner).
 
 A blob that fails a check is refused with :class:`IntegrityError` naming the
 model, version, device and host; with ``fallback="fresh"`` the model is compiled
 without any cache instead (slower, never trusting or touching the blob).
 
 Only ``openvino``, ``numpy``, ``blake3`` (and ``cryptography`` for encrypted
-caches) are imported; not Airflow.
+caches) are imported; not Airflow. Importing this module is cheap (a server
+pays it on every start): beyond a few standard-library modules, everything is
+imported by the function that needs it.
 """
 
 from __future__ import annotations
 
-import contextlib
-import logging
 import os
-import shutil
 import stat
-import tempfile
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from .core.blobfile import BlobHeaderError, is_blob_name, parse_header
-from .core.encryption import CacheCipher, key_id, load_key, parse_key
-from .core.errors import IntegrityError, ManifestCorrupt, OvcacheError, UsageError, Where, this_host
-from .core.manifest import Entry, Manifest
-from .core.permissions import AccessPolicy, enforce, inspect_tree
-from .core.spec import RESERVED_PROPERTIES, CacheSpec
+if TYPE_CHECKING:
+    import mmap
 
-log = logging.getLogger(__name__)
+    from .core.encryption import CacheCipher
+    from .core.errors import Where
+    from .core.manifest import Entry, Manifest
+    from .core.spec import CacheSpec
 
 FALLBACKS = ("raise", "fresh")
-ISOLATIONS = ("copy", "link")
+ISOLATIONS = ("memory", "copy", "link")
+# Devices whose plugin is known (and tested) to import the blob body from memory
+# exactly as its cache manager does, and to keep no reference to those bytes.
+_MEMORY_DEVICES = ("CPU",)
 _CHUNK = 8 << 20
+# From this size the blob is read by several threads (one per core, up to four).
+_PARALLEL_READ_MIN = 16 << 20
+# From this size blake3 hashes on several threads.
+_THREADED_HASH_MIN = 4 << 20
+_HEADER_LIMIT = 4096
 
 
 @dataclass
 class ServingLoad:
-    """What :func:`load_checked` did, for a caller that wants more than the compiled model."""
+    """What :func:`load_checked` did, for a caller that wants more than the compiled model.
+
+    ``loaded_from_cache`` is True only when the checked blob was loaded: imported
+    from the verified bytes (``isolation="memory"``; ``import_model`` either
+    deserializes the blob or raises, it never compiles) or found by OpenVINO's
+    cache manager in the private folder (``copy``/``link``, where OpenVINO's own
+    ``LOADED_FROM_CACHE`` says so). On the memory path the ``CompiledModel``'s
+    own ``LOADED_FROM_CACHE`` property reads False, because OpenVINO only sets it
+    for loads through its cache manager; trust this field instead.
+    """
 
     compiled: Any
     loaded_from_cache: bool
@@ -84,6 +111,8 @@ class ServingLoad:
     fallback_detail: str | None = None
     check_ms: float = 0.0
     compile_ms: float = 0.0
+    # How the checked blob reached OpenVINO: "memory", "copy" or "link".
+    isolation: str | None = None
     warnings: list[str] = field(default_factory=list)
 
 
@@ -115,12 +144,12 @@ def load_checked(
     encryption_key: bytes | str | None = None,
     encryption_key_file: str | os.PathLike[str] | None = None,
     fallback: str = "raise",
-    isolation: str = "copy",
+    isolation: str = "memory",
     scratch_dir: str | os.PathLike[str] | None = None,
     trusted_owners: set[int] | None = None,
     unsafe_cache_dir: str = "refuse",
 ) -> ServingLoad:
-    """Check the cached blob for this compile call, then compile from a private copy of it.
+    """Check the cached blob for this compile call, then load exactly the bytes that were checked.
 
     :param core: an ``openvino.Core``.
     :param model_path: the model file, exactly as the warm-up was given it (made
@@ -137,13 +166,17 @@ def load_checked(
     :param encryption_key_file: or a key file (0600/0640), as the agent reads it.
     :param fallback: ``raise`` (default) refuses with :class:`IntegrityError`;
         ``fresh`` compiles without any cache instead and says why in the result.
-    :param isolation: ``copy`` (default) or ``link``, see the module docs.
-    :param scratch_dir: where the private folder is made (default: the temp dir;
-        for ``link``, a folder of this user's on the cache filesystem).
+    :param isolation: ``memory`` (default; on devices other than CPU it means
+        ``copy``), ``copy`` or ``link``, see the module docs.
+    :param scratch_dir: where the private folder of ``copy``/``link`` is made
+        (default: the temp dir; for ``link``, a folder of this user's on the cache filesystem).
     :param trusted_owners: uids allowed to own the cache directory, manifest and
         blob besides this user and root (e.g. the agent's user); others are refused.
     :param unsafe_cache_dir: ``refuse`` (default), ``strict`` or ``warn``, as for the agent.
     """
+    from .core.errors import IntegrityError, UsageError, Where
+    from .core.spec import RESERVED_PROPERTIES, CacheSpec
+
     if fallback not in FALLBACKS:
         raise UsageError(f"fallback must be one of {', '.join(FALLBACKS)}, not {fallback!r}")
     if isolation not in ISOLATIONS:
@@ -166,31 +199,29 @@ def load_checked(
         compile_mode=compile_mode,
         cache_mode=mode,
     )
+    if isolation == "memory" and spec.device.split(".")[0].upper() not in _MEMORY_DEVICES:
+        isolation = "copy"
     model, version = _coordinates(path)
-    where = Where(this_host(), model, version, device)
-    result = ServingLoad(None, False, model, version, device)
+    where = Where(_host(), model, version, device)
+    result = ServingLoad(None, False, model, version, device, isolation=isolation)
+    root = Path(os.path.abspath(os.fspath(cache_root)))
     try:
-        with _private_folder(scratch_dir) as private:
-            entry = _check(
-                Path(os.path.abspath(os.fspath(cache_root))),
-                path,
-                spec,
-                key,
-                where,
-                private,
-                isolation,
-                trusted_owners,
-                unsafe_cache_dir,
-                result,
-            )
-            result.blob, result.entry_key = entry.blob, entry.key
+        entry = _check(root, path, spec, key, where, trusted_owners, unsafe_cache_dir, result)
+        result.blob, result.entry_key = entry.blob, entry.key
+        if isolation == "memory":
+            blob, body = _read_and_hash(root, entry, trusted_owners, where)
             result.check_ms = round((time.perf_counter() - started) * 1000, 3)
-            _compile_private(core, path, spec, key, private, where, result)
+            _import_verified(core, path, spec, key, blob, body, where, result)
+        else:
+            with _private_folder(scratch_dir) as private:
+                _copy_and_hash(root, entry, private, isolation, trusted_owners, where)
+                result.check_ms = round((time.perf_counter() - started) * 1000, 3)
+                _compile_private(core, path, spec, key, private, where, result)
     except IntegrityError as exc:
         if fallback == "raise":
             raise
         result.fallback_reason, result.fallback_detail = exc.reason, exc.one_line()
-        log.warning("not using the cache: %s; compiling without it", exc.one_line())
+        _log().warning("not using the cache: %s; compiling without it", exc.one_line())
         if result.compiled is None:  # a check failed before OpenVINO ran: compile without any cache
             from .core.compiler import serving_compile
 
@@ -210,15 +241,17 @@ def _check(
     spec: CacheSpec,
     key: bytes | None,
     where: Where,
-    private: Path,
-    isolation: str,
     trusted_owners: set[int] | None,
     unsafe: str,
     result: ServingLoad,
 ) -> Entry:
+    """Everything but the blob's bytes: directory safety, the manifest entry, runtime, CPU, model files."""
     import openvino
 
     from .core import hostfacts
+    from .core.errors import IntegrityError, ManifestCorrupt, OvcacheError
+    from .core.manifest import Manifest
+    from .core.permissions import AccessPolicy, enforce, inspect_tree
 
     manifest_path = root / ".ovcache" / "manifest.json"
     trusted = None if trusted_owners is None else {os.geteuid(), 0, *trusted_owners}
@@ -229,7 +262,7 @@ def _check(
     except OvcacheError as exc:
         raise IntegrityError("unsafe-cache-dir", exc.message, where, exc.hint) from None
     for warning in result.warnings:
-        log.warning("%s", warning)
+        _log().warning("%s", warning)
     try:
         manifest = Manifest.load(manifest_path, where)
     except ManifestCorrupt as exc:
@@ -246,18 +279,23 @@ def _check(
     if entry.device.split(".")[0].upper() in ("CPU", "AUTO", "MULTI", "HETERO") and entry.cpu != hostfacts.cpu_signature():
         raise IntegrityError("cpu-mismatch", "the blob was built on another CPU", where)
     _check_model(entry, model_path, root, where)
-    _copy_and_hash(root, entry, private, isolation, trusted_owners, where)
     return entry
 
 
 def _entry(manifest: Manifest, model_path: Path, spec: CacheSpec, key: bytes | None, where: Where) -> Entry:
     """The manifest entry this compile call would load; the newest if several record it."""
+    from .core.errors import IntegrityError
+
     wanted = {
         "properties": spec.property_dict,
         "compile_mode": spec.compile_mode,
         "cache_mode": spec.cache_mode,
     }
-    kid = key_id(key) if key is not None else None
+    kid = None
+    if key is not None:
+        from .core.encryption import key_id
+
+        kid = key_id(key)
     candidates = [e for e in manifest.entries.values() if e.model_path == str(model_path) and e.device == spec.device]
     same_call = [
         e
@@ -299,6 +337,7 @@ def _entry(manifest: Manifest, model_path: Path, spec: CacheSpec, key: bytes | N
 
 
 def _check_model(entry: Entry, model_path: Path, root: Path, where: Where) -> None:
+    from .core.errors import IntegrityError, OvcacheError
     from .core.fingerprint import Fingerprinter, StatCache
 
     try:
@@ -322,18 +361,16 @@ def _check_model(entry: Entry, model_path: Path, root: Path, where: Where) -> No
         )
 
 
-def _copy_and_hash(
-    root: Path, entry: Entry, private: Path, isolation: str, trusted_owners: set[int] | None, where: Where
-) -> None:
-    """Put the blob into ``private`` and check the bytes there: what is checked is what OpenVINO loads."""
-    import blake3
+def _open_blob(root: Path, entry: Entry, trusted_owners: set[int] | None, where: Where) -> tuple[int, os.stat_result]:
+    """Open the entry's blob for reading and refuse what no check of its bytes could excuse."""
+    from .core.blobfile import is_blob_name
+    from .core.errors import IntegrityError
 
     if not is_blob_name(entry.blob):
         raise IntegrityError("manifest", f"the manifest names {entry.blob!r}, which is not a blob file name", where)
-    source = root / entry.blob
-    target = private / entry.blob
     try:
-        fd = os.open(source, os.O_RDONLY | os.O_NOFOLLOW | getattr(os, "O_CLOEXEC", 0))
+        # A plain read on purpose (no O_NOATIME): it is the server's read, and counts as one in the blob's atime.
+        fd = os.open(root / entry.blob, os.O_RDONLY | os.O_NOFOLLOW | getattr(os, "O_CLOEXEC", 0))
     except FileNotFoundError:
         raise IntegrityError("missing", f"blob {entry.blob} is not in {root}", where) from None
     except OSError as exc:
@@ -350,6 +387,217 @@ def _copy_and_hash(
             raise IntegrityError("unsafe-cache-dir", f"blob {entry.blob} is owned by uid {st.st_uid}", where)
         if st.st_size != entry.size:
             raise IntegrityError("checksum", f"blob is {st.st_size} bytes, {entry.size} were published", where)
+    except BaseException:
+        os.close(fd)
+        raise
+    return fd, st
+
+
+def _read_and_hash(root: Path, entry: Entry, trusted_owners: set[int] | None, where: Where) -> tuple[mmap.mmap, int]:
+    """Read the blob once into private memory and hash that memory; returns it and where the body starts.
+
+    Only these private bytes are checked and only they are handed to OpenVINO,
+    so a change to the shared file after the read (even by its owner, who can
+    write it in place) changes nothing that is loaded.
+    """
+    import mmap
+
+    import blake3
+
+    from .core.errors import IntegrityError
+
+    fd, st = _open_blob(root, entry, trusted_owners, where)
+    size = st.st_size
+    try:
+        if size == 0:
+            raise IntegrityError("checksum", f"blob {entry.blob} is empty", where)
+        # Anonymous and private: no file backs it, no other process maps it.
+        memory = mmap.mmap(-1, size, flags=mmap.MAP_PRIVATE | mmap.MAP_ANONYMOUS)
+        if size >= 2 << 20 and hasattr(mmap, "MADV_HUGEPAGE"):
+            memory.madvise(mmap.MADV_HUGEPAGE)  # far fewer page faults for a large blob
+        # blake3's threads pay off only for a few MB and more; below, starting them costs more than they save.
+        hasher = blake3.blake3(max_threads=blake3.blake3.AUTO if size >= _THREADED_HASH_MIN else 1)
+        view = memoryview(memory)
+        try:
+            done = _read_parallel(fd, view) if size >= _PARALLEL_READ_MIN else _read_whole(fd, view)
+            if done == size:
+                hasher.update(view)
+        finally:
+            view.release()
+    except BaseException:
+        os.close(fd)
+        raise
+    os.close(fd)
+    if done != size:
+        memory.close()
+        raise IntegrityError("checksum", f"blob {entry.blob} shrank while it was read ({done} of {size} bytes)", where)
+    if "blake3:" + hasher.hexdigest() != entry.checksum:
+        memory.close()
+        raise IntegrityError("checksum", f"blob {entry.blob} differs from the published blob (checksum mismatch)", where)
+    try:
+        body = _body_offset(memory[:_HEADER_LIMIT], entry, where)
+    except BaseException:
+        memory.close()
+        raise
+    return memory, body
+
+
+def _read_whole(fd: int, view: memoryview) -> int:
+    done = 0
+    while done < len(view):
+        got = os.preadv(fd, [view[done:]], done)
+        if got <= 0:
+            break
+        done += got
+    return done
+
+
+def _read_parallel(fd: int, view: memoryview) -> int:
+    """Read the file in as many slices as there are cores (up to four), each on its own thread.
+
+    Most of a large read's time is the kernel faulting in and zeroing fresh
+    private pages, which runs on as many cores as there are readers (``preadv``
+    releases the GIL); measured on two cores, two readers took about two thirds
+    of the time of one.
+    """
+    import threading
+
+    size = len(view)
+    try:
+        cores = len(os.sched_getaffinity(0))
+    except (AttributeError, OSError):
+        cores = os.cpu_count() or 1
+    readers = max(1, min(4, cores))
+    step = (-(-size // readers) + 4095) // 4096 * 4096  # page-aligned slices
+    got = [0] * readers
+    short = [False] * readers
+    failure: list[BaseException] = []
+
+    def read_slice(index: int) -> None:
+        start = index * step
+        end = min(size, start + step)
+        done = start
+        try:
+            while done < end:
+                n = os.preadv(fd, [view[done:end]], done)
+                if n <= 0:
+                    break
+                done += n
+        except BaseException as exc:  # noqa: BLE001 - re-raised by the caller's thread
+            failure.append(exc)
+        got[index] = done - start
+        short[index] = done < end
+
+    threads = [threading.Thread(target=read_slice, args=(i,), name=f"ovcache-blob-reader-{i}") for i in range(1, readers)]
+    for thread in threads:
+        thread.start()
+    read_slice(0)
+    for thread in threads:
+        thread.join()
+    if failure:
+        raise failure[0]
+    # A short slice anywhere is a file that shrank while it was read: report fewer bytes than it has.
+    return sum(got) if any(short) else size
+
+
+def _body_offset(head: bytes, entry: Entry, where: Where) -> int:
+    """Where the plugin's part of the blob starts: after the header line and the padding it announces.
+
+    OpenVINO's cache manager reads the ``<compiled_blob .../>`` line, skips
+    ``header_size_alignment`` padding, and gives the plugin the rest; the
+    helper does the same, and checks the header's runtime as the manager would.
+    """
+    import re
+
+    from .core.blobfile import BlobHeaderError, parse_header
+    from .core.errors import IntegrityError
+
+    try:
+        header = parse_header(head)
+    except BlobHeaderError as exc:
+        raise IntegrityError("checksum", f"blob header unreadable: {exc}", where) from None
+    if header.runtime_version != entry.runtime:
+        raise IntegrityError("runtime-mismatch", f"the blob header says OpenVINO {header.runtime_version}", where)
+    line_end = head.index(b"\n") + 1
+    match = re.search(rb'header_size_alignment="([0-9]+)"', head[:line_end])
+    alignment = int(match.group(1)) if match else 0
+    return line_end + ((alignment - line_end % alignment) % alignment if alignment else 0)
+
+
+def import_config(spec: CacheSpec, model_path: Path, cipher: CacheCipher | None) -> dict[str, Any]:
+    """The properties OpenVINO's cache manager hands the plugin when it imports this spec's blob.
+
+    The compile properties as they are, no cache directory (so OpenVINO writes
+    nothing), the key's callbacks for an encrypted blob, and for a weightless
+    blob (``OPTIMIZE_SIZE``) the cache mode and the weights file it was built
+    from, which the plugin reads the weights back from.
+    """
+    config: dict[str, Any] = dict(spec.property_dict)
+    if spec.cache_mode != "OPTIMIZE_SPEED":
+        config["CACHE_MODE"] = spec.cache_mode
+        config["WEIGHTS_PATH"] = str(model_path.with_suffix(".bin"))
+    if cipher is not None:
+        config["CACHE_ENCRYPTION_CALLBACKS"] = cipher.callbacks()
+    return config
+
+
+def _import_verified(
+    core: Any,
+    model_path: Path,
+    spec: CacheSpec,
+    key: bytes | None,
+    memory: mmap.mmap,
+    body: int,
+    where: Where,
+    result: ServingLoad,
+) -> None:
+    """Hand OpenVINO the checked bytes themselves, then release them (the CPU plugin keeps its own copy)."""
+    import numpy as np
+    import openvino as ov
+
+    from .core.errors import IntegrityError, openvino_message
+
+    cipher = None
+    if key is not None:
+        from .core.encryption import CacheCipher
+
+        cipher = CacheCipher(key)
+    t0 = time.perf_counter()
+    try:
+        data = np.frombuffer(memory, dtype=np.uint8)[body:]
+        tensor = ov.Tensor(data, shared_memory=True)
+        try:
+            result.compiled = core.import_model(tensor, spec.device, import_config(spec, model_path, cipher))
+        finally:
+            del tensor, data
+    except Exception as exc:  # noqa: BLE001 - OpenVINO raises RuntimeError for everything
+        if cipher is not None and cipher.decrypt_failures:
+            raise IntegrityError("key-mismatch", f"the key does not decrypt blob {result.blob}", where) from None
+        raise IntegrityError("not-loaded", f"OpenVINO did not import the checked blob: {openvino_message(exc)}", where) from None
+    finally:
+        try:
+            memory.close()
+        except BufferError:
+            pass  # something still holds a view of it: the garbage collector frees it with that view
+    result.compile_ms = round((time.perf_counter() - t0) * 1000, 3)
+    result.loaded_from_cache = True
+
+
+# -- the copy and link isolations ------------------------------------------------------------
+
+
+def _copy_and_hash(
+    root: Path, entry: Entry, private: Path, isolation: str, trusted_owners: set[int] | None, where: Where
+) -> None:
+    """Put the blob into ``private`` and check the bytes there: what is checked is what OpenVINO loads."""
+    import blake3
+
+    from .core.blobfile import BlobHeaderError, parse_header
+    from .core.errors import IntegrityError
+
+    target = private / entry.blob
+    fd, st = _open_blob(root, entry, trusted_owners, where)
+    try:
         linked = False
         if isolation == "link":
             try:
@@ -368,7 +616,7 @@ def _copy_and_hash(
         raise IntegrityError("checksum", f"blob {entry.blob} differs from the published blob (checksum mismatch)", where)
     try:
         with open(target, "rb") as handle:
-            header = parse_header(handle.read(4096))
+            header = parse_header(handle.read(_HEADER_LIMIT))
     except BlobHeaderError as exc:
         raise IntegrityError("checksum", f"blob header unreadable: {exc}", where) from None
     if header.runtime_version != entry.runtime:
@@ -400,7 +648,8 @@ def _compile_private(
     core: Any, model_path: Path, spec: CacheSpec, key: bytes | None, private: Path, where: Where, result: ServingLoad
 ) -> None:
     from .core.compiler import serving_compile
-    from .core.errors import openvino_message
+    from .core.encryption import CacheCipher
+    from .core.errors import IntegrityError, openvino_message
 
     cipher = CacheCipher(key) if key is not None else None
     t0 = time.perf_counter()
@@ -425,26 +674,59 @@ def _compile_private(
     result.loaded_from_cache = True
 
 
+def __getattr__(name: str) -> Any:
+    """``IntegrityError`` as an attribute of this module, imported only when asked for."""
+    if name == "IntegrityError":
+        from .core.errors import IntegrityError
+
+        return IntegrityError
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+
+
 # -- small helpers ---------------------------------------------------------------------------
 
 
-@contextlib.contextmanager
+def _host() -> str:
+    """The host name errors report, as ``core.errors.this_host()`` gives it, without importing ``socket``.
+
+    On POSIX ``gethostname`` is the node name ``uname`` reports; a server pays every import.
+    """
+    return os.environ.get("OVCACHE_HOST") or os.uname().nodename
+
+
+def _log() -> Any:
+    import logging
+
+    return logging.getLogger(__name__)
+
+
 def _private_folder(scratch_dir: str | os.PathLike[str] | None) -> Any:
-    folder = Path(tempfile.mkdtemp(prefix="ovcache-serve-", dir=scratch_dir))
-    try:
-        yield folder
-    finally:
-        # OpenVINO may keep the blob memory-mapped; unlinking is fine on POSIX.
-        shutil.rmtree(folder, ignore_errors=True)
+    import contextlib
+    import shutil
+    import tempfile
+
+    @contextlib.contextmanager
+    def folder() -> Any:
+        made = Path(tempfile.mkdtemp(prefix="ovcache-serve-", dir=scratch_dir))
+        try:
+            yield made
+        finally:
+            # OpenVINO may keep the blob memory-mapped; unlinking is fine on POSIX.
+            shutil.rmtree(made, ignore_errors=True)
+
+    return folder()
 
 
 def _key(key: bytes | str | None, key_file: str | os.PathLike[str] | None) -> bytes | None:
-    if key is not None and key_file is not None:
-        raise UsageError("give either encryption_key or encryption_key_file, not both")
-    if key_file is not None:
-        return load_key(os.fspath(key_file))
+    if key is None and key_file is None:
+        return None  # most servers: no need to import the encryption module at all
+    from .core.encryption import load_key, parse_key
+    from .core.errors import UsageError
+
     if key is None:
-        return None
+        return load_key(os.fspath(key_file)) if key_file is not None else None
+    if key_file is not None:
+        raise UsageError("give either encryption_key or encryption_key_file, not both")
     return parse_key(key.encode() if isinstance(key, str) else key, "encryption_key")
 
 

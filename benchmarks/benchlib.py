@@ -49,6 +49,8 @@ BENCHMARKS = (
     # serving fidelity
     "bench_profiles",
     "bench_evidence",
+    # the serving-side integrity check against OpenVINO's own cached load
+    "bench_serving",
 )
 
 

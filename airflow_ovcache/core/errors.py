@@ -8,7 +8,6 @@ at 3 am, and the first line is often all that is read.
 
 from __future__ import annotations
 
-import socket
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -22,6 +21,7 @@ def this_host() -> str:
     instead of whatever the machine calls itself (a container id, say).
     """
     import os
+    import socket  # here, not at the top: the serving helper imports this module on every server start
 
     return os.environ.get("OVCACHE_HOST") or socket.gethostname()
 

@@ -17,7 +17,6 @@ import functools
 import json
 import os
 import platform
-import tempfile
 from pathlib import Path
 
 from .blobfile import read_header
@@ -150,6 +149,8 @@ def probe_isa() -> str | None:
 
     param = ops.parameter([1, 4], np.float32, name="x")
     model = ov.Model([ops.relu(param)], [param], "ovcache_isa_probe")
+    import tempfile  # here, not at the top: the serving helper imports this module on every server start
+
     with tempfile.TemporaryDirectory(prefix="ovcache-probe-") as tmp:
         ov.Core().compile_model(model, "CPU", {"CACHE_DIR": tmp})
         blobs = [p for p in Path(tmp).iterdir() if p.suffix == ".blob"]
