@@ -46,7 +46,7 @@ from tests.conftest import require
 from tests.docker.conftest import STACK_TIMINGS
 from tests.docker.test_docker import read_env_file
 from tests.infra import fleet
-from tests.infra.docker_engine import Engine, engine_prerequisites
+from tests.infra.docker_engine import Engine, engine_prerequisites, exclusive
 
 REPO = Path(__file__).resolve().parents[2]
 DOCKER = REPO / "docker"
@@ -59,6 +59,8 @@ HOSTS = {
     "infer-2": {"release": "ovcache_release_by_queue", "nightly": "ovcache_nightly_by_queue"},
 }
 ONE_SHOT = {"airflow-init", "models-init"}
+PROJECT_PREFIX = "ovcacheci"  # compose project ovcacheci<run id>; leftovers of killed runs are removed by prefix
+NETWORK_LABEL = "io.ovcache.test=docker-stack"
 CACHE_DIR = "/var/cache/openvino"
 REPORTS_DIR = "/opt/airflow/ovcache-reports"
 
@@ -205,7 +207,7 @@ def _create_networks(engine: Engine, run_id: str) -> dict[str, str]:
                 f"--subnet={subnet}",
                 f"--gateway={gateway}",
                 f"--opt=com.docker.network.bridge.name=ovd-{run_id}-{short}",
-                "--label=io.ovcache.test=docker-stack",
+                f"--label={NETWORK_LABEL}",
                 name,
             )
             created[network] = name
@@ -327,25 +329,27 @@ def stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Stack]:
     timings = STACK_TIMINGS
     timings.clear()
     started = time.monotonic()
-    engine.start()
-    try:
-        networks = _create_networks(engine, run_id)
-        api_port = _free_port()
-        s = Stack(engine, workdir, f"ovcacheci{run_id}", api_port, networks, compose_program, timings)
-        # The compose file's networks are the ones made above; compose neither creates nor removes them.
-        lines = ["networks:", *(f"  {net}:\n    external: true\n    name: {name}" for net, name in networks.items())]
-        s.override.write_text("\n".join(lines) + "\n")
-        s.timed("engine", started)
+    with exclusive():
+        engine.start()
         try:
-            yield from _bring_up(s)
+            engine.remove_leftovers(PROJECT_PREFIX, NETWORK_LABEL)
+            networks = _create_networks(engine, run_id)
+            api_port = _free_port()
+            s = Stack(engine, workdir, f"{PROJECT_PREFIX}{run_id}", api_port, networks, compose_program, timings)
+            # The compose file's networks are the ones made above; compose neither creates nor removes them.
+            lines = ["networks:", *(f"  {net}:\n    external: true\n    name: {name}" for net, name in networks.items())]
+            s.override.write_text("\n".join(lines) + "\n")
+            s.timed("engine", started)
+            try:
+                yield from _bring_up(s)
+            finally:
+                down = time.monotonic()
+                s.compose("down", "--volumes", "--remove-orphans", "--timeout", "30", check=False, timeout=300)
+                s.timed("down", down)
         finally:
-            down = time.monotonic()
-            s.compose("down", "--volumes", "--remove-orphans", "--timeout", "30", check=False, timeout=300)
-            s.timed("down", down)
-    finally:
-        _remove_networks(engine, networks)
-        engine.stop()
-        timings["total"] = round(time.monotonic() - started, 1)
+            _remove_networks(engine, networks)
+            engine.stop()
+            timings["total"] = round(time.monotonic() - started, 1)
 
 
 def _bring_up(s: Stack) -> Iterator[Stack]:

@@ -29,12 +29,13 @@ does by itself; a newer client needs its ``buildx`` plugin.
 from __future__ import annotations
 
 import contextlib
+import fcntl
 import os
 import shutil
 import signal
 import subprocess
 import time
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterator, Mapping, Sequence
 from pathlib import Path
 
 SOCKET = Path("/run/ovcache-ci-docker.sock")
@@ -42,6 +43,7 @@ PIDFILE = Path("/run/ovcache-ci-docker.pid")
 EXEC_ROOT = Path("/run/ovcache-ci-docker")
 DATA_ROOT = Path(os.environ.get("OVCACHE_DOCKER_DATA_ROOT", "/var/lib/ovcache-ci-docker"))
 LOG = Path("/var/log/ovcache-ci-dockerd.log")
+LOCK = Path("/run/ovcache-ci-docker.lock")
 DOCKERD_FLAGS = (
     "--iptables=false",
     "--ip6tables=false",
@@ -81,6 +83,26 @@ def engine_prerequisites() -> str | None:
     if buildkit_client() is None:
         return "no docker client that builds with BuildKit (apt-get install docker.io)"
     return None
+
+
+@contextlib.contextmanager
+def exclusive(timeout: float = 3600) -> Iterator[None]:
+    """One user of the engine at a time (runs of the Docker tier on one machine wait for each other)."""
+    EXEC_ROOT.parent.mkdir(parents=True, exist_ok=True)
+    with open(LOCK, "w") as lock:
+        deadline = time.monotonic() + timeout
+        while True:
+            try:
+                fcntl.flock(lock, fcntl.LOCK_EX | fcntl.LOCK_NB)
+                break
+            except BlockingIOError:
+                if time.monotonic() > deadline:
+                    raise EngineError(f"another run holds {LOCK} for more than {timeout:.0f} s") from None
+                time.sleep(1)
+        try:
+            yield
+        finally:
+            fcntl.flock(lock, fcntl.LOCK_UN)
 
 
 class Engine:
@@ -163,6 +185,29 @@ class Engine:
             except subprocess.TimeoutExpired:
                 process.kill()
                 process.wait(10)
+
+    def remove_leftovers(self, project_prefix: str, network_label: str) -> list[str]:
+        """Remove what killed runs left: the containers and volumes of compose projects named
+        ``project_prefix...`` and the networks labelled ``network_label``. Hold :func:`exclusive` first.
+
+        A run killed with its stack up leaves containers with ``restart: always``, which the
+        daemon starts again with itself: they would load the next run's machine.
+        """
+        label = '{{.Label "com.docker.compose.project"}}'
+        removed: list[str] = []
+        for kind, listing, name in (("container", ("ps", "-a"), "{{.ID}}"), ("volume", ("volume", "ls"), "{{.Name}}")):
+            rows = self.docker(*listing, "--filter", "label=com.docker.compose.project", "--format", f"{name} {label}").stdout
+            stale = [
+                row.split()[0] for row in rows.splitlines() if row.split()[1:2] and row.split()[1].startswith(project_prefix)
+            ]
+            if stale:
+                self.docker(kind, "rm", "--force", *stale, timeout=300)
+                removed += [f"{kind} {item}" for item in stale]
+        networks = self.docker("network", "ls", "--quiet", "--filter", f"label={network_label}").stdout.split()
+        for network in networks:
+            if self.docker("network", "rm", network, check=False).returncode == 0:
+                removed.append(f"network {network}")
+        return removed
 
     def _log_tail(self, lines: int = 20) -> str:
         try:
