@@ -346,6 +346,10 @@ def stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Stack]:
                 down = time.monotonic()
                 s.compose("down", "--volumes", "--remove-orphans", "--timeout", "30", check=False, timeout=300)
                 s.timed("down", down)
+                # The data root is kept for the build cache; bound it: the previous builds of our
+                # tags, and build cache past a size, go.
+                engine.docker("image", "prune", "--force", check=False, timeout=300)
+                engine.docker("builder", "prune", "--force", "--keep-storage", "10GB", check=False, timeout=300)
         finally:
             _remove_networks(engine, networks)
             engine.stop()
