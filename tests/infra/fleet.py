@@ -568,8 +568,12 @@ def _toml_pair(key: str, value: Any) -> str:
     return f"{key} = {json.dumps(value)}"
 
 
-def _free_subnet() -> ipaddress.IPv4Network:
-    """A 10.213.K.0/24 that overlaps no IPv4 route (any table) or address of the root namespace."""
+def _free_subnet(first_octets: tuple[int, int] = SUBNET_FIRST_OCTETS) -> ipaddress.IPv4Network:
+    """A 10.213.K.0/24 (or ``first_octets``.K.0/24) that overlaps no IPv4 route (any table) or address of the root namespace.
+
+    Call it under :func:`_locked` and create the link that takes the subnet before
+    the lock is released: the next caller then sees its route (the Docker tier does too).
+    """
     taken: list[ipaddress.IPv4Network] = []
     for argv in (("-4", "-j", "route", "show", "table", "all"), ("-4", "-j", "addr", "show")):
         data = json.loads(_ip(*argv).stdout or "[]")
@@ -581,7 +585,7 @@ def _free_subnet() -> ipaddress.IPv4Network:
                     continue
                 with contextlib.suppress(ValueError):
                     taken.append(ipaddress.IPv4Network(dst if "/" in dst else f"{dst}/32", strict=False))
-    a, b = SUBNET_FIRST_OCTETS
+    a, b = first_octets
     candidates = list(range(256))
     start = secrets.randbelow(256)
     for k in candidates[start:] + candidates[:start]:
