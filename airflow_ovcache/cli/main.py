@@ -417,9 +417,12 @@ def cmd_warm(args: argparse.Namespace, env: Envelope) -> int:
 
             def advance(res: Any) -> None:
                 progress(res)
-                bar.update(task, advance=1, description=printable(f"{res.model}@{res.version} {res.device}: {res.status}"))
+                bar.update(task, advance=1)
 
-            results = warm_many(warmer, items, advance)
+            def starting(label: str) -> None:
+                bar.update(task, description=printable(f"compiling {label}"))
+
+            results = warm_many(warmer, items, advance, starting)
     else:
         results = warm_many(warmer, items, progress)
     summary = {s: sum(1 for r in results if r.status == s) for s in ("warmed", "unchanged", "skipped", "failed")}

@@ -82,7 +82,9 @@ def _table(title: str, columns: list[str]) -> Any:
 
 
 def warm_table(items: list[dict[str, Any]], summary: dict[str, int]) -> None:
-    table = _table("warm", ["model", "version", "device", "status", "blob", "size", "compile s", PROFILE_LOAD, "reason"])
+    table = _table(
+        "warm", ["model", "version", "device", "status", "blob", "size", "compile (s, agent-timed)", PROFILE_LOAD, "reason"]
+    )
     for it in items:
         table.add_row(
             _text(it["model"]),

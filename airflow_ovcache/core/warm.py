@@ -560,11 +560,19 @@ def warm_many(
     warmer: Warmer,
     items: list[WarmItem | WarmResult],
     progress: Callable[[WarmResult], None] | None = None,
+    starting: Callable[[str], None] | None = None,
 ) -> list[WarmResult]:
-    """Warm each item in order; a failure planned beforehand is passed through as its result."""
+    """Warm each item in order; a failure planned beforehand is passed through as its result.
+
+    ``starting`` is told the item about to be worked on ("mlp@2 CPU"), so a progress
+    display names what is compiling now, not what just finished.
+    """
     results = []
     try:
         for item in items:
+            if starting is not None and not isinstance(item, WarmResult):
+                version, spec = item
+                starting(f"{version.model}@{version.version} {spec.device}")
             result = item if isinstance(item, WarmResult) else warmer.warm(*item)
             results.append(result)
             if progress is not None:
