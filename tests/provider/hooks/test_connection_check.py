@@ -23,7 +23,7 @@ def test_a_good_host_passes_with_a_summary_of_each_check(conn, tmp_path: Path) -
     (tmp_path / "cache").mkdir()
     ok, message = conn().test_connection()
     assert ok, message
-    assert "host infer-07" in message and "schema 1" in message
+    assert "host infer-07" in message and "schema 2" in message
     assert f"cache_dir {tmp_path / 'cache'}: 0 blob(s)" in message
     assert "repository" in message and "2 model(s)" in message
     assert "devices CPU present and can cache" in message
