@@ -28,9 +28,12 @@ from .core.text import one_line, printable
 # How a cell reads, from the state before and after the night's repair.
 OK, REPAIRED, UNREPAIRED, UNREACHABLE, HOST_ERROR = "ok", "repaired", "unrepaired", "unreachable", "host-error"
 _COLOURS = {OK: "#1b7f3b", REPAIRED: "#b7791f", UNREPAIRED: "#c53030", UNREACHABLE: "#4a5568", HOST_ERROR: "#6b46c1"}
-# Failure kinds (hooks/errors.py FAILURE_KINDS) that mean the host was not reached at all.
+# Failure kinds (hooks/errors.failure_kind maps exceptions onto them) that mean the host was not reached at all.
 NETWORK_KINDS = {"cannot-connect", "login-refused", "host-key"}
-_KIND_LABELS = {
+# What kind of failure a person is looking at, in the words the report and summaries use: a host
+# that cannot be reached sends on-call to the network; an agent that ran and refused sends them
+# to the host's cache or settings.
+FAILURE_KINDS = {
     "cannot-connect": "cannot connect",
     "login-refused": "SSH login refused",
     "host-key": "host key mismatch",
@@ -44,7 +47,7 @@ _KIND_LABELS = {
 
 
 def _kind_label(kind: str) -> str:
-    return _KIND_LABELS.get(kind, kind)
+    return FAILURE_KINDS.get(kind, kind)
 
 
 @dataclass

@@ -149,24 +149,10 @@ class DeviceCannotCache(OvcacheError):
     default_hint = "OpenVINO writes no cache blob for a device without EXPORT_IMPORT; warm another device, or set fail_when_cannot_cache=False to keep waiting for a driver that can"
 
 
-# What kind of failure a person is looking at, in the words the report and summaries use: a host
-# that cannot be reached sends on-call to the network; an agent that ran and refused sends them
-# to the host's cache or settings.
-FAILURE_KINDS = {
-    "cannot-connect": "cannot connect",
-    "login-refused": "SSH login refused",
-    "host-key": "host key mismatch",
-    "agent-missing": "agent missing or too old",
-    "agent-error": "agent ran and reported an error",
-    "agent-crashed": "agent crashed or timed out",
-    "config": "connection or argument problem",
-    "cache": "cache problems",
-    "task": "task failed",
-}
-
-
+# The failure kinds and how they read are defined once, Airflow-free, in report.py (which the
+# summaries and the nightly report use); this maps exceptions onto them.
 def failure_kind(exc: BaseException) -> str:
-    """One of :data:`FAILURE_KINDS` for an exception raised by the hook, an operator or a sensor."""
+    """One of :data:`airflow_ovcache.report.FAILURE_KINDS` for an exception raised by the hook, an operator or a sensor."""
     if isinstance(exc, SSHConnectError):
         return "cannot-connect"
     if isinstance(exc, SSHLoginRefused):
