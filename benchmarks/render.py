@@ -4,7 +4,7 @@ Usage: ``.venv/bin/python benchmarks/render.py [--results-dir DIR] [--doc PATH]`
 
 The page's prose is written by hand. Each generated table sits between two marker
 comments, ``<!-- table:NAME -->`` and ``<!-- /table -->``; only what is between them is
-replaced. The names are ``machine``, ``targets``, ``<benchmark>.run`` (when and under what
+replaced, and a table with no marker makes the exit code 1. The names are ``machine``, ``targets``, ``<benchmark>.run`` (when and under what
 load each benchmark ran) and those each module's ``tables(result)`` returns.
 """
 
@@ -98,25 +98,27 @@ def tables(results_dir: Path) -> dict[str, str]:
     return out
 
 
-def fill(doc: str, generated: dict[str, str]) -> tuple[str, list[str]]:
-    """The page with each marked table replaced; and the problems (markers without a table, tables without a marker).
+def fill(doc: str, generated: dict[str, str]) -> tuple[str, list[str], list[str]]:
+    """The page with each marked table replaced; the markers left as they were; the tables with no marker.
 
-    A marker whose table was not generated (its benchmark has no results) keeps what it had.
+    A marker whose table was not generated (its benchmark has no results there) keeps what it had.
+
+    :param doc: the page's text.
+    :param generated: the tables by marker name (:func:`tables`).
     """
-    problems: list[str] = []
+    kept: list[str] = []
     seen: set[str] = set()
 
     def replace(match: re.Match[str]) -> str:
         name = match["name"]
         seen.add(name)
         if name not in generated:
-            problems.append(f"no table {name!r} in the results; kept the page's copy")
+            kept.append(name)
             return match.group(0)
         return f"{match.group(1)}{generated[name]}\n{match.group(4)}"
 
     out = MARKER.sub(replace, doc)
-    problems += [f"table {name!r} has no marker in the page" for name in sorted(set(generated) - seen)]
-    return out, problems
+    return out, kept, sorted(set(generated) - seen)
 
 
 def draw_plots(results_dir: Path, img_dir: Path) -> None:
@@ -135,18 +137,20 @@ def draw_plots(results_dir: Path, img_dir: Path) -> None:
 
 
 def update_doc(results_dir: Path, doc: Path) -> int:
-    """Fill the page's tables and redraw its plots; 1 if a table or a marker was missing.
+    """Fill the page's tables and redraw its plots; 1 if a table has no marker in the page (write its section).
 
     :param results_dir: the folder of ``<name>.json`` results.
     :param doc: the hand-written page with its table markers.
     """
-    text, problems = fill(doc.read_text(), tables(results_dir))
+    text, kept, unplaced = fill(doc.read_text(), tables(results_dir))
     doc.write_text(text)
     draw_plots(results_dir, doc.parent / benchlib.IMG_DIR.name)
-    for problem in problems:
-        print(f"{doc}: {problem}", file=sys.stderr)
+    if kept:
+        print(f"{doc}: no results for {', '.join(kept)}; kept the page's copy of those tables", file=sys.stderr)
+    for name in unplaced:
+        print(f"{doc}: table {name!r} has no <!-- table:{name} --> marker; add it to the page", file=sys.stderr)
     print(f"wrote {doc}", file=sys.stderr)
-    return 1 if problems else 0
+    return 1 if unplaced else 0
 
 
 def main(argv: list[str] | None = None) -> int:
