@@ -4,12 +4,11 @@ from __future__ import annotations
 
 from typing import Any
 
-from ..hooks.conditions import Check, DeviceCondition
-from ..hooks.ovcache import OvcacheHook
+from ..hooks.conditions import DeviceCondition
 from .base import OvcachePollTrigger
 
 
-class OvcacheDeviceTrigger(OvcachePollTrigger):
+class OvcacheDeviceTrigger(OvcachePollTrigger[DeviceCondition]):
     """
     Fire when ``device`` is present on the host and reports ``EXPORT_IMPORT``.
 
@@ -21,12 +20,4 @@ class OvcacheDeviceTrigger(OvcachePollTrigger):
     """
 
     def __init__(self, *, device: str, fail_when_cannot_cache: bool = True, **kwargs: Any) -> None:
-        super().__init__(**kwargs)
-        self.device = device
-        self.fail_when_cannot_cache = fail_when_cannot_cache
-
-    def condition_kwargs(self) -> dict[str, Any]:
-        return {"device": self.device, "fail_when_cannot_cache": self.fail_when_cannot_cache}
-
-    async def check(self, hook: OvcacheHook) -> Check:
-        return await DeviceCondition(self.device, self.fail_when_cannot_cache).apoll(hook)
+        super().__init__(DeviceCondition(device, fail_when_cannot_cache), **kwargs)
