@@ -122,7 +122,7 @@ class EntryCondition(Condition[VerifyReport]):
     Of several entries for one device (one per cache spec) the most advanced one
     speaks. The condition is met when every device asked (or, with no devices,
     every device that has an entry, and at least one) has an entry that is
-    :meth:`done`. A subclass says what done means and how it is reported.
+    ``_done``. A subclass says what done means and how it is reported.
 
     :param model: the model.
     :param version: the version number.
@@ -142,7 +142,7 @@ class EntryCondition(Condition[VerifyReport]):
     not_warmed_text: ClassVar[str]
     met_text: ClassVar[str]
     waiting_text: ClassVar[str]
-    # The XCom key of what the done entries show (see done_detail).
+    # The XCom key of what the done entries show (see _done_detail).
     done_key: ClassVar[str]
 
     def __post_init__(self) -> None:
@@ -150,35 +150,35 @@ class EntryCondition(Condition[VerifyReport]):
         self.devices = list(self.devices or [])
 
     # -- for subclasses -----------------------------------------------------------------------
-    def done(self, entry: VerifyEntry) -> bool:
+    def _done(self, entry: VerifyEntry) -> bool:
         """Whether this device's entry is what the condition waits for.
 
         :param entry: the device's most advanced entry.
         """
         raise NotImplementedError
 
-    def state(self, entry: VerifyEntry) -> str:
+    def _state(self, entry: VerifyEntry) -> str:
         """The word for the entry in the ``devices`` mapping of the XCom value.
 
         :param entry: the device's most advanced entry.
         """
         raise NotImplementedError
 
-    def done_detail(self, entry: VerifyEntry) -> Any:
+    def _done_detail(self, entry: VerifyEntry) -> Any:
         """What a done entry shows under ``done_key`` in the XCom value.
 
         :param entry: a done entry.
         """
         raise NotImplementedError
 
-    def pending_text(self, entry: VerifyEntry) -> str:
+    def _pending_text(self, entry: VerifyEntry) -> str:
         """Why an entry that is not done is not, for the log line.
 
         :param entry: the device's most advanced entry, not done.
         """
         return f"{entry.status} ({entry.reason})"
 
-    def refuse_waiting(self, host: str, device: str, entry: VerifyEntry) -> None:
+    def _refuse_waiting(self, host: str, device: str, entry: VerifyEntry) -> None:
         """Raise where waiting for this entry would never end; by default waiting always may.
 
         :param host: the host the report is from.
@@ -209,7 +209,7 @@ class EntryCondition(Condition[VerifyReport]):
         return f"{self.model}@{self.version}: {self.not_warmed_text} ({exc.failure.message})"
 
     def _rank(self, entry: VerifyEntry) -> tuple[bool, bool]:
-        return self.done(entry), entry.ok
+        return self._done(entry), entry.ok
 
     def best_entries(self, report: VerifyReport) -> dict[str, VerifyEntry]:
         """The most advanced entry of model@version for each device in the report.
@@ -236,19 +236,19 @@ class EntryCondition(Condition[VerifyReport]):
             "cache_dir": report.cache_dir,
             "model": self.model,
             "version": self.version,
-            "devices": {d: self.state(best[d]) if d in best else "not-warmed" for d in wanted},
-            self.done_key: {d: self.done_detail(best[d]) for d in wanted if d in best and self.done(best[d])},
+            "devices": {d: self._state(best[d]) if d in best else "not-warmed" for d in wanted},
+            self.done_key: {d: self._done_detail(best[d]) for d in wanted if d in best and self._done(best[d])},
         }
         label = f"{self.model}@{self.version} on host {report.host}"
         if not wanted:
             return Check(False, f"{label}: no managed blob yet", value)
-        pending = [d for d in wanted if d not in best or not self.done(best[d])]
+        pending = [d for d in wanted if d not in best or not self._done(best[d])]
         if not pending:
             return Check(True, f"{label}: {self.met_text} {', '.join(wanted)}", value)
         for device in pending:
             if device in best:
-                self.refuse_waiting(report.host, device, best[device])
-        why = "; ".join(f"{d}: {self.pending_text(best[d])}" if d in best else f"{d}: not warmed" for d in pending)
+                self._refuse_waiting(report.host, device, best[device])
+        why = "; ".join(f"{d}: {self._pending_text(best[d])}" if d in best else f"{d}: not warmed" for d in pending)
         return Check(False, f"{label}: {self.waiting_text} {why}", value)
 
 
@@ -271,25 +271,13 @@ class BlobCondition(EntryCondition):
     waiting_text = "waiting for"
     done_key = "blobs"
 
-    def done(self, entry: VerifyEntry) -> bool:
-        """A blob is what this condition waits for when it verifies ``ok``.
-
-        :param entry: the device's most advanced entry.
-        """
+    def _done(self, entry: VerifyEntry) -> bool:
         return entry.ok
 
-    def state(self, entry: VerifyEntry) -> str:
-        """The verify status (``ok``, ``stale-model``...).
+    def _state(self, entry: VerifyEntry) -> str:
+        return entry.status  # ok, stale-model, ...
 
-        :param entry: the device's most advanced entry.
-        """
-        return entry.status
-
-    def done_detail(self, entry: VerifyEntry) -> Any:
-        """The blob's file name.
-
-        :param entry: a valid entry.
-        """
+    def _done_detail(self, entry: VerifyEntry) -> Any:
         return entry.blob
 
 
@@ -319,41 +307,21 @@ class ServedCondition(EntryCondition):
     waiting_text = "waiting for the server to read it:"
     done_key = "served_at"
 
-    def done(self, entry: VerifyEntry) -> bool:
-        """Served and still valid.
+    def _done(self, entry: VerifyEntry) -> bool:
+        return entry.ok and entry.evidence_state == "served"  # a served stale blob is no success
 
-        :param entry: the device's most advanced entry.
-        """
-        return entry.ok and entry.evidence_state == "served"
+    def _state(self, entry: VerifyEntry) -> str:
+        return entry.evidence_state or "no-evidence"  # served, not-served-yet, unknown
 
-    def state(self, entry: VerifyEntry) -> str:
-        """The evidence state (``served``, ``not-served-yet``, ``unknown``), or ``no-evidence``.
+    def _done_detail(self, entry: VerifyEntry) -> Any:
+        return entry.evidence_at  # when the server read it
 
-        :param entry: the device's most advanced entry.
-        """
-        return entry.evidence_state or "no-evidence"
+    def _pending_text(self, entry: VerifyEntry) -> str:
+        # A valid blob is waiting for its reader ("not served yet (2.0 h)"); anything else for a warm-up.
+        return entry.served_text() if entry.ok else super()._pending_text(entry)
 
-    def done_detail(self, entry: VerifyEntry) -> Any:
-        """When the server read the blob.
-
-        :param entry: a served entry.
-        """
-        return entry.evidence_at
-
-    def pending_text(self, entry: VerifyEntry) -> str:
-        """For a valid blob, what the evidence says (``not served yet (2.0 h)``); else why it is not valid.
-
-        :param entry: the device's most advanced entry, not served.
-        """
-        return entry.served_text() if entry.ok else super().pending_text(entry)
-
-    def refuse_waiting(self, host: str, device: str, entry: VerifyEntry) -> None:
-        """Raise when the agent gives no evidence (too old) or the host cannot tell (and ``fail_when_unknown``).
-
-        :param host: the host the report is from.
-        :param device: the device of the entry.
-        :param entry: the device's most advanced entry, not served.
-        """
+    def _refuse_waiting(self, host: str, device: str, entry: VerifyEntry) -> None:
+        # An agent without evidence (too old) or a host that cannot tell would leave the sensor waiting for ever.
         if not entry.ok:
             return
         target = Target(host, self.model, str(self.version), device)

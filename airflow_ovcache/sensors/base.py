@@ -63,6 +63,8 @@ class OvcacheBaseSensor(BaseSensorOperator):
     :param command_timeout: seconds one agent command may run.
     :param host_name: the name the host is reported by, e.g. its fleet inventory name. (templated)
     :param deferrable: wait in the triggerer instead of occupying a worker slot.
+    :param kwargs: the arguments of Airflow's ``BaseSensorOperator`` (``poke_interval``,
+        ``timeout``, ``mode``, ``soft_fail``, ``exponential_backoff``...).
     """
 
     template_fields: Sequence[str] = ("ovcache_conn_id", "cache_dir", "host_name")
@@ -182,7 +184,7 @@ class OvcacheEntrySensor(OvcacheBaseSensor):
     :param version: the version number. (templated)
     :param devices: devices that must all be ready; default any device. (templated)
 
-    See :class:`OvcacheBaseSensor` for the other parameters.
+    :param kwargs: the arguments of :class:`OvcacheBaseSensor`.
     """
 
     template_fields: Sequence[str] = ("ovcache_conn_id", "host_name", "cache_dir", "model", "version", "devices")

@@ -25,7 +25,7 @@ class OvcacheBlobSensor(OvcacheEntrySensor):
     :param devices: devices that must all have a valid blob; default any device. (templated)
     :param load_check: also require a load from cache in a fresh process.
 
-    See :class:`~airflow_ovcache.sensors.base.OvcacheBaseSensor` for the other parameters.
+    :param kwargs: the arguments of :class:`~airflow_ovcache.sensors.base.OvcacheBaseSensor`.
     """
 
     label_fields = ("model", "version")

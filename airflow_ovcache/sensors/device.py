@@ -22,7 +22,8 @@ class OvcacheDeviceSensor(OvcacheBaseSensor):
     :param fail_when_cannot_cache: fail at once when the device is present but cannot
         cache (default); set to ``False`` to keep waiting (for a driver update, say).
 
-    See :class:`~airflow_ovcache.sensors.base.OvcacheBaseSensor` for the other parameters.
+    :param kwargs: the arguments of :class:`~airflow_ovcache.sensors.base.OvcacheBaseSensor`
+        (here ``cache_dir`` is not templated: this sensor does not read the cache).
     """
 
     label_fields = ("device",)

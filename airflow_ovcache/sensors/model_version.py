@@ -25,7 +25,8 @@ class OvcacheModelVersionSensor(OvcacheBaseSensor):
     :param newer_than: wait for a version above this one, e.g. the one in production. (templated)
     :param repository: repository root on the host; default the connection's. (templated)
 
-    See :class:`~airflow_ovcache.sensors.base.OvcacheBaseSensor` for the other parameters.
+    :param kwargs: the arguments of :class:`~airflow_ovcache.sensors.base.OvcacheBaseSensor`
+        (here ``cache_dir`` is not templated: this sensor does not read the cache).
     """
 
     label_fields = ("model", "version")

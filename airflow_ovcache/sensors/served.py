@@ -33,7 +33,7 @@ class OvcacheServedSensor(OvcacheEntrySensor):
     :param devices: devices whose blob must all have been read; default any device. (templated)
     :param fail_when_unknown: fail when the host cannot tell (default True); False keeps waiting.
 
-    See :class:`~airflow_ovcache.sensors.base.OvcacheBaseSensor` for the other parameters.
+    :param kwargs: the arguments of :class:`~airflow_ovcache.sensors.base.OvcacheBaseSensor`.
     """
 
     trigger_class = OvcacheServedTrigger

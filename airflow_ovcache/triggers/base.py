@@ -27,6 +27,16 @@ from ..hooks.ovcache import OvcacheHook
 ConditionT = TypeVar("ConditionT", bound=Condition[Any])
 
 
+def poke_interval_seconds(poke_interval: float) -> float:
+    """A trigger's ``poke_interval`` as float seconds, refusing a negative one (the loop would spin).
+
+    :param poke_interval: seconds between two polls.
+    """
+    if poke_interval < 0:
+        raise ValueError("poke_interval must not be negative")
+    return float(poke_interval)
+
+
 class OvcachePollTrigger(BaseTrigger, Generic[ConditionT]):
     """
     Base of the ovcache sensor triggers: poll one condition until it is met, fails, or time is up.
@@ -56,11 +66,9 @@ class OvcachePollTrigger(BaseTrigger, Generic[ConditionT]):
         host_name: str | None = None,
     ) -> None:
         super().__init__()
-        if poke_interval < 0:
-            raise ValueError("poke_interval must not be negative")
         self.condition = condition
         self.ovcache_conn_id = ovcache_conn_id
-        self.poke_interval = float(poke_interval)
+        self.poke_interval = poke_interval_seconds(poke_interval)
         self.timeout = None if timeout is None else float(timeout)
         self.cache_dir = cache_dir
         self.command_timeout = command_timeout

@@ -17,7 +17,7 @@ class OvcacheBlobTrigger(OvcachePollTrigger[BlobCondition]):
     :param devices: devices that must all have a valid blob; empty means any device.
     :param load_check: also require that a compile following the entry's profile loads the blob from cache.
 
-    See :class:`~airflow_ovcache.triggers.base.OvcachePollTrigger` for the other parameters.
+    :param kwargs: the arguments of :class:`~airflow_ovcache.triggers.base.OvcachePollTrigger`.
     """
 
     def __init__(

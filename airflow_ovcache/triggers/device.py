@@ -16,7 +16,7 @@ class OvcacheDeviceTrigger(OvcachePollTrigger[DeviceCondition]):
     :param fail_when_cannot_cache: end with an error event if the device is present but
         cannot cache (waiting does not fix that); otherwise keep waiting.
 
-    See :class:`~airflow_ovcache.triggers.base.OvcachePollTrigger` for the other parameters.
+    :param kwargs: the arguments of :class:`~airflow_ovcache.triggers.base.OvcachePollTrigger`.
     """
 
     def __init__(self, *, device: str, fail_when_cannot_cache: bool = True, **kwargs: Any) -> None:

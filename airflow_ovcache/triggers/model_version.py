@@ -17,7 +17,7 @@ class OvcacheModelVersionTrigger(OvcachePollTrigger[ModelVersionCondition]):
     :param newer_than: wait for a version above this one (not together with ``version``).
     :param repository: repository root on the host; default the connection's.
 
-    See :class:`~airflow_ovcache.triggers.base.OvcachePollTrigger` for the other parameters.
+    :param kwargs: the arguments of :class:`~airflow_ovcache.triggers.base.OvcachePollTrigger`.
     """
 
     def __init__(

@@ -17,8 +17,9 @@ class OvcacheServedTrigger(OvcachePollTrigger[ServedCondition]):
     :param devices: devices whose blob must all have been read; empty means any device.
     :param fail_when_unknown: end with an ``error`` event when the host cannot tell (noatime or network mount).
 
-    See :class:`~airflow_ovcache.triggers.base.OvcachePollTrigger` for the other parameters; the
-    ``timeout`` event names what is still not served.
+    :param kwargs: the arguments of :class:`~airflow_ovcache.triggers.base.OvcachePollTrigger`.
+
+    The ``timeout`` event names what is still not served.
     """
 
     def __init__(
