@@ -11,7 +11,8 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
-from .errors import AgentCommandError, AgentTooOld, DeviceCannotCache, EvidenceUnavailable, Target
+from ..protocol.location import Location
+from .errors import AgentCommandError, AgentTooOld, CachingUnsupported, EvidenceUnavailable
 from .ovcache import OvcacheHook
 from .results import DevicesReport, ModelsReport, VerifyEntry, VerifyReport
 
@@ -150,7 +151,7 @@ class ServedCondition:
             if found is None or not found.ok:
                 continue
             entry = found
-            target = Target(report.host, self.model, str(self.version), device)
+            target = Location(report.host, self.model, str(self.version), device)
             if entry.evidence_state is None:
                 raise AgentTooOld(
                     target, "the agent reports no evidence of serving (envelope schema 1)", "upgrade the agent on the host"
@@ -204,7 +205,7 @@ class DeviceCondition:
             return Check(True, f"device {info.name} ({info.full_name}) on host {report.host} can cache", value)
         message = f"device {info.name} ({info.full_name}) is present but does not report EXPORT_IMPORT (capabilities: {', '.join(info.capabilities) or 'none'})"
         if self.fail_when_cannot_cache:
-            raise DeviceCannotCache(Target(report.host, device=self.device), message)
+            raise CachingUnsupported(Location(report.host, device=self.device), message)
         return Check(False, f"host {report.host}: {message}", value)
 
 

@@ -16,7 +16,8 @@ from dataclasses import dataclass, replace
 from typing import Any
 
 from ..core import values
-from .errors import ConnectionConfigError, Target
+from ..protocol.location import Location
+from .errors import ConnectionConfigError
 
 CONN_TYPE = "ovcache"
 TRANSPORTS = ("local", "ssh")
@@ -49,7 +50,7 @@ def _field(extra: dict[str, Any], name: str) -> Any:
     return None
 
 
-def _read(extra: dict[str, Any], name: str, default: Any, parse: Any, conn_id: str, where: Target) -> Any:
+def _read(extra: dict[str, Any], name: str, default: Any, parse: Any, conn_id: str, where: Location) -> Any:
     """A connection field through a strict reader; a wrong type or value names the connection and the field."""
     raw = _field(extra, name)
     if raw is None:
@@ -89,7 +90,7 @@ def _path_map(value: Any) -> tuple[tuple[str, str], ...]:
     return tuple(sorted(value.items()))
 
 
-def _extra(conn: Any, conn_id: str, where: Target) -> dict[str, Any]:
+def _extra(conn: Any, conn_id: str, where: Location) -> dict[str, Any]:
     """The connection's extra as a dict; malformed JSON is reported as such, not read as "no fields".
 
     ``Connection.extra_dejson`` logs a JSON error and returns ``{}``, after which
@@ -148,7 +149,7 @@ class HostConfig:
     def from_connection(cls, conn: Any) -> HostConfig:
         conn_id = str(getattr(conn, "conn_id", None) or "?")
         host_name = (getattr(conn, "host", None) or "").strip() or None
-        where = Target(host_name or f"of connection {conn_id}")
+        where = Location(host_name or f"of connection {conn_id}")
         extra = _extra(conn, conn_id, where)
         transport = _read(extra, "transport", "local", _text, conn_id, where).lower()
         if transport not in TRANSPORTS:

@@ -8,52 +8,26 @@ when there is one, names the exact item.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
 from typing import Any
 
 from airflow.sdk.exceptions import AirflowException
 
-from ..core.text import one_line, printable
+from ..core.text import one_line
+from ..protocol.location import Location
 
 INSTALL_HINT = "install the agent on that host with 'pip install airflow-ovcache' (same version as the provider), or set 'agent_command' on the ovcache connection to where it is installed"
-
-
-@dataclass(frozen=True)
-class Target:
-    """What a request was about: the host and, where known, model, version and device."""
-
-    host: str
-    model: str | None = None
-    version: str | None = None
-    device: str | None = None
-
-    def label(self) -> str:
-        # Names come from operator arguments and agent output: escaped, so a failure stays one line.
-        parts = [f"host {printable(self.host)}"]
-        if self.model:
-            parts.append(f"model {printable(self.model)}")
-        if self.version:
-            parts.append(f"version {printable(self.version)}")
-        if self.device:
-            parts.append(f"device {printable(self.device)}")
-        return ", ".join(parts)
-
-    def with_host(self, host: str | None) -> Target:
-        if not host or host == self.host:
-            return self
-        return Target(host, self.model, self.version, self.device)
 
 
 def _flat(text: str) -> str:
     return one_line(text)
 
 
-class OvcacheError(AirflowException):
+class OvcacheHookError(AirflowException):
     """Base class: ``target`` says where, ``hint`` what to do; ``str()`` is one line with both."""
 
     default_hint = ""
 
-    def __init__(self, target: Target, message: str, hint: str | None = None) -> None:
+    def __init__(self, target: Location, message: str, hint: str | None = None) -> None:
         self.target = target
         self.reason = _flat(message)
         # None takes the class's default hint; "" means there is nothing useful to add.
@@ -64,46 +38,46 @@ class OvcacheError(AirflowException):
         super().__init__(text)
 
 
-class ConnectionConfigError(OvcacheError):
+class ConnectionConfigError(OvcacheHookError):
     """The ovcache connection (or an operator argument) is incomplete or contradictory."""
 
 
-class AgentNotInstalled(OvcacheError):
+class AgentNotInstalled(OvcacheHookError):
     default_hint = INSTALL_HINT
 
 
-class AgentTooOld(OvcacheError):
+class AgentTooOld(OvcacheHookError):
     """The agent answered, but not in the JSON envelope version this provider reads."""
 
     default_hint = INSTALL_HINT
 
 
-class AgentOutputError(OvcacheError):
+class AgentOutputError(OvcacheHookError):
     """The agent's output could not be read (not JSON, truncated)."""
 
 
-class AgentTimeout(OvcacheError):
+class AgentTimeout(OvcacheHookError):
     default_hint = "raise command_timeout on the operator or the connection, or warm fewer items per task"
 
 
-class AgentCrashed(OvcacheError):
+class AgentCrashed(OvcacheHookError):
     """The agent process died without an answer (killed by a signal, out of memory...)."""
 
     default_hint = "see the agent's last lines above; an OpenVINO crash ends only the agent, rerun the task to retry"
 
 
-class AgentCommandError(OvcacheError):
+class AgentCommandError(OvcacheHookError):
     """The agent ran and reported an error of its own (``error`` in the envelope)."""
 
-    def __init__(self, target: Target, failure: Any, conn_id: str | None = None) -> None:
+    def __init__(self, target: Location, failure: Any, conn_id: str | None = None) -> None:
         self.failure = failure
-        where = Target(
+        where = Location(
             failure.host or target.host,
             failure.model or target.model,
             str(failure.version) if failure.version is not None else target.version,
             failure.device or target.device,
         )
-        hint = airflow_hint(failure.hint, conn_id, where.host) if conn_id and failure.hint else failure.hint
+        hint = airflow_hint(failure.hint, conn_id, where.host or "") if conn_id and failure.hint else failure.hint
         super().__init__(where, f"{failure.message} [{failure.code}]", hint)
 
     @property
@@ -119,33 +93,33 @@ class AgentUsageError(AgentCommandError):
     """
 
 
-class ItemsFailed(OvcacheError):
+class ItemsFailed(OvcacheHookError):
     """Some items of a batch (warm) failed; each failure is listed with its coordinates."""
 
 
-class ProblemsFound(OvcacheError):
+class ProblemsFound(OvcacheHookError):
     """Verify found problems, or invalidate could not meet the size budget."""
 
 
-class SSHConnectError(OvcacheError):
+class SSHConnectError(OvcacheHookError):
     """The SSH host could not be reached (refused, timed out, unreachable) even after the retries."""
 
     default_hint = "check that the host is up and sshd listens on that address and port; the hook retried with backoff"
 
 
-class SSHLoginRefused(OvcacheError):
+class SSHLoginRefused(OvcacheHookError):
     default_hint = "the SSH server rejected the login: check the user and the key (key_file or private_key) on the SSH connection and the host's authorized_keys"
 
 
-class HostKeyMismatch(OvcacheError):
+class HostKeyMismatch(OvcacheHookError):
     default_hint = "the host presented a different key than the one pinned: if the host was really re-installed, update 'host_key' on the SSH connection (ssh-keyscan), otherwise treat it as an attack"
 
 
-class HostKeyNotPinned(OvcacheError):
+class HostKeyNotPinned(OvcacheHookError):
     pass
 
 
-class DeviceCannotCache(OvcacheError):
+class CachingUnsupported(OvcacheHookError):
     default_hint = "OpenVINO writes no cache blob for a device without EXPORT_IMPORT; warm another device, or set fail_when_cannot_cache=False to keep waiting for a driver that can"
 
 
@@ -208,5 +182,5 @@ def airflow_hint(hint: str, conn_id: str, host: str) -> str:
     return out
 
 
-class EvidenceUnavailable(OvcacheError):
+class EvidenceUnavailable(OvcacheHookError):
     default_hint = "the host cannot show whether the server read its blobs (a noatime or network mount, or an agent reading without O_NOATIME): remount the cache directory relatime, run the agent as the cache's owner, or set fail_when_unknown=False"

@@ -20,7 +20,8 @@ import base64
 import binascii
 from typing import Any
 
-from .errors import ConnectionConfigError, Target
+from ..protocol.location import Location
+from .errors import ConnectionConfigError
 
 # Agent commands that may open encrypted entries, and so take the key.
 KEYED_COMMANDS = frozenset({"warm", "verify", "rewarm", "invalidate"})
@@ -36,7 +37,7 @@ def _mask(*values: str) -> None:
         mask_secret(value)
 
 
-def parse_connection_key(secret: str | None, conn_id: str, target: Target) -> bytes:
+def parse_connection_key(secret: str | None, conn_id: str, target: Location) -> bytes:
     """A 32-byte key from a connection password: 64 hex characters or base64."""
     text = (secret or "").strip()
     if not text:
@@ -68,7 +69,7 @@ def parse_connection_key(secret: str | None, conn_id: str, target: Target) -> by
     return key
 
 
-def read_connection_key(hook: Any, conn_id: str, target: Target) -> bytes:
+def read_connection_key(hook: Any, conn_id: str, target: Location) -> bytes:
     """The key in connection ``conn_id``, masked in logs from here on."""
     try:
         conn = hook.get_connection(conn_id)

@@ -31,8 +31,9 @@ from airflow.sdk import BaseHook
 
 from ..core import values
 from ..core.text import printable
+from ..protocol.location import Location
 from .config import CONN_TYPE, HostConfig, split_list
-from .errors import AgentCrashed, AgentNotInstalled, ConnectionConfigError, Target
+from .errors import AgentCrashed, AgentNotInstalled, ConnectionConfigError
 from .keys import KEY_FLAG, KEYED_COMMANDS, read_connection_key, stdin_payload
 from .results import (
     AgentRun,
@@ -119,7 +120,7 @@ class OvcacheHook(BaseHook):
             conn = self.get_connection(self.ovcache_conn_id)
         except Exception as exc:  # noqa: BLE001 - AirflowNotFoundException, a secrets backend error...
             raise ConnectionConfigError(
-                Target(f"of connection {self.ovcache_conn_id}"),
+                Location(f"of connection {self.ovcache_conn_id}"),
                 f"connection {self.ovcache_conn_id!r} cannot be read: {exc}",
                 "create an ovcache connection for the host (see docs/connections.md)",
             ) from exc
@@ -158,13 +159,13 @@ class OvcacheHook(BaseHook):
         ssh_host = None
         if cfg.transport == "ssh" and not cfg.host_name:
             transport = self.get_conn()
-            ssh_host = transport.ssh_hook(Target(f"via {cfg.ssh_conn_id}")).remote_host  # type: ignore[attr-defined]
+            ssh_host = transport.ssh_hook(Location(f"via {cfg.ssh_conn_id}")).remote_host  # type: ignore[attr-defined]
         return cfg.label(ssh_host)
 
-    def target(self, model: str | None = None, version: str | None = None, device: str | None = None) -> Target:
-        return Target(self.host, model, version, device)
+    def target(self, model: str | None = None, version: str | None = None, device: str | None = None) -> Location:
+        return Location(self.host, model, version, device)
 
-    def _require(self, value: str | None, name: str, target: Target) -> str:
+    def _require(self, value: str | None, name: str, target: Location) -> str:
         if not value:
             raise ConnectionConfigError(
                 target, f"no {name} given: set {name} on connection {self.ovcache_conn_id} or pass it to the operator"
@@ -178,7 +179,7 @@ class OvcacheHook(BaseHook):
             argv += ["--host-name", self.config.host_name]
         return [*argv, *args]
 
-    def _key_input(self, command: str, args: Sequence[str], target: Target) -> tuple[list[str], bytes | None]:
+    def _key_input(self, command: str, args: Sequence[str], target: Location) -> tuple[list[str], bytes | None]:
         """The args with ``--encryption-key-stdin`` and the key to write to the agent's stdin, if keyed."""
         conn_id = self.config.encryption_key_conn_id
         if not conn_id or command not in KEYED_COMMANDS or "--encryption-key-file" in args:
@@ -198,7 +199,7 @@ class OvcacheHook(BaseHook):
         self.log.log(level, "[%s] %s", printable(self.config.host_name or "agent"), printable(line))
 
     def run_agent(
-        self, command: str, args: Sequence[str] = (), *, target: Target | None = None, timeout: float | None = None
+        self, command: str, args: Sequence[str] = (), *, target: Location | None = None, timeout: float | None = None
     ) -> AgentRun:
         """Run ``ovcache <command> --json <args>`` on the host and return the parsed envelope.
 
@@ -214,7 +215,7 @@ class OvcacheHook(BaseHook):
         return self._interpret(raw, target)
 
     async def arun_agent(
-        self, command: str, args: Sequence[str] = (), *, target: Target | None = None, timeout: float | None = None
+        self, command: str, args: Sequence[str] = (), *, target: Location | None = None, timeout: float | None = None
     ) -> AgentRun:
         """:meth:`run_agent` for triggers: the agent runs without blocking the event loop."""
         # Reading connections is synchronous in the Task SDK; keep it off the event loop.
@@ -233,14 +234,14 @@ class OvcacheHook(BaseHook):
         return self._value("timeout", timeout, lambda v: values.parse_seconds(v, allow_zero=False), self.target())
 
     @staticmethod
-    def _value(name: str, value: Any, parse: Any, target: Target) -> Any:
+    def _value(name: str, value: Any, parse: Any, target: Location) -> Any:
         """An argument read strictly, as the agent would read its flag; a refusal names the argument."""
         try:
             return parse(value)
         except ValueError as exc:
             raise ConnectionConfigError(target, f"argument {name}: {exc}", "fix the operator or hook argument") from None
 
-    def _interpret(self, raw: RawResult, target: Target) -> AgentRun:
+    def _interpret(self, raw: RawResult, target: Location) -> AgentRun:
         from .errors import AgentCommandError
 
         agent = shlex.join(self.config.agent_command)
@@ -295,7 +296,7 @@ class OvcacheHook(BaseHook):
         loader_path: str | None = None,
         ovms_config: str | None = None,
         ovms_path_map: dict[str, str] | None = None,
-    ) -> tuple[list[str], Target]:
+    ) -> tuple[list[str], Location]:
         cfg = self.config
         ovms = ovms_config or cfg.ovms_config
         devices = [] if ovms else list(devices or cfg.devices)
@@ -374,7 +375,7 @@ class OvcacheHook(BaseHook):
         load_check: bool = False,
         infer_check: bool = False,
         checksum: str | None = None,
-    ) -> tuple[list[str], Target]:
+    ) -> tuple[list[str], Location]:
         target = self.target(model, None if version is None else str(version), device)
         args = ["--cache-dir", self._require(self.config.cache_dir, "cache_dir", target)]
         if model:
@@ -423,7 +424,7 @@ class OvcacheHook(BaseHook):
         dry_run: bool = False,
         ovms_config: str | None = None,
         ovms_path_map: dict[str, str] | None = None,
-    ) -> tuple[list[str], Target]:
+    ) -> tuple[list[str], Location]:
         target = self.target(", ".join(models) if models else None, versions)
         args = ["--cache-dir", self._require(self.config.cache_dir, "cache_dir", target)]
         ovms = ovms_config or self.config.ovms_config
@@ -458,7 +459,7 @@ class OvcacheHook(BaseHook):
         args = ["--cache-dir", self._require(self.config.cache_dir, "cache_dir", target)]
         return self.run_agent("status", args, target=target, timeout=timeout).result
 
-    def devices_args(self, devices: Sequence[str] | None = None) -> tuple[list[str], Target]:
+    def devices_args(self, devices: Sequence[str] | None = None) -> tuple[list[str], Location]:
         names = list(devices or ())
         args: list[str] = []
         for name in names:
@@ -476,7 +477,7 @@ class OvcacheHook(BaseHook):
 
     def models_args(
         self, *, repository: str | None = None, models: Sequence[str] | None = None, versions: str = "all"
-    ) -> tuple[list[str], Target]:
+    ) -> tuple[list[str], Location]:
         target = self.target(", ".join(models) if models else None)
         args = ["--repository", self._require(repository or self.config.repository, "repository", target), "--versions", versions]
         for model in models or ():

@@ -18,7 +18,8 @@ import time
 from collections.abc import Callable, Sequence
 from typing import IO, Any
 
-from .errors import AgentTimeout, Target
+from ..protocol.location import Location
+from .errors import AgentTimeout
 from .transport import LineCollector, LineSink, RawResult
 
 KILL_GRACE = 5.0
@@ -58,7 +59,7 @@ class LocalTransport:
 
     # -- sync ---------------------------------------------------------------------------------
     def run(
-        self, args: Sequence[str], *, target: Target, timeout: float | None, on_line: LineSink, stdin: bytes | None = None
+        self, args: Sequence[str], *, target: Location, timeout: float | None, on_line: LineSink, stdin: bytes | None = None
     ) -> RawResult:
         argv = [*self.agent_command, *args]
         started = time.monotonic()
@@ -122,7 +123,7 @@ class LocalTransport:
 
     # -- async --------------------------------------------------------------------------------
     async def arun(
-        self, args: Sequence[str], *, target: Target, timeout: float | None, on_line: LineSink, stdin: bytes | None = None
+        self, args: Sequence[str], *, target: Location, timeout: float | None, on_line: LineSink, stdin: bytes | None = None
     ) -> RawResult:
         argv = [*self.agent_command, *args]
         started = time.monotonic()

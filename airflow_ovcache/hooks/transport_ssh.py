@@ -33,15 +33,15 @@ import time
 from collections.abc import Callable, Sequence
 from typing import Any
 
+from ..protocol.location import Location
 from .errors import (
     AgentTimeout,
     ConnectionConfigError,
     HostKeyMismatch,
     HostKeyNotPinned,
-    OvcacheError,
+    OvcacheHookError,
     SSHConnectError,
     SSHLoginRefused,
-    Target,
 )
 from .transport import LineCollector, LineSink, RawResult
 
@@ -132,7 +132,7 @@ class SSHTransport:
         return f"ssh (connection {self.ssh_conn_id})"
 
     # -- the SSH provider's hook --------------------------------------------------------------
-    def ssh_hook(self, target: Target) -> Any:
+    def ssh_hook(self, target: Location) -> Any:
         """The SSH provider's hook for this connection, with host key checking forced on."""
         if self._hook is not None:
             return self._hook
@@ -177,7 +177,7 @@ class SSHTransport:
         return getattr(self._hook, "remote_host", None)
 
     # -- connect ------------------------------------------------------------------------------
-    def _connect(self, target: Target) -> Any:
+    def _connect(self, target: Location) -> Any:
         hook = self.ssh_hook(target)
         attempts = self.connect_retries + 1
         self.attempts = 0
@@ -206,7 +206,7 @@ class SSHTransport:
                 self.sleep(delay)
         raise AssertionError("unreachable")
 
-    def _permanent(self, exc: BaseException, target: Target) -> OvcacheError:
+    def _permanent(self, exc: BaseException, target: Location) -> OvcacheHookError:
         import paramiko
 
         addr = self.address()
@@ -246,12 +246,12 @@ class SSHTransport:
         return f"echo {PID_MARKER} $$ >&2; exec {command}"
 
     def run(
-        self, args: Sequence[str], *, target: Target, timeout: float | None, on_line: LineSink, stdin: bytes | None = None
+        self, args: Sequence[str], *, target: Location, timeout: float | None, on_line: LineSink, stdin: bytes | None = None
     ) -> RawResult:
         return self._run(args, target, timeout, on_line, None, stdin)
 
     async def arun(
-        self, args: Sequence[str], *, target: Target, timeout: float | None, on_line: LineSink, stdin: bytes | None = None
+        self, args: Sequence[str], *, target: Location, timeout: float | None, on_line: LineSink, stdin: bytes | None = None
     ) -> RawResult:
         cancel = threading.Event()
         worker = asyncio.ensure_future(asyncio.to_thread(self._run, args, target, timeout, on_line, cancel, stdin))
@@ -269,7 +269,7 @@ class SSHTransport:
     def _run(
         self,
         args: Sequence[str],
-        target: Target,
+        target: Location,
         timeout: float | None,
         on_line: LineSink,
         cancel: threading.Event | None,
@@ -288,7 +288,7 @@ class SSHTransport:
                 channel.sendall(stdin)
             channel.shutdown_write()
             return self._read(client, channel, target, timeout, on_line, started, self._cancel)
-        except OvcacheError:
+        except OvcacheHookError:
             raise
         except Exception as exc:  # noqa: BLE001 - a session that broke after connecting
             raise SSHConnectError(
@@ -298,7 +298,7 @@ class SSHTransport:
             client.close()
             self._hook.client = None
 
-    def _stop_remote(self, client: Any, pgid: int | None, target: Target) -> None:
+    def _stop_remote(self, client: Any, pgid: int | None, target: Location) -> None:
         """Stop the agent's process group on the host, over a second session of the same connection."""
         if pgid is None:
             return
@@ -317,7 +317,7 @@ class SSHTransport:
         self,
         client: Any,
         channel: Any,
-        target: Target,
+        target: Location,
         timeout: float | None,
         on_line: LineSink,
         started: float,

@@ -21,7 +21,7 @@ from typing import Any
 from airflow.triggers.base import BaseTrigger, TriggerEvent
 
 from ..hooks.conditions import Check
-from ..hooks.errors import OvcacheError
+from ..hooks.errors import OvcacheHookError
 from ..hooks.ovcache import OvcacheHook
 
 
@@ -93,7 +93,7 @@ class OvcachePollTrigger(BaseTrigger):
             polls += 1
             try:
                 check = await self.check(hook)
-            except OvcacheError as exc:
+            except OvcacheHookError as exc:
                 yield TriggerEvent({"status": "error", "message": str(exc)})
                 return
             except Exception as exc:  # noqa: BLE001 - becomes a task failure with the reason, not a dead trigger
