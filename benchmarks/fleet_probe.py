@@ -53,6 +53,7 @@ class Split:
 def main() -> int:
     args = json.loads(sys.argv[1])
     t_import = time.perf_counter()
+    from airflow_ovcache.hooks.commands import WarmRequest
     from airflow_ovcache.hooks.ovcache import OvcacheHook
     from airflow_ovcache.hooks.results import AgentRun
     from airflow_ovcache.hooks.transport_local import LocalTransport
@@ -82,8 +83,9 @@ def main() -> int:
         hook = OvcacheHook(host["conn_id"])
         start = time.perf_counter()
         # What hook.warm() does, keeping the raw item (it has the agent's own per-item seconds).
-        argv, target = hook.warm_args(models=[model], version_numbers=[1], devices=["CPU"])
-        run = hook.run_agent("warm", argv, target=target)
+        run = hook.run_request(
+            WarmRequest(hook.config.cache_dir, hook.config.repository, (model,), version_numbers=(1,), devices=("CPU",))
+        )
         end = time.perf_counter()
         item = run.result["items"][0]
         return {

@@ -35,18 +35,15 @@ class BlobCondition:
         self.devices = list(devices or [])
         self.load_check = load_check
 
-    def _kwargs(self) -> dict[str, Any]:
-        return {"model": self.model, "version": self.version, "load_check": self.load_check}
-
     def poll(self, hook: OvcacheHook) -> Check:
         try:
-            return self.evaluate(hook.verify(**self._kwargs()))
+            return self.evaluate(hook.verify(model=self.model, version=self.version, load_check=self.load_check))
         except AgentCommandError as exc:
             return self._not_yet(exc)
 
     async def apoll(self, hook: OvcacheHook) -> Check:
         try:
-            return self.evaluate(await hook.averify(**self._kwargs()))
+            return self.evaluate(await hook.averify(model=self.model, version=self.version, load_check=self.load_check))
         except AgentCommandError as exc:
             return self._not_yet(exc)
 
@@ -100,18 +97,15 @@ class ServedCondition:
         self.devices = list(devices or [])
         self.fail_when_unknown = fail_when_unknown
 
-    def _kwargs(self) -> dict[str, Any]:
-        return {"model": self.model, "version": self.version}
-
     def poll(self, hook: OvcacheHook) -> Check:
         try:
-            return self.evaluate(hook.verify(**self._kwargs()))
+            return self.evaluate(hook.verify(model=self.model, version=self.version))
         except AgentCommandError as exc:
             return self._not_yet(exc)
 
     async def apoll(self, hook: OvcacheHook) -> Check:
         try:
-            return self.evaluate(await hook.averify(**self._kwargs()))
+            return self.evaluate(await hook.averify(model=self.model, version=self.version))
         except AgentCommandError as exc:
             return self._not_yet(exc)
 
