@@ -17,10 +17,19 @@ from .text import one_line
 
 @dataclass(eq=False)
 class OvcacheError(Exception):
-    """Base class: a failure with its coordinates and a hint.
+    """Base class of the agent's failures: a failure with its coordinates and a hint.
 
     ``code`` is stable and machine readable (the JSON output and the Airflow side
-    branch on it); the message and hint are for people.
+    branch on it); the message and hint are for people. The Airflow side's own
+    failures are :class:`airflow_ovcache.hooks.errors.OvcacheHookError`; this one reaches
+    a DAG only through the agent's JSON envelope.
+
+    Subclasses take ``message``, ``where`` and ``hint`` in the same sense unless they say otherwise.
+
+    :param message: what went wrong.
+    :param where: the host, model, version and device it concerns, as far as known here.
+    :param hint: what to do about it; ``""`` when there is nothing useful to add.
+    :param code: the stable error code (``cache-dir``, ``usage``...).
     """
 
     message: str
@@ -32,11 +41,15 @@ class OvcacheError(Exception):
         super().__init__(self.message)
 
     def at(self, where: Location) -> OvcacheError:
-        """Fill in coordinates that were not known where the error was raised."""
+        """Fill in coordinates that were not known where the error was raised.
+
+        :param where: the coordinates known further out; those already set are kept.
+        """
         self.where = self.where.merged(where)
         return self
 
     def one_line(self) -> str:
+        """``host H, model M, ...: message (hint)`` on one line, as logs and terminals show it."""
         text = f"{self.where.label()}: {_flatten(self.message)}"
         if self.hint:
             text += f" ({_flatten(self.hint)})"
@@ -46,6 +59,7 @@ class OvcacheError(Exception):
         return self.one_line()
 
     def to_json(self) -> dict[str, Any]:
+        """The envelope's ``error`` object (see docs/agent-json.md)."""
         return {
             "code": self.code,
             "message": _flatten(self.message),
@@ -73,11 +87,15 @@ def openvino_message(exc: BaseException) -> str:
 
 
 class UsageError(OvcacheError):
+    """A command-line argument the agent cannot take (exit code 2); the message names the flag."""
+
     def __init__(self, message: str, hint: str = "", where: Location | None = None) -> None:
         super().__init__(message, where or Location(), hint, "usage")
 
 
 class InvalidName(OvcacheError):
+    """A model or version name from input that is not a safe single path component."""
+
     def __init__(self, message: str, where: Location | None = None) -> None:
         super().__init__(
             message,
@@ -88,6 +106,8 @@ class InvalidName(OvcacheError):
 
 
 class ModelNotFound(OvcacheError):
+    """The model, version or model file asked for is not in the repository."""
+
     def __init__(self, message: str, where: Location | None = None, hint: str = "") -> None:
         super().__init__(
             message,
@@ -98,6 +118,8 @@ class ModelNotFound(OvcacheError):
 
 
 class ModelUnreadable(OvcacheError):
+    """A model file exists but OpenVINO (or the file system) cannot read it."""
+
     def __init__(self, message: str, where: Location | None = None) -> None:
         super().__init__(
             message,
@@ -108,6 +130,12 @@ class ModelUnreadable(OvcacheError):
 
 
 class UnknownDevice(OvcacheError):
+    """OpenVINO on this host does not see the device asked for.
+
+    :param device: the device asked for.
+    :param available: the devices OpenVINO sees, listed in the message.
+    :param where: the request's coordinates; the device is added."""
+
     def __init__(self, device: str, available: list[str], where: Location | None = None) -> None:
         super().__init__(
             f"device {device!r} is not present on this host",
@@ -118,6 +146,12 @@ class UnknownDevice(OvcacheError):
 
 
 class UnknownProperty(OvcacheError):
+    """The device does not support a compile property asked for.
+
+    :param prop: the property's name.
+    :param device: the device.
+    :param where: the request's coordinates; the device is added."""
+
     def __init__(self, prop: str, device: str, where: Location | None = None) -> None:
         super().__init__(
             f"property {prop!r} is not supported by device {device}",
@@ -128,6 +162,11 @@ class UnknownProperty(OvcacheError):
 
 
 class DeviceCannotCache(OvcacheError):
+    """The device has no ``EXPORT_IMPORT``: OpenVINO writes no cache blob for it.
+
+    :param device: the device.
+    :param where: the request's coordinates; the device is added."""
+
     def __init__(self, device: str, where: Location | None = None) -> None:
         super().__init__(
             f"device {device} does not report EXPORT_IMPORT, so OpenVINO cannot cache compiled models for it",
@@ -138,6 +177,8 @@ class DeviceCannotCache(OvcacheError):
 
 
 class NoBlobWritten(OvcacheError):
+    """A compile ran but left no new blob in the cache directory."""
+
     def __init__(self, message: str, where: Location | None = None, hint: str = "") -> None:
         super().__init__(
             message,
@@ -148,16 +189,22 @@ class NoBlobWritten(OvcacheError):
 
 
 class CompileFailed(OvcacheError):
+    """OpenVINO failed to compile the model for the device."""
+
     def __init__(self, message: str, where: Location | None = None, hint: str = "") -> None:
         super().__init__(message, where or Location(), hint, "compile-failed")
 
 
 class CacheDirError(OvcacheError):
+    """The cache directory cannot be used (not a directory, not writable...)."""
+
     def __init__(self, message: str, where: Location | None = None, hint: str = "") -> None:
         super().__init__(message, where or Location(), hint, "cache-dir")
 
 
 class DiskFull(OvcacheError):
+    """The cache directory's file system is full."""
+
     def __init__(self, message: str, where: Location | None = None) -> None:
         super().__init__(
             message,
@@ -169,6 +216,8 @@ class DiskFull(OvcacheError):
 
 
 class ManifestCorrupt(OvcacheError):
+    """The cache's manifest cannot be read or is not one this agent wrote."""
+
     def __init__(self, message: str, where: Location | None = None, hint: str = "") -> None:
         super().__init__(
             message,
@@ -179,6 +228,8 @@ class ManifestCorrupt(OvcacheError):
 
 
 class LockTimeout(OvcacheError):
+    """Another agent holds the cache directory's lock past the time allowed."""
+
     def __init__(self, message: str, where: Location | None = None) -> None:
         super().__init__(
             message,
@@ -189,6 +240,8 @@ class LockTimeout(OvcacheError):
 
 
 class SpecConflict(OvcacheError):
+    """Two sources of cache specs (flags, serving config) disagree about one model."""
+
     def __init__(self, message: str, where: Location | None = None) -> None:
         super().__init__(
             message,
@@ -199,6 +252,8 @@ class SpecConflict(OvcacheError):
 
 
 class EncryptionError(OvcacheError):
+    """The cache encryption key is missing, unreadable or not a key."""
+
     def __init__(self, message: str, where: Location | None = None, hint: str = "") -> None:
         super().__init__(message, where or Location(), hint, "encryption")
 
@@ -247,4 +302,5 @@ class IntegrityError(OvcacheError):
         self.reason = reason
 
     def to_json(self) -> dict[str, Any]:
+        """The envelope's ``error`` object (see docs/agent-json.md)."""
         return {**super().to_json(), "reason": self.reason}

@@ -34,7 +34,10 @@ def local_agent_command() -> tuple[str, ...]:
 
 
 def split_list(value: Any) -> tuple[str, ...]:
-    """``"CPU, GPU"``, ``["CPU", "GPU"]`` or ``None`` as a tuple of names."""
+    """``"CPU, GPU"``, ``["CPU", "GPU"]`` or ``None`` as a tuple of names.
+
+    :param value: a comma- (or semicolon-) separated string, a sequence of names, or ``None``.
+    """
     if value is None or value == "":
         return ()
     if isinstance(value, str):
@@ -120,7 +123,29 @@ def _extra(conn: Any, conn_id: str, where: Location) -> dict[str, Any]:
 
 @dataclass(frozen=True)
 class HostConfig:
-    """Everything the hook needs to reach one host and run its agent there."""
+    """Everything the hook needs to reach one host and run its agent there (docs/connections.md).
+
+    :param conn_id: the ovcache connection it was read from.
+    :param transport: ``local`` (the worker is the host) or ``ssh``.
+    :param host_name: the name the host is reported by (the connection's ``host``).
+    :param cache_dir: OpenVINO ``cache_dir`` on the host.
+    :param repository: the model repository root on the host.
+    :param devices: the devices warmed and checked by default.
+    :param agent_command: the agent's command line on the host.
+    :param serving_config: a serving config on the host with per-model cache specs.
+    :param profile: the host's serving profile (``openvino`` or ``python``).
+    :param loader: a custom loader that compiles as the serving application does.
+    :param loader_path: where that loader is found on the host.
+    :param ovms_config: the OVMS ``config.json`` on the host, when OVMS serves it.
+    :param ovms_path_map: ``(server path, agent path)`` pairs for paths in that config.
+    :param encryption_key_conn_id: a connection whose password is the cache encryption key.
+    :param ssh_conn_id: the SSH connection of an ``ssh`` host.
+    :param command_timeout: seconds an agent command may run (``None``: no limit).
+    :param connect_timeout: seconds one SSH connect attempt may take.
+    :param connect_retries: SSH connect retries for failures that may pass.
+    :param retry_backoff: seconds before the first SSH connect retry.
+    :param remote_timeout: stop the remote agent on a timeout (off for non-POSIX login shells).
+    """
 
     conn_id: str
     transport: str = "local"
@@ -147,6 +172,10 @@ class HostConfig:
 
     @classmethod
     def from_connection(cls, conn: Any) -> HostConfig:
+        """Read and validate an ovcache connection; a bad field raises :class:`~.errors.ConnectionConfigError` naming it.
+
+        :param conn: the Airflow connection (its ``host`` and ``extra``).
+        """
         conn_id = str(getattr(conn, "conn_id", None) or "?")
         host_name = (getattr(conn, "host", None) or "").strip() or None
         where = Location(host_name or f"of connection {conn_id}")
@@ -209,6 +238,11 @@ class HostConfig:
         )
 
     def with_overrides(self, **overrides: Any) -> HostConfig:
+        """This config with the hook's arguments that are not ``None`` in place of the connection's.
+
+        :param overrides: field names of this class and their values (``devices`` and ``agent_command``
+            may be strings, split as the connection's are).
+        """
         changes = {k: v for k, v in overrides.items() if v is not None}
         if "devices" in changes:
             changes["devices"] = split_list(changes["devices"])
@@ -217,7 +251,10 @@ class HostConfig:
         return replace(self, **changes) if changes else self
 
     def label(self, ssh_host: str | None = None) -> str:
-        """The host's name before the agent has said its own."""
+        """The host's name before the agent has said its own.
+
+        :param ssh_host: the SSH connection's host, for an ``ssh`` host without ``host_name``.
+        """
         if self.host_name:
             return self.host_name
         if self.transport == "ssh":

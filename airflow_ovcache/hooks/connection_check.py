@@ -113,7 +113,10 @@ def _devices(hook: OvcacheHook) -> str:
 
 
 def check_connection(hook: OvcacheHook) -> tuple[bool, str]:
-    """Run every check; ``(False, the first failure)`` or ``(True, what each check found)``."""
+    """Run every check; ``(False, the first failure)`` or ``(True, what each check found)``.
+
+    :param hook: the hook of the connection being tested (see :meth:`.ovcache.OvcacheHook.test_connection`).
+    """
     found = []
     try:
         found.append(_agent(hook))

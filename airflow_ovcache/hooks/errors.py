@@ -23,7 +23,16 @@ def _flat(text: str) -> str:
 
 
 class OvcacheHookError(AirflowException):
-    """Base class: ``target`` says where, ``hint`` what to do; ``str()`` is one line with both."""
+    """Base class of the Airflow side's failures: ``target`` says where, ``hint`` what to do; ``str()`` is one line with both.
+
+    Not the agent's :class:`airflow_ovcache.core.errors.OvcacheError`: that one is raised inside
+    the agent and reaches a DAG only as the envelope's ``error``, re-raised here as
+    :class:`AgentCommandError`. A DAG catches this class.
+
+    :param target: the host, model, version and device the failure is about.
+    :param message: what went wrong (flattened onto one line).
+    :param hint: what to do; ``None`` takes the class's ``default_hint``, ``""`` adds none.
+    """
 
     default_hint = ""
 
@@ -43,6 +52,8 @@ class ConnectionConfigError(OvcacheHookError):
 
 
 class AgentNotInstalled(OvcacheHookError):
+    """The agent command is not found on the host, or cannot be executed there."""
+
     default_hint = INSTALL_HINT
 
 
@@ -57,6 +68,8 @@ class AgentOutputError(OvcacheHookError):
 
 
 class AgentTimeout(OvcacheHookError):
+    """The agent ran past its time limit (or its task was killed) and was stopped with its process group."""
+
     default_hint = "raise command_timeout on the operator or the connection, or warm fewer items per task"
 
 
@@ -67,7 +80,12 @@ class AgentCrashed(OvcacheHookError):
 
 
 class AgentCommandError(OvcacheHookError):
-    """The agent ran and reported an error of its own (``error`` in the envelope)."""
+    """The agent ran and reported an error of its own (``error`` in the envelope).
+
+    :param target: what the request was about; the agent's error fills in what it knows better.
+    :param failure: the envelope's error (its code, message, hint and coordinates).
+    :param conn_id: the ovcache connection, to phrase the agent's hint in Airflow settings.
+    """
 
     def __init__(self, target: Location, failure: Any, conn_id: str | None = None) -> None:
         self.failure = failure
@@ -82,6 +100,7 @@ class AgentCommandError(OvcacheHookError):
 
     @property
     def code(self) -> str:
+        """The agent's stable error code (``cache-dir``, ``usage``...)."""
         return str(self.failure.code)
 
 
@@ -108,25 +127,38 @@ class SSHConnectError(OvcacheHookError):
 
 
 class SSHLoginRefused(OvcacheHookError):
+    """The SSH server rejected the login (user or key); not retried."""
+
     default_hint = "the SSH server rejected the login: check the user and the key (key_file or private_key) on the SSH connection and the host's authorized_keys"
 
 
 class HostKeyMismatch(OvcacheHookError):
+    """The host presented another key than the one pinned for it; not retried."""
+
     default_hint = "the host presented a different key than the one pinned: if the host was really re-installed, update 'host_key' on the SSH connection (ssh-keyscan), otherwise treat it as an attack"
 
 
 class HostKeyNotPinned(OvcacheHookError):
-    pass
+    """No host key is pinned for the host and the connection does not opt out of checking it."""
 
 
 class CachingUnsupported(OvcacheHookError):
+    """A device the DAG waits for cannot cache (no ``EXPORT_IMPORT``), so no blob will ever appear.
+
+    Not the agent's :class:`airflow_ovcache.core.errors.DeviceCannotCache`, which refuses a warm
+    for such a device on the host; this one ends a sensor's or trigger's wait.
+    """
+
     default_hint = "OpenVINO writes no cache blob for a device without EXPORT_IMPORT; warm another device, or set fail_when_cannot_cache=False to keep waiting for a driver that can"
 
 
 # The failure kinds and how they read are defined once, Airflow-free, in report.py (which the
 # summaries and the nightly report use); this maps exceptions onto them.
 def failure_kind(exc: BaseException) -> str:
-    """One of :data:`airflow_ovcache.report.FAILURE_KINDS` for an exception raised by the hook, an operator or a sensor."""
+    """One of :data:`airflow_ovcache.report.FAILURE_KINDS` for an exception raised by the hook, an operator or a sensor.
+
+    :param exc: the exception a task ended with.
+    """
     if isinstance(exc, SSHConnectError):
         return "cannot-connect"
     if isinstance(exc, SSHLoginRefused):
@@ -174,7 +206,12 @@ _KNOBS = (
 
 
 def airflow_hint(hint: str, conn_id: str, host: str) -> str:
-    """The agent's hint with its command-line flags replaced by the Airflow-side setting that does the same."""
+    """The agent's hint with its command-line flags replaced by the Airflow-side setting that does the same.
+
+    :param hint: the agent's hint, written for a person at the host's terminal.
+    :param conn_id: the ovcache connection, named in the settings it points to.
+    :param host: the host's name, for settings that live in the fleet inventory.
+    """
     out = hint
     for flag, knob in _KNOBS:
         if flag in out:
@@ -183,4 +220,6 @@ def airflow_hint(hint: str, conn_id: str, host: str) -> str:
 
 
 class EvidenceUnavailable(OvcacheHookError):
+    """The host cannot show whether the server read its blobs (no reliable access times)."""
+
     default_hint = "the host cannot show whether the server read its blobs (a noatime or network mount, or an agent reading without O_NOATIME): remount the cache directory relatime, run the agent as the cache's owner, or set fail_when_unknown=False"
