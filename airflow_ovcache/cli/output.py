@@ -18,6 +18,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from .. import __version__
+from ..core import trace
 from ..core.errors import OvcacheError, this_host
 from ..core.manifest import utcnow
 
@@ -53,5 +54,6 @@ class Envelope:
             "error": self.error.to_json() if self.error else None,
         }
 
+    @trace.traced("cli.envelope.dumps")
     def dumps(self) -> str:
         return json.dumps(self.to_json(), indent=1, default=str)

@@ -11,6 +11,7 @@ from dataclasses import asdict, dataclass, field
 from typing import Any
 
 from ..protocol.location import Location
+from . import trace
 from .errors import UnknownDevice, UnknownProperty, openvino_message
 
 # Devices that pick or split over other devices; a blob is made by the device
@@ -51,6 +52,7 @@ def _prop(core: Any, device: str, name: str) -> Any:
         return None
 
 
+@trace.traced("devices.describe")
 def describe(device: str, core: Any | None = None, where: Location | None = None) -> DeviceInfo:
     """Everything we need to know about one device; raises :class:`UnknownDevice` if it is not here."""
     core = _core(core)

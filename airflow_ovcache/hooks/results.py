@@ -21,6 +21,7 @@ import re
 from dataclasses import asdict, dataclass, field
 from typing import Any
 
+from ..core import trace
 from ..core.text import printable
 from ..protocol.location import Location
 from .errors import AgentOutputError, AgentTooOld
@@ -76,6 +77,7 @@ class AgentRun:
     stderr_tail: list[str] = field(default_factory=list)
 
     @classmethod
+    @trace.traced("agent.parse")
     def parse(cls, stdout: str, exit_code: int, target: Location, stderr_tail: list[str] | None = None) -> AgentRun:
         """Read an envelope, or explain why this is not one this provider can read."""
         tail = stderr_tail or []

@@ -18,6 +18,7 @@ import time
 from collections.abc import Callable, Sequence
 from typing import IO, Any
 
+from ..core import trace
 from ..protocol.location import Location
 from .errors import AgentTimeout
 from .transport import LineCollector, LineSink, RawResult
@@ -63,6 +64,7 @@ class LocalTransport:
         return None
 
     # -- sync ---------------------------------------------------------------------------------
+    @trace.traced("local.run")
     def run(
         self, args: Sequence[str], *, target: Location, timeout: float | None, on_line: LineSink, stdin: bytes | None = None
     ) -> RawResult:

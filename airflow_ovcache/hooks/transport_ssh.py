@@ -33,6 +33,7 @@ import time
 from collections.abc import Callable, Sequence
 from typing import Any
 
+from ..core import trace
 from ..protocol.location import Location
 from .errors import (
     AgentTimeout,
@@ -139,6 +140,7 @@ class SSHTransport:
         self._cancel: threading.Event | None = None
 
     # -- the SSH provider's hook --------------------------------------------------------------
+    @trace.traced("ssh.hook")
     def ssh_hook(self, target: Location) -> Any:
         """The SSH provider's hook for this connection, with host key checking forced on (built once).
 
@@ -193,6 +195,7 @@ class SSHTransport:
         return str(host) if host else None
 
     # -- connect ------------------------------------------------------------------------------
+    @trace.traced("ssh.connect")
     def _connect(self, target: Location) -> Any:
         hook = self.ssh_hook(target)
         attempts = self.connect_retries + 1
@@ -349,6 +352,7 @@ class SSHTransport:
         except Exception as exc:  # noqa: BLE001 - best effort; timeout(1) on the host is the backstop
             log.warning("%s: could not stop the agent on %s (process group %s): %s", target.host, self.address(), pgid, exc)
 
+    @trace.traced("ssh.session")
     def _read(
         self,
         client: Any,
