@@ -49,6 +49,7 @@ def main() -> int:
     args = json.loads(sys.argv[1])
     t_import = time.perf_counter()
     from airflow_ovcache.core import trace
+    from airflow_ovcache.hooks.commands import WarmRequest
     from airflow_ovcache.hooks.ovcache import OvcacheHook
 
     import_s = time.perf_counter() - t_import
@@ -68,8 +69,9 @@ def main() -> int:
         hook = OvcacheHook(host["conn_id"])
         start = time.perf_counter()
         # What hook.warm() does, keeping the raw item (it has the agent's own per-item seconds).
-        argv, target = hook.warm_args(models=[model], version_numbers=[1], devices=["CPU"])
-        run = hook.run_agent("warm", argv, target=target)
+        run = hook.run_request(
+            WarmRequest(hook.config.cache_dir, hook.config.repository, (model,), version_numbers=(1,), devices=("CPU",))
+        )
         end = time.perf_counter()
         item = run.result["items"][0]
         return {

@@ -20,9 +20,10 @@ from typing import Any, NoReturn
 from .. import __version__
 from ..core import values
 from ..core.encryption import STDIN, read_stdin_key
-from ..core.errors import OvcacheError, UsageError, Where
+from ..core.errors import OvcacheError, UsageError
 from ..core.permissions import UNSAFE_POLICIES
 from ..core.text import printable
+from ..protocol.location import Location
 from .output import EXIT_ERROR, EXIT_OK, EXIT_PROBLEMS, Envelope
 
 
@@ -337,7 +338,7 @@ def _cache(args: argparse.Namespace, create: bool, writable: bool) -> Any:
     from ..core.permissions import AccessPolicy
 
     policy = AccessPolicy.make(args.group, args.unsafe_cache_dir)
-    cache = CacheDir(args.cache_dir, Where(), args.lock_timeout, policy).check(create=create, writable=writable)
+    cache = CacheDir(args.cache_dir, Location(), args.lock_timeout, policy).check(create=create, writable=writable)
     for warning in cache.warnings:
         print(f"ovcache: warning: {warning}", file=sys.stderr)
     return cache

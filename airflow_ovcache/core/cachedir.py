@@ -36,9 +36,10 @@ import uuid
 from collections.abc import Iterator
 from pathlib import Path
 
+from ..protocol.location import Location
 from . import trace
 from .blobfile import is_blob_name
-from .errors import CacheDirError, LockTimeout, ManifestCorrupt, UnsafeCacheDir, Where
+from .errors import CacheDirError, LockTimeout, ManifestCorrupt, UnsafeCacheDir
 from .fsutil import os_error, remove_tree_at, signals_deferred
 from .manifest import Manifest, utcnow
 from .permissions import AccessPolicy, apply_dir_mode, enforce, inspect_tree, make_dir
@@ -57,12 +58,12 @@ class CacheDir:
     def __init__(
         self,
         root: str | os.PathLike[str],
-        where: Where | None = None,
+        where: Location | None = None,
         lock_timeout: float | None = None,
         policy: AccessPolicy | None = None,
     ):
         self.root = Path(os.path.abspath(os.fspath(root)))
-        self.where = where or Where()
+        self.where = where or Location()
         self.policy = policy if policy is not None else AccessPolicy.make()
         self.lock_timeout = DEFAULT_LOCK_TIMEOUT if lock_timeout is None else lock_timeout
         self.warnings: list[str] = []

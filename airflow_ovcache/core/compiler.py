@@ -12,14 +12,14 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from ..protocol.location import Location
 from . import trace
 from .encryption import CacheCipher, load_key
-from .errors import Where
 from .spec import CacheSpec
 
 
 def compile_config(
-    spec: CacheSpec, cache_dir: Path | None, where: Where | None = None, cipher: CacheCipher | None = None
+    spec: CacheSpec, cache_dir: Path | None, where: Location | None = None, cipher: CacheCipher | None = None
 ) -> dict[str, Any]:
     """The ``compile_model`` config for ``spec``; ``cipher`` overrides the key the spec names."""
     config: dict[str, Any] = dict(spec.property_dict)
@@ -50,7 +50,7 @@ def serving_compile(
     model_path: Path,
     spec: CacheSpec,
     cache_dir: Path | None,
-    where: Where | None = None,
+    where: Location | None = None,
     cipher: CacheCipher | None = None,
 ) -> Compiled:
     """Compile ``model_path`` exactly as a server configured with ``spec`` would.
@@ -63,7 +63,7 @@ def serving_compile(
     if spec.profile == "ovms":
         return _ovms_compile(model_path, spec, cache_dir)
     if spec.profile == "python":
-        return _python_load(model_path, spec, cache_dir, where or Where())
+        return _python_load(model_path, spec, cache_dir, where or Location())
     if cipher is None and cache_dir is not None and spec.encryption_key_file:
         cipher = CacheCipher(load_key(spec.encryption_key_file, where))
     config = compile_config(spec, cache_dir, where, cipher)
@@ -110,7 +110,7 @@ def _ovms_compile(model_path: Path, spec: CacheSpec, cache_dir: Path | None) -> 
     return Compiled(compiled, seconds, loaded)
 
 
-def _python_load(model_path: Path, spec: CacheSpec, cache_dir: Path | None, where: Where) -> Compiled:
+def _python_load(model_path: Path, spec: CacheSpec, cache_dir: Path | None, where: Location) -> Compiled:
     """An in-house server's loader (:mod:`.pyloader`), in a fresh process; nothing compiled stays in ours."""
     from .pyloader import model_dir_of, run_loader
 

@@ -10,8 +10,9 @@ from __future__ import annotations
 from dataclasses import asdict, dataclass, field
 from typing import Any
 
+from ..protocol.location import Location
 from . import trace
-from .errors import UnknownDevice, UnknownProperty, Where, openvino_message
+from .errors import UnknownDevice, UnknownProperty, openvino_message
 
 # Devices that pick or split over other devices; a blob is made by the device
 # they delegate to, so warming must name that device instead.
@@ -52,10 +53,10 @@ def _prop(core: Any, device: str, name: str) -> Any:
 
 
 @trace.traced("devices.describe")
-def describe(device: str, core: Any | None = None, where: Where | None = None) -> DeviceInfo:
+def describe(device: str, core: Any | None = None, where: Location | None = None) -> DeviceInfo:
     """Everything we need to know about one device; raises :class:`UnknownDevice` if it is not here."""
     core = _core(core)
-    where = (where or Where()).merged(Where(device=device))
+    where = (where or Location()).merged(Location(device=device))
     base = device.split(":", 1)[0].split(".", 1)[0].upper()
     present = available(core)
     if base in VIRTUAL_DEVICES:
@@ -93,7 +94,7 @@ def underlying_devices(device: str, present: list[str]) -> list[str]:
     return names
 
 
-def _describe_virtual(device: str, base: str, core: Any, present: list[str], where: Where) -> DeviceInfo:
+def _describe_virtual(device: str, base: str, core: Any, present: list[str], where: Location) -> DeviceInfo:
     """A virtual device (AUTO, MULTI, HETERO, BATCH) caches when every device it runs on can.
 
     Its load may write a blob per device (BATCH writes two for one CPU model), which
@@ -119,7 +120,7 @@ def describe_all(core: Any | None = None) -> list[DeviceInfo]:
     return [describe(name, core) for name in available(core)]
 
 
-def check_properties(info: DeviceInfo, properties: dict[str, str], where: Where | None = None) -> None:
+def check_properties(info: DeviceInfo, properties: dict[str, str], where: Location | None = None) -> None:
     """Refuse a property the device does not know or cannot set, before compiling anything."""
     if info.device_type == "virtual":
         return  # OpenVINO checks them at compile time, against the devices underneath too
@@ -129,7 +130,7 @@ def check_properties(info: DeviceInfo, properties: dict[str, str], where: Where 
             raise UnknownProperty(key, info.name, where)
 
 
-def compile_error(exc: BaseException, where: Where) -> Exception:
+def compile_error(exc: BaseException, where: Location) -> Exception:
     """Classify an OpenVINO compile exception into an error a user can act on."""
     from .errors import CompileFailed, ModelUnreadable
 

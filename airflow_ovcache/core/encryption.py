@@ -37,7 +37,8 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import IO, TYPE_CHECKING
 
-from .errors import EncryptionError, Where
+from ..protocol.location import Location
+from .errors import EncryptionError
 
 _MAGIC = b"OVC1"
 _NONCE = 12
@@ -52,7 +53,7 @@ if TYPE_CHECKING:
     from cryptography.hazmat.primitives.ciphers.aead import AESGCM
 
 
-def parse_key(raw: bytes, what: str, where: Where | None = None) -> bytes:
+def parse_key(raw: bytes, what: str, where: Location | None = None) -> bytes:
     """32 raw bytes, or 64 hex characters (surrounding whitespace ignored)."""
     if len(raw) == 32:
         return raw
@@ -65,7 +66,7 @@ def parse_key(raw: bytes, what: str, where: Where | None = None) -> bytes:
     raise EncryptionError(f"{what} must hold 32 raw bytes or 64 hex characters", where)
 
 
-def read_stdin_key(stream: IO[bytes], where: Where | None = None) -> bytes:
+def read_stdin_key(stream: IO[bytes], where: Location | None = None) -> bytes:
     """Read the key from ``stream`` (the agent's standard input) and keep it for this process."""
     global _stdin_key
     raw = stream.read(_MAX_KEY_INPUT + 1)
@@ -87,7 +88,7 @@ def set_stdin_key(key: bytes | None) -> None:
     _stdin_key = None if key is None else parse_key(key, "the key", None)
 
 
-def check_key_file(path: Path, st: os.stat_result, where: Where | None = None) -> None:
+def check_key_file(path: Path, st: os.stat_result, where: Location | None = None) -> None:
     """Refuse a key file others could read or replace, as ssh does for private keys."""
     if not stat.S_ISREG(st.st_mode):
         raise EncryptionError(f"encryption key file {path} is not a regular file", where)
@@ -106,7 +107,7 @@ def check_key_file(path: Path, st: os.stat_result, where: Where | None = None) -
         )
 
 
-def load_key(source: str | Path, where: Where | None = None) -> bytes:
+def load_key(source: str | Path, where: Location | None = None) -> bytes:
     """The key from a key file, or from standard input for the source ``-``."""
     if str(source) == STDIN:
         if _stdin_key is None:

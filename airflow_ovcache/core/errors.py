@@ -11,74 +11,45 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any
 
-from .text import one_line, printable
-
-
-def this_host() -> str:
-    """Name this host the way errors and results report it.
-
-    ``OVCACHE_HOST`` wins so that a fleet inventory name (``infer-03``) can be used
-    instead of whatever the machine calls itself (a container id, say).
-    """
-    import os
-    import socket  # here, not at the top: the serving helper imports this module on every server start
-
-    return os.environ.get("OVCACHE_HOST") or socket.gethostname()
-
-
-@dataclass
-class Where:
-    """The coordinates of a failure: which host, model, version and device."""
-
-    host: str | None = None
-    model: str | None = None
-    version: int | None = None
-    device: str | None = None
-
-    def merged(self, other: Where | None) -> Where:
-        if other is None:
-            return self
-        return Where(
-            host=self.host or other.host,
-            model=self.model or other.model,
-            version=self.version if self.version is not None else other.version,
-            device=self.device or other.device,
-        )
-
-    def label(self) -> str:
-        # Names come from input (a folder, a flag, a manifest): escaped, so one error stays one line.
-        parts = [f"host {printable(self.host or this_host())}"]
-        if self.model:
-            parts.append(f"model {printable(self.model)}")
-        if self.version is not None:
-            parts.append(f"version {printable(self.version)}")
-        if self.device:
-            parts.append(f"device {printable(self.device)}")
-        return ", ".join(parts)
+from ..protocol.location import Location, this_host
+from .text import one_line
 
 
 @dataclass(eq=False)
 class OvcacheError(Exception):
-    """Base class: a failure with its coordinates and a hint.
+    """Base class of the agent's failures: a failure with its coordinates and a hint.
 
     ``code`` is stable and machine readable (the JSON output and the Airflow side
-    branch on it); the message and hint are for people.
+    branch on it); the message and hint are for people. The Airflow side's own
+    failures are :class:`airflow_ovcache.hooks.errors.OvcacheHookError`; this one reaches
+    a DAG only through the agent's JSON envelope.
+
+    Subclasses take ``message``, ``where`` and ``hint`` in the same sense unless they say otherwise.
+
+    :param message: what went wrong.
+    :param where: the host, model, version and device it concerns, as far as known here.
+    :param hint: what to do about it; ``""`` when there is nothing useful to add.
+    :param code: the stable error code (``cache-dir``, ``usage``...).
     """
 
     message: str
-    where: Where = field(default_factory=Where)
+    where: Location = field(default_factory=Location)
     hint: str = ""
     code: str = "error"
 
     def __post_init__(self) -> None:
         super().__init__(self.message)
 
-    def at(self, where: Where) -> OvcacheError:
-        """Fill in coordinates that were not known where the error was raised."""
+    def at(self, where: Location) -> OvcacheError:
+        """Fill in coordinates that were not known where the error was raised.
+
+        :param where: the coordinates known further out; those already set are kept.
+        """
         self.where = self.where.merged(where)
         return self
 
     def one_line(self) -> str:
+        """``host H, model M, ...: message (hint)`` on one line, as logs and terminals show it."""
         text = f"{self.where.label()}: {_flatten(self.message)}"
         if self.hint:
             text += f" ({_flatten(self.hint)})"
@@ -88,6 +59,7 @@ class OvcacheError(Exception):
         return self.one_line()
 
     def to_json(self) -> dict[str, Any]:
+        """The envelope's ``error`` object (see docs/agent-json.md)."""
         return {
             "code": self.code,
             "message": _flatten(self.message),
@@ -115,95 +87,128 @@ def openvino_message(exc: BaseException) -> str:
 
 
 class UsageError(OvcacheError):
-    def __init__(self, message: str, hint: str = "", where: Where | None = None) -> None:
-        super().__init__(message, where or Where(), hint, "usage")
+    """A command-line argument the agent cannot take (exit code 2); the message names the flag."""
+
+    def __init__(self, message: str, hint: str = "", where: Location | None = None) -> None:
+        super().__init__(message, where or Location(), hint, "usage")
 
 
 class InvalidName(OvcacheError):
-    def __init__(self, message: str, where: Where | None = None) -> None:
+    """A model or version name from input that is not a safe single path component."""
+
+    def __init__(self, message: str, where: Location | None = None) -> None:
         super().__init__(
             message,
-            where or Where(),
+            where or Location(),
             "model names and versions are single path components; versions are positive integers",
             "invalid-name",
         )
 
 
 class ModelNotFound(OvcacheError):
-    def __init__(self, message: str, where: Where | None = None, hint: str = "") -> None:
+    """The model, version or model file asked for is not in the repository."""
+
+    def __init__(self, message: str, where: Location | None = None, hint: str = "") -> None:
         super().__init__(
             message,
-            where or Where(),
+            where or Location(),
             hint or "check the repository path and the <model>/<version>/ layout",
             "model-not-found",
         )
 
 
 class ModelUnreadable(OvcacheError):
-    def __init__(self, message: str, where: Where | None = None) -> None:
+    """A model file exists but OpenVINO (or the file system) cannot read it."""
+
+    def __init__(self, message: str, where: Location | None = None) -> None:
         super().__init__(
             message,
-            where or Where(),
+            where or Location(),
             "OpenVINO cannot read or convert this model; check the files were copied whole",
             "model-unreadable",
         )
 
 
 class UnknownDevice(OvcacheError):
-    def __init__(self, device: str, available: list[str], where: Where | None = None) -> None:
+    """OpenVINO on this host does not see the device asked for.
+
+    :param device: the device asked for.
+    :param available: the devices OpenVINO sees, listed in the message.
+    :param where: the request's coordinates; the device is added."""
+
+    def __init__(self, device: str, available: list[str], where: Location | None = None) -> None:
         super().__init__(
             f"device {device!r} is not present on this host",
-            (where or Where()).merged(Where(device=device)),
+            (where or Location()).merged(Location(device=device)),
             f"available devices: {', '.join(available) or 'none'}",
             "unknown-device",
         )
 
 
 class UnknownProperty(OvcacheError):
-    def __init__(self, prop: str, device: str, where: Where | None = None) -> None:
+    """The device does not support a compile property asked for.
+
+    :param prop: the property's name.
+    :param device: the device.
+    :param where: the request's coordinates; the device is added."""
+
+    def __init__(self, prop: str, device: str, where: Location | None = None) -> None:
         super().__init__(
             f"property {prop!r} is not supported by device {device}",
-            (where or Where()).merged(Where(device=device)),
+            (where or Location()).merged(Location(device=device)),
             f"list supported properties with 'ovcache devices --json'; fix the cache spec for {device}",
             "unknown-property",
         )
 
 
 class DeviceCannotCache(OvcacheError):
-    def __init__(self, device: str, where: Where | None = None) -> None:
+    """The device has no ``EXPORT_IMPORT``: OpenVINO writes no cache blob for it.
+
+    :param device: the device.
+    :param where: the request's coordinates; the device is added."""
+
+    def __init__(self, device: str, where: Location | None = None) -> None:
         super().__init__(
             f"device {device} does not report EXPORT_IMPORT, so OpenVINO cannot cache compiled models for it",
-            (where or Where()).merged(Where(device=device)),
+            (where or Location()).merged(Location(device=device)),
             "warm another device or pass --no-cache-device=skip to skip it",
             "device-cannot-cache",
         )
 
 
 class NoBlobWritten(OvcacheError):
-    def __init__(self, message: str, where: Where | None = None, hint: str = "") -> None:
+    """A compile ran but left no new blob in the cache directory."""
+
+    def __init__(self, message: str, where: Location | None = None, hint: str = "") -> None:
         super().__init__(
             message,
-            where or Where(),
+            where or Location(),
             hint or "check that the device can cache and that the cache spec is what the server compiles",
             "no-blob",
         )
 
 
 class CompileFailed(OvcacheError):
-    def __init__(self, message: str, where: Where | None = None, hint: str = "") -> None:
-        super().__init__(message, where or Where(), hint, "compile-failed")
+    """OpenVINO failed to compile the model for the device."""
+
+    def __init__(self, message: str, where: Location | None = None, hint: str = "") -> None:
+        super().__init__(message, where or Location(), hint, "compile-failed")
 
 
 class CacheDirError(OvcacheError):
-    def __init__(self, message: str, where: Where | None = None, hint: str = "") -> None:
-        super().__init__(message, where or Where(), hint, "cache-dir")
+    """The cache directory cannot be used (not a directory, not writable...)."""
+
+    def __init__(self, message: str, where: Location | None = None, hint: str = "") -> None:
+        super().__init__(message, where or Location(), hint, "cache-dir")
 
 
 class DiskFull(OvcacheError):
-    def __init__(self, message: str, where: Where | None = None) -> None:
+    """The cache directory's file system is full."""
+
+    def __init__(self, message: str, where: Location | None = None) -> None:
         super().__init__(
             message,
-            where or Where(),
+            where or Location(),
             "nothing was replaced; free space on the cache filesystem: 'ovcache invalidate' still works on a full disk "
             "(it keeps a small reserve for its journal), or 'ovcache invalidate --dry-run' lists blobs that can be deleted by hand",
             "disk-full",
@@ -211,47 +216,55 @@ class DiskFull(OvcacheError):
 
 
 class ManifestCorrupt(OvcacheError):
-    def __init__(self, message: str, where: Where | None = None, hint: str = "") -> None:
+    """The cache's manifest cannot be read or is not one this agent wrote."""
+
+    def __init__(self, message: str, where: Location | None = None, hint: str = "") -> None:
         super().__init__(
             message,
-            where or Where(),
+            where or Location(),
             hint or "run 'ovcache repair-manifest' to set it aside and rebuild it; no blob was touched",
             "manifest-corrupt",
         )
 
 
 class LockTimeout(OvcacheError):
-    def __init__(self, message: str, where: Where | None = None) -> None:
+    """Another agent holds the cache directory's lock past the time allowed."""
+
+    def __init__(self, message: str, where: Location | None = None) -> None:
         super().__init__(
             message,
-            where or Where(),
+            where or Location(),
             "another ovcache process holds the lock; wait for it or raise --lock-timeout",
             "lock-timeout",
         )
 
 
 class SpecConflict(OvcacheError):
-    def __init__(self, message: str, where: Where | None = None) -> None:
+    """Two sources of cache specs (flags, serving config) disagree about one model."""
+
+    def __init__(self, message: str, where: Location | None = None) -> None:
         super().__init__(
             message,
-            where or Where(),
+            where or Location(),
             "two cache specs map to one blob file but produce different blobs; serve one spec per model per cache directory",
             "spec-conflict",
         )
 
 
 class EncryptionError(OvcacheError):
-    def __init__(self, message: str, where: Where | None = None, hint: str = "") -> None:
-        super().__init__(message, where or Where(), hint, "encryption")
+    """The cache encryption key is missing, unreadable or not a key."""
+
+    def __init__(self, message: str, where: Location | None = None, hint: str = "") -> None:
+        super().__init__(message, where or Location(), hint, "encryption")
 
 
 class KeyMismatch(OvcacheError):
     """The blob was written under another encryption key than the one at hand."""
 
-    def __init__(self, message: str, where: Where | None = None, hint: str = "") -> None:
+    def __init__(self, message: str, where: Location | None = None, hint: str = "") -> None:
         super().__init__(
             message,
-            where or Where(),
+            where or Location(),
             hint or "give the agent and the serving application the same key; after rotating a key, warm again",
             "key-mismatch",
         )
@@ -260,10 +273,10 @@ class KeyMismatch(OvcacheError):
 class UnsafeCacheDir(OvcacheError):
     """A cache directory other users can write: whoever writes it decides what the server runs."""
 
-    def __init__(self, message: str, where: Where | None = None, hint: str = "") -> None:
+    def __init__(self, message: str, where: Location | None = None, hint: str = "") -> None:
         super().__init__(
             message,
-            where or Where(),
+            where or Location(),
             hint
             or "make it owned by the agent's user and not writable by others (chmod o-w,g-w); see docs/security.md, or pass --unsafe-cache-dir warn",
             "unsafe-cache-dir",
@@ -278,10 +291,10 @@ class IntegrityError(OvcacheError):
     ``unsafe-cache-dir``, ``manifest``) so that a caller can branch on it.
     """
 
-    def __init__(self, reason: str, message: str, where: Where | None = None, hint: str = "") -> None:
+    def __init__(self, reason: str, message: str, where: Location | None = None, hint: str = "") -> None:
         super().__init__(
             message,
-            where or Where(),
+            where or Location(),
             hint
             or "run 'ovcache verify' on this host and warm the model again; or pass fallback='fresh' to compile without the cache",
             "integrity",
@@ -289,4 +302,5 @@ class IntegrityError(OvcacheError):
         self.reason = reason
 
     def to_json(self) -> dict[str, Any]:
+        """The envelope's ``error`` object (see docs/agent-json.md)."""
         return {**super().to_json(), "reason": self.reason}

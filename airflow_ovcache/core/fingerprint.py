@@ -19,8 +19,9 @@ import time
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from ..protocol.location import Location
 from . import trace
-from .errors import InvalidName, ModelNotFound, Where
+from .errors import InvalidName, ModelNotFound
 from .fsutil import atomic_write
 
 # A file modified this recently may be modified again within the same timestamp
@@ -117,7 +118,7 @@ class Fingerprinter:
         self.stats = FingerprintStats()
 
     @trace.traced("fingerprint")
-    def fingerprint(self, directory: Path, where: Where | None = None, boundary: Path | None = None) -> Fingerprint:
+    def fingerprint(self, directory: Path, where: Location | None = None, boundary: Path | None = None) -> Fingerprint:
         """Hash of (relative path, size, content digest) of every file under ``directory``, in sorted order.
 
         Symlinked files are followed only when they stay inside ``boundary`` (the
@@ -127,7 +128,7 @@ class Fingerprinter:
         """
         import blake3
 
-        where = where or Where()
+        where = where or Location()
         base = Path(os.path.abspath(directory))
         if not base.is_dir():
             raise ModelNotFound(f"model folder {base} does not exist", where)
@@ -151,7 +152,7 @@ class Fingerprinter:
             total.update(f"{rel}\0{size}\0{digest}\n".encode())
         return Fingerprint("blake3:" + total.hexdigest(), len(rows), sum(r[1] for r in rows))
 
-    def _files(self, base: Path, real_base: str, where: Where) -> list[tuple[str, str]]:
+    def _files(self, base: Path, real_base: str, where: Location) -> list[tuple[str, str]]:
         out = []
         for dirpath, dirnames, filenames in os.walk(base, followlinks=False):
             for name in list(dirnames):

@@ -18,8 +18,9 @@ import threading
 from collections.abc import Iterator
 from pathlib import Path
 
+from ..protocol.location import Location
 from . import trace
-from .errors import CacheDirError, DiskFull, Where
+from .errors import CacheDirError, DiskFull
 
 
 def fsync_dir(directory: Path) -> None:
@@ -40,7 +41,7 @@ def fsync_file(path: Path) -> None:
         os.close(fd)
 
 
-def atomic_write(path: Path, data: bytes, mode: int = 0o644, where: Where | None = None) -> None:
+def atomic_write(path: Path, data: bytes, mode: int = 0o644, where: Location | None = None) -> None:
     """Write ``data`` to ``path`` via a temp file in the same folder, fsync, rename, fsync the folder."""
     try:
         fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
@@ -62,9 +63,9 @@ def atomic_write(path: Path, data: bytes, mode: int = 0o644, where: Where | None
             os.unlink(tmp)
 
 
-def os_error(exc: OSError, what: str, where: Where | None = None) -> CacheDirError | DiskFull:
+def os_error(exc: OSError, what: str, where: Location | None = None) -> CacheDirError | DiskFull:
     """Turn an OSError into the error a user can act on."""
-    where = where or Where()
+    where = where or Location()
     if exc.errno in (errno.ENOSPC, errno.EDQUOT):
         return DiskFull(f"{what}: no space left on the cache filesystem", where)
     if exc.errno in (errno.EACCES, errno.EPERM, errno.EROFS):

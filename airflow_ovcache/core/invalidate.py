@@ -29,9 +29,10 @@ import time
 from dataclasses import asdict, dataclass, field
 from typing import Any
 
+from ..protocol.location import Location
 from .blobfile import is_blob_name
 from .cachedir import CacheDir
-from .errors import DiskFull, Where
+from .errors import DiskFull
 from .fsutil import fsync_dir, regular_file_inside, signals_deferred, unlink_inside
 from .manifest import Entry, Manifest
 from .policy import VersionPolicy
@@ -394,5 +395,5 @@ def describe_removal(removal: Removal) -> str:
     return f"{removal.reason:8} {who}: {removal.detail}"
 
 
-def where_of(removal: Removal) -> Where:
-    return Where(model=removal.model, version=removal.version, device=removal.device)
+def where_of(removal: Removal) -> Location:
+    return Location(model=removal.model, version=removal.version, device=removal.device)

@@ -15,9 +15,10 @@ from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any
 
+from ..protocol.location import Location
 from . import trace
 from .blobfile import is_blob_name
-from .errors import ManifestCorrupt, Where
+from .errors import ManifestCorrupt
 from .fsutil import atomic_write
 
 MANIFEST_SCHEMA = 1
@@ -75,8 +76,8 @@ class Entry:
         return entry_key(self.model, self.version, self.device, self.spec_id)
 
     @property
-    def where(self) -> Where:
-        return Where(model=self.model, version=self.version, device=self.device)
+    def where(self) -> Location:
+        return Location(model=self.model, version=self.version, device=self.device)
 
     @property
     def all_blobs(self) -> list[str]:
@@ -230,7 +231,7 @@ class Manifest:
     file_mode: int = field(default=0o600, compare=False)
 
     @classmethod
-    def load(cls, path: Path, where: Where | None = None) -> Manifest:
+    def load(cls, path: Path, where: Location | None = None) -> Manifest:
         """Read the manifest; a missing one is empty, a damaged one raises :class:`ManifestCorrupt`."""
         try:
             raw = path.read_bytes()
@@ -239,7 +240,7 @@ class Manifest:
         return cls.parse(path, raw, where)
 
     @classmethod
-    def parse(cls, path: Path, raw: bytes, where: Where | None = None) -> Manifest:
+    def parse(cls, path: Path, raw: bytes, where: Location | None = None) -> Manifest:
         try:
             data = json.loads(raw)
             if not isinstance(data, dict):
@@ -269,7 +270,7 @@ class Manifest:
         return cls(path, parsed, generation, pending, publishing)
 
     @trace.traced("manifest.save")
-    def save(self, where: Where | None = None) -> None:
+    def save(self, where: Location | None = None) -> None:
         entries = {key: entry.__dict__ for key, entry in sorted(self.entries.items())}
         self.generation += 1
         doc = {

@@ -30,7 +30,8 @@ from dataclasses import dataclass, field
 from pathlib import Path, PurePosixPath
 from typing import Any
 
-from airflow_ovcache.core.errors import UsageError, Where
+from airflow_ovcache.core.errors import UsageError
+from airflow_ovcache.protocol.location import Location
 
 #: The OVMS release whose source this module follows (see the module docstring).
 OVMS_SOURCE = "openvinotoolkit/model_server main@7e4df0c7ae34 (2026.4.0; same files as v2026.3)"
@@ -211,7 +212,7 @@ class ContainerCpu:
 
 def _fail(config: str, model: str | None, message: str, hint: str) -> UsageError:
     where = f"{config}" + (f", model {model}" if model else "")
-    return UsageError(f"OVMS config {where}: {message}", hint=hint, where=Where(model=model))
+    return UsageError(f"OVMS config {where}: {message}", hint=hint, where=Location(model=model))
 
 
 def _is_int(value: Any) -> bool:
@@ -766,7 +767,7 @@ def check_device(core: Any, model: OvmsModel, device: str) -> None:
         raise UsageError(
             f"OVMS config {model.config_path}, model {model.name}: target_device {device} is not present on this host (found {present})",
             hint="warm this model on hosts that have the device, or change target_device",
-            where=Where(model=model.name, device=device),
+            where=Location(model=model.name, device=device),
         )
 
 
@@ -794,7 +795,7 @@ def check_plugin_config(core: Any, model: OvmsModel, device: str) -> None:
         raise UsageError(
             f"OVMS config {model.config_path}, model {model.name}: plugin_config keys {bad} are not supported by {device}",
             hint="OVMS refuses the whole config for this; remove them or change target_device",
-            where=Where(model=model.name, device=device),
+            where=Location(model=model.name, device=device),
         )
 
 
@@ -886,7 +887,7 @@ def prepare_model(core: Any, model_file: str, model: OvmsModel) -> Any:
     import openvino as ov
     from openvino.preprocess import PrePostProcessor
 
-    where = Where(model=model.name, device=model.target_device)
+    where = Location(model=model.name, device=model.target_device)
     ov_model = core.read_model(model_file, "", ovms_read_config(model))
     in_map, out_map = _read_mapping(Path(model_file).parent, model)
     in_rev = {v: k for k, v in in_map.items()}
@@ -1022,7 +1023,7 @@ def compile_ovms(
         raise UsageError(
             f"OVMS config {model.config_path}, model {model.name}: {reason}",
             hint="nothing to warm; set a fixed shape/batch_size, or allow_cache: true",
-            where=Where(model=model.name, device=device),
+            where=Location(model=model.name, device=device),
         )
     check_device(core, model, device)
     check_plugin_config(core, model, device)

@@ -21,7 +21,8 @@ from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
-from .errors import OvcacheError, UsageError, Where, this_host
+from ..protocol.location import Location
+from .errors import OvcacheError, UsageError, this_host
 from .policy import VersionPolicy
 from .repository import MODEL_SUFFIXES, ModelRepository, ModelVersion
 from .spec import CacheSpec
@@ -79,7 +80,7 @@ def ovms_warm_items(
             raise UsageError(
                 f"OVMS config {found.path} has no model {', '.join(unknown)}",
                 hint=f"models in it: {', '.join(sorted(names)) or 'none'}",
-                where=Where(model=unknown[0]),
+                where=Location(model=unknown[0]),
             )
         chosen = [m for m in found.models if m.name in models]
     items: list[WarmItem | WarmResult] = []
@@ -104,7 +105,7 @@ def ovms_warm_items(
             continue
         reason = caching_disabled_reason(model)
         if reason:
-            where = Where(this_host(), model.name, None, device)
+            where = Location(this_host(), model.name, None, device)
             items.append(WarmResult(model.name, None, device, SKIPPED, f"{where.label()}: {reason}; nothing to warm"))
             continue
         try:

@@ -22,7 +22,8 @@ import stat
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from .errors import UnsafeCacheDir, UsageError, Where
+from ..protocol.location import Location
+from .errors import UnsafeCacheDir, UsageError
 
 UNSAFE_POLICIES = ("refuse", "strict", "warn")
 GROUP_ENV = "OVCACHE_GROUP"
@@ -162,7 +163,7 @@ def inspect_tree(root: Path, trusted_uids: set[int] | None = None, *, manifest: 
     return report
 
 
-def enforce(report: SafetyReport, policy: AccessPolicy, root: Path, where: Where | None = None) -> list[str]:
+def enforce(report: SafetyReport, policy: AccessPolicy, root: Path, where: Location | None = None) -> list[str]:
     """Raise :class:`UnsafeCacheDir` for what the policy refuses; return warnings for the rest."""
     refused = [f for f in report.findings if policy.unsafe == "strict" or (f.severe and policy.unsafe == "refuse")]
     if refused:

@@ -30,7 +30,8 @@ import time
 from pathlib import Path
 from typing import Any
 
-from .errors import CompileFailed, UsageError, Where
+from ..protocol.location import Location
+from .errors import CompileFailed, UsageError
 
 DEFAULT_TIMEOUT = 3600.0
 
@@ -46,7 +47,7 @@ def check_loader(name: Any) -> str:
     return name
 
 
-def call_loader(options: dict[str, Any], model_dir: str, device: str, properties: dict[str, str], where: Where) -> Any:
+def call_loader(options: dict[str, Any], model_dir: str, device: str, properties: dict[str, str], where: Location) -> Any:
     """Import and call the loader in this process (the child's side); errors name the loader."""
     loader = check_loader(options.get("loader"))
     extra_path = options.get("python_path")
@@ -80,7 +81,7 @@ def run_loader(
     model_dir: str,
     device: str,
     properties: dict[str, str],
-    where: Where,
+    where: Location,
     timeout: float = DEFAULT_TIMEOUT,
 ) -> tuple[float, bool | None]:
     """Call the loader in a fresh process; returns (seconds of the load call, LOADED_FROM_CACHE or None)."""
@@ -126,7 +127,7 @@ def main() -> int:
 
     request = json.loads(sys.stdin.read())
     host, model, version, device = request["where"]
-    where = Where(host, model, version, device)
+    where = Location(host, model, version, device)
     started = time.perf_counter()
     try:
         compiled = call_loader(request["options"], request["model_dir"], request["device"], request["properties"], where)

@@ -14,7 +14,8 @@ import re
 from dataclasses import dataclass
 from pathlib import Path
 
-from .errors import InvalidName, ModelNotFound, Where
+from ..protocol.location import Location
+from .errors import InvalidName, ModelNotFound
 from .policy import VersionPolicy
 
 # Formats OpenVINO reads directly, by the file that names the model. IR needs its
@@ -33,7 +34,7 @@ _NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,254}$")
 def check_model_name(name: str) -> str:
     """A model name is one plain path component: no ``/``, no ``..``, not hidden."""
     if not isinstance(name, str) or not _NAME.match(name) or name in {".", ".."} or ".." in name:
-        raise InvalidName(f"model name {name!r} is not a plain name", Where(model=str(name)))
+        raise InvalidName(f"model name {name!r} is not a plain name", Location(model=str(name)))
     return name
 
 
@@ -42,7 +43,7 @@ def parse_version(text: str | int, model: str | None = None) -> int:
     raw = str(text)
     # isascii: str.isdigit() also accepts "¹" and other digits int() refuses.
     if not (raw.isascii() and raw.isdigit()) or raw.startswith("0") or len(raw) > 18 or int(raw) <= 0:
-        raise InvalidName(f"version {raw!r} is not a positive integer", Where(model=model))
+        raise InvalidName(f"version {raw!r} is not a positive integer", Location(model=model))
     return int(raw)
 
 
@@ -57,8 +58,8 @@ class ModelVersion:
     format: str
 
     @property
-    def where(self) -> Where:
-        return Where(model=self.model, version=self.version)
+    def where(self) -> Location:
+        return Location(model=self.model, version=self.version)
 
 
 class ModelRepository:
@@ -84,7 +85,7 @@ class ModelRepository:
                 continue
             try:
                 check_model_name(entry.name)
-                self._contained(Path(entry.path), Where(model=entry.name))
+                self._contained(Path(entry.path), Location(model=entry.name))
             except InvalidName as exc:
                 self.problems.append(exc.one_line())
                 continue
@@ -101,7 +102,7 @@ class ModelRepository:
             if not (entry.name.isascii() and entry.name.isdigit()) or entry.name.startswith("0") or len(entry.name) > 18:
                 continue
             try:
-                self._contained(Path(entry.path), Where(model=model, version=int(entry.name)))
+                self._contained(Path(entry.path), Location(model=model, version=int(entry.name)))
             except InvalidName as exc:
                 self.problems.append(exc.one_line())
                 continue
@@ -116,13 +117,13 @@ class ModelRepository:
         check_model_name(model)
         path = self.root / model
         if not path.is_dir():
-            raise ModelNotFound(f"model {model!r} is not in repository {self.root}", Where(model=model))
-        self._contained(path, Where(model=model))
+            raise ModelNotFound(f"model {model!r} is not in repository {self.root}", Location(model=model))
+        self._contained(path, Location(model=model))
         return path
 
     def version(self, model: str, version: int | str, model_file: str | None = None) -> ModelVersion:
         number = parse_version(version, model)
-        where = Where(model=model, version=number)
+        where = Location(model=model, version=number)
         directory = self.model_dir(model) / str(number)
         if not directory.is_dir():
             raise ModelNotFound(f"version folder {directory} does not exist", where)
@@ -131,7 +132,7 @@ class ModelRepository:
         self._contained(path, where)
         return ModelVersion(model, number, directory, path, fmt)
 
-    def _contained(self, path: Path, where: Where) -> None:
+    def _contained(self, path: Path, where: Location) -> None:
         real = Path(os.path.realpath(path))
         if real != self._real_root and self._real_root not in real.parents:
             raise InvalidName(f"{path} leads out of the repository root {self.root}", where)
@@ -145,7 +146,7 @@ def _is_dir(entry: os.DirEntry[str]) -> bool:
         return False
 
 
-def find_model_file(directory: Path, explicit: str | None, where: Where) -> tuple[Path, str]:
+def find_model_file(directory: Path, explicit: str | None, where: Location) -> tuple[Path, str]:
     """The one file in a version folder that OpenVINO is given.
 
     An explicit name wins (it must be a plain relative name); otherwise exactly one
@@ -182,6 +183,6 @@ def find_model_file(directory: Path, explicit: str | None, where: Where) -> tupl
     return path, fmt
 
 
-def _check_ir_pair(path: Path, fmt: str, where: Where) -> None:
+def _check_ir_pair(path: Path, fmt: str, where: Location) -> None:
     if fmt == "ir" and not path.with_suffix(".bin").is_file():
         raise ModelNotFound(f"IR model {path} has no weights file {path.with_suffix('.bin').name}", where)

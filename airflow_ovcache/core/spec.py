@@ -26,7 +26,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Literal
 
-from .errors import UsageError, Where
+from ..protocol.location import Location
+from .errors import UsageError
 
 CompileMode = Literal["path", "model"]
 CacheMode = Literal["OPTIMIZE_SPEED", "OPTIMIZE_SIZE"]
@@ -231,7 +232,7 @@ class ServingConfig:
             if section is not None and not isinstance(section, dict):
                 raise UsageError(
                     f"serving config {self.source}: model {model}: properties must be a table of KEY = VALUE",
-                    where=Where(model=model),
+                    where=Location(model=model),
                 )
         props = {**(self.defaults.get("properties") or {}), **(self.models.get(model, {}).get("properties") or {})}
         loader_override: dict[str, Any] | None = None
@@ -257,7 +258,7 @@ class ServingConfig:
             "loader_path",
         }
         unknown = set(merged) - allowed
-        where = Where(model=model)
+        where = Location(model=model)
         if unknown:
             raise UsageError(
                 f"serving config {self.source}: model {model}: unknown setting(s) {', '.join(sorted(unknown))}", where=where

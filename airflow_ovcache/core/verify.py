@@ -48,12 +48,13 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from ..protocol.location import Location
 from . import hostfacts, trace
 from .blobfile import BlobHeaderError, blob_checksum, read_header
 from .cachedir import CacheDir
 from .devices import DeviceInfo, describe
 from .encryption import NOT_SEALED, SEALED_OTHER_KEY, key_id, load_key, probe_blob
-from .errors import OvcacheError, Where, this_host
+from .errors import OvcacheError, this_host
 from .evidence import EvidenceReader, describe_orphan
 from .fingerprint import Fingerprinter, StatCache
 from .fsutil import regular_file_inside
@@ -149,7 +150,7 @@ class Verifier:
         load_check: bool = False,
         infer_check: bool = False,
         check_devices: bool = True,
-        describe_device: Callable[[str, Any, Where], DeviceInfo] | None = None,
+        describe_device: Callable[[str, Any, Location], DeviceInfo] | None = None,
     ) -> None:
         if checksum not in ("changed", "always"):
             raise ValueError("checksum must be 'changed' or 'always'")
@@ -296,7 +297,7 @@ class Verifier:
     @trace.traced("verify.check")
     def _check(self, entry: Entry) -> tuple[str, str, list[int] | None]:
         """(status, reason, refreshed blob stat or None)."""
-        where = Where(this_host(), entry.model, entry.version, entry.device)
+        where = Location(this_host(), entry.model, entry.version, entry.device)
         path = regular_file_inside(self.cache.root, entry.blob)
         if path is None:
             if os.path.lexists(self.cache.root / entry.blob):
@@ -399,7 +400,7 @@ class Verifier:
         return self._host_isa
 
     @trace.traced("verify.device")
-    def _device(self, device: str, where: Where) -> DeviceInfo | OvcacheError:
+    def _device(self, device: str, where: Location) -> DeviceInfo | OvcacheError:
         if device not in self._devices:
             if self._core is None:
                 import openvino as ov
@@ -411,7 +412,7 @@ class Verifier:
                 self._devices[device] = exc
         return self._devices[device]
 
-    def _key(self, key_file: str | None, where: Where) -> bytes | OvcacheError:
+    def _key(self, key_file: str | None, where: Location) -> bytes | OvcacheError:
         name = key_file or ""
         if name not in self._keys:
             if not key_file:
@@ -425,7 +426,7 @@ class Verifier:
                     self._keys[name] = exc
         return self._keys[name]
 
-    def _foreign_key_write(self, entry: Entry, path: Path, where: Where) -> str | None:
+    def _foreign_key_write(self, entry: Entry, path: Path, where: Location) -> str | None:
         """Why a rewritten blob of an encrypted entry is another key's doing, or None if it is not."""
         if not entry.key_id:
             return None

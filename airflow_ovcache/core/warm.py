@@ -21,6 +21,7 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
+from ..protocol.location import Location
 from . import hostfacts, trace
 from .blobfile import BlobHeaderError, blob_checksum, read_header
 from .cachedir import CacheDir
@@ -37,7 +38,6 @@ from .errors import (
     OvcacheError,
     SpecConflict,
     UsageError,
-    Where,
     this_host,
 )
 from .fingerprint import Fingerprint, Fingerprinter, StatCache
@@ -116,7 +116,7 @@ def restat_after_link(path: Path, recorded: list[int]) -> list[int]:
     return recorded
 
 
-def refuse_cache_inside(cache_root: Path, repository_root: Path, where: Where | None = None) -> None:
+def refuse_cache_inside(cache_root: Path, repository_root: Path, where: Location | None = None) -> None:
     """A cache directory inside the model repository is refused before anything is compiled.
 
     Inside a version folder, the fingerprint would cover the blobs themselves, so
@@ -144,7 +144,7 @@ class Warmer:
         force: bool = False,
         on_no_cache: str = "fail",
         confirm: bool = False,
-        describe_device: Callable[[str, Any, Where], DeviceInfo] | None = None,
+        describe_device: Callable[[str, Any, Location], DeviceInfo] | None = None,
     ) -> None:
         if on_no_cache not in ("fail", "skip"):
             raise UsageError(f"--no-cache-device must be fail or skip, not {on_no_cache!r}")
@@ -164,7 +164,7 @@ class Warmer:
     def warm(self, version: ModelVersion, spec: CacheSpec) -> WarmResult:
         """Warm one (model version, spec); every failure comes back as a result, never as an exception."""
         start = time.perf_counter()
-        where = Where(host=this_host(), model=version.model, version=version.version, device=spec.device)
+        where = Location(host=this_host(), model=version.model, version=version.version, device=spec.device)
         result = WarmResult(version.model, version.version, spec.device, FAILED, spec=spec.label())
         try:
             self._warm(version, spec, where, result)
@@ -186,7 +186,7 @@ class Warmer:
         self.fingerprinter.cache.save()
 
     # -- steps -----------------------------------------------------------------------------
-    def _warm(self, version: ModelVersion, spec: CacheSpec, where: Where, result: WarmResult) -> None:
+    def _warm(self, version: ModelVersion, spec: CacheSpec, where: Location, result: WarmResult) -> None:
         if version.format == "onnx" and spec.cache_mode == "OPTIMIZE_SIZE":
             raise UsageError(
                 "CACHE_MODE=OPTIMIZE_SIZE never hits for ONNX models (OpenVINO recompiles every time)",
@@ -254,7 +254,7 @@ class Warmer:
             return "host CPU changed since the blob was built"
         return None
 
-    def _refuse_foreign_key_write(self, entry: Entry, key: bytes, where: Where) -> None:
+    def _refuse_foreign_key_write(self, entry: Entry, key: bytes, where: Location) -> None:
         """Refuse to rebuild a blob another process rewrote under another key (or none).
 
         OpenVINO with a key that does not open a blob recompiles and rewrites it in
@@ -277,7 +277,7 @@ class Warmer:
         )
 
     @trace.traced("warm.device")
-    def _device(self, device: str, where: Where) -> DeviceInfo:
+    def _device(self, device: str, where: Location) -> DeviceInfo:
         if device not in self._devices:
             if self._core is None:
                 import openvino as ov
@@ -295,7 +295,7 @@ class Warmer:
         key: str,
         fingerprint: Fingerprint,
         previous: Entry | None,
-        where: Where,
+        where: Location,
         result: WarmResult,
     ) -> None:
         from .compiler import serving_compile
@@ -375,7 +375,7 @@ class Warmer:
         if entry.extra_blobs:
             result.blobs = entry.all_blobs
 
-    def _publish(self, manifest: Manifest, entry: Entry, staged: list[Path], stage: Path, where: Where) -> None:
+    def _publish(self, manifest: Manifest, entry: Entry, staged: list[Path], stage: Path, where: Location) -> None:
         """Rename the staged blobs into the cache directory (the caller holds the manifest lock).
 
         One blob is one rename, which readers see atomically. Several blobs cannot
@@ -400,7 +400,7 @@ class Warmer:
         stamp_published(self.cache.root, entry)
         manifest.publishing = None
 
-    def _no_blob(self, version: ModelVersion, spec: CacheSpec, where: Where) -> None:
+    def _no_blob(self, version: ModelVersion, spec: CacheSpec, where: Location) -> None:
         need = sum(p.stat().st_size for p in version.directory.iterdir() if p.is_file()) + (1 << 20)
         free = free_bytes(self.cache.root)
         if free < need:
@@ -417,7 +417,7 @@ class Warmer:
         raise NoBlobWritten("the compile succeeded but OpenVINO wrote no cache blob", where)
 
     @staticmethod
-    def _resolve_conflicts(manifest: Manifest, entry: Entry, where: Where) -> list[Entry]:
+    def _resolve_conflicts(manifest: Manifest, entry: Entry, where: Location) -> list[Entry]:
         """Entries the new blob supersedes (same call, rotated key); raise for a real conflict.
 
         Encryption does not change a blob's name, so the same compile under a new
@@ -472,7 +472,7 @@ class Warmer:
         except Exception:  # noqa: BLE001 - host facts are a cache; verify re-probes without them
             pass
 
-    def _confirm(self, entry: Entry, spec: CacheSpec, result: WarmResult, where: Where) -> None:
+    def _confirm(self, entry: Entry, spec: CacheSpec, result: WarmResult, where: Location) -> None:
         """Load the published blob in a fresh process following the entry's profile; it must come from cache.
 
         This proves the profile's call loads the blob, not that the server does:
@@ -512,7 +512,7 @@ WarmItem = tuple[ModelVersion, CacheSpec]
 
 def planning_failure(exc: OvcacheError, model: str, version: int | None, device: str) -> WarmResult:
     """A version folder (or model) that cannot be warmed, as a failed item of its own instead of an aborted run."""
-    where = Where(host=this_host(), model=model, version=version, device=device)
+    where = Location(host=this_host(), model=model, version=version, device=device)
     exc.at(where)
     return WarmResult(model, version, device, FAILED, exc.one_line(), error=exc.to_json())
 

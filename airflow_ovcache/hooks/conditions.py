@@ -17,7 +17,8 @@ import dataclasses
 from dataclasses import dataclass
 from typing import Any, ClassVar, Generic, TypeVar
 
-from .errors import AgentCommandError, AgentTooOld, DeviceCannotCache, EvidenceUnavailable, Target
+from ..protocol.location import Location
+from .errors import AgentCommandError, AgentTooOld, CachingUnsupported, EvidenceUnavailable
 from .ovcache import OvcacheHook
 from .results import DevicesReport, ModelsReport, VerifyEntry, VerifyReport
 
@@ -70,7 +71,7 @@ class Condition(Generic[ReportT]):
     def evaluate(self, report: ReportT) -> Check:
         """Read the agent's report: met, or not yet and why.
 
-        Raises an :class:`~airflow_ovcache.hooks.errors.OvcacheError` where waiting
+        Raises an :class:`~airflow_ovcache.hooks.errors.OvcacheHookError` where waiting
         cannot end (a device that cannot cache, evidence the host cannot give).
 
         :param report: what :meth:`ask` returned.
@@ -324,7 +325,7 @@ class ServedCondition(EntryCondition):
         # An agent without evidence (too old) or a host that cannot tell would leave the sensor waiting for ever.
         if not entry.ok:
             return
-        target = Target(host, self.model, str(self.version), device)
+        target = Location(host, self.model, str(self.version), device)
         if entry.evidence_state is None:
             raise AgentTooOld(
                 target, "the agent reports no evidence of serving (envelope schema 1)", "upgrade the agent on the host"
@@ -338,7 +339,7 @@ class DeviceCondition(Condition[DevicesReport]):
     """A device is present on the host and can cache compiled models (``EXPORT_IMPORT``).
 
     :param device: the OpenVINO device name (``CPU``, ``GPU``, ``GPU.1``, ``NPU``).
-    :param fail_when_cannot_cache: raise :class:`~airflow_ovcache.hooks.errors.DeviceCannotCache` when the
+    :param fail_when_cannot_cache: raise :class:`~airflow_ovcache.hooks.errors.CachingUnsupported` when the
         device is present but cannot cache (waiting does not fix that); False keeps waiting.
     """
 
@@ -382,7 +383,7 @@ class DeviceCondition(Condition[DevicesReport]):
             return Check(True, f"device {info.name} ({info.full_name}) on host {report.host} can cache", value)
         message = f"device {info.name} ({info.full_name}) is present but does not report EXPORT_IMPORT (capabilities: {', '.join(info.capabilities) or 'none'})"
         if self.fail_when_cannot_cache:
-            raise DeviceCannotCache(Target(report.host, device=self.device), message)
+            raise CachingUnsupported(Location(report.host, device=self.device), message)
         return Check(False, f"host {report.host}: {message}", value)
 
 

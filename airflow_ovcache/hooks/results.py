@@ -23,7 +23,8 @@ from typing import Any
 
 from ..core import trace
 from ..core.text import printable
-from .errors import AgentOutputError, AgentTooOld, Target
+from ..protocol.location import Location
+from .errors import AgentOutputError, AgentTooOld
 
 SCHEMA = "airflow-ovcache/agent"
 SUPPORTED_SCHEMA_VERSIONS = (1, 2)
@@ -77,7 +78,7 @@ class AgentRun:
 
     @classmethod
     @trace.traced("agent.parse")
-    def parse(cls, stdout: str, exit_code: int, target: Target, stderr_tail: list[str] | None = None) -> AgentRun:
+    def parse(cls, stdout: str, exit_code: int, target: Location, stderr_tail: list[str] | None = None) -> AgentRun:
         """Read an envelope, or explain why this is not one this provider can read."""
         tail = stderr_tail or []
         data = _load_envelope(stdout)

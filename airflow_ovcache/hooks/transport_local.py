@@ -19,7 +19,8 @@ from collections.abc import Callable, Sequence
 from typing import IO, Any
 
 from ..core import trace
-from .errors import AgentTimeout, Target
+from ..protocol.location import Location
+from .errors import AgentTimeout
 from .transport import LineCollector, LineSink, RawResult
 
 KILL_GRACE = 5.0
@@ -44,26 +45,30 @@ def _signal_group(pid: int, sig: int) -> bool:
 
 
 class LocalTransport:
-    kind = "local"
+    """Run the agent as a child process of the worker, in its own session.
 
-    def __init__(self, agent_command: Sequence[str], env: dict[str, str] | None = None, kill_grace: float = KILL_GRACE) -> None:
+    :param agent_command: the agent's command line (``["ovcache"]``, or a venv's path to it).
+    """
+
+    def __init__(self, agent_command: Sequence[str]) -> None:
         if not agent_command:
             raise ValueError("agent_command must not be empty")
         self.agent_command = list(agent_command)
-        self.env = env
-        self.kill_grace = kill_grace
         self._pid: int | None = None
 
-    def describe(self) -> str:
-        return "local subprocess"
+    def remote_host(self, target: Location) -> str | None:
+        """None: the host is the worker itself, named by its host name.
+
+        :param target: unused; the protocol's signature.
+        """
+        return None
 
     # -- sync ---------------------------------------------------------------------------------
     @trace.traced("local.run")
     def run(
-        self, args: Sequence[str], *, target: Target, timeout: float | None, on_line: LineSink, stdin: bytes | None = None
+        self, args: Sequence[str], *, target: Location, timeout: float | None, on_line: LineSink, stdin: bytes | None = None
     ) -> RawResult:
         argv = [*self.agent_command, *args]
-        started = time.monotonic()
         try:
             proc = subprocess.Popen(
                 argv,
@@ -109,25 +114,24 @@ class LocalTransport:
         for stream in (proc.stdout, proc.stderr):
             stream.close()
         collector.close()
-        return _result(proc.returncode, b"".join(chunks), collector, time.monotonic() - started)
+        return _result(proc.returncode, b"".join(chunks), collector)
 
     def _stop_group(self, proc: subprocess.Popen[bytes]) -> None:
         if not _signal_group(proc.pid, signal.SIGTERM):
             return
         try:
-            proc.wait(timeout=self.kill_grace)
+            proc.wait(timeout=KILL_GRACE)
         except subprocess.TimeoutExpired:
             pass
         _signal_group(proc.pid, signal.SIGKILL)
         with contextlib.suppress(subprocess.TimeoutExpired):
-            proc.wait(timeout=self.kill_grace)
+            proc.wait(timeout=KILL_GRACE)
 
     # -- async --------------------------------------------------------------------------------
     async def arun(
-        self, args: Sequence[str], *, target: Target, timeout: float | None, on_line: LineSink, stdin: bytes | None = None
+        self, args: Sequence[str], *, target: Location, timeout: float | None, on_line: LineSink, stdin: bytes | None = None
     ) -> RawResult:
         argv = [*self.agent_command, *args]
-        started = time.monotonic()
         try:
             proc = await asyncio.create_subprocess_exec(
                 *argv,
@@ -176,16 +180,16 @@ class LocalTransport:
             with contextlib.suppress(asyncio.TimeoutError, asyncio.CancelledError):
                 await asyncio.wait_for(readers, DRAIN_GRACE)
         collector.close()
-        return _result(proc.returncode, b"".join(chunks), collector, time.monotonic() - started)
+        return _result(proc.returncode, b"".join(chunks), collector)
 
     async def _astop_group(self, proc: asyncio.subprocess.Process) -> None:
         if not _signal_group(proc.pid, signal.SIGTERM):
             return
         with contextlib.suppress(asyncio.TimeoutError):
-            await asyncio.wait_for(proc.wait(), self.kill_grace)
+            await asyncio.wait_for(proc.wait(), KILL_GRACE)
         _signal_group(proc.pid, signal.SIGKILL)
         with contextlib.suppress(asyncio.TimeoutError):
-            await asyncio.wait_for(proc.wait(), self.kill_grace)
+            await asyncio.wait_for(proc.wait(), KILL_GRACE)
 
     # -- shared -------------------------------------------------------------------------------
     def kill(self) -> None:
@@ -198,8 +202,7 @@ class LocalTransport:
         # The agent needs none of Airflow's secrets: connections and variables given as
         # environment variables (a cache key among them), or configuration such as the
         # metadata database URL and the fernet key. It does not inherit them.
-        source = os.environ if self.env is None else self.env
-        env = {k: v for k, v in source.items() if not k.startswith(AIRFLOW_SECRET_PREFIXES)}
+        env = {k: v for k, v in os.environ.items() if not k.startswith(AIRFLOW_SECRET_PREFIXES)}
         # Progress lines must reach the task log as they happen.
         env.setdefault("PYTHONUNBUFFERED", "1")
         return env
@@ -227,8 +230,8 @@ def _not_started(program: str, exc: OSError) -> RawResult:
     return RawResult(code, "", [f"{program}: {exc.strerror or exc}"])
 
 
-def _result(returncode: int | None, stdout: bytes, collector: LineCollector, seconds: float) -> RawResult:
+def _result(returncode: int | None, stdout: bytes, collector: LineCollector) -> RawResult:
     text = stdout.decode("utf-8", "replace")
     if returncode is not None and returncode < 0:
-        return RawResult(None, text, list(collector.tail), signal=-returncode, seconds=seconds)
-    return RawResult(returncode, text, list(collector.tail), seconds=seconds)
+        return RawResult(None, text, list(collector.tail), signal=-returncode)
+    return RawResult(returncode, text, list(collector.tail))

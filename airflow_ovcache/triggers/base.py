@@ -21,7 +21,7 @@ from typing import Any, Generic, TypeVar
 from airflow.triggers.base import BaseTrigger, TriggerEvent
 
 from ..hooks.conditions import Condition
-from ..hooks.errors import OvcacheError
+from ..hooks.errors import OvcacheHookError
 from ..hooks.ovcache import OvcacheHook
 
 ConditionT = TypeVar("ConditionT", bound=Condition[Any])
@@ -105,7 +105,7 @@ class OvcachePollTrigger(BaseTrigger, Generic[ConditionT]):
             polls += 1
             try:
                 check = await self.condition.apoll(hook)
-            except OvcacheError as exc:
+            except OvcacheHookError as exc:
                 yield TriggerEvent({"status": "error", "message": str(exc)})
                 return
             except Exception as exc:  # noqa: BLE001 - becomes a task failure with the reason, not a dead trigger

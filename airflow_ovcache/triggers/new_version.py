@@ -8,7 +8,14 @@ from typing import Any
 
 from airflow.triggers.base import BaseEventTrigger, TriggerEvent
 
-from ..hooks.errors import AgentNotInstalled, AgentTooOld, ConnectionConfigError, HostKeyMismatch, HostKeyNotPinned, OvcacheError
+from ..hooks.errors import (
+    AgentNotInstalled,
+    AgentTooOld,
+    ConnectionConfigError,
+    HostKeyMismatch,
+    HostKeyNotPinned,
+    OvcacheHookError,
+)
 from ..hooks.ovcache import OvcacheHook
 from .base import poke_interval_seconds
 
@@ -111,7 +118,7 @@ class OvcacheNewVersionTrigger(BaseEventTrigger):
                 report = await hook.amodels()
             except FATAL:
                 raise
-            except OvcacheError as exc:
+            except OvcacheHookError as exc:
                 self.log.warning("listing the repository failed, will try again in %gs: %s", self.poke_interval, exc)
                 await asyncio.sleep(self.poke_interval)
                 continue

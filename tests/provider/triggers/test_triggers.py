@@ -93,12 +93,12 @@ def test_device_trigger(airflow_db: Path, local_hosts: dict[str, Path]) -> None:
 def test_device_condition_fails_fast_on_a_device_that_cannot_cache() -> None:
     # No device without EXPORT_IMPORT exists on this machine; the decision is checked on the agent's answer.
     from airflow_ovcache.hooks.conditions import DeviceCondition
-    from airflow_ovcache.hooks.errors import DeviceCannotCache
+    from airflow_ovcache.hooks.errors import CachingUnsupported
     from airflow_ovcache.hooks.results import DeviceReport, DevicesReport
 
     npu = DeviceReport(name="NPU", full_name="Intel(R) AI Boost", capabilities=("FP16",), can_cache=False)
     report = DevicesReport(host="edge-07", runtime="2026.4.1", devices=[npu])
-    with pytest.raises(DeviceCannotCache, match="host edge-07, device NPU: .*does not report EXPORT_IMPORT"):
+    with pytest.raises(CachingUnsupported, match="host edge-07, device NPU: .*does not report EXPORT_IMPORT"):
         DeviceCondition("NPU").evaluate(report)
     waiting = DeviceCondition("NPU", fail_when_cannot_cache=False).evaluate(report)
     assert not waiting.met and "EXPORT_IMPORT" in waiting.message
