@@ -15,6 +15,7 @@ from typing import Any
 
 from .assets import parse_model_release, versions_from_extra
 from .fleet import INVENTORY_ENV, Fleet, FleetHost, load_fleet
+from .outcomes import ERROR_XCOM_KEY, record_kind, record_reason
 
 log = logging.getLogger(__name__)
 
@@ -121,18 +122,23 @@ def _asset_events(accessor: Any) -> Iterable[tuple[Any, list[Any]]]:
 
 @contextlib.contextmanager
 def record_failure(step: str) -> Iterator[None]:
-    """In a ``@task``: on failure, leave the reason in XCom the way the ovcache operators do."""
+    """In a ``@task``: on failure, leave the reason in XCom the way the ovcache operators do.
+
+    :param step: the step the failure record names (the summary says the host failed at it).
+    """
     try:
         yield
     except Exception as exc:
         from airflow.sdk import get_current_context
 
-        from .operators.base import ERROR_XCOM_KEY, failure_record
+        from .operators.base import push_failure
 
         try:
-            get_current_context()["ti"].xcom_push(key=ERROR_XCOM_KEY, value=failure_record(step, exc))
+            ti = get_current_context()["ti"]
         except Exception:  # noqa: BLE001 - never mask the real failure
-            pass
+            ti = None
+        if ti is not None:
+            push_failure(ti, step, exc, log)
         raise
 
 
@@ -148,8 +154,6 @@ def step_records(ti: Any, group: str, steps: Iterable[str]) -> dict[str, dict[st
     that does not exist is logged as an error by the Task SDK, and a log full of
     errors for steps that went fine misleads whoever reads it at night.
     """
-    from .operators.base import ERROR_XCOM_KEY
-
     map_index = getattr(ti, "map_index", -1)
     out: dict[str, dict[str, Any]] = {}
     for step in steps:
@@ -175,17 +179,10 @@ def host_outcome(records: dict[str, dict[str, Any]], steps: list[str], **identit
         outcome["ok"] = False
         outcome["failed_step"] = step
         error = record.get("error")
-        outcome["reason"] = failure_reason(error) if error else f"step {step} did not finish (see its log)"
-        outcome["failure_kind"] = (error or {}).get("kind") or "task"
+        outcome["reason"] = record_reason(error) if error else f"step {step} did not finish (see its log)"
+        outcome["failure_kind"] = record_kind(error)
         break
     return outcome
-
-
-def failure_reason(error: dict[str, Any]) -> str:
-    """A failure record's reason and what to do, without the host/model prefix the summary line already has."""
-    reason = error.get("reason") or error.get("message") or "failed"
-    hint = error.get("hint")
-    return f"{reason} ({hint})" if hint and hint not in reason else reason
 
 
 def log_summary(text: str, failures: list[str]) -> None:

@@ -23,31 +23,12 @@ from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any
 
-from .core.text import one_line, printable
+from .core.text import human_bytes, one_line, printable
+from .outcomes import NETWORK_KINDS, kind_label
 
 # How a cell reads, from the state before and after the night's repair.
 OK, REPAIRED, UNREPAIRED, UNREACHABLE, HOST_ERROR = "ok", "repaired", "unrepaired", "unreachable", "host-error"
 _COLOURS = {OK: "#1b7f3b", REPAIRED: "#b7791f", UNREPAIRED: "#c53030", UNREACHABLE: "#4a5568", HOST_ERROR: "#6b46c1"}
-# Failure kinds (hooks/errors.failure_kind maps exceptions onto them) that mean the host was not reached at all.
-NETWORK_KINDS = {"cannot-connect", "login-refused", "host-key"}
-# What kind of failure a person is looking at, in the words the report and summaries use: a host
-# that cannot be reached sends on-call to the network; an agent that ran and refused sends them
-# to the host's cache or settings.
-FAILURE_KINDS = {
-    "cannot-connect": "cannot connect",
-    "login-refused": "SSH login refused",
-    "host-key": "host key mismatch",
-    "agent-missing": "agent missing or too old",
-    "agent-error": "agent ran and reported an error",
-    "agent-crashed": "agent crashed or timed out",
-    "config": "connection or argument problem",
-    "cache": "cache problems",
-    "task": "task failed",
-}
-
-
-def _kind_label(kind: str) -> str:
-    return FAILURE_KINDS.get(kind, kind)
 
 
 @dataclass
@@ -128,7 +109,7 @@ class FleetReport:
     def problems(self) -> list[str]:
         """One line per thing a person must look at, naming host, model, version and device."""
         lines = [f"host {h}: unreachable: {why}" for h, why in sorted(self.unreachable.items())]
-        lines += [f"host {h}: {_kind_label(e['kind'])}: {e['why']}" for h, e in sorted(self.host_errors.items())]
+        lines += [f"host {h}: {kind_label(e['kind'])}: {e['why']}" for h, e in sorted(self.host_errors.items())]
         lines += [
             f"host {c.host}, model {c.model}, version {c.version}, device {c.device}: {c.after}: {c.reason}"
             for c in self.cells
@@ -241,13 +222,8 @@ def _key(row: dict[str, Any]) -> tuple[Any, ...]:
 
 
 def _size(n: int | None) -> str:
-    if not n:
-        return ""
-    for unit in ("B", "KiB", "MiB", "GiB"):
-        if n < 1024 or unit == "GiB":
-            return f"{n:.0f} {unit}" if unit == "B" else f"{n:.1f} {unit}"
-        n /= 1024  # type: ignore[assignment]
-    return ""
+    # A cell leaves an unknown (or empty) size blank rather than writing "-".
+    return human_bytes(n) if n else ""
 
 
 def _esc(value: object) -> str:
@@ -296,7 +272,7 @@ def render_grid(report: FleetReport, heading: str = "h1") -> str:
                 continue
             if host in report.host_errors:
                 err = report.host_errors[host]
-                tds.append(f'<td class="cell host-error" title="{esc(err["why"])}">{esc(_kind_label(err["kind"]))}</td>')
+                tds.append(f'<td class="cell host-error" title="{esc(err["why"])}">{esc(kind_label(err["kind"]))}</td>')
                 continue
             cell = by_cell.get((host, model, version, device))
             if cell is None:

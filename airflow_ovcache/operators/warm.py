@@ -8,10 +8,11 @@ from typing import TYPE_CHECKING, Any
 from airflow.sdk import Asset, AssetAlias
 
 from ..assets import host_cache, parse_model_release, release_versions
-from ..core.text import printable
+from ..core.text import human_bytes, printable
 from ..hooks.errors import ItemsFailed, airflow_hint
 from ..hooks.results import WarmItem, WarmReport
-from .base import OvcacheBaseOperator, as_names, as_version_numbers, check_choice, human_bytes, is_template, path_map
+from .arguments import as_names, as_version_numbers, check_choice, is_template, path_map
+from .base import OvcacheBaseOperator, reporting_failures
 
 if TYPE_CHECKING:
     from airflow.sdk import Context
@@ -198,6 +199,7 @@ class OvcacheWarmOperator(OvcacheBaseOperator):
             self.log.info("no event of release %s in this run; warming %s", self.release, numbers or versions or "latest:1")
         return models, versions, numbers
 
+    @reporting_failures
     def execute(self, context: Context) -> dict[str, Any]:
         models, versions, numbers = self._selection(context)
         report = self.hook.warm(
