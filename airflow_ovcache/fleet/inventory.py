@@ -35,11 +35,11 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
-from .core.configfile import load_table
-from .core.errors import UsageError
-from .core.policy import VersionPolicy
-from .core.text import printable
-from .core.values import property_value, string_list
+from ..core.configfile import load_table
+from ..core.errors import UsageError
+from ..core.policy import VersionPolicy
+from ..core.text import printable
+from ..core.values import property_value, string_list
 
 INVENTORY_ENV = "OVCACHE_INVENTORY"
 _HOST_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,62}$")

@@ -13,9 +13,9 @@ import os
 from collections.abc import Iterable, Iterator, Mapping
 from typing import Any
 
-from .assets import parse_model_release, versions_from_extra
-from .fleet import INVENTORY_ENV, Fleet, FleetHost, load_fleet
-from .outcomes import ERROR_XCOM_KEY, record_kind, record_reason
+from ..assets import parse_model_release, versions_from_extra
+from ..outcomes import ERROR_XCOM_KEY, record_kind, record_reason
+from .inventory import INVENTORY_ENV, Fleet, FleetHost, load_fleet
 
 log = logging.getLogger(__name__)
 
@@ -96,7 +96,7 @@ def releases_of_run(triggering_asset_events: Any, params: Mapping[str, Any], mod
             raise ValueError(f"model {model!r} is not one of this DAG's release models: {', '.join(models)}")
         if params.get("version") in (None, ""):
             raise ValueError(f"model {model}: give the version to warm in the run's params (version)")
-        from .core.values import parse_count
+        from ..core.values import parse_count
 
         try:
             releases[model] = parse_count(params["version"], minimum=1)
@@ -131,7 +131,7 @@ def record_failure(step: str) -> Iterator[None]:
     except Exception as exc:
         from airflow.sdk import get_current_context
 
-        from .operators.base import push_failure
+        from ..operators.base import push_failure
 
         try:
             ti = get_current_context()["ti"]

@@ -23,8 +23,8 @@ from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any
 
-from .core.text import human_bytes, one_line, printable
-from .outcomes import NETWORK_KINDS, kind_label
+from ..core.text import human_bytes, one_line, printable
+from ..outcomes import NETWORK_KINDS, kind_label
 
 # How a cell reads, from the state before and after the night's repair.
 OK, REPAIRED, UNREPAIRED, UNREACHABLE, HOST_ERROR = "ok", "repaired", "unrepaired", "unreachable", "host-error"
@@ -72,7 +72,7 @@ def served_text(served: dict[str, Any] | None) -> str:
     if state == "served":
         return "served" + (f" (read {served['at']})" if served.get("at") else "")
     if state == "not-served-yet":
-        from .core.evidence import Evidence
+        from ..core.evidence import Evidence
 
         seconds = served.get("seconds")
         return Evidence(str(state), "", seconds=float(seconds) if isinstance(seconds, (int, float)) else 0.0).short()

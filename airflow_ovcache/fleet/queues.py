@@ -4,7 +4,7 @@ A task's ``queue`` is fixed when the DAG file is parsed; it cannot be mapped at
 run time. A DAG that sends each host's tasks to that host's own worker must
 therefore know its hosts at parse time, and a DAG file may read nothing but
 the environment then (no inventory file, no Variable, no network). This module
-reads that one setting into the inventory's own :class:`~airflow_ovcache.fleet.FleetHost`,
+reads that one setting into the inventory's own :class:`~airflow_ovcache.fleet.inventory.FleetHost`,
 validated by the inventory's rules. Importing it is cheap.
 """
 
@@ -15,8 +15,8 @@ import re
 from dataclasses import replace
 from typing import Any
 
-from .core.errors import UsageError
-from .fleet import FleetHost, parse_fleet
+from ..core.errors import UsageError
+from .inventory import FleetHost, parse_fleet
 
 QUEUE_HOSTS_ENV = "OVCACHE_QUEUE_HOSTS"
 _GROUP_ID_UNSAFE = re.compile(r"[^A-Za-z0-9_-]")
