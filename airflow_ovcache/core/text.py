@@ -24,7 +24,10 @@ def _escape(match: re.Match[str]) -> str:
 
 
 def printable(text: object) -> str:
-    """``text`` with every control character written as an escape (``\\n`` becomes ``\\x0a``)."""
+    """``text`` with every control character written as an escape (``\\n`` becomes ``\\x0a``).
+
+    :param text: anything printed about a name from input (converted with ``str``).
+    """
     return _UNSAFE.sub(_escape, str(text))
 
 
@@ -33,6 +36,8 @@ def one_line(text: object) -> str:
 
     For messages (an OpenVINO error spans lines); names go through :func:`printable`
     alone, so that ``"a\\nb"`` does not pass for ``"a b"``.
+
+    :param text: a message (converted with ``str``).
     """
     return printable(" ".join(str(text).split()))
 

@@ -39,6 +39,11 @@ def parse_queue_hosts(spec: str, defaults: dict[str, Any] | None = None, source:
     A mistake fails with one line naming the host and the key, as in the
     inventory; two hosts on one queue are refused, since either host's worker
     could then run the other's tasks against the wrong cache.
+
+    :param spec: the setting (``$OVCACHE_QUEUE_HOSTS``), compact or JSON.
+    :param defaults: inventory defaults for what a host leaves out.
+    :param source: what the setting is called in messages.
+    :raises UsageError: naming the host and the key at fault.
     """
     text = (spec or "").strip()
     if not text:
@@ -77,7 +82,10 @@ def parse_queue_hosts(spec: str, defaults: dict[str, Any] | None = None, source:
 
 
 def host_group_id(name: str) -> str:
-    """A host's name as a task group id (a '.' would read as a group separator)."""
+    """A host's name as a task group id (a '.' would read as a group separator).
+
+    :param name: the host's name.
+    """
     return _GROUP_ID_UNSAFE.sub("_", name)
 
 

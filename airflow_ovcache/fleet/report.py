@@ -33,6 +33,22 @@ _COLOURS = {OK: "#1b7f3b", REPAIRED: "#b7791f", UNREPAIRED: "#c53030", UNREACHAB
 
 @dataclass
 class Cell:
+    """One host x (model, version, device) of the report: what verify found, and after the repair.
+
+    :param host: the host.
+    :param model: the model.
+    :param version: its version.
+    :param device: the device the blob is for.
+    :param outcome: ok, repaired or unrepaired.
+    :param before: verify's status before the repair.
+    :param after: verify's status after it.
+    :param reason: why, in verify's words (for a repaired cell: what it was and that it was rebuilt).
+    :param size: the blob's size in bytes, where known.
+    :param load_ms: how long the load check's compile took.
+    :param loaded_from_cache: what the load check's compile said; None where none ran.
+    :param served: the served-from-cache evidence in brief.
+    """
+
     host: str
     model: str
     version: int
@@ -54,18 +70,26 @@ class Cell:
         return served_text(self.served)
 
     def to_json(self) -> dict[str, Any]:
+        """The cell as stored JSON, with its served text."""
         data = self.__dict__.copy()
         data["served_text"] = self.served_text
         return data
 
     @classmethod
     def from_json(cls, data: dict[str, Any]) -> Cell:
-        """A cell from a stored report; unknown keys (a newer writer) are ignored."""
+        """A cell from a stored report; unknown keys (a newer writer) are ignored.
+
+        :param data: one of a stored report's ``cells``.
+        """
         known = {k: data[k] for k in cls.__dataclass_fields__ if k in data}
         return cls(**known)
 
 
 def served_text(served: dict[str, Any] | None) -> str:
+    """The served-from-cache evidence as it reads: served / not served yet (3 h) / unknown (why) / no evidence.
+
+    :param served: the evidence in brief (``state`` and ``at``, ``seconds`` or ``reason``), or None.
+    """
     if not served:
         return "no evidence"
     state = served.get("state")
@@ -81,6 +105,19 @@ def served_text(served: dict[str, Any] | None) -> str:
 
 @dataclass
 class FleetReport:
+    """The fleet's caches after a night's verify-and-repair: every cell, and every host that failed.
+
+    :param title: the page's title.
+    :param generated: when it was built (ISO 8601, UTC).
+    :param cells: one per host x managed blob.
+    :param unreachable: host -> why, for hosts that could not be reached at all.
+    :param host_errors: host -> kind and why, for hosts reached whose agent is missing, failed or refused.
+    :param orphans: host -> how many unrecorded blobs its cache holds.
+    :param hosts: every host, in order.
+    :param server_compiled: host -> the orphans a server wrote after a warm-up.
+    :param run: the DAG run that wrote it (see :func:`.report_store.run_stamp`); None outside Airflow.
+    """
+
     title: str
     generated: str
     cells: list[Cell] = field(default_factory=list)
@@ -96,9 +133,11 @@ class FleetReport:
 
     @property
     def ok(self) -> bool:
+        """Whether nothing needs a person: every host reached, every cell ok or repaired."""
         return not self.unreachable and not self.host_errors and all(c.outcome != UNREPAIRED for c in self.cells)
 
     def counts(self) -> dict[str, int]:
+        """How many cells of each outcome, and how many hosts unreachable or with agent errors."""
         out = {OK: 0, REPAIRED: 0, UNREPAIRED: 0}
         for cell in self.cells:
             out[cell.outcome] += 1
@@ -130,6 +169,7 @@ class FleetReport:
         return [one_line(line) for line in lines]
 
     def to_json(self) -> dict[str, Any]:
+        """The report as stored JSON, with its counts and problem lines."""
         return {
             "title": self.title,
             "generated": self.generated,
@@ -147,7 +187,10 @@ class FleetReport:
 
     @classmethod
     def from_json(cls, data: dict[str, Any]) -> FleetReport:
-        """A report as stored by :func:`write_report`, to render again (the UI plugin reads these)."""
+        """A report as stored by :func:`write_report`, to render again (the UI plugin reads these).
+
+        :param data: the stored JSON.
+        """
         return cls(
             title=str(data.get("title") or "OpenVINO cache report"),
             generated=str(data.get("generated") or ""),
@@ -160,7 +203,12 @@ class FleetReport:
 
 
 def build_report(host_results: list[dict[str, Any]], title: str = "OpenVINO cache: nightly verification") -> FleetReport:
-    """``host_results``: one dict per host with ``host`` and either ``error`` or ``found``/``after`` rows."""
+    """The report of one night, from what each host's rewarm returned.
+
+    :param host_results: one dict per host with ``host`` and either ``error`` (and its
+        ``error_kind``) or the ``found``/``after`` rows of verify before and after the repair.
+    :param title: the report's title.
+    """
     report = FleetReport(title, datetime.now(timezone.utc).isoformat(timespec="seconds"))
     for result in sorted(host_results, key=lambda r: r["host"]):
         host = result["host"]
@@ -256,7 +304,8 @@ th.row{text-align:left;background:#f7fafc} th.row span{color:#4a5568} th.row em{
 def render_grid(report: FleetReport, heading: str = "h1") -> str:
     """The report's body (status, counts, hosts x models grid, what needs a person), every value escaped.
 
-    ``heading`` is the tag of its title (the UI's index nests it under its own ``h1``).
+    :param report: the report.
+    :param heading: the tag of its title (the UI's index nests it under its own ``h1``).
     """
     esc = _esc
     rows = sorted({(c.model, c.version, c.device) for c in report.cells})
@@ -317,6 +366,10 @@ was read since it was published (access time; unknown on noatime or network moun
 
 
 def render_html(report: FleetReport) -> str:
+    """The report as a whole HTML page, styled like the UI's.
+
+    :param report: the report.
+    """
     return f"""<!doctype html>
 <html lang="en"><head><meta charset="utf-8"><title>{_esc(report.title)}</title>
 <style>{STYLE}</style></head><body>
@@ -329,6 +382,11 @@ def write_report(report: FleetReport, directory: str | Path, stem: str) -> dict[
 
     ``directory`` may be an object-storage URL (``s3://...``, ``file://...``): see
     :mod:`.report_store`. Each file is replaced whole, so the UI never reads half a report.
+
+    :param report: the report.
+    :param directory: the report folder, a path or an object-storage URL.
+    :param stem: the file name without extension (see :func:`.report_store.stem_for_run`).
+    :raises ValueError: ``stem`` is not a safe file name.
     """
     from .report_store import folder, safe_part, write_text_whole
 

@@ -47,6 +47,10 @@ def hosts_for_run(fleet: Fleet, params: Mapping[str, Any]) -> list[FleetHost]:
     to it with a ``queue`` known when the DAG is parsed, which a run-time
     inventory cannot give. Such hosts are left to ``ovcache_release_by_queue``
     and said so in the log, never silently run on the wrong worker.
+
+    :param fleet: the inventory.
+    :param params: the run's params (``hosts`` and ``labels`` select; empty selects all).
+    :raises ValueError: no host without a queue is selected.
     """
     selected = fleet.select(params.get("hosts") or None, params.get("labels") or None)
     queued = [h for h in selected if h.queue]
@@ -59,7 +63,11 @@ def hosts_for_run(fleet: Fleet, params: Mapping[str, Any]) -> list[FleetHost]:
 
 
 def host_kwargs(host: FleetHost, **extra: Any) -> dict[str, Any]:
-    """One host as the keyword arguments of a per-host task group."""
+    """One host as the keyword arguments of a per-host task group.
+
+    :param host: the inventory's host.
+    :param extra: more arguments of the group (a release's model and version, say).
+    """
     return {
         "host": host.name,
         "conn_id": host.conn_id,
@@ -79,7 +87,13 @@ def host_kwargs(host: FleetHost, **extra: Any) -> dict[str, Any]:
 
 
 def releases_of_run(triggering_asset_events: Any, params: Mapping[str, Any], models: Iterable[str]) -> list[dict[str, Any]]:
-    """Which (model, version) pairs this run warms: from the release events, or from the params of a manual run."""
+    """Which (model, version) pairs this run warms: from the release events, or from the params of a manual run.
+
+    :param triggering_asset_events: the task context's ``triggering_asset_events``.
+    :param params: the run's params (``model`` and ``version`` of a manual run).
+    :param models: the models this DAG releases; a manual run must name one of them.
+    :raises ValueError: the run carries no release, or its params are not one.
+    """
     releases: dict[str, int] = {}
     for asset, events in _asset_events(triggering_asset_events):
         uri = getattr(asset, "uri", None) or str(asset)
@@ -143,7 +157,12 @@ def record_failure(step: str) -> Iterator[None]:
 
 
 def mapped_results(ti: Any, task_id: str, count: int) -> list[Any]:
-    """The result of each of ``count`` mapped instances of ``task_id`` (None where there is none)."""
+    """The result of each of ``count`` mapped instances of ``task_id`` (None where there is none).
+
+    :param ti: the running task instance.
+    :param task_id: the mapped task.
+    :param count: how many instances it was mapped into.
+    """
     return [ti.xcom_pull(task_ids=task_id, map_indexes=i) for i in range(count)]
 
 
@@ -153,6 +172,10 @@ def step_records(ti: Any, group: str, steps: Iterable[str]) -> dict[str, dict[st
     A step's failure record is read only when it has no result: asking for an XCom
     that does not exist is logged as an error by the Task SDK, and a log full of
     errors for steps that went fine misleads whoever reads it at night.
+
+    :param ti: the running task instance (its ``map_index`` selects the group's instance).
+    :param group: the task group's id.
+    :param steps: the group's step task ids, in order.
     """
     map_index = getattr(ti, "map_index", -1)
     out: dict[str, dict[str, Any]] = {}
@@ -169,7 +192,12 @@ def step_records(ti: Any, group: str, steps: Iterable[str]) -> dict[str, dict[st
 
 
 def host_outcome(records: dict[str, dict[str, Any]], steps: list[str], **identity: Any) -> dict[str, Any]:
-    """One host's outcome: ok, or the first step that failed and why (or that it never ran)."""
+    """One host's outcome: ok, or the first step that failed and why (or that it never ran).
+
+    :param records: what :func:`step_records` returned.
+    :param steps: the steps, in order.
+    :param identity: what names the outcome (host, model, version), copied into it.
+    """
     outcome: dict[str, Any] = {**identity, "ok": True, "failed_step": None, "reason": None}
     for step in steps:
         record = records.get(step) or {}
@@ -190,6 +218,9 @@ def log_summary(text: str, failures: list[str]) -> None:
 
     Printed lines land after the traceback, or inside the collapsed "post execute"
     group; logged lines are where the person who opens the summary task looks.
+
+    :param text: the summary, a head line then one line per host.
+    :param failures: the lines that are failures.
     """
     head, *lines = text.splitlines()
     log.info("%s", head)
@@ -198,7 +229,10 @@ def log_summary(text: str, failures: list[str]) -> None:
 
 
 def release_summary(outcomes: Iterable[dict[str, Any] | None]) -> tuple[str, list[str]]:
-    """A readable summary of a release run and one line per failure."""
+    """A readable summary of a release run and one line per failure.
+
+    :param outcomes: each host's :func:`host_outcome` (None where the host left none).
+    """
     rows = [o for o in outcomes if o]
     lines = []
     failures = []

@@ -92,6 +92,10 @@ class OvcacheInvalidateOperator(OvcacheBaseOperator):
 
     @reporting_failures
     def execute(self, context: Context) -> dict[str, Any]:
+        """Remove what the policy no longer keeps (or only plan it); the report goes to XCom, and a missed ``max_bytes`` fails the task unless ``fail_on_problems`` is off.
+
+        :param context: the task's context.
+        """
         report = self.hook.invalidate(
             models=as_names(self.models),
             versions=self.versions or None,

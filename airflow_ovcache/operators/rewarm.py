@@ -45,6 +45,10 @@ class OvcacheRewarmOperator(OvcacheBaseOperator):
 
     @reporting_failures
     def execute(self, context: Context) -> dict[str, Any]:
+        """Verify, rebuild what verify refuses, verify again; the report goes to XCom, and what stays broken fails the task unless ``fail_on_unrepaired`` is off.
+
+        :param context: the task's context.
+        """
         report = self.hook.rewarm(load_check=self.load_check, confirm=self.confirm)
         self._log_summary(report)
         if report.unrepaired and self.fail_on_unrepaired:

@@ -75,6 +75,10 @@ class OvcacheVerifyOperator(OvcacheBaseOperator):
 
     @reporting_failures
     def execute(self, context: Context) -> dict[str, Any]:
+        """Verify the host's cache; the report goes to XCom, and problems fail the task unless ``fail_on_problems`` is off.
+
+        :param context: the task's context.
+        """
         numbers = as_version_numbers(self.version)
         report = self.hook.verify(
             model=self.model or None,

@@ -183,6 +183,7 @@ class OvcacheWarmOperator(OvcacheBaseOperator):
         self.release = release_uri
 
     def hook_overrides(self) -> dict[str, Any]:
+        """The base operator's overrides plus the task's model repository."""
         return {**super().hook_overrides(), "repository": self.repository or None}
 
     def _selection(self, context: Context) -> tuple[list[str] | None, str | None, list[int] | None]:
@@ -201,6 +202,10 @@ class OvcacheWarmOperator(OvcacheBaseOperator):
 
     @reporting_failures
     def execute(self, context: Context) -> dict[str, Any]:
+        """Compile what is missing or stale on the host; the report goes to XCom, and failed items fail the task.
+
+        :param context: the task's context.
+        """
         models, versions, numbers = self._selection(context)
         report = self.hook.warm(
             models=models,
