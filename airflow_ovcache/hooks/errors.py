@@ -12,6 +12,7 @@ from typing import Any
 
 from airflow.sdk.exceptions import AirflowException
 
+from .. import outcomes
 from ..core.text import one_line
 from ..protocol.location import Location
 
@@ -152,30 +153,30 @@ class CachingUnsupported(OvcacheHookError):
     default_hint = "OpenVINO writes no cache blob for a device without EXPORT_IMPORT; warm another device, or set fail_when_cannot_cache=False to keep waiting for a driver that can"
 
 
-# The failure kinds and how they read are defined once, Airflow-free, in report.py (which the
-# summaries and the nightly report use); this maps exceptions onto them.
+# The failure kinds and how they read are defined once, Airflow-free, in outcomes.py (which the
+# summaries and the nightly report use); this maps the hook's exceptions onto them.
 def failure_kind(exc: BaseException) -> str:
-    """One of :data:`airflow_ovcache.report.FAILURE_KINDS` for an exception raised by the hook, an operator or a sensor.
+    """One of :data:`airflow_ovcache.outcomes.FAILURE_KINDS` for an exception raised by the hook, an operator or a sensor.
 
-    :param exc: the exception a task ended with.
+    :param exc: the exception a task failed with.
     """
     if isinstance(exc, SSHConnectError):
-        return "cannot-connect"
+        return outcomes.CANNOT_CONNECT
     if isinstance(exc, SSHLoginRefused):
-        return "login-refused"
+        return outcomes.LOGIN_REFUSED
     if isinstance(exc, (HostKeyMismatch, HostKeyNotPinned)):
-        return "host-key"
+        return outcomes.HOST_KEY
     if isinstance(exc, (AgentNotInstalled, AgentTooOld)):
-        return "agent-missing"
+        return outcomes.AGENT_MISSING
     if isinstance(exc, (AgentCrashed, AgentTimeout, AgentOutputError)):
-        return "agent-crashed"
+        return outcomes.AGENT_CRASHED
     if isinstance(exc, AgentCommandError):
-        return "agent-error"
+        return outcomes.AGENT_ERROR
     if isinstance(exc, ConnectionConfigError):
-        return "config"
+        return outcomes.CONFIG
     if isinstance(exc, (ItemsFailed, ProblemsFound)):
-        return "cache"
-    return "task"
+        return outcomes.CACHE
+    return outcomes.TASK
 
 
 # The agent's hints are written for a person at the host's terminal ("point --cache-dir at a

@@ -8,7 +8,7 @@ from typing import TYPE_CHECKING, Any
 from ..core.text import printable
 from ..hooks.errors import ProblemsFound
 from ..hooks.results import RewarmReport
-from .base import OvcacheBaseOperator
+from .base import OvcacheBaseOperator, reporting_failures
 
 if TYPE_CHECKING:
     from airflow.sdk import Context
@@ -43,7 +43,12 @@ class OvcacheRewarmOperator(OvcacheBaseOperator):
         self.confirm = confirm
         self.fail_on_unrepaired = fail_on_unrepaired
 
+    @reporting_failures
     def execute(self, context: Context) -> dict[str, Any]:
+        """Verify, rebuild what verify refuses, verify again; the report goes to XCom, and what stays broken fails the task unless ``fail_on_unrepaired`` is off.
+
+        :param context: the task's context.
+        """
         report = self.hook.rewarm(load_check=self.load_check, confirm=self.confirm)
         self._log_summary(report)
         if report.unrepaired and self.fail_on_unrepaired:

@@ -8,7 +8,8 @@ from typing import TYPE_CHECKING, Any
 from ..core.text import printable
 from ..hooks.errors import ProblemsFound
 from ..hooks.results import VerifyReport
-from .base import OvcacheBaseOperator, as_version_numbers, check_choice, is_template
+from .arguments import as_version_numbers, check_choice, is_template
+from .base import OvcacheBaseOperator, reporting_failures
 
 if TYPE_CHECKING:
     from airflow.sdk import Context
@@ -72,7 +73,12 @@ class OvcacheVerifyOperator(OvcacheBaseOperator):
         self.checksum = checksum
         self.fail_on_problems = fail_on_problems
 
+    @reporting_failures
     def execute(self, context: Context) -> dict[str, Any]:
+        """Verify the host's cache; the report goes to XCom, and problems fail the task unless ``fail_on_problems`` is off.
+
+        :param context: the task's context.
+        """
         numbers = as_version_numbers(self.version)
         report = self.hook.verify(
             model=self.model or None,

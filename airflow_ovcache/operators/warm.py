@@ -8,10 +8,11 @@ from typing import TYPE_CHECKING, Any
 from airflow.sdk import Asset, AssetAlias
 
 from ..assets import host_cache, parse_model_release, release_versions
-from ..core.text import printable
+from ..core.text import human_bytes, printable
 from ..hooks.errors import ItemsFailed, airflow_hint
 from ..hooks.results import WarmItem, WarmReport
-from .base import OvcacheBaseOperator, as_names, as_version_numbers, check_choice, human_bytes, is_template, path_map
+from .arguments import as_names, as_version_numbers, check_choice, is_template, path_map
+from .base import OvcacheBaseOperator, reporting_failures
 
 if TYPE_CHECKING:
     from airflow.sdk import Context
@@ -182,6 +183,7 @@ class OvcacheWarmOperator(OvcacheBaseOperator):
         self.release = release_uri
 
     def hook_overrides(self) -> dict[str, Any]:
+        """The base operator's overrides plus the task's model repository."""
         return {**super().hook_overrides(), "repository": self.repository or None}
 
     def _selection(self, context: Context) -> tuple[list[str] | None, str | None, list[int] | None]:
@@ -198,7 +200,12 @@ class OvcacheWarmOperator(OvcacheBaseOperator):
             self.log.info("no event of release %s in this run; warming %s", self.release, numbers or versions or "latest:1")
         return models, versions, numbers
 
+    @reporting_failures
     def execute(self, context: Context) -> dict[str, Any]:
+        """Compile what is missing or stale on the host; the report goes to XCom, and failed items fail the task.
+
+        :param context: the task's context.
+        """
         models, versions, numbers = self._selection(context)
         report = self.hook.warm(
             models=models,

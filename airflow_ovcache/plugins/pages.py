@@ -14,8 +14,8 @@ from typing import Any
 from urllib.parse import quote
 
 from ..core.text import printable
-from ..report import OK, REPAIRED, STYLE, UNREACHABLE, UNREPAIRED, FleetReport, render_grid
-from ..report_store import ReportEntry
+from ..fleet.report import OK, REPAIRED, STYLE, UNREACHABLE, UNREPAIRED, FleetReport, render_grid
+from ..fleet.report_store import ReportEntry
 
 PAGE_STYLE = STYLE + (
     "nav{margin-bottom:1em} nav a{margin-right:1em} table.index td,table.index th{text-align:left}"

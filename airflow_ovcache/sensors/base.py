@@ -11,7 +11,8 @@ from airflow.sdk import BaseSensorOperator, PokeReturnValue, conf
 from airflow.sdk.exceptions import AirflowException, AirflowSensorTimeout
 
 from ..hooks.ovcache import OvcacheHook
-from ..operators.base import as_names, as_version_numbers, is_template, reporting_failures
+from ..operators.arguments import as_names, as_version_numbers, is_template
+from ..operators.base import reporting_failures
 
 if TYPE_CHECKING:
     from airflow.sdk import Context

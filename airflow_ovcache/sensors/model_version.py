@@ -6,7 +6,7 @@ from collections.abc import Sequence
 from typing import Any
 
 from ..hooks.conditions import ModelVersionCondition
-from ..operators.base import is_template
+from ..operators.arguments import is_template
 from ..triggers.model_version import OvcacheModelVersionTrigger
 from .base import OvcacheBaseSensor, one_version
 

@@ -10,8 +10,8 @@ from types import SimpleNamespace
 
 import pytest
 
-from airflow_ovcache.report import build_report, write_report
-from airflow_ovcache.report_store import run_stamp, stem_for_run
+from airflow_ovcache.fleet.report import build_report, write_report
+from airflow_ovcache.fleet.report_store import run_stamp, stem_for_run
 from tests.dags.conftest import example_dags  # noqa: F401 - fixture
 
 HOSTILE = "<script>alert(1)</script>"

@@ -112,7 +112,7 @@ def test_sensor_defers_to_its_trigger_and_pokes(airflow_db: Path, local_hosts: d
 
 
 def test_xcom_and_the_nightly_report_carry_the_served_field(airflow_db: Path, local_hosts: dict[str, Path], repo: Path) -> None:
-    from airflow_ovcache.report import build_report, render_html
+    from airflow_ovcache.fleet.report import build_report, render_html
 
     hook = OvcacheHook("ovc_host_a")
     hook.warm(models=["mlp"], version_numbers=[1, 2])
