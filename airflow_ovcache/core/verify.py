@@ -55,11 +55,11 @@ from .devices import DeviceInfo, describe
 from .encryption import NOT_SEALED, SEALED_OTHER_KEY, key_id, load_key, probe_blob
 from .errors import OvcacheError, Where, this_host
 from .evidence import EvidenceReader, describe_orphan
+from .filestat import model_file_stat, restat_after_link, stat_identity
 from .fingerprint import Fingerprinter, StatCache
 from .fsutil import regular_file_inside
 from .loadcheck import LoadCheck, run_load_checks
 from .manifest import Entry, Manifest, utcnow
-from .warm import model_file_stat, restat_after_link, stat_identity
 
 OK = "ok"
 PROBLEM_STATUSES = (

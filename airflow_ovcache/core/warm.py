@@ -40,6 +40,7 @@ from .errors import (
     Where,
     this_host,
 )
+from .filestat import model_file_stat, restat_after_link, stat_identity
 from .fingerprint import Fingerprint, Fingerprinter, StatCache
 from .fsutil import free_bytes, fsync_dir, fsync_file, os_error, unlink_inside
 from .loadcheck import LoadCheck, run_load_checks
@@ -82,36 +83,12 @@ class WarmResult:
         return asdict(self)
 
 
-def stat_identity(path: Path) -> list[int]:
-    st = os.stat(path)
-    return [st.st_size, st.st_mtime_ns, st.st_ctime_ns, st.st_ino]
-
-
-def model_file_stat(spec_or_mode: str, path: Path) -> list[int] | None:
-    """What OpenVINO's by-path cache check sees of the model file: its size and mtime in whole seconds."""
-    if spec_or_mode != "path":
-        return None
-    st = os.stat(path)
-    return [st.st_size, int(st.st_mtime)]
-
-
 def stamp_published(root: Path, entry: Entry) -> None:
     """Record each of the entry's blobs as it now is in the cache directory, and when it was published."""
     entry.blob_stat = stat_identity(root / entry.blob)
     for record in entry.extra_blobs:
         record["blob_stat"] = stat_identity(root / record["blob"])
     entry.published_ns = entry.blob_stat[2]
-
-
-def restat_after_link(path: Path, recorded: list[int]) -> list[int]:
-    """The recorded identity with a fresh ctime, if only ctime moved (a hard link of ours comes and went)."""
-    try:
-        now = stat_identity(path)
-    except FileNotFoundError:
-        return recorded
-    if len(recorded) == 4 and [now[0], now[1], now[3]] == [recorded[0], recorded[1], recorded[3]]:
-        return now
-    return recorded
 
 
 def refuse_cache_inside(cache_root: Path, repository_root: Path, where: Where | None = None) -> None:
