@@ -11,6 +11,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any
 
+from ..protocol.codes import ErrorCode
 from .text import one_line, printable
 
 
@@ -68,7 +69,7 @@ class OvcacheError(Exception):
     message: str
     where: Where = field(default_factory=Where)
     hint: str = ""
-    code: str = "error"
+    code: str = ErrorCode.ERROR
 
     def __post_init__(self) -> None:
         super().__init__(self.message)
@@ -116,7 +117,7 @@ def openvino_message(exc: BaseException) -> str:
 
 class UsageError(OvcacheError):
     def __init__(self, message: str, hint: str = "", where: Where | None = None) -> None:
-        super().__init__(message, where or Where(), hint, "usage")
+        super().__init__(message, where or Where(), hint, ErrorCode.USAGE)
 
 
 class InvalidName(OvcacheError):
@@ -125,7 +126,7 @@ class InvalidName(OvcacheError):
             message,
             where or Where(),
             "model names and versions are single path components; versions are positive integers",
-            "invalid-name",
+            ErrorCode.INVALID_NAME,
         )
 
 
@@ -135,7 +136,7 @@ class ModelNotFound(OvcacheError):
             message,
             where or Where(),
             hint or "check the repository path and the <model>/<version>/ layout",
-            "model-not-found",
+            ErrorCode.MODEL_NOT_FOUND,
         )
 
 
@@ -145,7 +146,7 @@ class ModelUnreadable(OvcacheError):
             message,
             where or Where(),
             "OpenVINO cannot read or convert this model; check the files were copied whole",
-            "model-unreadable",
+            ErrorCode.MODEL_UNREADABLE,
         )
 
 
@@ -155,7 +156,7 @@ class UnknownDevice(OvcacheError):
             f"device {device!r} is not present on this host",
             (where or Where()).merged(Where(device=device)),
             f"available devices: {', '.join(available) or 'none'}",
-            "unknown-device",
+            ErrorCode.UNKNOWN_DEVICE,
         )
 
 
@@ -165,7 +166,7 @@ class UnknownProperty(OvcacheError):
             f"property {prop!r} is not supported by device {device}",
             (where or Where()).merged(Where(device=device)),
             f"list supported properties with 'ovcache devices --json'; fix the cache spec for {device}",
-            "unknown-property",
+            ErrorCode.UNKNOWN_PROPERTY,
         )
 
 
@@ -175,7 +176,7 @@ class DeviceCannotCache(OvcacheError):
             f"device {device} does not report EXPORT_IMPORT, so OpenVINO cannot cache compiled models for it",
             (where or Where()).merged(Where(device=device)),
             "warm another device or pass --no-cache-device=skip to skip it",
-            "device-cannot-cache",
+            ErrorCode.DEVICE_CANNOT_CACHE,
         )
 
 
@@ -185,18 +186,18 @@ class NoBlobWritten(OvcacheError):
             message,
             where or Where(),
             hint or "check that the device can cache and that the cache spec is what the server compiles",
-            "no-blob",
+            ErrorCode.NO_BLOB,
         )
 
 
 class CompileFailed(OvcacheError):
     def __init__(self, message: str, where: Where | None = None, hint: str = "") -> None:
-        super().__init__(message, where or Where(), hint, "compile-failed")
+        super().__init__(message, where or Where(), hint, ErrorCode.COMPILE_FAILED)
 
 
 class CacheDirError(OvcacheError):
     def __init__(self, message: str, where: Where | None = None, hint: str = "") -> None:
-        super().__init__(message, where or Where(), hint, "cache-dir")
+        super().__init__(message, where or Where(), hint, ErrorCode.CACHE_DIR)
 
 
 class DiskFull(OvcacheError):
@@ -206,7 +207,7 @@ class DiskFull(OvcacheError):
             where or Where(),
             "nothing was replaced; free space on the cache filesystem: 'ovcache invalidate' still works on a full disk "
             "(it keeps a small reserve for its journal), or 'ovcache invalidate --dry-run' lists blobs that can be deleted by hand",
-            "disk-full",
+            ErrorCode.DISK_FULL,
         )
 
 
@@ -216,7 +217,7 @@ class ManifestCorrupt(OvcacheError):
             message,
             where or Where(),
             hint or "run 'ovcache repair-manifest' to set it aside and rebuild it; no blob was touched",
-            "manifest-corrupt",
+            ErrorCode.MANIFEST_CORRUPT,
         )
 
 
@@ -226,7 +227,7 @@ class LockTimeout(OvcacheError):
             message,
             where or Where(),
             "another ovcache process holds the lock; wait for it or raise --lock-timeout",
-            "lock-timeout",
+            ErrorCode.LOCK_TIMEOUT,
         )
 
 
@@ -236,13 +237,13 @@ class SpecConflict(OvcacheError):
             message,
             where or Where(),
             "two cache specs map to one blob file but produce different blobs; serve one spec per model per cache directory",
-            "spec-conflict",
+            ErrorCode.SPEC_CONFLICT,
         )
 
 
 class EncryptionError(OvcacheError):
     def __init__(self, message: str, where: Where | None = None, hint: str = "") -> None:
-        super().__init__(message, where or Where(), hint, "encryption")
+        super().__init__(message, where or Where(), hint, ErrorCode.ENCRYPTION)
 
 
 class KeyMismatch(OvcacheError):
@@ -253,7 +254,7 @@ class KeyMismatch(OvcacheError):
             message,
             where or Where(),
             hint or "give the agent and the serving application the same key; after rotating a key, warm again",
-            "key-mismatch",
+            ErrorCode.KEY_MISMATCH,
         )
 
 
@@ -266,7 +267,7 @@ class UnsafeCacheDir(OvcacheError):
             where or Where(),
             hint
             or "make it owned by the agent's user and not writable by others (chmod o-w,g-w); see docs/security.md, or pass --unsafe-cache-dir warn",
-            "unsafe-cache-dir",
+            ErrorCode.UNSAFE_CACHE_DIR,
         )
 
 
@@ -284,7 +285,7 @@ class IntegrityError(OvcacheError):
             where or Where(),
             hint
             or "run 'ovcache verify' on this host and warm the model again; or pass fallback='fresh' to compile without the cache",
-            "integrity",
+            ErrorCode.INTEGRITY,
         )
         self.reason = reason
 

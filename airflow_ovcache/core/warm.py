@@ -21,6 +21,7 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
+from ..protocol import ErrorCode, WarmStatus
 from . import hostfacts
 from .blobfile import BlobHeaderError, blob_checksum, read_header
 from .cachedir import CacheDir
@@ -32,7 +33,6 @@ from .errors import (
     DiskFull,
     KeyMismatch,
     ManifestCorrupt,
-    ModelNotFound,
     NoBlobWritten,
     OvcacheError,
     SpecConflict,
@@ -51,7 +51,7 @@ from .spec import CacheSpec
 
 log = logging.getLogger(__name__)
 
-WARMED, UNCHANGED, SKIPPED, FAILED = "warmed", "unchanged", "skipped", "failed"
+WARMED, UNCHANGED, SKIPPED, FAILED = WarmStatus.WARMED, WarmStatus.UNCHANGED, WarmStatus.SKIPPED, WarmStatus.FAILED
 REWRITTEN = "blob file was rewritten since it was published"
 
 
@@ -146,7 +146,7 @@ class Warmer:
         except OvcacheError as exc:
             exc.at(where)
             result.status, result.reason, result.error = FAILED, exc.one_line(), exc.to_json()
-            if exc.code in ("device-cannot-cache", "no-blob") and self.on_no_cache == "skip":
+            if exc.code in (ErrorCode.DEVICE_CANNOT_CACHE, ErrorCode.NO_BLOB) and self.on_no_cache == "skip":
                 result.status = SKIPPED
                 result.error = None
         except OSError as exc:
@@ -478,59 +478,6 @@ class Warmer:
 
 
 WarmItem = tuple[ModelVersion, CacheSpec]
-
-
-def planning_failure(exc: OvcacheError, model: str, version: int | None, device: str) -> WarmResult:
-    """A version folder (or model) that cannot be warmed, as a failed item of its own instead of an aborted run."""
-    where = Where(host=this_host(), model=model, version=version, device=device)
-    exc.at(where)
-    return WarmResult(model, version, device, FAILED, exc.one_line(), error=exc.to_json())
-
-
-def plan_warm(
-    repository: Any,
-    config: Any,
-    models: list[str],
-    policy: Any,
-    version_numbers: list[int] | None,
-    overrides: dict[str, Any],
-) -> list[WarmItem | WarmResult]:
-    """What a warm of ``models`` compiles, in order; a model or version that cannot be warmed is a failed result.
-
-    One release still being copied (an empty version folder, two model files, a
-    model with no version yet) must not keep every other model on the host cold:
-    it becomes a ``failed`` item naming its model and version, and the rest is
-    planned as usual. A model name that is not in the repository at all (or not a
-    plain name) is still the command's error: it was asked for by mistake. ``repository`` is a :class:`~.repository.ModelRepository`,
-    ``config`` a :class:`~.spec.ServingConfig`, ``policy`` a :class:`~.policy.VersionPolicy`.
-    """
-    requested = ",".join(overrides.get("devices") or []) or "CPU"
-    planned: list[WarmItem | WarmResult] = []
-    for model in models:
-        # A model that is not in the repository at all was named by mistake (a typo in
-        # --model): that is the command's error, not an item's.
-        repository.model_dir(model)
-        try:
-            specs = config.specs_for(model, overrides)
-            numbers = version_numbers or policy.select(repository.versions(model))
-        except OvcacheError as exc:
-            planned.append(planning_failure(exc, model, None, requested))
-            continue
-        if not numbers:
-            for spec in specs:
-                missing = ModelNotFound(
-                    f"model {model} has no version folder in {repository.root}",
-                    hint="copy a version folder (<model>/<N>/) into the repository, or leave the model out",
-                )
-                planned.append(planning_failure(missing, model, None, spec.device))
-            continue
-        for number in numbers:
-            for spec in specs:
-                try:
-                    planned.append((repository.version(model, number, spec.model_file), spec))
-                except OvcacheError as exc:
-                    planned.append(planning_failure(exc, model, number, spec.device))
-    return planned
 
 
 def warm_many(
