@@ -53,8 +53,8 @@ class Split:
 def main() -> int:
     args = json.loads(sys.argv[1])
     t_import = time.perf_counter()
+    from airflow_ovcache.hooks.envelope import AgentRun
     from airflow_ovcache.hooks.ovcache import OvcacheHook
-    from airflow_ovcache.hooks.results import AgentRun
     from airflow_ovcache.hooks.transport_local import LocalTransport
     from airflow_ovcache.hooks.transport_ssh import SSHTransport
 

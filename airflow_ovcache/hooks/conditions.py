@@ -13,7 +13,7 @@ from typing import Any
 
 from .errors import AgentCommandError, AgentTooOld, DeviceCannotCache, EvidenceUnavailable, Target
 from .ovcache import OvcacheHook
-from .results import DevicesReport, ModelsReport, VerifyEntry, VerifyReport
+from .reports import DevicesReport, ModelsReport, VerifyEntry, VerifyReport
 
 
 @dataclass(frozen=True)

@@ -32,10 +32,10 @@ from airflow.sdk import BaseHook
 from ..core import values
 from ..core.text import printable
 from .config import CONN_TYPE, HostConfig, split_list
+from .envelope import AgentRun
 from .errors import AgentCrashed, AgentNotInstalled, ConnectionConfigError, Target
 from .keys import KEY_FLAG, KEYED_COMMANDS, read_connection_key, stdin_payload
-from .results import (
-    AgentRun,
+from .reports import (
     AgentVersion,
     DevicesReport,
     InvalidateReport,

@@ -7,7 +7,7 @@ from typing import TYPE_CHECKING, Any
 
 from ..core.text import printable
 from ..hooks.errors import ProblemsFound
-from ..hooks.results import InvalidateReport
+from ..hooks.reports import InvalidateReport
 from .base import OvcacheBaseOperator, as_names, human_bytes, path_map
 
 if TYPE_CHECKING:

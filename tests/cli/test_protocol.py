@@ -18,4 +18,4 @@ def test_docs_tables_are_the_generated_ones() -> None:
 
 def test_repairable_statuses_are_verify_statuses() -> None:
     """The set the hook falls back on for old agents names only statuses verify can report."""
-    assert REPAIRABLE_STATUSES <= set(VerifyStatus)
+    assert set(VerifyStatus) >= REPAIRABLE_STATUSES

@@ -94,7 +94,7 @@ def test_device_condition_fails_fast_on_a_device_that_cannot_cache() -> None:
     # No device without EXPORT_IMPORT exists on this machine; the decision is checked on the agent's answer.
     from airflow_ovcache.hooks.conditions import DeviceCondition
     from airflow_ovcache.hooks.errors import DeviceCannotCache
-    from airflow_ovcache.hooks.results import DeviceReport, DevicesReport
+    from airflow_ovcache.hooks.reports import DeviceReport, DevicesReport
 
     npu = DeviceReport(name="NPU", full_name="Intel(R) AI Boost", capabilities=("FP16",), can_cache=False)
     report = DevicesReport(host="edge-07", runtime="2026.4.1", devices=[npu])

@@ -1,9 +1,7 @@
-"""Typed results of agent commands, read from the agent's JSON envelope.
+"""Typed per-command reports built on a parsed agent run (:class:`~.envelope.AgentRun`).
 
-The envelope is the one contract between the Airflow side and a host: its
-``schema`` and ``schema_version`` are checked before anything else is read. The
-reports keep what an operator or sensor needs and drop the rest; ``to_xcom()``
-gives the compact, JSON-serialisable dict a task returns.
+The reports keep what an operator or sensor needs and drop the rest;
+``to_xcom()`` gives the compact, JSON-serialisable dict a task returns.
 
 Schema 2 adds evidence from the server's side; schema 1 envelopes (agents from
 before it) still parse, with the evidence fields left ``None``. Two kinds of
@@ -16,131 +14,12 @@ about the real server.
 
 from __future__ import annotations
 
-import json
-import re
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass
 from typing import Any
 
 from ..core.text import printable
-from .errors import AgentOutputError, AgentTooOld, Target
-
-SCHEMA = "airflow-ovcache/agent"
-SUPPORTED_SCHEMA_VERSIONS = (1, 2)
-
-_ENVELOPE_START = re.compile(r'\{\s*"schema"\s*:')
-
-
-def _opt_int(value: Any) -> int | None:
-    return None if value is None else int(value)
-
-
-@dataclass(frozen=True)
-class AgentFailure:
-    """The ``error`` object of an envelope."""
-
-    code: str
-    message: str
-    hint: str = ""
-    host: str | None = None
-    model: str | None = None
-    version: int | None = None
-    device: str | None = None
-
-    @classmethod
-    def from_json(cls, data: dict[str, Any]) -> AgentFailure:
-        return cls(
-            code=str(data.get("code") or "error"),
-            message=str(data.get("message") or ""),
-            hint=str(data.get("hint") or ""),
-            host=data.get("host"),
-            model=data.get("model"),
-            version=_opt_int(data.get("version")),
-            device=data.get("device"),
-        )
-
-
-@dataclass
-class AgentRun:
-    """One parsed envelope plus what the transport saw."""
-
-    command: str
-    host: str
-    ok: bool
-    exit_code: int
-    agent_version: str
-    schema_version: int
-    seconds: float
-    result: dict[str, Any]
-    error: AgentFailure | None = None
-    stderr_tail: list[str] = field(default_factory=list)
-
-    @classmethod
-    def parse(cls, stdout: str, exit_code: int, target: Target, stderr_tail: list[str] | None = None) -> AgentRun:
-        """Read an envelope, or explain why this is not one this provider can read."""
-        tail = stderr_tail or []
-        data = _load_envelope(stdout)
-        if data is None:
-            last = " | ".join(tail[-3:]) or "no output"
-            if exit_code == 2 and any("usage:" in line for line in tail):
-                # An agent from before usage errors came as envelopes. Only an unknown command
-                # or option means it is older than the provider; a refused value is the caller's mistake.
-                if any("unrecognized arguments" in line or "argument COMMAND: invalid choice" in line for line in tail):
-                    raise AgentTooOld(
-                        target,
-                        f"the agent does not understand this command (it printed a usage error: {last}); it is probably older than this provider",
-                    )
-                from .errors import AgentUsageError
-
-                said = next((line for line in reversed(tail) if "error:" in line), last)
-                raise AgentUsageError(target, AgentFailure("usage", said.split("error:", 1)[-1].strip()))
-            raise AgentOutputError(
-                target,
-                f"the agent exited with code {exit_code} without a JSON envelope on stdout (last lines: {last})",
-                "run the same 'ovcache ... --json' command on the host to see what it prints",
-            )
-        if data.get("schema") != SCHEMA:
-            raise AgentTooOld(target, f"the agent printed JSON of schema {data.get('schema')!r}, expected {SCHEMA!r}")
-        version = data.get("schema_version")
-        if version not in SUPPORTED_SCHEMA_VERSIONS:
-            supported = ", ".join(str(v) for v in SUPPORTED_SCHEMA_VERSIONS)
-            newer = isinstance(version, int) and version > max(SUPPORTED_SCHEMA_VERSIONS)
-            raise AgentTooOld(
-                target,
-                f"the agent (version {data.get('agent_version', '?')}) speaks envelope schema {version}, this provider reads {supported}",
-                "upgrade the provider on the Airflow workers to match the agent" if newer else None,
-            )
-        error = data.get("error")
-        return cls(
-            command=str(data.get("command", "")),
-            host=str(data.get("host") or target.host),
-            ok=bool(data.get("ok")),
-            exit_code=int(data.get("exit_code", exit_code)),
-            agent_version=str(data.get("agent_version", "")),
-            schema_version=int(version),
-            seconds=float(data.get("seconds") or 0.0),
-            result=data.get("result") or {},
-            error=AgentFailure.from_json(error) if isinstance(error, dict) else None,
-            stderr_tail=tail,
-        )
-
-
-def _load_envelope(stdout: str) -> dict[str, Any] | None:
-    text = stdout.strip()
-    if not text:
-        return None
-    try:
-        data = json.loads(text)
-    except ValueError:
-        # A login shell may print a banner before the command's output: start at the envelope.
-        match = _ENVELOPE_START.search(text)
-        if match is None:
-            return None
-        try:
-            data = json.loads(text[match.start() :])
-        except ValueError:
-            return None
-    return data if isinstance(data, dict) else None
-
+from ..protocol import REPAIRABLE_STATUSES, EvidenceState, VerifyStatus, WarmStatus
+from .envelope import AgentFailure, AgentRun, opt_int
 
 # -- warm -------------------------------------------------------------------------------------
 
@@ -164,12 +43,12 @@ class WarmItem:
         error = data.get("error")
         return cls(
             model=str(data["model"]),
-            version=_opt_int(data.get("version")),
+            version=opt_int(data.get("version")),
             device=str(data["device"]),
             status=str(data["status"]),
             reason=str(data.get("reason") or ""),
             blob=data.get("blob"),
-            size=_opt_int(data.get("size")),
+            size=opt_int(data.get("size")),
             compile_seconds=data.get("compile_seconds"),
             loaded_from_cache=data.get("loaded_from_cache"),
             load_ms=data.get("load_ms"),
@@ -178,7 +57,7 @@ class WarmItem:
 
     @property
     def failed(self) -> bool:
-        return self.status == "failed"
+        return self.status == WarmStatus.FAILED
 
     def describe(self) -> str:
         version = "(no version folder)" if self.version is None else self.version
@@ -198,7 +77,7 @@ class WarmItem:
         if self.loaded_from_cache is not None:
             data["loaded_from_cache"] = self.loaded_from_cache
             data["load_ms"] = self.load_ms
-        if self.status in ("failed", "skipped"):
+        if self.status in (WarmStatus.FAILED, WarmStatus.SKIPPED):
             data["reason"] = self.reason
         return data
 
@@ -242,11 +121,6 @@ class WarmReport:
 
 
 # -- verify -----------------------------------------------------------------------------------
-
-# Statuses a warm rebuilds; mirrors the agent's list so a report can say what a repair would fix.
-REPAIRABLE_STATUSES = frozenset(
-    {"missing", "corrupt", "runtime-mismatch", "isa-mismatch", "stale-model", "key-mismatch", "not-cached"}
-)
 
 
 @dataclass(frozen=True)
@@ -303,17 +177,17 @@ class VerifyEntry:
             status=str(data["status"]),
             reason=str(data.get("reason") or ""),
             model=data.get("model"),
-            version=_opt_int(data.get("version")),
+            version=opt_int(data.get("version")),
             device=data.get("device"),
             blob=data.get("blob"),
-            size=_opt_int(data.get("size")),
+            size=opt_int(data.get("size")),
             loaded_from_cache=data.get("loaded_from_cache"),
             load_ms=data.get("load_ms"),
         )
 
     @property
     def ok(self) -> bool:
-        return self.status == "ok"
+        return self.status == VerifyStatus.OK
 
     def describe(self) -> str:
         if self.model is None:
@@ -326,9 +200,9 @@ class VerifyEntry:
         if self.evidence_state is None:
             return None
         data: dict[str, Any] = {"state": self.evidence_state}
-        if self.evidence_state == "served":
+        if self.evidence_state == EvidenceState.SERVED:
             data["at"] = self.evidence_at
-        elif self.evidence_state == "not-served-yet":
+        elif self.evidence_state == EvidenceState.NOT_SERVED_YET:
             data["seconds"] = self.evidence_seconds
         else:
             data["reason"] = self.evidence_reason
@@ -340,7 +214,7 @@ class VerifyEntry:
 
         if self.evidence_state is None:
             return "no evidence (agent too old)"
-        if self.evidence_state == "unknown":
+        if self.evidence_state == EvidenceState.UNKNOWN:
             return f"unknown ({self.evidence_reason or 'no reason given'})"
         return Evidence(self.evidence_state, "", seconds=self.evidence_seconds).short()
 
@@ -436,7 +310,7 @@ class RewarmReport:
     @property
     def unrepaired(self) -> list[VerifyEntry]:
         """Entries still not ok; an orphan blob is reported but is not a repair failure."""
-        return [e for e in self.after if not e.ok and e.status != "orphan"]
+        return [e for e in self.after if not e.ok and e.status != VerifyStatus.ORPHAN]
 
     @staticmethod
     def _counts(entries: list[VerifyEntry]) -> dict[str, int]:
@@ -481,7 +355,7 @@ class Removal:
             blob=data.get("blob"),
             size=int(data.get("size") or 0),
             model=data.get("model"),
-            version=_opt_int(data.get("version")),
+            version=opt_int(data.get("version")),
             device=data.get("device"),
         )
 
@@ -604,7 +478,7 @@ class ModelVersions:
             name=str(data["name"]),
             versions=tuple(int(v) for v in data.get("versions", [])),
             selected=tuple(int(v) for v in data.get("selected", [])),
-            latest=_opt_int(data.get("latest")),
+            latest=opt_int(data.get("latest")),
         )
 
 
