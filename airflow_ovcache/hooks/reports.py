@@ -26,6 +26,21 @@ from .envelope import AgentFailure, AgentRun, opt_int
 
 @dataclass(frozen=True)
 class WarmItem:
+    """One item of a warm: what happened to one (model, version, device).
+
+    :param model: the model.
+    :param version: the model version (None: the model has no usable version folder, or an orphan row).
+    :param device: the device.
+    :param status: the status (:mod:`airflow_ovcache.protocol` words).
+    :param reason: why, in words.
+    :param blob: the blob file in the cache directory.
+    :param size: its size in bytes.
+    :param compile_seconds: how long the compile took.
+    :param loaded_from_cache: whether a compile following the entry's profile loaded the blob (not proof the server does).
+    :param load_ms: that compile's load time.
+    :param error: the item's error, for a failed item.
+    """
+
     model: str
     version: int | None  # None: the model has no usable version folder at all
     device: str
@@ -40,6 +55,10 @@ class WarmItem:
 
     @classmethod
     def from_json(cls, data: dict[str, Any]) -> WarmItem:
+        """Read one row of the agent's result.
+
+        :param data: the row as parsed from JSON.
+        """
         error = data.get("error")
         return cls(
             model=str(data["model"]),
@@ -57,13 +76,16 @@ class WarmItem:
 
     @property
     def failed(self) -> bool:
+        """Whether the item failed."""
         return self.status == WarmStatus.FAILED
 
     def describe(self) -> str:
+        """What the row concerns, for a log line or an error message."""
         version = "(no version folder)" if self.version is None else self.version
         return printable(f"model {self.model}, version {version}, device {self.device}")
 
     def to_xcom(self) -> dict[str, Any]:
+        """The compact, JSON-serialisable dict a task returns."""
         data: dict[str, Any] = {
             "model": self.model,
             "version": self.version,
@@ -84,6 +106,17 @@ class WarmItem:
 
 @dataclass
 class WarmReport:
+    """What a warm did on one host.
+
+    :param host: the host the command ran on.
+    :param cache_dir: the cache directory.
+    :param repository: the model repository root.
+    :param items: one row per (model, version, device).
+    :param summary: counts per status.
+    :param warnings: what the agent warned about.
+    :param seconds: how long the command took on the host.
+    """
+
     host: str
     cache_dir: str
     repository: str
@@ -94,6 +127,10 @@ class WarmReport:
 
     @classmethod
     def from_run(cls, run: AgentRun) -> WarmReport:
+        """Build the report from a parsed agent run.
+
+        :param run: the run whose ``result`` this command wrote.
+        """
         res = run.result
         return cls(
             host=run.host,
@@ -107,9 +144,11 @@ class WarmReport:
 
     @property
     def failed(self) -> list[WarmItem]:
+        """The items that failed."""
         return [i for i in self.items if i.failed]
 
     def to_xcom(self) -> dict[str, Any]:
+        """The compact, JSON-serialisable dict a task returns."""
         return {
             "host": self.host,
             "cache_dir": self.cache_dir,
@@ -131,6 +170,27 @@ class VerifyEntry:
     the entry's profile); ``evidence_*`` say whether anyone else read the blob
     since it was published; ``server_compiled`` marks an orphan written after a
     warm-up by a process that compiled a call no warm-up made.
+
+    :param status: the verify status (:class:`~airflow_ovcache.protocol.VerifyStatus`).
+    :param reason: why, in words.
+    :param model: the model (None for an orphan blob).
+    :param version: the model version (None for an orphan blob).
+    :param device: the device (None for an orphan blob).
+    :param blob: the blob file in the cache directory.
+    :param size: its size in bytes.
+    :param loaded_from_cache: whether the load check's compile loaded the blob.
+    :param load_ms: that compile's load time.
+    :param repairable: whether a warm fixes it (the agent's word; by status for older agents).
+    :param evidence_state: ``served``, ``not-served-yet`` or ``unknown``; None from a schema 1 agent.
+    :param evidence_reason: why the evidence says so.
+    :param evidence_since: when the entry was published.
+    :param evidence_at: ``served``: when the blob was read.
+    :param evidence_seconds: ``not-served-yet``: seconds since publishing.
+    :param server_compiled: an orphan written after a warm-up by a process that compiled a call no warm-up made.
+    :param shadows: the entry key such an orphan most likely stands in for.
+    :param mtime: an orphan's modification time.
+    :param runtime: an orphan's runtime build (from its header).
+    :param hint: what to check about such an orphan.
     """
 
     status: str
@@ -158,6 +218,10 @@ class VerifyEntry:
 
     @classmethod
     def from_json(cls, data: dict[str, Any]) -> VerifyEntry:
+        """Read one row of the agent's result.
+
+        :param data: the row as parsed from JSON.
+        """
         status = str(data["status"])
         raw = data.get("evidence")
         ev: dict[str, Any] = raw if isinstance(raw, dict) else {}
@@ -187,9 +251,11 @@ class VerifyEntry:
 
     @property
     def ok(self) -> bool:
+        """Whether the status is ``ok``."""
         return self.status == VerifyStatus.OK
 
     def describe(self) -> str:
+        """What the row concerns, for a log line or an error message."""
         if self.model is None:
             return printable(f"blob {self.blob}")
         return printable(f"model {self.model}, version {self.version}, device {self.device}")
@@ -219,6 +285,7 @@ class VerifyEntry:
         return Evidence(self.evidence_state, "", seconds=self.evidence_seconds).short()
 
     def to_xcom(self) -> dict[str, Any]:
+        """The compact, JSON-serialisable dict a task returns."""
         data: dict[str, Any] = {
             "model": self.model,
             "version": self.version,
@@ -243,6 +310,15 @@ class VerifyEntry:
 
 @dataclass
 class VerifyReport:
+    """What verify found on one host.
+
+    :param host: the host the command ran on.
+    :param cache_dir: the cache directory.
+    :param entries: one row per entry or orphan blob.
+    :param summary: counts per status.
+    :param seconds: how long the command took on the host.
+    """
+
     host: str
     cache_dir: str
     entries: list[VerifyEntry]
@@ -251,6 +327,10 @@ class VerifyReport:
 
     @classmethod
     def from_run(cls, run: AgentRun) -> VerifyReport:
+        """Build the report from a parsed agent run.
+
+        :param run: the run whose ``result`` this command wrote.
+        """
         res = run.result
         return cls(
             host=run.host,
@@ -262,13 +342,16 @@ class VerifyReport:
 
     @property
     def problems(self) -> list[VerifyEntry]:
+        """The rows that are not ok."""
         return [e for e in self.entries if not e.ok]
 
     @property
     def repairable(self) -> list[VerifyEntry]:
+        """The problem entries a warm would fix."""
         return [e for e in self.problems if e.repairable and e.model is not None]
 
     def to_xcom(self) -> dict[str, Any]:
+        """The compact, JSON-serialisable dict a task returns."""
         return {
             "host": self.host,
             "cache_dir": self.cache_dir,
@@ -286,7 +369,15 @@ class VerifyReport:
 
 @dataclass
 class RewarmReport:
-    """What the nightly repair found, rebuilt, and could not fix on one host."""
+    """What the nightly repair found, rebuilt, and could not fix on one host.
+
+    :param host: the host the command ran on.
+    :param cache_dir: the cache directory.
+    :param found: verify rows before the repair.
+    :param rewarmed: the warm items of the repair.
+    :param after: verify rows after the repair.
+    :param seconds: how long the command took on the host.
+    """
 
     host: str
     cache_dir: str
@@ -297,6 +388,10 @@ class RewarmReport:
 
     @classmethod
     def from_run(cls, run: AgentRun) -> RewarmReport:
+        """Build the report from a parsed agent run.
+
+        :param run: the run whose ``result`` this command wrote.
+        """
         res = run.result
         return cls(
             host=run.host,
@@ -320,6 +415,7 @@ class RewarmReport:
         return dict(sorted(counts.items()))
 
     def to_xcom(self) -> dict[str, Any]:
+        """The compact, JSON-serialisable dict a task returns."""
         return {
             "host": self.host,
             "cache_dir": self.cache_dir,
@@ -339,6 +435,17 @@ class RewarmReport:
 
 @dataclass(frozen=True)
 class Removal:
+    """One blob an invalidation plan removes, and why.
+
+    :param reason: why, in words.
+    :param detail: why, in words.
+    :param blob: the blob file in the cache directory.
+    :param size: its size in bytes.
+    :param model: the model.
+    :param version: the model version (None: the model has no usable version folder, or an orphan row).
+    :param device: the device.
+    """
+
     reason: str  # retired | stale | foreign | orphan | budget | missing
     detail: str
     blob: str | None
@@ -349,6 +456,10 @@ class Removal:
 
     @classmethod
     def from_json(cls, data: dict[str, Any]) -> Removal:
+        """Read one row of the agent's result.
+
+        :param data: the row as parsed from JSON.
+        """
         return cls(
             reason=str(data.get("reason", "")),
             detail=str(data.get("detail", "")),
@@ -360,11 +471,28 @@ class Removal:
         )
 
     def to_xcom(self) -> dict[str, Any]:
+        """The compact, JSON-serialisable dict a task returns."""
         return {k: v for k, v in asdict(self).items() if k != "detail"}
 
 
 @dataclass
 class InvalidateReport:
+    """What an invalidation planned and did on one host.
+
+    :param host: the host the command ran on.
+    :param cache_dir: the cache directory.
+    :param dry_run: nothing was removed.
+    :param policy: the retention policy applied.
+    :param removals: what the plan removes.
+    :param bytes_before: cache bytes before.
+    :param bytes_after: cache bytes after the plan.
+    :param bytes_freed: bytes freed (applied, else planned).
+    :param budget_met: the size budget is met.
+    :param removed: what was removed.
+    :param skipped: removals skipped, with why.
+    :param seconds: how long the command took on the host.
+    """
+
     host: str
     cache_dir: str
     dry_run: bool
@@ -380,6 +508,10 @@ class InvalidateReport:
 
     @classmethod
     def from_run(cls, run: AgentRun) -> InvalidateReport:
+        """Build the report from a parsed agent run.
+
+        :param run: the run whose ``result`` this command wrote.
+        """
         res = run.result
         plan = res.get("plan") or {}
         applied = res.get("applied") or {}
@@ -399,6 +531,7 @@ class InvalidateReport:
         )
 
     def to_xcom(self) -> dict[str, Any]:
+        """The compact, JSON-serialisable dict a task returns."""
         return {
             "host": self.host,
             "cache_dir": self.cache_dir,
@@ -420,6 +553,14 @@ class InvalidateReport:
 
 @dataclass(frozen=True)
 class DeviceReport:
+    """One device of a host and whether it can cache.
+
+    :param name: the name.
+    :param full_name: the device's full name.
+    :param capabilities: the device's OPTIMIZATION_CAPABILITIES.
+    :param can_cache: the device can export and import compiled blobs.
+    """
+
     name: str
     full_name: str
     capabilities: tuple[str, ...]
@@ -427,6 +568,10 @@ class DeviceReport:
 
     @classmethod
     def from_json(cls, data: dict[str, Any]) -> DeviceReport:
+        """Read one row of the agent's result.
+
+        :param data: the row as parsed from JSON.
+        """
         return cls(
             name=str(data["name"]),
             full_name=str(data.get("full_name") or ""),
@@ -435,6 +580,7 @@ class DeviceReport:
         )
 
     def to_xcom(self) -> dict[str, Any]:
+        """The compact, JSON-serialisable dict a task returns."""
         return {
             "name": self.name,
             "full_name": self.full_name,
@@ -445,12 +591,23 @@ class DeviceReport:
 
 @dataclass
 class DevicesReport:
+    """The devices of one host.
+
+    :param host: the host the command ran on.
+    :param runtime: the OpenVINO runtime build.
+    :param devices: one report per device.
+    """
+
     host: str
     runtime: str
     devices: list[DeviceReport]
 
     @classmethod
     def from_run(cls, run: AgentRun) -> DevicesReport:
+        """Build the report from a parsed agent run.
+
+        :param run: the run whose ``result`` this command wrote.
+        """
         res = run.result
         return cls(
             host=run.host,
@@ -459,6 +616,10 @@ class DevicesReport:
         )
 
     def find(self, name: str) -> DeviceReport | None:
+        """The row named ``name``, or None.
+
+        :param name: the name to look for.
+        """
         for device in self.devices:
             if device.name == name:
                 return device
@@ -467,6 +628,14 @@ class DevicesReport:
 
 @dataclass(frozen=True)
 class ModelVersions:
+    """One model of a repository: its versions and what the policy selects.
+
+    :param name: the name.
+    :param versions: the version folders, ascending.
+    :param selected: the versions the policy selects.
+    :param latest: the newest version, if any.
+    """
+
     name: str
     versions: tuple[int, ...]
     selected: tuple[int, ...]
@@ -474,6 +643,10 @@ class ModelVersions:
 
     @classmethod
     def from_json(cls, data: dict[str, Any]) -> ModelVersions:
+        """Read one row of the agent's result.
+
+        :param data: the row as parsed from JSON.
+        """
         return cls(
             name=str(data["name"]),
             versions=tuple(int(v) for v in data.get("versions", [])),
@@ -484,6 +657,15 @@ class ModelVersions:
 
 @dataclass
 class ModelsReport:
+    """The models of a host's repository.
+
+    :param host: the host the command ran on.
+    :param repository: the model repository root.
+    :param policy: the retention policy applied.
+    :param models: one row per model.
+    :param problems: folders ignored and why.
+    """
+
     host: str
     repository: str
     policy: str
@@ -492,6 +674,10 @@ class ModelsReport:
 
     @classmethod
     def from_run(cls, run: AgentRun) -> ModelsReport:
+        """Build the report from a parsed agent run.
+
+        :param run: the run whose ``result`` this command wrote.
+        """
         res = run.result
         return cls(
             host=run.host,
@@ -502,6 +688,10 @@ class ModelsReport:
         )
 
     def find(self, name: str) -> ModelVersions | None:
+        """The row named ``name``, or None.
+
+        :param name: the name to look for.
+        """
         for model in self.models:
             if model.name == name:
                 return model
@@ -510,6 +700,15 @@ class ModelsReport:
 
 @dataclass(frozen=True)
 class AgentVersion:
+    """What ``ovcache version`` says: the versions the Airflow side checks.
+
+    :param host: the host the command ran on.
+    :param agent_version: the agent's package version.
+    :param schema_version: the envelope schema version the agent speaks.
+    :param openvino: the agent's OpenVINO version.
+    :param python: the agent's Python version.
+    """
+
     host: str
     agent_version: str
     schema_version: int
@@ -518,6 +717,10 @@ class AgentVersion:
 
     @classmethod
     def from_run(cls, run: AgentRun) -> AgentVersion:
+        """Build the report from a parsed agent run.
+
+        :param run: the run whose ``result`` this command wrote.
+        """
         res = run.result
         return cls(
             host=run.host,
