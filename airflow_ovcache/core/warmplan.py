@@ -160,7 +160,13 @@ def _ovms_items(request: WarmRequest, repo: Any) -> tuple[list[WarmItem | WarmRe
 
 
 def planning_failure(exc: OvcacheError, model: str, version: int | None, device: str) -> WarmResult:
-    """A version folder (or model) that cannot be warmed, as a failed item of its own instead of an aborted run."""
+    """A version folder (or model) that cannot be warmed, as a failed item of its own instead of an aborted run.
+
+    :param exc: why it cannot be warmed.
+    :param model: the model.
+    :param version: the version, or None for the model as a whole.
+    :param device: the device it was to be warmed for.
+    """
     where = Where(host=this_host(), model=model, version=version, device=device)
     exc.at(where)
     return WarmResult(model, version, device, FAILED, exc.one_line(), error=exc.to_json())
@@ -180,8 +186,14 @@ def plan_warm(
     model with no version yet) must not keep every other model on the host cold:
     it becomes a ``failed`` item naming its model and version, and the rest is
     planned as usual. A model name that is not in the repository at all (or not a
-    plain name) is still the command's error: it was asked for by mistake. ``repository`` is a :class:`~.repository.ModelRepository`,
-    ``config`` a :class:`~.spec.ServingConfig`, ``policy`` a :class:`~.policy.VersionPolicy`.
+    plain name) is still the command's error: it was asked for by mistake.
+
+    :param repository: the :class:`~.repository.ModelRepository`.
+    :param config: the :class:`~.spec.ServingConfig` with per-model cache specs.
+    :param models: the models to warm.
+    :param policy: the :class:`~.policy.VersionPolicy` selecting versions.
+    :param version_numbers: exact versions instead of the policy.
+    :param overrides: spec settings from the command line (devices, properties, profile, ...).
     """
     requested = ",".join(overrides.get("devices") or []) or "CPU"
     planned: list[WarmItem | WarmResult] = []
