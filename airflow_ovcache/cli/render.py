@@ -5,13 +5,15 @@ from __future__ import annotations
 import sys
 from typing import Any
 
-STATUS_STYLE = {
-    "ok": "green",
-    "warmed": "green",
-    "unchanged": "cyan",
-    "skipped": "yellow",
-    "failed": "bold red",
-    "orphan": "yellow",
+from ..protocol import EvidenceState, VerifyStatus, WarmStatus
+
+STATUS_STYLE: dict[str, str] = {
+    VerifyStatus.OK: "green",
+    WarmStatus.WARMED: "green",
+    WarmStatus.UNCHANGED: "cyan",
+    WarmStatus.SKIPPED: "yellow",
+    WarmStatus.FAILED: "bold red",
+    VerifyStatus.ORPHAN: "yellow",
 }
 
 
@@ -49,7 +51,11 @@ def _style(status: str) -> str:
 # "load ms" is a compile following the entry's profile, in a fresh process: it speaks for
 # the profile. Whether the server read the blob is the "served" column (the evidence).
 PROFILE_LOAD = "profile load ms"
-EVIDENCE_STYLE = {"served": "green", "not-served-yet": "yellow", "unknown": "dim"}
+EVIDENCE_STYLE: dict[str, str] = {
+    EvidenceState.SERVED: "green",
+    EvidenceState.NOT_SERVED_YET: "yellow",
+    EvidenceState.UNKNOWN: "dim",
+}
 
 
 def served_cell(row: dict[str, Any]) -> str:
@@ -61,11 +67,11 @@ def served_cell(row: dict[str, Any]) -> str:
     if not isinstance(ev, dict):
         return "-"
     state = str(ev.get("state"))
-    if state == "not-served-yet" and ev.get("seconds") is not None:
+    if state == EvidenceState.NOT_SERVED_YET and ev.get("seconds") is not None:
         from ..core.evidence import Evidence
 
         text = Evidence(state, "", seconds=float(ev["seconds"])).short()
-    elif state == "unknown":
+    elif state == EvidenceState.UNKNOWN:
         text = f"unknown: {ev.get('reason') or ''}"
     else:
         text = state

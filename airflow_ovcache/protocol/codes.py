@@ -149,7 +149,3 @@ class ErrorCode(Text):
     KEY_MISMATCH = "key-mismatch"
     UNSAFE_CACHE_DIR = "unsafe-cache-dir"
     INTEGRITY = "integrity"
-
-
-# An agent too old for the provider's request answers with one of these.
-TOO_OLD_CODES = frozenset({ErrorCode.UNKNOWN_COMMAND, ErrorCode.UNKNOWN_OPTION})
