@@ -97,6 +97,20 @@ class ServingLoad:
     ``LOADED_FROM_CACHE`` says so). On the memory path the ``CompiledModel``'s
     own ``LOADED_FROM_CACHE`` property reads False, because OpenVINO only sets it
     for loads through its cache manager; trust this field instead.
+
+    :ivar compiled: the ``CompiledModel``.
+    :ivar loaded_from_cache: whether the checked blob was what got loaded.
+    :ivar model: the model's name, from ``<root>/<model>/<version>/<file>`` (``None`` if the path says none).
+    :ivar version: the model version, from the path or the manifest entry.
+    :ivar device: the device compiled for.
+    :ivar blob: the blob's file name in the cache directory, once its manifest entry is found.
+    :ivar entry_key: the manifest entry's key.
+    :ivar fallback_reason: when the cache was not used, the failed check (:attr:`IntegrityError.reason`).
+    :ivar fallback_detail: when the cache was not used, the one-line message saying why.
+    :ivar check_ms: milliseconds spent on the checks (the blob's read and hash included).
+    :ivar compile_ms: milliseconds OpenVINO spent importing or compiling.
+    :ivar isolation: how the checked blob reached OpenVINO: ``memory``, ``copy`` or ``link``.
+    :ivar warnings: what the cache directory's permission check warned about (``unsafe_cache_dir="warn"``).
     """
 
     compiled: Any
@@ -127,7 +141,14 @@ def compile_model_checked(
 
     Same arguments as ``compile_model`` (``CACHE_DIR`` may be in ``config`` or
     given as ``cache_dir=``), plus the keyword arguments of :func:`load_checked`.
-    Returns the ``CompiledModel``.
+    Returns the ``CompiledModel``; use :func:`load_checked` to learn whether the cache was used.
+
+    :param core: an ``openvino.Core``.
+    :param model_path: the model file, exactly as the warm-up was given it.
+    :param device: the device, as in ``compile_model``.
+    :param config: compile properties, as in ``compile_model``; ``CACHE_DIR`` may be here.
+    :param kwargs: the keyword-only arguments of :func:`load_checked` (``cache_dir``,
+        ``fallback``, ``isolation``, ``encryption_key``...), documented there.
     """
     return load_checked(core, model_path, device, config, **kwargs).compiled
 
@@ -433,7 +454,7 @@ def _read_and_hash(root: Path, entry: Entry, trusted_owners: set[int] | None, wh
         raise IntegrityError("checksum", f"blob {entry.blob} shrank while it was read ({done} of {size} bytes)", where)
     if "blake3:" + hasher.hexdigest() != entry.checksum:
         memory.close()
-        raise IntegrityError("checksum", f"blob {entry.blob} differs from the published blob (checksum mismatch)", where)
+        raise _checksum_mismatch(entry, where)
     try:
         body = _body_offset(memory[:_HEADER_LIMIT], entry, where)
     except BaseException:
@@ -509,6 +530,15 @@ def _body_offset(head: bytes, entry: Entry, where: Where) -> int:
     """
     import re
 
+    _check_header(head, entry, where)
+    line_end = head.index(b"\n") + 1
+    match = re.search(rb'header_size_alignment="([0-9]+)"', head[:line_end])
+    alignment = int(match.group(1)) if match else 0
+    return line_end + ((alignment - line_end % alignment) % alignment if alignment else 0)
+
+
+def _check_header(head: bytes, entry: Entry, where: Where) -> None:
+    """Refuse a blob whose header is unreadable or names another runtime than the manifest entry."""
     from .core.blobfile import BlobHeaderError, parse_header
     from .core.errors import IntegrityError
 
@@ -518,10 +548,12 @@ def _body_offset(head: bytes, entry: Entry, where: Where) -> int:
         raise IntegrityError("checksum", f"blob header unreadable: {exc}", where) from None
     if header.runtime_version != entry.runtime:
         raise IntegrityError("runtime-mismatch", f"the blob header says OpenVINO {header.runtime_version}", where)
-    line_end = head.index(b"\n") + 1
-    match = re.search(rb'header_size_alignment="([0-9]+)"', head[:line_end])
-    alignment = int(match.group(1)) if match else 0
-    return line_end + ((alignment - line_end % alignment) % alignment if alignment else 0)
+
+
+def _checksum_mismatch(entry: Entry, where: Where) -> Exception:
+    from .core.errors import IntegrityError
+
+    return IntegrityError("checksum", f"blob {entry.blob} differs from the published blob (checksum mismatch)", where)
 
 
 def import_config(spec: CacheSpec, model_path: Path, cipher: CacheCipher | None) -> dict[str, Any]:
@@ -531,6 +563,10 @@ def import_config(spec: CacheSpec, model_path: Path, cipher: CacheCipher | None)
     nothing), the key's callbacks for an encrypted blob, and for a weightless
     blob (``OPTIMIZE_SIZE``) the cache mode and the weights file it was built
     from, which the plugin reads the weights back from.
+
+    :param spec: the cache spec of the entry being imported.
+    :param model_path: the model file (its ``.bin`` is the weights file of a weightless blob).
+    :param cipher: the cache key's cipher for an encrypted blob, else ``None``.
     """
     config: dict[str, Any] = dict(spec.property_dict)
     if spec.cache_mode != "OPTIMIZE_SPEED":
@@ -592,9 +628,6 @@ def _copy_and_hash(
     """Put the blob into ``private`` and check the bytes there: what is checked is what OpenVINO loads."""
     import blake3
 
-    from .core.blobfile import BlobHeaderError, parse_header
-    from .core.errors import IntegrityError
-
     target = private / entry.blob
     fd, st = _open_blob(root, entry, trusted_owners, where)
     try:
@@ -613,14 +646,9 @@ def _copy_and_hash(
     if st.st_size:
         hasher.update_mmap(target)
     if "blake3:" + hasher.hexdigest() != entry.checksum:
-        raise IntegrityError("checksum", f"blob {entry.blob} differs from the published blob (checksum mismatch)", where)
-    try:
-        with open(target, "rb") as handle:
-            header = parse_header(handle.read(_HEADER_LIMIT))
-    except BlobHeaderError as exc:
-        raise IntegrityError("checksum", f"blob header unreadable: {exc}", where) from None
-    if header.runtime_version != entry.runtime:
-        raise IntegrityError("runtime-mismatch", f"the blob header says OpenVINO {header.runtime_version}", where)
+        raise _checksum_mismatch(entry, where)
+    with open(target, "rb") as handle:
+        _check_header(handle.read(_HEADER_LIMIT), entry, where)
 
 
 def _copy(fd: int, target: Path, size: int) -> None:

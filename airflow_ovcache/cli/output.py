@@ -19,6 +19,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from .. import __version__
+from ..core import trace
 from ..core.errors import OvcacheError, this_host
 from ..core.manifest import utcnow
 from ..protocol import SCHEMA, SCHEMA_VERSION, ExitCode
@@ -59,6 +60,7 @@ class Envelope:
             "error": self.error.to_json() if self.error else None,
         }
 
+    @trace.traced("cli.envelope.dumps")
     def dumps(self) -> str:
         """The envelope as the one document printed on stdout."""
         return json.dumps(self.to_json(), indent=1, default=str)

@@ -17,6 +17,7 @@ import re
 from dataclasses import dataclass
 from pathlib import Path
 
+from . import trace
 from .evidence import open_blob
 
 HEADER_LIMIT = 4096  # the XML line is a few hundred bytes; the CPU meta follows within a few more
@@ -84,12 +85,14 @@ def _cpu_meta(body: bytes) -> dict[str, str]:
     return fields
 
 
+@trace.traced("blob.read_header")
 def read_header(path: Path) -> BlobHeader:
     """The blob's header, read without moving its access time (see :mod:`.evidence`)."""
     with os.fdopen(open_blob(path), "rb") as handle:
         return parse_header(handle.read(HEADER_LIMIT))
 
 
+@trace.traced("blob.checksum")
 def blob_checksum(path: Path) -> str:
     """BLAKE3 of the whole file, memory-mapped; blake3 hashes in parallel and releases the GIL.
 

@@ -36,6 +36,7 @@ import uuid
 from collections.abc import Iterator
 from pathlib import Path
 
+from . import trace
 from .blobfile import is_blob_name
 from .errors import CacheDirError, LockTimeout, ManifestCorrupt, UnsafeCacheDir, Where
 from .fsutil import os_error, remove_tree_at, signals_deferred
@@ -360,6 +361,7 @@ class CacheDir:
         """
         return self._lock(self.state, "manifest", _NOFOLLOW_DIR)
 
+    @trace.traced_cm("cache.entry_lock.take", "cache.entry_lock.release")
     def entry_lock(self, key: str) -> contextlib.AbstractContextManager[None]:
         """Held for a whole warm of one entry, so N concurrent warm-ups compile it once."""
         import blake3
@@ -368,6 +370,7 @@ class CacheDir:
         return self._lock(self.locks_root / f"{name}.lock", f"entry {key}")
 
     # -- manifest ------------------------------------------------------------------------
+    @trace.traced("cache.read_manifest")
     def read_manifest(self) -> Manifest:
         """The current manifest, read without a lock, for reading only.
 
@@ -405,6 +408,7 @@ class CacheDir:
             return None
         return cached[1] if cached[0] == (st.st_ino, st.st_size, st.st_mtime_ns, st.st_ctime_ns) else None
 
+    @trace.traced("cache.load_manifest")
     def load_manifest(self) -> Manifest:
         """The manifest read afresh, saving with this directory's file mode; writers hold the lock."""
         try:
@@ -418,6 +422,7 @@ class CacheDir:
         manifest.file_mode = self.policy.file_mode
         return manifest
 
+    @trace.traced_cm("cache.update_manifest.load", "cache.update_manifest.save")
     @contextlib.contextmanager
     def update_manifest(self, repair: bool = True, critical: bool = False) -> Iterator[Manifest]:
         """Lock, load, let the caller change it, save atomically.
@@ -448,6 +453,7 @@ class CacheDir:
         return aside
 
     # -- blobs -----------------------------------------------------------------------------
+    @trace.traced("cache.blob_names")
     def blob_names(self) -> list[str]:
         """Regular ``<hash>.blob`` files at the top of the directory (symlinks are not blobs)."""
         names = []
@@ -467,6 +473,7 @@ class CacheDir:
                 raise self._refuse(self.staging_root, "is not a real folder") from None
             raise os_error(exc, f"cannot open staging folder {self.staging_root}", self.where) from exc
 
+    @trace.traced_cm("cache.staging.create", "cache.staging.remove")
     @contextlib.contextmanager
     def staging(self) -> Iterator[Path]:
         """A private, empty folder on the cache filesystem, removed afterwards.

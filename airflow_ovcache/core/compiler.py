@@ -12,6 +12,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from . import trace
 from .encryption import CacheCipher, load_key
 from .errors import Where
 from .spec import CacheSpec
@@ -43,6 +44,7 @@ class Compiled:
     key_rejected: bool | None = None
 
 
+@trace.traced("compile")
 def serving_compile(
     core: Any,
     model_path: Path,

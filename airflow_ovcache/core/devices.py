@@ -10,6 +10,7 @@ from __future__ import annotations
 from dataclasses import asdict, dataclass, field
 from typing import Any
 
+from . import trace
 from .errors import UnknownDevice, UnknownProperty, Where, openvino_message
 
 # Devices that pick or split over other devices; a blob is made by the device
@@ -50,6 +51,7 @@ def _prop(core: Any, device: str, name: str) -> Any:
         return None
 
 
+@trace.traced("devices.describe")
 def describe(device: str, core: Any | None = None, where: Where | None = None) -> DeviceInfo:
     """Everything we need to know about one device; raises :class:`UnknownDevice` if it is not here."""
     core = _core(core)

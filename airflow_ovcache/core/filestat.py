@@ -10,7 +10,10 @@ from __future__ import annotations
 import os
 from pathlib import Path
 
+from . import trace
 
+
+@trace.traced("stat_identity")
 def stat_identity(path: Path) -> list[int]:
     """A blob's identity as recorded at publish time: size, mtime, ctime (ns) and inode.
 
@@ -23,6 +26,7 @@ def stat_identity(path: Path) -> list[int]:
     return [st.st_size, st.st_mtime_ns, st.st_ctime_ns, st.st_ino]
 
 
+@trace.traced("model_file_stat")
 def model_file_stat(spec_or_mode: str, path: Path) -> list[int] | None:
     """What OpenVINO's by-path cache check sees of the model file: its size and mtime in whole seconds.
 

@@ -19,6 +19,7 @@ import time
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from . import trace
 from .errors import InvalidName, ModelNotFound, Where
 from .fsutil import atomic_write
 
@@ -58,6 +59,7 @@ class StatCache:
     mode: int = 0o600  # 0640 when a serving group may read it (the serving check reuses it)
 
     @classmethod
+    @trace.traced("statcache.load")
     def load(cls, path: Path | None, racy_seconds: float = RACY_SECONDS, mode: int = 0o600) -> StatCache:
         cache = cls(path, racy_seconds=racy_seconds, mode=mode)
         if path is None:
@@ -84,6 +86,7 @@ class StatCache:
         self.entries[path] = [*_key(st), digest]
         self.dirty = True
 
+    @trace.traced("statcache.save")
     def save(self) -> None:
         if self.path is None or not self.dirty:
             return
@@ -113,6 +116,7 @@ class Fingerprinter:
         self.cache = stat_cache or StatCache()
         self.stats = FingerprintStats()
 
+    @trace.traced("fingerprint")
     def fingerprint(self, directory: Path, where: Where | None = None, boundary: Path | None = None) -> Fingerprint:
         """Hash of (relative path, size, content digest) of every file under ``directory``, in sorted order.
 

@@ -18,6 +18,7 @@ import threading
 from collections.abc import Iterator
 from pathlib import Path
 
+from . import trace
 from .errors import CacheDirError, DiskFull, Where
 
 
@@ -30,6 +31,7 @@ def fsync_dir(directory: Path) -> None:
         os.close(fd)
 
 
+@trace.traced("fsync_file")
 def fsync_file(path: Path) -> None:
     fd = os.open(path, os.O_RDONLY)
     try:
@@ -74,6 +76,7 @@ def os_error(exc: OSError, what: str, where: Where | None = None) -> CacheDirErr
     return CacheDirError(f"{what}: {exc.strerror or exc}", where)
 
 
+@trace.traced("regular_file_inside")
 def regular_file_inside(directory: Path, name: str) -> Path | None:
     """``directory/name`` if it is a regular file directly inside ``directory`` (not a symlink), else None.
 

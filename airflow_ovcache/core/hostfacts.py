@@ -19,10 +19,12 @@ import os
 import platform
 from pathlib import Path
 
+from . import trace
 from .blobfile import read_header
 from .fsutil import atomic_write
 
 
+@trace.traced("hostfacts.runtime_dist_version")
 @functools.lru_cache(maxsize=1)
 def runtime_dist_version() -> str | None:
     from importlib import metadata
@@ -52,6 +54,7 @@ def runtime_key() -> str:
 _BUILD: dict[str, str] = {}
 
 
+@trace.traced("hostfacts.runtime_build")
 def runtime_build(facts_path: Path | None = None) -> str:
     """The full build string OpenVINO writes into a blob's ``ie_version``.
 
@@ -76,6 +79,7 @@ def runtime_build(facts_path: Path | None = None) -> str:
     return _BUILD["build"]
 
 
+@trace.traced("hostfacts.cpu_signature")
 @functools.lru_cache(maxsize=1)
 def cpu_signature() -> str:
     """A short hash of the CPU model and feature flags: changes when the host's CPU does."""

@@ -15,6 +15,7 @@ from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any
 
+from . import trace
 from .blobfile import is_blob_name
 from .errors import ManifestCorrupt, Where
 from .fsutil import atomic_write
@@ -203,6 +204,7 @@ _KNOWN = {f.name for f in fields(Entry)}
 _REQUIRED = {f.name for f in fields(Entry) if f.default is MISSING and f.default_factory is MISSING}
 
 
+@trace.traced("manifest.digest")
 def _digest(entries: dict[str, Any], pending: list[str], publishing: dict[str, Any] | None = None) -> str:
     import blake3
 
@@ -266,6 +268,7 @@ class Manifest:
             raise ManifestCorrupt(f"manifest {path} is corrupt: {exc}", where) from None
         return cls(path, parsed, generation, pending, publishing)
 
+    @trace.traced("manifest.save")
     def save(self, where: Where | None = None) -> None:
         entries = {key: entry.__dict__ for key, entry in sorted(self.entries.items())}
         self.generation += 1

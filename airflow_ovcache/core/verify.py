@@ -49,7 +49,7 @@ from pathlib import Path
 from typing import Any
 
 from ..protocol import LOAD_STATUSES, REPAIRABLE_STATUSES, VerifyStatus
-from . import hostfacts
+from . import hostfacts, trace
 from .blobfile import BlobHeaderError, blob_checksum, read_header
 from .cachedir import CacheDir
 from .devices import DeviceInfo, describe
@@ -147,6 +147,7 @@ class Verifier:
         self._isa_probed = False
         self.fingerprinter = Fingerprinter(StatCache.load(cache.stat_cache_path, mode=cache.policy.file_mode))
 
+    @trace.traced("verify")
     def verify(
         self,
         model: str | None = None,
@@ -271,6 +272,7 @@ class Verifier:
             verified=entry.verified,
         )
 
+    @trace.traced("verify.check")
     def _check(self, entry: Entry) -> tuple[str, str, list[int] | None]:
         """(status, reason, refreshed blob stat or None)."""
         where = Where(this_host(), entry.model, entry.version, entry.device)
@@ -384,12 +386,14 @@ class Verifier:
             return VerifyStatus.UNREADABLE, f"uid {os.geteuid()} may not read {name}; run verify as the cache directory's owner"
         return None
 
+    @trace.traced("verify.isa")
     def _isa(self) -> str | None:
         if not self._isa_probed:
             self._host_isa = hostfacts.host_isa(self.cache.host_facts_path if self.cache.state.is_dir() else None)
             self._isa_probed = True
         return self._host_isa
 
+    @trace.traced("verify.device")
     def _device(self, device: str, where: Where) -> DeviceInfo | OvcacheError:
         if device not in self._devices:
             if self._core is None:
@@ -486,6 +490,7 @@ class Verifier:
                     "; outputs match a fresh compile" if outcome.outputs_match else ""
                 )
 
+    @trace.traced("verify.record")
     def _record(self, entries: list[Entry], results: list[VerifyResult], refreshed: dict[str, list[int]]) -> None:
         """Stamp verified times (and refreshed stats) on entries that are still the ones we checked."""
         if not os.access(self.cache.root, os.W_OK) or not self.cache.state.is_dir():

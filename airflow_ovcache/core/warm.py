@@ -22,7 +22,7 @@ from pathlib import Path
 from typing import Any
 
 from ..protocol import ErrorCode, WarmStatus
-from . import hostfacts
+from . import hostfacts, trace
 from .blobfile import BlobHeaderError, blob_checksum, read_header
 from .cachedir import CacheDir
 from .devices import DeviceInfo, check_properties, compile_error, describe
@@ -193,6 +193,7 @@ class Warmer:
             if published is not None:
                 self._confirm(published, spec, result, where)
 
+    @trace.traced("warm.current_entry")
     def _current_entry(self, key: str) -> Entry | None:
         try:
             return self.cache.read_manifest().entries.get(key)
@@ -250,6 +251,7 @@ class Warmer:
             hint="give the serving application the agent's key (or the agent the server's), then warm with --force",
         )
 
+    @trace.traced("warm.device")
     def _device(self, device: str, where: Where) -> DeviceInfo:
         if device not in self._devices:
             if self._core is None:
@@ -363,9 +365,11 @@ class Warmer:
             manifest.publishing = {"key": entry.key, "entry": entry.to_json(), "stage": stage.name, "blobs": entry.all_blobs}
             manifest.save(self.cache.where)
         try:
-            for path in [*staged[1:], staged[0]]:
-                os.replace(path, self.cache.root / path.name)
-            fsync_dir(self.cache.root)
+            with trace.span("warm.publish.rename", blobs=len(staged)):
+                for path in [*staged[1:], staged[0]]:
+                    os.replace(path, self.cache.root / path.name)
+            with trace.span("warm.publish.fsync_dir"):
+                fsync_dir(self.cache.root)
         except OSError as exc:
             raise os_error(exc, f"cannot publish blob(s) {', '.join(p.name for p in staged)}", where) from exc
         stamp_published(self.cache.root, entry)
@@ -434,6 +438,7 @@ class Warmer:
             if other.model_path == entry.model_path:
                 other.fingerprint = entry.fingerprint
 
+    @trace.traced("warm.remember_isa")
     def _remember_isa(self, isa: str | None) -> None:
         if not isa:
             return

@@ -22,6 +22,7 @@ import re
 from dataclasses import dataclass, field
 from typing import Any
 
+from ..core import trace
 from ..protocol import SCHEMA, SUPPORTED_SCHEMA_VERSIONS, ErrorCode
 from .errors import AgentOutputError, AgentTooOld, Target
 
@@ -102,6 +103,7 @@ class AgentRun:
     stderr_tail: list[str] = field(default_factory=list)
 
     @classmethod
+    @trace.traced("agent.parse")
     def parse(cls, stdout: str, exit_code: int, target: Target, stderr_tail: list[str] | None = None) -> AgentRun:
         """Read an envelope, or explain why this is not one this provider can read.
 

@@ -18,6 +18,7 @@ import time
 from collections.abc import Callable, Sequence
 from typing import IO, Any
 
+from ..core import trace
 from .errors import AgentTimeout, Target
 from .transport import LineCollector, LineSink, RawResult
 
@@ -57,6 +58,7 @@ class LocalTransport:
         return "local subprocess"
 
     # -- sync ---------------------------------------------------------------------------------
+    @trace.traced("local.run")
     def run(
         self, args: Sequence[str], *, target: Target, timeout: float | None, on_line: LineSink, stdin: bytes | None = None
     ) -> RawResult:

@@ -33,6 +33,7 @@ import time
 from collections.abc import Callable, Sequence
 from typing import Any
 
+from ..core import trace
 from .errors import (
     AgentTimeout,
     ConnectionConfigError,
@@ -132,6 +133,7 @@ class SSHTransport:
         return f"ssh (connection {self.ssh_conn_id})"
 
     # -- the SSH provider's hook --------------------------------------------------------------
+    @trace.traced("ssh.hook")
     def ssh_hook(self, target: Target) -> Any:
         """The SSH provider's hook for this connection, with host key checking forced on."""
         if self._hook is not None:
@@ -177,6 +179,7 @@ class SSHTransport:
         return getattr(self._hook, "remote_host", None)
 
     # -- connect ------------------------------------------------------------------------------
+    @trace.traced("ssh.connect")
     def _connect(self, target: Target) -> Any:
         hook = self.ssh_hook(target)
         attempts = self.connect_retries + 1
@@ -313,6 +316,7 @@ class SSHTransport:
         except Exception as exc:  # noqa: BLE001 - best effort; timeout(1) on the host is the backstop
             log.warning("%s: could not stop the agent on %s (process group %s): %s", target.host, self.address(), pgid, exc)
 
+    @trace.traced("ssh.session")
     def _read(
         self,
         client: Any,

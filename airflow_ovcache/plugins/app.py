@@ -31,7 +31,7 @@ from .links import base_path
 def create_app(
     location: "str | os.PathLike[str] | None" = None, authorize: "Callable[[Any, str | None], bool] | None" = None
 ) -> Any:
-    """The plugin's app.
+    """The plugin's app: the report pages and their JSON, each behind Airflow's login and DAG permissions.
 
     :param location: the report folder; default: read per request (``report_dir()``).
     :param authorize: ``(user, dag_id) -> bool``, whether the user may read that DAG's runs;

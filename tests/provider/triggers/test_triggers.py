@@ -262,3 +262,36 @@ def test_watched_release_asset_carries_the_event_trigger() -> None:
     classpath, kwargs = watcher.trigger.serialize()
     assert kwargs["models"] == ["resnet50"] and kwargs["repository_name"] == "models-prod"
     assert isinstance(BaseEventTrigger.hash(classpath, kwargs), int)
+
+
+def test_blob_condition_reads_the_verify_report() -> None:
+    """Regression guard for the shared entry condition: of several specs for one device a valid one wins, the last listed."""
+    from airflow_ovcache.hooks.reports import VerifyEntry, VerifyReport
+
+    from airflow_ovcache.hooks.conditions import BlobCondition
+
+    def row(status: str, device: str, blob: str, version: int = 2) -> VerifyEntry:
+        return VerifyEntry.from_json(
+            {"status": status, "reason": "r", "model": "mlp", "version": version, "device": device, "blob": blob}
+        )
+
+    report = VerifyReport(
+        "h1", "/c", [row("ok", "CPU", "a.blob"), row("stale-model", "CPU", "b.blob"), row("ok", "CPU", "c.blob")], {}, 0.0
+    )
+    met = BlobCondition("mlp", 2).evaluate(report)
+    assert met.met and met.message == "mlp@2 on host h1: valid blob for CPU"
+    assert met.value == {
+        "host": "h1",
+        "cache_dir": "/c",
+        "model": "mlp",
+        "version": 2,
+        "devices": {"CPU": "ok"},
+        "blobs": {"CPU": "c.blob"},
+    }
+    waiting = BlobCondition("mlp", 2, ["CPU", "GPU"]).evaluate(report)
+    assert not waiting.met and waiting.message == "mlp@2 on host h1: waiting for GPU: not warmed"
+    stale = BlobCondition("mlp", 2).evaluate(VerifyReport("h1", "/c", [row("stale-model", "CPU", "b.blob")], {}, 0.0))
+    assert not stale.met and stale.message == "mlp@2 on host h1: waiting for CPU: stale-model (r)"
+    other = BlobCondition("mlp", 2).evaluate(VerifyReport("h1", "/c", [row("ok", "CPU", "x.blob", version=1)], {}, 0.0))
+    assert not other.met and other.message == "mlp@2 on host h1: no managed blob yet"
+    assert BlobCondition("mlp", 2, None, True).arguments() == {"model": "mlp", "version": 2, "devices": [], "load_check": True}
