@@ -18,6 +18,10 @@ STATUS_STYLE: dict[str, str] = {
 
 
 def human_bytes(n: int | None) -> str:
+    """A size for people (``1.5 MiB``); ``-`` when unknown.
+
+    :param n: bytes, or None.
+    """
     if n is None:
         return "-"
     value = float(n)
@@ -59,7 +63,10 @@ EVIDENCE_STYLE: dict[str, str] = {
 
 
 def served_cell(row: dict[str, Any]) -> str:
-    """The "served" column: the entry's evidence, or what an orphan says about who wrote it."""
+    """The "served" column: the entry's evidence, or what an orphan says about who wrote it.
+
+    :param row: a verify or status row.
+    """
     if row.get("server_compiled"):
         shadows = row.get("shadows")
         return "[bold yellow]server compiled something else[/]" + (f" (shadows {_text(shadows)})" if shadows else "")
@@ -88,6 +95,11 @@ def _table(title: str, columns: list[str]) -> Any:
 
 
 def warm_table(items: list[dict[str, Any]], summary: dict[str, int]) -> None:
+    """Print a warm's items and summary as a table.
+
+    :param items: the result's ``items`` (warm_item shapes).
+    :param summary: counts per warm status.
+    """
     table = _table(
         "warm", ["model", "version", "device", "status", "blob", "size", "compile (s, agent-timed)", PROFILE_LOAD, "reason"]
     )
@@ -109,6 +121,11 @@ def warm_table(items: list[dict[str, Any]], summary: dict[str, int]) -> None:
 
 
 def verify_table(rows: list[dict[str, Any]], summary: dict[str, int]) -> None:
+    """Print verify rows and their summary as a table.
+
+    :param rows: verify_entry shapes.
+    :param summary: counts per verify status.
+    """
     table = _table("verify", ["model", "version", "device", "status", "served", "blob", "size", PROFILE_LOAD, "reason"])
     for row in rows:
         table.add_row(
@@ -141,6 +158,12 @@ def _server_compiled(console: Any, rows: list[dict[str, Any]]) -> None:
 
 
 def invalidate_table(plan: dict[str, Any], applied: dict[str, Any] | None, dry_run: bool) -> None:
+    """Print an invalidation plan and what was removed.
+
+    :param plan: the result's ``plan``.
+    :param applied: the result's ``applied`` (None on a dry run).
+    :param dry_run: nothing was removed.
+    """
     title = "invalidate (dry run: nothing removed)" if dry_run else "invalidate"
     table = _table(title, ["action", "reason", "model", "version", "device", "blob", "size", "detail"])
     for rem in plan["removals"]:
@@ -169,6 +192,10 @@ def invalidate_table(plan: dict[str, Any], applied: dict[str, Any] | None, dry_r
 
 
 def status_table(status: dict[str, Any]) -> None:
+    """Print the ``status`` result: entries, orphans and totals.
+
+    :param status: the status result.
+    """
     table = _table(
         f"cache {status['cache_dir']}",
         ["model", "version", "device", "blob", "size", "present", "served", "verified", PROFILE_LOAD],
@@ -206,6 +233,10 @@ def status_table(status: dict[str, Any]) -> None:
 
 
 def devices_table(devices: list[dict[str, Any]]) -> None:
+    """Print the ``devices`` result's devices.
+
+    :param devices: one dict per device.
+    """
     table = _table("devices", ["device", "name", "architecture", "can cache", "capabilities"])
     for dev in devices:
         table.add_row(
@@ -219,6 +250,10 @@ def devices_table(devices: list[dict[str, Any]]) -> None:
 
 
 def models_table(result: dict[str, Any]) -> None:
+    """Print the ``models`` result: versions and what the policy selects.
+
+    :param result: the models result.
+    """
     table = _table(f"repository {result['repository']}", ["model", "versions", "selected by policy"])
     for model in result["models"]:
         table.add_row(

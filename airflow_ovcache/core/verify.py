@@ -76,6 +76,8 @@ def profile_of(spec: dict[str, Any] | None) -> str:
 
 @dataclass
 class VerifyResult:
+    """One verify row: a managed entry's status and reason, or an orphan blob (the ``verify_entry`` shape)."""
+
     status: str
     reason: str
     model: str | None = None
@@ -107,9 +109,11 @@ class VerifyResult:
 
     @property
     def ok(self) -> bool:
+        """Whether the status is ``ok``."""
         return self.status == OK
 
     def to_json(self) -> dict[str, Any]:
+        """The row as the ``verify_entry`` shape."""
         # A shallow copy (asdict deep-copies, which dominates at 10,000 entries); spec is the only nested value.
         data = dict(self.__dict__)
         if self.spec is not None:
@@ -120,6 +124,16 @@ class VerifyResult:
 
 
 class Verifier:
+    """Checks managed entries (and finds orphan blobs) in one cache directory, cheapest check first.
+
+    :param cache: the checked cache directory.
+    :param checksum: ``changed`` re-hashes a blob only when its stat moved; ``always`` every time.
+    :param load_check: also load each blob in a fresh process following its profile.
+    :param infer_check: also compare cached outputs with a fresh compile (implies ``load_check``).
+    :param check_devices: check that each entry's device is present and can cache.
+    :param describe_device: how a device is described (a seam for tests; default :func:`.devices.describe`).
+    """
+
     def __init__(
         self,
         cache: CacheDir,
@@ -157,6 +171,15 @@ class Verifier:
         manifest: Manifest | None = None,
         record: bool = True,
     ) -> list[VerifyResult]:
+        """One result per selected entry, then the orphan blobs; verified times are recorded.
+
+        :param model: only this model.
+        :param version: only this version.
+        :param device: only this device.
+        :param include_orphans: also report blobs no entry accounts for.
+        :param manifest: an already read manifest (default: read it now).
+        :param record: stamp verified times and refreshed stats on the entries.
+        """
         given = manifest is not None
         manifest = manifest or self.cache.read_manifest()
         entries = manifest.select(model, version, device)
@@ -518,6 +541,10 @@ class Verifier:
 
 
 def summarize(results: list[VerifyResult]) -> dict[str, int]:
+    """The result's ``summary``: how many rows have each status.
+
+    :param results: verify results.
+    """
     counts: dict[str, int] = {}
     for res in results:
         counts[res.status] = counts.get(res.status, 0) + 1

@@ -57,6 +57,8 @@ REWRITTEN = "blob file was rewritten since it was published"
 
 @dataclass
 class WarmResult:
+    """What a warm did with one (model, version, device): the ``warm_item`` shape."""
+
     model: str
     version: int | None  # None for a model with no usable version folder at all
     device: str
@@ -77,9 +79,11 @@ class WarmResult:
 
     @property
     def ok(self) -> bool:
+        """Whether the item did not fail."""
         return self.status in (WARMED, UNCHANGED, SKIPPED)
 
     def to_json(self) -> dict[str, Any]:
+        """The item as the ``warm_item`` shape."""
         return asdict(self)
 
 
@@ -158,6 +162,7 @@ class Warmer:
         return result
 
     def close(self) -> None:
+        """Save the fingerprint stat cache; call once after the last item."""
         self.fingerprinter.cache.save()
 
     # -- steps -----------------------------------------------------------------------------

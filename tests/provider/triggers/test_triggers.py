@@ -266,9 +266,8 @@ def test_watched_release_asset_carries_the_event_trigger() -> None:
 
 def test_blob_condition_reads_the_verify_report() -> None:
     """Regression guard for the shared entry condition: of several specs for one device a valid one wins, the last listed."""
-    from airflow_ovcache.hooks.reports import VerifyEntry, VerifyReport
-
     from airflow_ovcache.hooks.conditions import BlobCondition
+    from airflow_ovcache.hooks.reports import VerifyEntry, VerifyReport
 
     def row(status: str, device: str, blob: str, version: int = 2) -> VerifyEntry:
         return VerifyEntry.from_json(
