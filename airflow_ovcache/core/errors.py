@@ -11,6 +11,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any
 
+from ..protocol.codes import ErrorCode
 from ..protocol.location import Location, this_host
 from .text import one_line
 
@@ -35,7 +36,7 @@ class OvcacheError(Exception):
     message: str
     where: Location = field(default_factory=Location)
     hint: str = ""
-    code: str = "error"
+    code: str = ErrorCode.ERROR
 
     def __post_init__(self) -> None:
         super().__init__(self.message)
@@ -90,7 +91,7 @@ class UsageError(OvcacheError):
     """A command-line argument the agent cannot take (exit code 2); the message names the flag."""
 
     def __init__(self, message: str, hint: str = "", where: Location | None = None) -> None:
-        super().__init__(message, where or Location(), hint, "usage")
+        super().__init__(message, where or Location(), hint, ErrorCode.USAGE)
 
 
 class InvalidName(OvcacheError):
@@ -101,7 +102,7 @@ class InvalidName(OvcacheError):
             message,
             where or Location(),
             "model names and versions are single path components; versions are positive integers",
-            "invalid-name",
+            ErrorCode.INVALID_NAME,
         )
 
 
@@ -113,7 +114,7 @@ class ModelNotFound(OvcacheError):
             message,
             where or Location(),
             hint or "check the repository path and the <model>/<version>/ layout",
-            "model-not-found",
+            ErrorCode.MODEL_NOT_FOUND,
         )
 
 
@@ -125,7 +126,7 @@ class ModelUnreadable(OvcacheError):
             message,
             where or Location(),
             "OpenVINO cannot read or convert this model; check the files were copied whole",
-            "model-unreadable",
+            ErrorCode.MODEL_UNREADABLE,
         )
 
 
@@ -141,7 +142,7 @@ class UnknownDevice(OvcacheError):
             f"device {device!r} is not present on this host",
             (where or Location()).merged(Location(device=device)),
             f"available devices: {', '.join(available) or 'none'}",
-            "unknown-device",
+            ErrorCode.UNKNOWN_DEVICE,
         )
 
 
@@ -157,7 +158,7 @@ class UnknownProperty(OvcacheError):
             f"property {prop!r} is not supported by device {device}",
             (where or Location()).merged(Location(device=device)),
             f"list supported properties with 'ovcache devices --json'; fix the cache spec for {device}",
-            "unknown-property",
+            ErrorCode.UNKNOWN_PROPERTY,
         )
 
 
@@ -172,7 +173,7 @@ class DeviceCannotCache(OvcacheError):
             f"device {device} does not report EXPORT_IMPORT, so OpenVINO cannot cache compiled models for it",
             (where or Location()).merged(Location(device=device)),
             "warm another device or pass --no-cache-device=skip to skip it",
-            "device-cannot-cache",
+            ErrorCode.DEVICE_CANNOT_CACHE,
         )
 
 
@@ -184,7 +185,7 @@ class NoBlobWritten(OvcacheError):
             message,
             where or Location(),
             hint or "check that the device can cache and that the cache spec is what the server compiles",
-            "no-blob",
+            ErrorCode.NO_BLOB,
         )
 
 
@@ -192,14 +193,14 @@ class CompileFailed(OvcacheError):
     """OpenVINO failed to compile the model for the device."""
 
     def __init__(self, message: str, where: Location | None = None, hint: str = "") -> None:
-        super().__init__(message, where or Location(), hint, "compile-failed")
+        super().__init__(message, where or Location(), hint, ErrorCode.COMPILE_FAILED)
 
 
 class CacheDirError(OvcacheError):
     """The cache directory cannot be used (not a directory, not writable...)."""
 
     def __init__(self, message: str, where: Location | None = None, hint: str = "") -> None:
-        super().__init__(message, where or Location(), hint, "cache-dir")
+        super().__init__(message, where or Location(), hint, ErrorCode.CACHE_DIR)
 
 
 class DiskFull(OvcacheError):
@@ -211,7 +212,7 @@ class DiskFull(OvcacheError):
             where or Location(),
             "nothing was replaced; free space on the cache filesystem: 'ovcache invalidate' still works on a full disk "
             "(it keeps a small reserve for its journal), or 'ovcache invalidate --dry-run' lists blobs that can be deleted by hand",
-            "disk-full",
+            ErrorCode.DISK_FULL,
         )
 
 
@@ -223,7 +224,7 @@ class ManifestCorrupt(OvcacheError):
             message,
             where or Location(),
             hint or "run 'ovcache repair-manifest' to set it aside and rebuild it; no blob was touched",
-            "manifest-corrupt",
+            ErrorCode.MANIFEST_CORRUPT,
         )
 
 
@@ -235,7 +236,7 @@ class LockTimeout(OvcacheError):
             message,
             where or Location(),
             "another ovcache process holds the lock; wait for it or raise --lock-timeout",
-            "lock-timeout",
+            ErrorCode.LOCK_TIMEOUT,
         )
 
 
@@ -247,7 +248,7 @@ class SpecConflict(OvcacheError):
             message,
             where or Location(),
             "two cache specs map to one blob file but produce different blobs; serve one spec per model per cache directory",
-            "spec-conflict",
+            ErrorCode.SPEC_CONFLICT,
         )
 
 
@@ -255,7 +256,7 @@ class EncryptionError(OvcacheError):
     """The cache encryption key is missing, unreadable or not a key."""
 
     def __init__(self, message: str, where: Location | None = None, hint: str = "") -> None:
-        super().__init__(message, where or Location(), hint, "encryption")
+        super().__init__(message, where or Location(), hint, ErrorCode.ENCRYPTION)
 
 
 class KeyMismatch(OvcacheError):
@@ -266,7 +267,7 @@ class KeyMismatch(OvcacheError):
             message,
             where or Location(),
             hint or "give the agent and the serving application the same key; after rotating a key, warm again",
-            "key-mismatch",
+            ErrorCode.KEY_MISMATCH,
         )
 
 
@@ -279,7 +280,7 @@ class UnsafeCacheDir(OvcacheError):
             where or Location(),
             hint
             or "make it owned by the agent's user and not writable by others (chmod o-w,g-w); see docs/security.md, or pass --unsafe-cache-dir warn",
-            "unsafe-cache-dir",
+            ErrorCode.UNSAFE_CACHE_DIR,
         )
 
 
@@ -297,7 +298,7 @@ class IntegrityError(OvcacheError):
             where or Location(),
             hint
             or "run 'ovcache verify' on this host and warm the model again; or pass fallback='fresh' to compile without the cache",
-            "integrity",
+            ErrorCode.INTEGRITY,
         )
         self.reason = reason
 

@@ -37,10 +37,9 @@ from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any
 
-SERVED = "served"
-NOT_SERVED_YET = "not-served-yet"
-UNKNOWN = "unknown"
-STATES = (SERVED, NOT_SERVED_YET, UNKNOWN)
+from ..protocol import EvidenceState
+
+SERVED, NOT_SERVED_YET, UNKNOWN = EvidenceState.SERVED, EvidenceState.NOT_SERVED_YET, EvidenceState.UNKNOWN
 
 # An orphan written this long after the latest earlier publish is not attributed to it by time alone.
 SHADOW_WINDOW_NS = 24 * 3600 * 10**9

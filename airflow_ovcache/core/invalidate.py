@@ -29,6 +29,7 @@ import time
 from dataclasses import asdict, dataclass, field
 from typing import Any
 
+from ..protocol import RemovalReason, VerifyStatus
 from ..protocol.location import Location
 from .blobfile import is_blob_name
 from .cachedir import CacheDir
@@ -38,8 +39,8 @@ from .manifest import Entry, Manifest
 from .policy import VersionPolicy
 from .verify import Verifier
 
-STALE_STATUSES = {"stale-model", "model-missing", "corrupt", "key-mismatch"}
-FOREIGN_STATUSES = {"runtime-mismatch", "isa-mismatch"}
+STALE_STATUSES = {VerifyStatus.STALE_MODEL, VerifyStatus.MODEL_MISSING, VerifyStatus.CORRUPT, VerifyStatus.KEY_MISMATCH}
+FOREIGN_STATUSES = {VerifyStatus.RUNTIME_MISMATCH, VerifyStatus.ISA_MISMATCH}
 DEFAULT_ORPHAN_MIN_AGE = 600.0
 
 log = logging.getLogger(__name__)
@@ -151,7 +152,9 @@ def plan_invalidation(
         plan.retained_versions[model] = retained
         for entry in entries:
             if entry.version not in retained:
-                doomed[entry.key] = _removal(cache, entry, "retired", f"version {entry.version} is not retained by {chosen}")
+                doomed[entry.key] = _removal(
+                    cache, entry, RemovalReason.RETIRED, f"version {entry.version} is not retained by {chosen}"
+                )
 
     # 2. stale and foreign blobs, by a quick verify (no load check, no device check)
     if stale or foreign:
@@ -160,12 +163,14 @@ def plan_invalidation(
             if res.key is None or res.key in doomed or (models is not None and res.model not in models):
                 continue
             entry = manifest.entries[res.key]
-            if res.status == "missing":
-                doomed[res.key] = _removal(cache, entry, "missing", "blob already gone; dropping the record", delete=False)
+            if res.status == VerifyStatus.MISSING:
+                doomed[res.key] = _removal(
+                    cache, entry, RemovalReason.MISSING, "blob already gone; dropping the record", delete=False
+                )
             elif stale and res.status in STALE_STATUSES:
-                doomed[res.key] = _removal(cache, entry, "stale", f"{res.status}: {res.reason}")
+                doomed[res.key] = _removal(cache, entry, RemovalReason.STALE, f"{res.status}: {res.reason}")
             elif foreign and res.status in FOREIGN_STATUSES:
-                doomed[res.key] = _removal(cache, entry, "foreign", f"{res.status}: {res.reason}")
+                doomed[res.key] = _removal(cache, entry, RemovalReason.FOREIGN, f"{res.status}: {res.reason}")
 
     # 3. the size budget, over what is left
     kept_entries = [e for e in manifest.entries.values() if e.key not in doomed]
@@ -216,7 +221,7 @@ def plan_invalidation(
             if age < orphan_min_age:
                 plan.young_orphans.append(name)
                 continue
-            plan.removals.append(Removal("orphan", "not recorded in the manifest", name, stat[0], blob_stat=stat))
+            plan.removals.append(Removal(RemovalReason.ORPHAN, "not recorded in the manifest", name, stat[0], blob_stat=stat))
 
     plan.kept = sorted(e.key for e in kept_entries)
     plan.bytes_after = plan.bytes_before - plan.bytes_freed
@@ -284,7 +289,7 @@ def _evict_to_budget(
         if total <= max_bytes:
             break
         doomed[entry.key] = _removal(
-            cache, entry, "budget", f"evicted to fit the {max_bytes}-byte budget (least recently verified)"
+            cache, entry, RemovalReason.BUDGET, f"evicted to fit the {max_bytes}-byte budget (least recently verified)"
         )
         for name in entry.all_blobs:
             refs[name] -= 1
@@ -375,7 +380,7 @@ def finish_pending(cache: CacheDir, manifest: Manifest, result: ApplyResult | No
 
 def _stale_step(cache: CacheDir, manifest: Manifest, removal: Removal, referenced: set[str]) -> str | None:
     """Why a planned removal no longer holds (something changed since planning), or None."""
-    if removal.reason == "orphan":
+    if removal.reason == RemovalReason.ORPHAN:
         if removal.blob in referenced:
             return "blob was recorded by a warm-up since the plan was made"
     else:

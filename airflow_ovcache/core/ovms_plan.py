@@ -26,7 +26,8 @@ from .errors import OvcacheError, UsageError, this_host
 from .policy import VersionPolicy
 from .repository import MODEL_SUFFIXES, ModelRepository, ModelVersion
 from .spec import CacheSpec
-from .warm import SKIPPED, WarmItem, WarmResult, planning_failure
+from .warm import SKIPPED, WarmItem, WarmResult
+from .warmplan import planning_failure
 
 
 def parse_path_map(pairs: list[str] | Mapping[str, str] | None) -> dict[str, str]:

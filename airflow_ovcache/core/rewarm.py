@@ -14,11 +14,12 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from ..protocol import REPAIRABLE_STATUSES, VerifyStatus
 from .cachedir import CacheDir
 from .manifest import Entry
 from .repository import MODEL_SUFFIXES, ModelVersion
 from .spec import CacheSpec
-from .verify import OK, REPAIRABLE, Verifier, VerifyResult, summarize
+from .verify import OK, Verifier, VerifyResult, summarize
 from .warm import Warmer, WarmResult
 
 
@@ -31,7 +32,7 @@ class RewarmReport:
     @property
     def unrepaired(self) -> list[VerifyResult]:
         """Entries still not ok afterwards. Orphans are reported but are not a repair failure."""
-        return [r for r in self.after if r.status not in (OK, "orphan")]
+        return [r for r in self.after if r.status not in (OK, VerifyStatus.ORPHAN)]
 
     def to_json(self) -> dict[str, Any]:
         return {
@@ -57,7 +58,7 @@ def rewarm(
     confirm: bool = True,
     progress: Callable[[WarmResult], None] | None = None,
 ) -> RewarmReport:
-    wanted = statuses if statuses is not None else REPAIRABLE
+    wanted = statuses if statuses is not None else REPAIRABLE_STATUSES
     report = RewarmReport()
     report.found = Verifier(cache, load_check=load_check).verify()
     manifest = cache.read_manifest()
@@ -65,7 +66,7 @@ def rewarm(
     todo = [
         manifest.entries[r.key]
         for r in report.found
-        if r.key and r.status in wanted and (r.repairable or r.status not in REPAIRABLE) and r.key in manifest.entries
+        if r.key and r.status in wanted and (r.repairable or r.status not in REPAIRABLE_STATUSES) and r.key in manifest.entries
     ]
     by_repository: dict[str | None, list[Entry]] = {}
     for entry in todo:

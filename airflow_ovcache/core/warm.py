@@ -21,6 +21,7 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
+from ..protocol import ErrorCode, WarmStatus
 from ..protocol.location import Location
 from . import hostfacts, trace
 from .blobfile import BlobHeaderError, blob_checksum, read_header
@@ -33,13 +34,13 @@ from .errors import (
     DiskFull,
     KeyMismatch,
     ManifestCorrupt,
-    ModelNotFound,
     NoBlobWritten,
     OvcacheError,
     SpecConflict,
     UsageError,
     this_host,
 )
+from .filestat import model_file_stat, restat_after_link, stat_identity
 from .fingerprint import Fingerprint, Fingerprinter, StatCache
 from .fsutil import free_bytes, fsync_dir, fsync_file, os_error, unlink_inside
 from .loadcheck import LoadCheck, run_load_checks
@@ -50,12 +51,14 @@ from .spec import CacheSpec
 
 log = logging.getLogger(__name__)
 
-WARMED, UNCHANGED, SKIPPED, FAILED = "warmed", "unchanged", "skipped", "failed"
+WARMED, UNCHANGED, SKIPPED, FAILED = WarmStatus.WARMED, WarmStatus.UNCHANGED, WarmStatus.SKIPPED, WarmStatus.FAILED
 REWRITTEN = "blob file was rewritten since it was published"
 
 
 @dataclass
 class WarmResult:
+    """What a warm did with one (model, version, device): the ``warm_item`` shape."""
+
     model: str
     version: int | None  # None for a model with no usable version folder at all
     device: str
@@ -76,25 +79,12 @@ class WarmResult:
 
     @property
     def ok(self) -> bool:
+        """Whether the item did not fail."""
         return self.status in (WARMED, UNCHANGED, SKIPPED)
 
     def to_json(self) -> dict[str, Any]:
+        """The item as the ``warm_item`` shape."""
         return asdict(self)
-
-
-@trace.traced("stat_identity")
-def stat_identity(path: Path) -> list[int]:
-    st = os.stat(path)
-    return [st.st_size, st.st_mtime_ns, st.st_ctime_ns, st.st_ino]
-
-
-@trace.traced("model_file_stat")
-def model_file_stat(spec_or_mode: str, path: Path) -> list[int] | None:
-    """What OpenVINO's by-path cache check sees of the model file: its size and mtime in whole seconds."""
-    if spec_or_mode != "path":
-        return None
-    st = os.stat(path)
-    return [st.st_size, int(st.st_mtime)]
 
 
 def stamp_published(root: Path, entry: Entry) -> None:
@@ -103,17 +93,6 @@ def stamp_published(root: Path, entry: Entry) -> None:
     for record in entry.extra_blobs:
         record["blob_stat"] = stat_identity(root / record["blob"])
     entry.published_ns = entry.blob_stat[2]
-
-
-def restat_after_link(path: Path, recorded: list[int]) -> list[int]:
-    """The recorded identity with a fresh ctime, if only ctime moved (a hard link of ours comes and went)."""
-    try:
-        now = stat_identity(path)
-    except FileNotFoundError:
-        return recorded
-    if len(recorded) == 4 and [now[0], now[1], now[3]] == [recorded[0], recorded[1], recorded[3]]:
-        return now
-    return recorded
 
 
 def refuse_cache_inside(cache_root: Path, repository_root: Path, where: Location | None = None) -> None:
@@ -171,7 +150,7 @@ class Warmer:
         except OvcacheError as exc:
             exc.at(where)
             result.status, result.reason, result.error = FAILED, exc.one_line(), exc.to_json()
-            if exc.code in ("device-cannot-cache", "no-blob") and self.on_no_cache == "skip":
+            if exc.code in (ErrorCode.DEVICE_CANNOT_CACHE, ErrorCode.NO_BLOB) and self.on_no_cache == "skip":
                 result.status = SKIPPED
                 result.error = None
         except OSError as exc:
@@ -183,6 +162,7 @@ class Warmer:
         return result
 
     def close(self) -> None:
+        """Save the fingerprint stat cache; call once after the last item."""
         self.fingerprinter.cache.save()
 
     # -- steps -----------------------------------------------------------------------------
@@ -508,59 +488,6 @@ class Warmer:
 
 
 WarmItem = tuple[ModelVersion, CacheSpec]
-
-
-def planning_failure(exc: OvcacheError, model: str, version: int | None, device: str) -> WarmResult:
-    """A version folder (or model) that cannot be warmed, as a failed item of its own instead of an aborted run."""
-    where = Location(host=this_host(), model=model, version=version, device=device)
-    exc.at(where)
-    return WarmResult(model, version, device, FAILED, exc.one_line(), error=exc.to_json())
-
-
-def plan_warm(
-    repository: Any,
-    config: Any,
-    models: list[str],
-    policy: Any,
-    version_numbers: list[int] | None,
-    overrides: dict[str, Any],
-) -> list[WarmItem | WarmResult]:
-    """What a warm of ``models`` compiles, in order; a model or version that cannot be warmed is a failed result.
-
-    One release still being copied (an empty version folder, two model files, a
-    model with no version yet) must not keep every other model on the host cold:
-    it becomes a ``failed`` item naming its model and version, and the rest is
-    planned as usual. A model name that is not in the repository at all (or not a
-    plain name) is still the command's error: it was asked for by mistake. ``repository`` is a :class:`~.repository.ModelRepository`,
-    ``config`` a :class:`~.spec.ServingConfig`, ``policy`` a :class:`~.policy.VersionPolicy`.
-    """
-    requested = ",".join(overrides.get("devices") or []) or "CPU"
-    planned: list[WarmItem | WarmResult] = []
-    for model in models:
-        # A model that is not in the repository at all was named by mistake (a typo in
-        # --model): that is the command's error, not an item's.
-        repository.model_dir(model)
-        try:
-            specs = config.specs_for(model, overrides)
-            numbers = version_numbers or policy.select(repository.versions(model))
-        except OvcacheError as exc:
-            planned.append(planning_failure(exc, model, None, requested))
-            continue
-        if not numbers:
-            for spec in specs:
-                missing = ModelNotFound(
-                    f"model {model} has no version folder in {repository.root}",
-                    hint="copy a version folder (<model>/<N>/) into the repository, or leave the model out",
-                )
-                planned.append(planning_failure(missing, model, None, spec.device))
-            continue
-        for number in numbers:
-            for spec in specs:
-                try:
-                    planned.append((repository.version(model, number, spec.model_file), spec))
-                except OvcacheError as exc:
-                    planned.append(planning_failure(exc, model, number, spec.device))
-    return planned
 
 
 def warm_many(

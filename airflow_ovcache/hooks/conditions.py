@@ -20,7 +20,7 @@ from typing import Any, ClassVar, Generic, TypeVar
 from ..protocol.location import Location
 from .errors import AgentCommandError, AgentTooOld, CachingUnsupported, EvidenceUnavailable
 from .ovcache import OvcacheHook
-from .results import DevicesReport, ModelsReport, VerifyEntry, VerifyReport
+from .reports import DevicesReport, ModelsReport, VerifyEntry, VerifyReport
 
 ReportT = TypeVar("ReportT")
 

@@ -46,10 +46,10 @@ from .commands import (
     command_args,
 )
 from .config import CONN_TYPE, HostConfig, split_list
+from .envelope import AgentRun
 from .errors import AgentCrashed, AgentNotInstalled, ConnectionConfigError
 from .keys import KEY_FLAG, KEYED_COMMANDS, read_connection_key, stdin_payload
-from .results import (
-    AgentRun,
+from .reports import (
     AgentVersion,
     DevicesReport,
     InvalidateReport,

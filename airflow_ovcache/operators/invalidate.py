@@ -7,7 +7,7 @@ from typing import TYPE_CHECKING, Any
 
 from ..core.text import human_bytes, printable
 from ..hooks.errors import ProblemsFound
-from ..hooks.results import InvalidateReport
+from ..hooks.reports import InvalidateReport
 from .arguments import as_names, path_map
 from .base import OvcacheBaseOperator, reporting_failures
 

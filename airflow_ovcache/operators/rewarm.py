@@ -7,7 +7,7 @@ from typing import TYPE_CHECKING, Any
 
 from ..core.text import printable
 from ..hooks.errors import ProblemsFound
-from ..hooks.results import RewarmReport
+from ..hooks.reports import RewarmReport
 from .base import OvcacheBaseOperator, reporting_failures
 
 if TYPE_CHECKING:

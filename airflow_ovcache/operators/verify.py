@@ -7,7 +7,7 @@ from typing import TYPE_CHECKING, Any
 
 from ..core.text import printable
 from ..hooks.errors import ProblemsFound
-from ..hooks.results import VerifyReport
+from ..hooks.reports import VerifyReport
 from .arguments import as_version_numbers, check_choice, is_template
 from .base import OvcacheBaseOperator, reporting_failures
 

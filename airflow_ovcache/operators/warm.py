@@ -10,7 +10,7 @@ from airflow.sdk import Asset, AssetAlias
 from ..assets import host_cache, parse_model_release, release_versions
 from ..core.text import human_bytes, printable
 from ..hooks.errors import ItemsFailed, airflow_hint
-from ..hooks.results import WarmItem, WarmReport
+from ..hooks.reports import WarmItem, WarmReport
 from .arguments import as_names, as_version_numbers, check_choice, is_template, path_map
 from .base import OvcacheBaseOperator, reporting_failures
 

@@ -10,8 +10,9 @@ from typing import Any
 import pytest
 
 from airflow_ovcache.hooks.config import HostConfig
+from airflow_ovcache.hooks.envelope import AgentRun
 from airflow_ovcache.hooks.errors import AgentOutputError, AgentTooOld, ConnectionConfigError
-from airflow_ovcache.hooks.results import AgentRun, InvalidateReport, WarmReport
+from airflow_ovcache.hooks.reports import InvalidateReport, WarmReport
 from airflow_ovcache.protocol.location import Location
 from tests.conftest import ovcache
 

@@ -12,9 +12,9 @@ from typing import Any
 import pytest
 
 from airflow_ovcache.hooks.config import HostConfig
+from airflow_ovcache.hooks.envelope import AgentRun
 from airflow_ovcache.hooks.errors import AgentTooOld, AgentUsageError, ConnectionConfigError
 from airflow_ovcache.hooks.ovcache import OvcacheHook
-from airflow_ovcache.hooks.results import AgentRun
 from airflow_ovcache.protocol.location import Location
 
 AGENT = f"{shlex.quote(sys.executable)} -m airflow_ovcache.cli.main"

@@ -16,7 +16,7 @@ import pytest
 from airflow_ovcache.hooks.conditions import ServedCondition
 from airflow_ovcache.hooks.errors import EvidenceUnavailable
 from airflow_ovcache.hooks.ovcache import OvcacheHook
-from airflow_ovcache.hooks.results import VerifyEntry, VerifyReport
+from airflow_ovcache.hooks.reports import VerifyEntry, VerifyReport
 from airflow_ovcache.sensors.served import OvcacheServedSensor
 from airflow_ovcache.triggers.served import OvcacheServedTrigger
 from tests.core.test_evidence import serve

@@ -94,7 +94,7 @@ def test_device_condition_fails_fast_on_a_device_that_cannot_cache() -> None:
     # No device without EXPORT_IMPORT exists on this machine; the decision is checked on the agent's answer.
     from airflow_ovcache.hooks.conditions import DeviceCondition
     from airflow_ovcache.hooks.errors import CachingUnsupported
-    from airflow_ovcache.hooks.results import DeviceReport, DevicesReport
+    from airflow_ovcache.hooks.reports import DeviceReport, DevicesReport
 
     npu = DeviceReport(name="NPU", full_name="Intel(R) AI Boost", capabilities=("FP16",), can_cache=False)
     report = DevicesReport(host="edge-07", runtime="2026.4.1", devices=[npu])
@@ -267,7 +267,7 @@ def test_watched_release_asset_carries_the_event_trigger() -> None:
 def test_blob_condition_reads_the_verify_report() -> None:
     """Regression guard for the shared entry condition: of several specs for one device a valid one wins, the last listed."""
     from airflow_ovcache.hooks.conditions import BlobCondition
-    from airflow_ovcache.hooks.results import VerifyEntry, VerifyReport
+    from airflow_ovcache.hooks.reports import VerifyEntry, VerifyReport
 
     def row(status: str, device: str, blob: str, version: int = 2) -> VerifyEntry:
         return VerifyEntry.from_json(
