@@ -30,6 +30,7 @@ import time
 from pathlib import Path
 from typing import Any
 
+from ..protocol import ErrorCode
 from ..protocol.location import Location
 from .errors import CompileFailed, UsageError
 
@@ -115,7 +116,7 @@ def run_loader(
         raise CompileFailed(f"python loader {options.get('loader')} process ended without an answer: {last}", where)
     if answer.get("error"):
         err = answer["error"]
-        if err.get("code") == "usage":
+        if err.get("code") == ErrorCode.USAGE:
             raise UsageError(err["message"], hint=err.get("hint", ""), where=where)
         raise CompileFailed(err["message"], where, hint=err.get("hint", ""))
     return float(answer["seconds"]), answer.get("loaded_from_cache")

@@ -19,8 +19,9 @@ from __future__ import annotations
 
 import json
 import re
-from dataclasses import dataclass, field
-from typing import Any
+from collections.abc import Callable
+from dataclasses import MISSING, dataclass, field, fields
+from typing import Any, TypeVar
 
 from ..core import trace
 from ..protocol import SCHEMA, SUPPORTED_SCHEMA_VERSIONS, ErrorCode
@@ -38,6 +39,52 @@ def opt_int(value: Any) -> int | None:
     return None if value is None else int(value)
 
 
+# How a row field of the agent's JSON becomes a report field, by the field's annotation
+# (the reports use ``from __future__ import annotations``, so annotations are strings).
+# A missing or empty value takes the field's default; a field without a default must be there.
+_READ_AS: dict[str, Callable[[Any], Any]] = {
+    "str": str,
+    "int": int,
+    "bool": bool,
+    "int | None": opt_int,
+    "tuple[str, ...]": lambda value: tuple(str(item) for item in value),
+    "tuple[int, ...]": lambda value: tuple(int(item) for item in value),
+}
+
+_T = TypeVar("_T")
+
+
+def read_row(cls: type[_T], data: dict[str, Any], **given: Any) -> _T:
+    """A report dataclass from one object of the agent's JSON, each field read under its own name.
+
+    One reader for every row shape keeps the hook's reports from restating the
+    protocol field by field: a field the agent adds to a shape reaches a report by
+    adding it to the dataclass. ``str``, ``int``, ``bool``, ``int | None`` and tuple
+    fields are converted; other fields (``str | None``, ``float | None``...) are
+    taken as they are.
+
+    :param cls: the report dataclass.
+    :param data: the object as parsed from JSON.
+    :param given: fields the caller reads itself (nested objects, fallbacks for older agents).
+    :raises KeyError: a field without a default is missing from ``data``.
+    """
+    values: dict[str, Any] = {}
+    for spec in fields(cls):  # type: ignore[arg-type]  # any report dataclass; a bound TypeVar would need typeshed internals
+        if spec.name in given:
+            values[spec.name] = given[spec.name]
+            continue
+        raw = data.get(spec.name)
+        has_default = spec.default is not MISSING or spec.default_factory is not MISSING
+        if raw is None or raw == "":
+            if has_default:
+                continue
+            if spec.name not in data:
+                raise KeyError(spec.name)
+        read = _READ_AS.get(str(spec.type))
+        values[spec.name] = read(raw) if read is not None and raw is not None else raw
+    return cls(**values)
+
+
 @dataclass(frozen=True)
 class AgentFailure:
     """The ``error`` object of an envelope.
@@ -51,8 +98,8 @@ class AgentFailure:
     :param device: the device it concerns, if known.
     """
 
-    code: str
-    message: str
+    code: str = ErrorCode.ERROR
+    message: str = ""
     hint: str = ""
     host: str | None = None
     model: str | None = None
@@ -65,15 +112,7 @@ class AgentFailure:
 
         :param data: the object as parsed from JSON.
         """
-        return cls(
-            code=str(data.get("code") or ErrorCode.ERROR),
-            message=str(data.get("message") or ""),
-            hint=str(data.get("hint") or ""),
-            host=data.get("host"),
-            model=data.get("model"),
-            version=opt_int(data.get("version")),
-            device=data.get("device"),
-        )
+        return read_row(cls, data)
 
 
 @dataclass

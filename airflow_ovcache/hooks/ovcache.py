@@ -31,6 +31,7 @@ from airflow.sdk import BaseHook
 
 from ..core import values
 from ..core.text import printable
+from ..protocol import ErrorCode
 from ..protocol.location import Location
 from .commands import (
     DevicesRequest,
@@ -268,11 +269,11 @@ class OvcacheHook(BaseHook):
         run = AgentRun.parse(raw.stdout, raw.exit_code, target, raw.stderr_tail)
         if run.error is not None:
             where = target.with_host(run.host)
-            if run.error.code in ("unknown-command", "unknown-option"):
+            if run.error.code in (ErrorCode.UNKNOWN_COMMAND, ErrorCode.UNKNOWN_OPTION):
                 from .errors import AgentTooOld
 
                 raise AgentTooOld(where, f"the agent {run.agent_version} does not know what it was asked: {run.error.message}")
-            if run.error.code == "usage":
+            if run.error.code == ErrorCode.USAGE:
                 from .errors import AgentUsageError
 
                 raise AgentUsageError(where, run.error, self.ovcache_conn_id)

@@ -19,7 +19,7 @@ from typing import Any
 
 from ..core.text import printable
 from ..protocol import REPAIRABLE_STATUSES, EvidenceState, VerifyStatus, WarmStatus
-from .envelope import AgentFailure, AgentRun, opt_int
+from .envelope import AgentFailure, AgentRun, read_row
 
 # -- warm -------------------------------------------------------------------------------------
 
@@ -60,19 +60,7 @@ class WarmItem:
         :param data: the row as parsed from JSON.
         """
         error = data.get("error")
-        return cls(
-            model=str(data["model"]),
-            version=opt_int(data.get("version")),
-            device=str(data["device"]),
-            status=str(data["status"]),
-            reason=str(data.get("reason") or ""),
-            blob=data.get("blob"),
-            size=opt_int(data.get("size")),
-            compile_seconds=data.get("compile_seconds"),
-            loaded_from_cache=data.get("loaded_from_cache"),
-            load_ms=data.get("load_ms"),
-            error=AgentFailure.from_json(error) if isinstance(error, dict) else None,
-        )
+        return read_row(cls, data, error=AgentFailure.from_json(error) if isinstance(error, dict) else None)
 
     @property
     def failed(self) -> bool:
@@ -194,7 +182,7 @@ class VerifyEntry:
     """
 
     status: str
-    reason: str
+    reason: str = ""
     model: str | None = None
     version: int | None = None
     device: str | None = None
@@ -226,27 +214,15 @@ class VerifyEntry:
         raw = data.get("evidence")
         ev: dict[str, Any] = raw if isinstance(raw, dict) else {}
         seconds = ev.get("seconds")
-        return cls(
+        return read_row(
+            cls,
+            data,
             evidence_state=ev.get("state"),
             evidence_reason=ev.get("reason"),
             evidence_since=ev.get("since"),
             evidence_at=ev.get("at"),
             evidence_seconds=float(seconds) if isinstance(seconds, (int, float)) else None,
-            server_compiled=data.get("server_compiled"),
-            shadows=data.get("shadows"),
-            mtime=data.get("mtime"),
-            runtime=data.get("runtime"),
-            hint=data.get("hint"),
             repairable=bool(data["repairable"]) if "repairable" in data else status in REPAIRABLE_STATUSES,
-            status=str(data["status"]),
-            reason=str(data.get("reason") or ""),
-            model=data.get("model"),
-            version=opt_int(data.get("version")),
-            device=data.get("device"),
-            blob=data.get("blob"),
-            size=opt_int(data.get("size")),
-            loaded_from_cache=data.get("loaded_from_cache"),
-            load_ms=data.get("load_ms"),
         )
 
     @property
@@ -446,10 +422,10 @@ class Removal:
     :param device: the device.
     """
 
-    reason: str  # retired | stale | foreign | orphan | budget | missing
-    detail: str
-    blob: str | None
-    size: int
+    reason: str = ""  # retired | stale | foreign | orphan | budget | missing
+    detail: str = ""
+    blob: str | None = None
+    size: int = 0
     model: str | None = None
     version: int | None = None
     device: str | None = None
@@ -460,15 +436,7 @@ class Removal:
 
         :param data: the row as parsed from JSON.
         """
-        return cls(
-            reason=str(data.get("reason", "")),
-            detail=str(data.get("detail", "")),
-            blob=data.get("blob"),
-            size=int(data.get("size") or 0),
-            model=data.get("model"),
-            version=opt_int(data.get("version")),
-            device=data.get("device"),
-        )
+        return read_row(cls, data)
 
     def to_xcom(self) -> dict[str, Any]:
         """The compact, JSON-serialisable dict a task returns."""
@@ -562,9 +530,9 @@ class DeviceReport:
     """
 
     name: str
-    full_name: str
-    capabilities: tuple[str, ...]
-    can_cache: bool
+    full_name: str = ""
+    capabilities: tuple[str, ...] = ()
+    can_cache: bool = False
 
     @classmethod
     def from_json(cls, data: dict[str, Any]) -> DeviceReport:
@@ -572,12 +540,7 @@ class DeviceReport:
 
         :param data: the row as parsed from JSON.
         """
-        return cls(
-            name=str(data["name"]),
-            full_name=str(data.get("full_name") or ""),
-            capabilities=tuple(str(c) for c in data.get("capabilities", [])),
-            can_cache=bool(data.get("can_cache")),
-        )
+        return read_row(cls, data)
 
     def to_xcom(self) -> dict[str, Any]:
         """The compact, JSON-serialisable dict a task returns."""
@@ -637,9 +600,9 @@ class ModelVersions:
     """
 
     name: str
-    versions: tuple[int, ...]
-    selected: tuple[int, ...]
-    latest: int | None
+    versions: tuple[int, ...] = ()
+    selected: tuple[int, ...] = ()
+    latest: int | None = None
 
     @classmethod
     def from_json(cls, data: dict[str, Any]) -> ModelVersions:
@@ -647,12 +610,7 @@ class ModelVersions:
 
         :param data: the row as parsed from JSON.
         """
-        return cls(
-            name=str(data["name"]),
-            versions=tuple(int(v) for v in data.get("versions", [])),
-            selected=tuple(int(v) for v in data.get("selected", [])),
-            latest=opt_int(data.get("latest")),
-        )
+        return read_row(cls, data)
 
 
 @dataclass
