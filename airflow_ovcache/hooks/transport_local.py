@@ -98,10 +98,7 @@ class LocalTransport:
             self._stop_group(proc)
             _join(pumps, DRAIN_GRACE)
             collector.close()
-            raise AgentTimeout(
-                target,
-                f"the agent did not finish within {timeout:g}s and was stopped with its process group (last lines: {' | '.join(list(collector.tail)[-3:]) or 'none'})",
-            ) from None
+            raise _timed_out(target, timeout, collector) from None
         except BaseException:
             # A task kill or execution_timeout lands here: the agent must not outlive the task.
             self._stop_group(proc)
@@ -163,10 +160,7 @@ class LocalTransport:
             await self._astop_group(proc)
             readers.cancel()
             collector.close()
-            raise AgentTimeout(
-                target,
-                f"the agent did not finish within {timeout:g}s and was stopped with its process group (last lines: {' | '.join(list(collector.tail)[-3:]) or 'none'})",
-            ) from None
+            raise _timed_out(target, timeout, collector) from None
         except BaseException:
             await asyncio.shield(self._astop_group(proc))
             readers.cancel()
@@ -235,3 +229,11 @@ def _result(returncode: int | None, stdout: bytes, collector: LineCollector) -> 
     if returncode is not None and returncode < 0:
         return RawResult(None, text, list(collector.tail), signal=-returncode)
     return RawResult(returncode, text, list(collector.tail))
+
+
+def _timed_out(target: Location, timeout: float | None, collector: LineCollector) -> AgentTimeout:
+    """The error for an agent stopped at its deadline, with its last stderr lines (the sync and async runs share it)."""
+    last = " | ".join(list(collector.tail)[-3:]) or "none"
+    return AgentTimeout(
+        target, f"the agent did not finish within {timeout or 0:g}s and was stopped with its process group (last lines: {last})"
+    )

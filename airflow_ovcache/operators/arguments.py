@@ -56,11 +56,15 @@ def as_version_numbers(value: Any, minimum: int = 1) -> list[int] | None:
     return numbers
 
 
-def path_map(value: Any) -> dict[str, str] | None:
-    """An OVMS path map from a dict or a rendered JSON object (server path prefix to agent path prefix).
+def json_object(value: Any, name: str) -> dict[str, Any] | None:
+    """A dict argument that may also arrive as JSON text (a rendered template); None when empty.
 
-    :param value: a dict of strings, its JSON text, or an empty value (None is returned).
-    :raises ValueError: the value is neither, or maps something other than strings.
+    Templated operator arguments render to strings, so a dict given through
+    Jinja or a DAG param reaches ``execute`` as its JSON text.
+
+    :param value: a dict, its JSON text, or an empty value.
+    :param name: the argument's name, for the error message.
+    :raises ValueError: the value is neither a dict nor a JSON object.
     """
     if not value:
         return None
@@ -70,10 +74,22 @@ def path_map(value: Any) -> dict[str, str] | None:
         try:
             value = json.loads(value)
         except ValueError:
-            raise ValueError(f"ovms_path_map {value!r} is neither a dict nor a JSON object") from None
-    if not isinstance(value, dict) or not all(isinstance(k, str) and isinstance(v, str) for k, v in value.items()):
+            raise ValueError(f"{name} {value!r} is neither a dict nor a JSON object") from None
+    if not isinstance(value, dict):
+        raise ValueError(f"{name} must be a dict or a JSON object, not {type(value).__name__}")
+    return value
+
+
+def path_map(value: Any) -> dict[str, str] | None:
+    """An OVMS path map from a dict or a rendered JSON object (server path prefix to agent path prefix).
+
+    :param value: a dict of strings, its JSON text, or an empty value (None is returned).
+    :raises ValueError: the value is neither, or maps something other than strings.
+    """
+    mapping = json_object(value, "ovms_path_map")
+    if mapping is not None and not all(isinstance(k, str) and isinstance(v, str) for k, v in mapping.items()):
         raise ValueError(f"ovms_path_map must map server paths to agent paths, not {value!r}")
-    return dict(value)
+    return mapping
 
 
 def check_choice(name: str, value: Any, choices: Sequence[str | None]) -> None:

@@ -11,7 +11,7 @@ from ..assets import host_cache, parse_model_release, release_versions
 from ..core.text import human_bytes, printable
 from ..hooks.errors import ItemsFailed, airflow_hint
 from ..hooks.reports import WarmItem, WarmReport
-from .arguments import as_names, as_version_numbers, check_choice, is_template, path_map
+from .arguments import as_names, as_version_numbers, check_choice, is_template, json_object, path_map
 from .base import OvcacheBaseOperator, reporting_failures
 
 if TYPE_CHECKING:
@@ -26,22 +26,6 @@ def _item_reason(item: WarmItem, conn_id: str = "", host: str = "") -> str:
         return item.error.message
     hint = airflow_hint(item.error.hint, conn_id, host) if conn_id else item.error.hint
     return f"{item.error.message} ({hint})"
-
-
-def _properties(value: Any) -> dict[str, Any] | None:
-    """Compile properties from a dict or a rendered JSON object."""
-    if not value:
-        return None
-    if isinstance(value, str):
-        import json
-
-        try:
-            value = json.loads(value)
-        except ValueError:
-            raise ValueError(f"properties {value!r} is neither a dict nor a JSON object") from None
-    if not isinstance(value, dict):
-        raise ValueError(f"properties must be a dict of compile properties, not {type(value).__name__}")
-    return value
 
 
 class OvcacheWarmOperator(OvcacheBaseOperator):
@@ -212,7 +196,7 @@ class OvcacheWarmOperator(OvcacheBaseOperator):
             versions=versions,
             version_numbers=numbers,
             devices=as_names(self.devices),
-            properties=_properties(self.properties),
+            properties=json_object(self.properties, "properties"),
             compile_mode=self.compile_mode,
             cache_mode=self.cache_mode,
             model_file=self.model_file,
