@@ -46,8 +46,8 @@ class Entry:
 
     Besides what was compiled (model, version, device, spec and its id), it records
     the version folder's content ``fingerprint``, the blob's size, ``checksum`` and
-    stat, and the host it was made for: ``runtime`` (the build OpenVINO writes into
-    the header), ``runtime_dist`` (the package version), ``isa`` and the ``cpu``
+    stat, and the host it was made for: ``runtime`` (the runtime version the blob's
+    header records), ``runtime_dist`` (the package version), ``isa`` and the ``cpu``
     signature. Verify compares each with what it finds now; :meth:`from_json` refuses
     anything malformed, since deletion follows the names recorded here.
     """
