@@ -21,7 +21,13 @@ from .spec import CacheSpec
 def compile_config(
     spec: CacheSpec, cache_dir: Path | None, where: Location | None = None, cipher: CacheCipher | None = None
 ) -> dict[str, Any]:
-    """The ``compile_model`` config for ``spec``; ``cipher`` overrides the key the spec names."""
+    """The ``compile_model`` config for ``spec``; ``cipher`` overrides the key the spec names.
+
+    :param spec: the cache spec whose properties, cache mode and key file make the config.
+    :param cache_dir: where OpenVINO should cache; ``None`` gives a config without any caching.
+    :param where: host/model/version/device for the error if the key file cannot be read.
+    :param cipher: a cipher already made from the key, reused so its failure count covers this compile.
+    """
     config: dict[str, Any] = dict(spec.property_dict)
     if cache_dir is not None:
         config["CACHE_DIR"] = str(cache_dir)
@@ -36,6 +42,13 @@ def compile_config(
 
 @dataclass
 class Compiled:
+    """One serving-style compile's outcome: the compiled model, its time and whether the cache served it.
+
+    ``compiled`` is OpenVINO's compiled model, or ``None`` when the load ran in another
+    process (the ``python`` profile); ``loaded_from_cache`` is ``None`` when the device
+    does not report it.
+    """
+
     compiled: Any
     seconds: float
     loaded_from_cache: bool | None
@@ -59,6 +72,13 @@ def serving_compile(
     By-model compiles read the model first, as a server that edits the graph or
     passes an ``ov.Model`` does; the timing includes that read because the
     server pays it too.
+
+    :param core: the ``openvino.Core`` to compile on (the ``ovms`` and ``python`` profiles use their own).
+    :param model_path: the model file (``.xml``/``.onnx``...) the server loads.
+    :param spec: how the server compiles: device, properties, by-path or by-model, cache mode, key, profile.
+    :param cache_dir: the cache directory, or ``None`` for an uncached reference compile.
+    :param where: host/model/version/device for error messages.
+    :param cipher: a cipher to reuse instead of loading the spec's key (its failure count tells a rejected key).
     """
     if spec.profile == "ovms":
         return _ovms_compile(model_path, spec, cache_dir)

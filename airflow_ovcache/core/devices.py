@@ -21,6 +21,14 @@ VIRTUAL_DEVICES = {"AUTO", "MULTI", "HETERO", "BATCH"}
 
 @dataclass
 class DeviceInfo:
+    """What warming needs to know about one device: its identity, capabilities and settable properties.
+
+    ``can_cache`` is the deciding fact (the plugin reports ``EXPORT_IMPORT``);
+    ``properties`` maps each supported property to ``RO`` or ``RW`` so a spec's
+    properties can be refused before compiling. A virtual device has
+    ``device_type="virtual"`` and no properties of its own.
+    """
+
     name: str
     full_name: str
     architecture: str | None
@@ -30,6 +38,7 @@ class DeviceInfo:
     properties: dict[str, str] = field(default_factory=dict)  # name -> RO/RW
 
     def to_json(self) -> dict[str, Any]:
+        """The device as the agent's ``devices`` command reports it (every field, as is)."""
         return asdict(self)
 
 
@@ -42,6 +51,10 @@ def _core(core: Any | None) -> Any:
 
 
 def available(core: Any | None = None) -> list[str]:
+    """The device names OpenVINO sees on this host (``CPU``, ``GPU.0``...), virtual devices not included.
+
+    :param core: an ``openvino.Core`` to ask; ``None`` makes one (and imports OpenVINO).
+    """
     return list(_core(core).available_devices)
 
 
@@ -54,7 +67,14 @@ def _prop(core: Any, device: str, name: str) -> Any:
 
 @trace.traced("devices.describe")
 def describe(device: str, core: Any | None = None, where: Location | None = None) -> DeviceInfo:
-    """Everything we need to know about one device; raises :class:`UnknownDevice` if it is not here."""
+    """Everything we need to know about one device; raises :class:`UnknownDevice` if it is not here.
+
+    A virtual device (AUTO, MULTI, HETERO, BATCH) is described through the devices it runs on.
+
+    :param device: the device name as a spec gives it (``CPU``, ``GPU.1``, ``HETERO:GPU,CPU``).
+    :param core: an ``openvino.Core`` to ask; ``None`` makes one.
+    :param where: host/model/version for the error, merged with this device.
+    """
     core = _core(core)
     where = (where or Location()).merged(Location(device=device))
     base = device.split(":", 1)[0].split(".", 1)[0].upper()
@@ -82,7 +102,11 @@ def describe(device: str, core: Any | None = None, where: Location | None = None
 
 
 def underlying_devices(device: str, present: list[str]) -> list[str]:
-    """The physical devices a virtual one runs on: ``BATCH:CPU(4)`` on CPU, ``HETERO:GPU,CPU`` on both, bare ``AUTO`` on all."""
+    """The physical devices a virtual one runs on: ``BATCH:CPU(4)`` on CPU, ``HETERO:GPU,CPU`` on both, bare ``AUTO`` on all.
+
+    :param device: the virtual device name with its optional ``:list``.
+    :param present: the devices on this host, used when the name lists none.
+    """
     _, sep, rest = device.partition(":")
     if not sep or not rest.strip():
         return list(present)
@@ -116,12 +140,23 @@ def _describe_virtual(device: str, base: str, core: Any, present: list[str], whe
 
 
 def describe_all(core: Any | None = None) -> list[DeviceInfo]:
+    """Every device on this host, described, for the agent's ``devices`` command.
+
+    :param core: an ``openvino.Core`` to ask; ``None`` makes one.
+    """
     core = _core(core)
     return [describe(name, core) for name in available(core)]
 
 
 def check_properties(info: DeviceInfo, properties: dict[str, str], where: Location | None = None) -> None:
-    """Refuse a property the device does not know or cannot set, before compiling anything."""
+    """Refuse a property the device does not know or cannot set, before compiling anything.
+
+    Raises :class:`UnknownProperty`; a virtual device's properties are left to OpenVINO.
+
+    :param info: the device, as :func:`describe` found it.
+    :param properties: the spec's compile properties.
+    :param where: host/model/version for the error.
+    """
     if info.device_type == "virtual":
         return  # OpenVINO checks them at compile time, against the devices underneath too
     for key in properties:
@@ -131,7 +166,13 @@ def check_properties(info: DeviceInfo, properties: dict[str, str], where: Locati
 
 
 def compile_error(exc: BaseException, where: Location) -> Exception:
-    """Classify an OpenVINO compile exception into an error a user can act on."""
+    """Classify an OpenVINO compile exception into an error a user can act on.
+
+    The error is returned, not raised, so the caller raises it ``from`` the original.
+
+    :param exc: what ``compile_model`` or ``read_model`` raised.
+    :param where: host/model/version/device for the message.
+    """
     from .errors import CompileFailed, ModelUnreadable
 
     text = openvino_message(exc)

@@ -24,7 +24,10 @@ from .errors import CacheDirError, DiskFull
 
 
 def fsync_dir(directory: Path) -> None:
-    """Make a rename or unlink in ``directory`` durable."""
+    """Make a rename or unlink in ``directory`` durable.
+
+    :param directory: the folder whose entries changed.
+    """
     fd = os.open(directory, os.O_RDONLY | os.O_DIRECTORY)
     try:
         os.fsync(fd)
@@ -34,6 +37,10 @@ def fsync_dir(directory: Path) -> None:
 
 @trace.traced("fsync_file")
 def fsync_file(path: Path) -> None:
+    """Flush a file another process wrote (OpenVINO's blob) to disk before it is renamed into place.
+
+    :param path: the file.
+    """
     fd = os.open(path, os.O_RDONLY)
     try:
         os.fsync(fd)
@@ -42,7 +49,15 @@ def fsync_file(path: Path) -> None:
 
 
 def atomic_write(path: Path, data: bytes, mode: int = 0o644, where: Location | None = None) -> None:
-    """Write ``data`` to ``path`` via a temp file in the same folder, fsync, rename, fsync the folder."""
+    """Write ``data`` to ``path`` via a temp file in the same folder, fsync, rename, fsync the folder.
+
+    Readers see the old content or the new, never a torn file; OS errors become :func:`os_error`'s.
+
+    :param path: the final name.
+    :param data: the whole new content.
+    :param mode: the file's permission bits (the access policy's file mode for shared files).
+    :param where: host/model/version/device for the error.
+    """
     try:
         fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
     except OSError as exc:
@@ -64,7 +79,14 @@ def atomic_write(path: Path, data: bytes, mode: int = 0o644, where: Location | N
 
 
 def os_error(exc: OSError, what: str, where: Location | None = None) -> CacheDirError | DiskFull:
-    """Turn an OSError into the error a user can act on."""
+    """Turn an OSError into the error a user can act on: disk full, permission denied, or the OS's reason.
+
+    The error is returned, not raised, so the caller raises it ``from`` the original.
+
+    :param exc: the OS error.
+    :param what: what was being done, which starts the message ("cannot write /var/...").
+    :param where: host/model/version/device for the message.
+    """
     where = where or Location()
     if exc.errno in (errno.ENOSPC, errno.EDQUOT):
         return DiskFull(f"{what}: no space left on the cache filesystem", where)
@@ -83,6 +105,9 @@ def regular_file_inside(directory: Path, name: str) -> Path | None:
 
     ``name`` must be a bare file name; anything with a separator or ``..`` is refused
     outright so a manifest entry can never steer a deletion elsewhere.
+
+    :param directory: the folder the file must be directly in.
+    :param name: the file's bare name.
     """
     if not name or name != os.path.basename(name) or name in {".", ".."} or "\x00" in name:
         return None
@@ -103,6 +128,9 @@ def unlink_inside(directory: Path, name: str) -> int:
 
     Whatever asks (a manifest entry, a plan, a journal), nothing but a blob is
     ever deleted: not the manifest, not a file a person put there.
+
+    :param directory: the cache directory.
+    :param name: the blob's bare file name.
     """
     from .blobfile import is_blob_name
 
@@ -126,6 +154,9 @@ def remove_tree_at(dir_fd: int, name: str) -> None:
     descriptor, so a folder replaced by a link while we work is not entered: the
     link itself is unlinked and what it points to is left alone. (What
     ``shutil.rmtree(dir_fd=...)`` does from Python 3.11; written out for 3.10.)
+
+    :param dir_fd: a descriptor of the folder holding ``name``.
+    :param name: the bare name of the folder (or file, or link) to remove.
     """
     import stat
 
@@ -146,6 +177,10 @@ def remove_tree_at(dir_fd: int, name: str) -> None:
 
 
 def free_bytes(directory: Path) -> int:
+    """Bytes an unprivileged process can still write on the filesystem holding ``directory``.
+
+    :param directory: any folder on that filesystem (the cache directory).
+    """
     st = os.statvfs(directory)
     return st.f_bavail * st.f_frsize
 

@@ -31,7 +31,12 @@ from .warmplan import planning_failure
 
 
 def parse_path_map(pairs: list[str] | Mapping[str, str] | None) -> dict[str, str]:
-    """``SERVER=AGENT`` pairs (or a table): where the agent finds what OVMS sees under another mount point."""
+    """``SERVER=AGENT`` pairs (or a table): where the agent finds what OVMS sees under another mount point.
+
+    Both sides must be absolute; trailing slashes are dropped. Raises :class:`UsageError` otherwise.
+
+    :param pairs: ``--ovms-path-map`` values, or a table of server path to agent path; ``None`` for no mapping.
+    """
     if not pairs:
         return {}
     if isinstance(pairs, Mapping):
@@ -68,6 +73,13 @@ def ovms_warm_items(
 
     Versions are what the model's ``model_version_policy`` serves, unless ``policy``
     or ``version_numbers`` say otherwise (a release warms the one version it ships).
+
+    :param config_path: the OVMS ``config.json``.
+    :param repository: the repository the agent guards; a ``base_path`` outside it is a failed item.
+    :param path_map: server path to agent path, for a server that mounts the models elsewhere.
+    :param models: the model names to plan; ``None`` plans every model in the config.
+    :param policy: a version policy that replaces each model's own.
+    :param version_numbers: exact versions to warm, ahead of any policy.
     """
     from .ovms import caching_disabled_reason, ovms_model_file, ovms_served_versions, ovms_versions, read_ovms_config
 
@@ -144,7 +156,11 @@ def ovms_warm_items(
 
 
 def ovms_retention(config_path: str | os.PathLike[str], path_map: Mapping[str, str] | None = None) -> dict[str, VersionPolicy]:
-    """Per model, the version policy OVMS serves by: what invalidation keeps when given the server's config."""
+    """Per model, the version policy OVMS serves by: what invalidation keeps when given the server's config.
+
+    :param config_path: the OVMS ``config.json``.
+    :param path_map: server path to agent path, as for :func:`ovms_warm_items`.
+    """
     from .ovms import read_ovms_config
 
     found = read_ovms_config(config_path, path_map)

@@ -32,14 +32,25 @@ _NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,254}$")
 
 
 def check_model_name(name: str) -> str:
-    """A model name is one plain path component: no ``/``, no ``..``, not hidden."""
+    """A model name is one plain path component: no ``/``, no ``..``, not hidden.
+
+    Raises :class:`InvalidName`, so a name from a request can never lead out of the repository.
+
+    :param name: the model name.
+    """
     if not isinstance(name, str) or not _NAME.match(name) or name in {".", ".."} or ".." in name:
         raise InvalidName(f"model name {name!r} is not a plain name", Location(model=str(name)))
     return name
 
 
 def parse_version(text: str | int, model: str | None = None) -> int:
-    """A version is a positive integer written without sign or leading zeros."""
+    """A version is a positive integer written without sign or leading zeros.
+
+    Leading zeros are refused because OVMS would not treat ``01`` as version 1's folder.
+
+    :param text: the version, as a number or as the folder's name.
+    :param model: the model it belongs to, for the error.
+    """
     raw = str(text)
     # isascii: str.isdigit() also accepts "¹" and other digits int() refuses.
     if not (raw.isascii() and raw.isdigit()) or raw.startswith("0") or len(raw) > 18 or int(raw) <= 0:
@@ -59,11 +70,17 @@ class ModelVersion:
 
     @property
     def where(self) -> Location:
+        """Model and version, for error messages about this version."""
         return Location(model=self.model, version=self.version)
 
 
 class ModelRepository:
-    """Read-only view of a repository root; discovery never raises for one bad folder, it notes it."""
+    """Read-only view of a repository root; discovery never raises for one bad folder, it notes it.
+
+    The notes collect in ``problems``; :class:`ModelNotFound` is raised if the root is missing.
+
+    :param root: the repository root; made absolute but not resolved (the path OpenVINO is given matters).
+    """
 
     def __init__(self, root: str | os.PathLike[str]) -> None:
         self.root = Path(os.path.abspath(os.fspath(root)))
@@ -93,7 +110,12 @@ class ModelRepository:
         return names
 
     def versions(self, model: str) -> list[int]:
-        """Version numbers present for ``model``, ascending. Non-numeric folders are ignored, as OVMS does."""
+        """Version numbers present for ``model``, ascending. Non-numeric folders are ignored, as OVMS does.
+
+        A version folder leading out of the root is left out and noted in ``problems``.
+
+        :param model: the model name.
+        """
         model_dir = self.model_dir(model)
         found = []
         for entry in os.scandir(model_dir):
@@ -110,10 +132,19 @@ class ModelRepository:
         return sorted(found)
 
     def select(self, model: str, policy: VersionPolicy) -> list[ModelVersion]:
+        """The versions of ``model`` present here that ``policy`` serves, each with its model file found.
+
+        :param model: the model name.
+        :param policy: the version policy.
+        """
         return [self.version(model, v) for v in policy.select(self.versions(model))]
 
     # -- one version --------------------------------------------------------------
     def model_dir(self, model: str) -> Path:
+        """The model's folder under the root; raises if the name is not plain, the folder is missing or leads out.
+
+        :param model: the model name.
+        """
         check_model_name(model)
         path = self.root / model
         if not path.is_dir():
@@ -122,6 +153,12 @@ class ModelRepository:
         return path
 
     def version(self, model: str, version: int | str, model_file: str | None = None) -> ModelVersion:
+        """One version, with the one file OpenVINO is given (see :func:`find_model_file`).
+
+        :param model: the model name.
+        :param version: the version number (or its folder name).
+        :param model_file: the model file's name in the version folder, when the folder holds several.
+        """
         number = parse_version(version, model)
         where = Location(model=model, version=number)
         directory = self.model_dir(model) / str(number)
@@ -152,6 +189,10 @@ def find_model_file(directory: Path, explicit: str | None, where: Location) -> t
     An explicit name wins (it must be a plain relative name); otherwise exactly one
     candidate must exist, because guessing between two would warm a blob the
     server might not use.
+
+    :param directory: the version folder.
+    :param explicit: the file's name relative to the folder, or ``None`` to find the only candidate.
+    :param where: model/version for the errors.
     """
     if explicit:
         rel = Path(explicit)

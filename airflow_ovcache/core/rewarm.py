@@ -25,6 +25,11 @@ from .warm import Warmer, WarmResult
 
 @dataclass
 class RewarmReport:
+    """A rewarm's three steps: what verify found, what was rewarmed, and what verify found afterwards.
+
+    ``after`` is ``found`` itself when nothing needed rewarming (no second verify ran).
+    """
+
     found: list[VerifyResult] = field(default_factory=list)
     warmed: list[WarmResult] = field(default_factory=list)
     after: list[VerifyResult] = field(default_factory=list)
@@ -35,6 +40,7 @@ class RewarmReport:
         return [r for r in self.after if r.status not in (OK, VerifyStatus.ORPHAN)]
 
     def to_json(self) -> dict[str, Any]:
+        """The agent's ``rewarm`` result: each step's entries and summaries, and what stayed unrepaired."""
         return {
             "found": [r.to_json() for r in self.found],
             "found_summary": summarize(self.found),
@@ -46,6 +52,10 @@ class RewarmReport:
 
 
 def version_of(entry: Entry) -> ModelVersion:
+    """The model version an entry was warmed from, rebuilt from what the manifest recorded (no repository scan).
+
+    :param entry: the manifest entry.
+    """
     path = Path(entry.model_path)
     return ModelVersion(entry.model, entry.version, Path(entry.model_dir), path, MODEL_SUFFIXES.get(path.suffix.lower(), "other"))
 
@@ -58,6 +68,20 @@ def rewarm(
     confirm: bool = True,
     progress: Callable[[WarmResult], None] | None = None,
 ) -> RewarmReport:
+    """Verify ``cache``, warm again every entry whose status a warm can fix, then verify again.
+
+    Each entry is rewarmed with the spec and model file it records, grouped by the
+    repository it came from, and forced (a known-bad entry is rebuilt even where a
+    quick check sees nothing wrong). A repairable status that verify marks not
+    repairable (a blob another process rewrote under another key) is left alone:
+    rebuilding it would start a flip-flop.
+
+    :param cache: the open cache directory.
+    :param load_check: let both verifies also load each blob in a fresh process (slower, proves it loads).
+    :param statuses: the verify statuses to rebuild; ``None`` means the repairable ones.
+    :param confirm: after each rewarm, load the new blob following the entry's profile and fail if it is not used.
+    :param progress: called with each warm result as it is made (the CLI's progress lines).
+    """
     wanted = statuses if statuses is not None else REPAIRABLE_STATUSES
     report = RewarmReport()
     report.found = Verifier(cache, load_check=load_check).verify()
