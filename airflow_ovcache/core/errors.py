@@ -81,6 +81,9 @@ def openvino_message(exc: BaseException) -> str:
 
     OpenVINO stacks "Exception from src/...cpp:NN:" frames above the real reason;
     the reason is the last non-empty line that is not such a frame.
+
+    :param exc: what OpenVINO raised (it raises ``RuntimeError`` for nearly everything); when its text
+        is empty, its type's name is returned.
     """
     lines = [line.strip() for line in str(exc).splitlines() if line.strip()]
     useful = [line for line in lines if not line.startswith("Exception from ")]
@@ -88,14 +91,28 @@ def openvino_message(exc: BaseException) -> str:
 
 
 class UsageError(OvcacheError):
-    """A command-line argument the agent cannot take (exit code 2); the message names the flag."""
+    """A command-line argument the agent cannot take (exit code 2); the message names the flag.
+
+    Also raised for the same mistakes made through the Python API (:mod:`airflow_ovcache.serving`)
+    and in a fleet inventory, which are arguments too.
+
+    :param message: what is wrong, naming the flag, file or keyword and the value given.
+    :param hint: the form that would be accepted; ``""`` when the message says it already.
+    :param where: the coordinates known where it is raised; callers further out add theirs with :meth:`OvcacheError.at`.
+    """
 
     def __init__(self, message: str, hint: str = "", where: Location | None = None) -> None:
         super().__init__(message, where or Location(), hint, ErrorCode.USAGE)
 
 
 class InvalidName(OvcacheError):
-    """A model or version name from input that is not a safe single path component."""
+    """A model or version name from input that is not a safe single path component.
+
+    The hint is always the naming rule, so only the message and coordinates vary.
+
+    :param message: which name or path was refused, and why (a symlinked folder, a link out of the repository...).
+    :param where: the coordinates known where it is raised; callers further out add theirs with :meth:`OvcacheError.at`.
+    """
 
     def __init__(self, message: str, where: Location | None = None) -> None:
         super().__init__(
@@ -107,7 +124,12 @@ class InvalidName(OvcacheError):
 
 
 class ModelNotFound(OvcacheError):
-    """The model, version or model file asked for is not in the repository."""
+    """The model, version or model file asked for is not in the repository.
+
+    :param message: which folder or file is missing (or empty, or a dangling link).
+    :param where: the coordinates known where it is raised; callers further out add theirs with :meth:`OvcacheError.at`.
+    :param hint: replaces the default hint (check the repository path and the layout); ``""`` keeps it.
+    """
 
     def __init__(self, message: str, where: Location | None = None, hint: str = "") -> None:
         super().__init__(
@@ -119,7 +141,13 @@ class ModelNotFound(OvcacheError):
 
 
 class ModelUnreadable(OvcacheError):
-    """A model file exists but OpenVINO (or the file system) cannot read it."""
+    """A model file exists but OpenVINO (or the file system) cannot read it.
+
+    The hint is fixed: a truncated copy is the usual cause.
+
+    :param message: what OpenVINO said (see :func:`openvino_message`) or the read error.
+    :param where: the coordinates known where it is raised; callers further out add theirs with :meth:`OvcacheError.at`.
+    """
 
     def __init__(self, message: str, where: Location | None = None) -> None:
         super().__init__(
@@ -178,7 +206,12 @@ class DeviceCannotCache(OvcacheError):
 
 
 class NoBlobWritten(OvcacheError):
-    """A compile ran but left no new blob in the cache directory."""
+    """A compile ran but left no new blob in the cache directory.
+
+    :param message: what ran and what it did not write (the python profile's loader is named).
+    :param where: the coordinates known where it is raised; callers further out add theirs with :meth:`OvcacheError.at`.
+    :param hint: replaces the default hint (can the device cache, is the spec the server's); ``""`` keeps it.
+    """
 
     def __init__(self, message: str, where: Location | None = None, hint: str = "") -> None:
         super().__init__(
@@ -190,21 +223,40 @@ class NoBlobWritten(OvcacheError):
 
 
 class CompileFailed(OvcacheError):
-    """OpenVINO failed to compile the model for the device."""
+    """OpenVINO failed to compile the model for the device.
+
+    Also raised when the compile ran but its blob is unusable: unparsable, or not loaded
+    from cache by the confirming fresh process.
+
+    :param message: OpenVINO's reason (see :func:`openvino_message`), or what is wrong with the blob.
+    :param where: the coordinates known where it is raised; callers further out add theirs with :meth:`OvcacheError.at`.
+    :param hint: what to check; ``""`` when nothing is known beyond the message.
+    """
 
     def __init__(self, message: str, where: Location | None = None, hint: str = "") -> None:
         super().__init__(message, where or Location(), hint, ErrorCode.COMPILE_FAILED)
 
 
 class CacheDirError(OvcacheError):
-    """The cache directory cannot be used (not a directory, not writable...)."""
+    """The cache directory cannot be used (not a directory, not writable...).
+
+    :param message: which path, and what is wrong with it (a file, missing, not writable, an OS error).
+    :param where: the coordinates known where it is raised; callers further out add theirs with :meth:`OvcacheError.at`.
+    :param hint: what to do (run as the owner, warm first...); ``""`` when the message says enough.
+    """
 
     def __init__(self, message: str, where: Location | None = None, hint: str = "") -> None:
         super().__init__(message, where or Location(), hint, ErrorCode.CACHE_DIR)
 
 
 class DiskFull(OvcacheError):
-    """The cache directory's file system is full."""
+    """The cache directory's file system is full.
+
+    The hint is fixed: it says that nothing was replaced and how to make room.
+
+    :param message: what could not be written, or the bytes free against those needed.
+    :param where: the coordinates known where it is raised; callers further out add theirs with :meth:`OvcacheError.at`.
+    """
 
     def __init__(self, message: str, where: Location | None = None) -> None:
         super().__init__(
@@ -217,7 +269,12 @@ class DiskFull(OvcacheError):
 
 
 class ManifestCorrupt(OvcacheError):
-    """The cache's manifest cannot be read or is not one this agent wrote."""
+    """The cache's manifest cannot be read or is not one this agent wrote.
+
+    :param message: which manifest, and why it is not trusted (what its parser said).
+    :param where: the coordinates known where it is raised; callers further out add theirs with :meth:`OvcacheError.at`.
+    :param hint: replaces the default hint (``ovcache repair-manifest``); ``""`` keeps it.
+    """
 
     def __init__(self, message: str, where: Location | None = None, hint: str = "") -> None:
         super().__init__(
@@ -229,7 +286,13 @@ class ManifestCorrupt(OvcacheError):
 
 
 class LockTimeout(OvcacheError):
-    """Another agent holds the cache directory's lock past the time allowed."""
+    """Another agent holds the cache directory's lock past the time allowed.
+
+    The hint is fixed: wait, or allow a longer ``--lock-timeout``.
+
+    :param message: which lock, and how long it was waited for.
+    :param where: the coordinates known where it is raised; callers further out add theirs with :meth:`OvcacheError.at`.
+    """
 
     def __init__(self, message: str, where: Location | None = None) -> None:
         super().__init__(
@@ -241,7 +304,13 @@ class LockTimeout(OvcacheError):
 
 
 class SpecConflict(OvcacheError):
-    """Two sources of cache specs (flags, serving config) disagree about one model."""
+    """Two sources of cache specs (flags, serving config) disagree about one model.
+
+    The hint is fixed: one spec per model per cache directory.
+
+    :param message: the blob file name and the entry that already owns it.
+    :param where: the coordinates known where it is raised; callers further out add theirs with :meth:`OvcacheError.at`.
+    """
 
     def __init__(self, message: str, where: Location | None = None) -> None:
         super().__init__(
@@ -253,14 +322,24 @@ class SpecConflict(OvcacheError):
 
 
 class EncryptionError(OvcacheError):
-    """The cache encryption key is missing, unreadable or not a key."""
+    """The cache encryption key is missing, unreadable or not a key.
+
+    :param message: which key source (file, standard input) and what is wrong with it; never the key.
+    :param where: the coordinates known where it is raised; callers further out add theirs with :meth:`OvcacheError.at`.
+    :param hint: how to deliver a usable key (file mode, ``--encryption-key-stdin``...); ``""`` for none.
+    """
 
     def __init__(self, message: str, where: Location | None = None, hint: str = "") -> None:
         super().__init__(message, where or Location(), hint, ErrorCode.ENCRYPTION)
 
 
 class KeyMismatch(OvcacheError):
-    """The blob was written under another encryption key than the one at hand."""
+    """The blob was written under another encryption key than the one at hand.
+
+    :param message: which blob, and how it was sealed (another key, or none).
+    :param where: the coordinates known where it is raised; callers further out add theirs with :meth:`OvcacheError.at`.
+    :param hint: replaces the default hint (give the agent and the server the same key, then warm again); ``""`` keeps it.
+    """
 
     def __init__(self, message: str, where: Location | None = None, hint: str = "") -> None:
         super().__init__(
@@ -272,7 +351,12 @@ class KeyMismatch(OvcacheError):
 
 
 class UnsafeCacheDir(OvcacheError):
-    """A cache directory other users can write: whoever writes it decides what the server runs."""
+    """A cache directory other users can write: whoever writes it decides what the server runs.
+
+    :param message: the directory or file, and what makes it unsafe (others can write it, a link...).
+    :param where: the coordinates known where it is raised; callers further out add theirs with :meth:`OvcacheError.at`.
+    :param hint: replaces the default hint (fix the owner and mode, or pass ``--unsafe-cache-dir warn``); ``""`` keeps it.
+    """
 
     def __init__(self, message: str, where: Location | None = None, hint: str = "") -> None:
         super().__init__(
@@ -290,6 +374,11 @@ class IntegrityError(OvcacheError):
     ``reason`` says which check failed (``not-warmed``, ``checksum``,
     ``stale-model``, ``runtime-mismatch``, ``key-mismatch``, ``not-loaded``,
     ``unsafe-cache-dir``, ``manifest``) so that a caller can branch on it.
+
+    :param reason: that check's name, one of the above; kept as :attr:`reason` and in :meth:`to_json`.
+    :param message: what the check found (sizes, checksums, versions...).
+    :param where: the coordinates known where it is raised; callers further out add theirs with :meth:`OvcacheError.at`.
+    :param hint: replaces the default hint (verify and warm again, or ``fallback='fresh'``); ``""`` keeps it.
     """
 
     def __init__(self, reason: str, message: str, where: Location | None = None, hint: str = "") -> None:

@@ -70,7 +70,11 @@ DEFAULT_PROFILE = "openvino"
 
 
 def profile_of(spec: dict[str, Any] | None) -> str:
-    """The serving profile a spec follows (``openvino`` for specs from before profiles)."""
+    """The serving profile a spec follows (``openvino`` for specs from before profiles), to name it in a reason.
+
+    :param spec: a manifest entry's recorded spec (``CacheSpec.to_json``); ``None`` or one without a
+        ``profile`` means the default profile.
+    """
     name = (spec or {}).get("profile")
     return name if isinstance(name, str) and name else DEFAULT_PROFILE
 

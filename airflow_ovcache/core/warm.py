@@ -88,7 +88,15 @@ class WarmResult:
 
 
 def stamp_published(root: Path, entry: Entry) -> None:
-    """Record each of the entry's blobs as it now is in the cache directory, and when it was published."""
+    """Record each of the entry's blobs as it now is in the cache directory, and when it was published.
+
+    Called right after the blobs are renamed into place, by the warm's publish and by the roll-forward of a
+    killed run's publish: later, :meth:`Warmer.why_stale` compares them to notice a blob someone (a server
+    with another key) rewrote, and verify re-hashes only a blob whose stat moved.
+
+    :param root: the cache directory the blobs are now in.
+    :param entry: the entry being published; its ``blob_stat``, its extra blobs' and ``published_ns`` are set.
+    """
     entry.blob_stat = stat_identity(root / entry.blob)
     for record in entry.extra_blobs:
         record["blob_stat"] = stat_identity(root / record["blob"])
@@ -101,6 +109,11 @@ def refuse_cache_inside(cache_root: Path, repository_root: Path, where: Location
     Inside a version folder, the fingerprint would cover the blobs themselves, so
     every warm would see "model files changed" and recompile forever; anywhere in
     the repository, the cache would be listed as a model, or served as one.
+    Both paths are resolved first, so a link does not hide the nesting.
+
+    :param cache_root: the cache directory; it need not exist yet.
+    :param repository_root: the model repository root.
+    :param where: coordinates for the :class:`UsageError` raised; ``None`` when none are known yet.
     """
     cache_real = os.path.realpath(cache_root)
     repo_real = os.path.realpath(repository_root)
@@ -113,7 +126,21 @@ def refuse_cache_inside(cache_root: Path, repository_root: Path, where: Location
 
 
 class Warmer:
-    """Warms entries into one cache directory; reuse one instance for many entries (it caches devices and stats)."""
+    """Warms entries into one cache directory; reuse one instance for many entries (it caches devices and stats).
+
+    Call :meth:`close` after the last entry (:func:`warm_many` does) to save the stat cache.
+
+    :param cache: the checked, writable cache directory the blobs are published into.
+    :param repository_root: the model repository the versions come from: a cache inside it is refused,
+        model files may link anywhere inside it, and each entry records it so that a rewarm finds the model
+        again. ``None`` (a rewarm of entries that recorded none) confines links to each version folder.
+    :param force: compile and publish even when the entry is up to date (rewarm uses it for entries verify refused).
+    :param on_no_cache: ``fail`` or ``skip`` (reported as skipped, not failed) an item whose device cannot cache
+        or whose compile wrote no blob.
+    :param confirm: after publishing (or finding an entry current), load the blob in a fresh process following
+        the spec's profile and fail the item unless it comes from the cache.
+    :param describe_device: how a device is described (a seam for tests; default :func:`.devices.describe`).
+    """
 
     def __init__(
         self,
@@ -141,7 +168,13 @@ class Warmer:
 
     # -- public ----------------------------------------------------------------------------
     def warm(self, version: ModelVersion, spec: CacheSpec) -> WarmResult:
-        """Warm one (model version, spec); every failure comes back as a result, never as an exception."""
+        """Warm one (model version, spec); every failure comes back as a result, never as an exception.
+
+        So one bad model or device does not stop a run over many: the caller reports each item's status.
+
+        :param version: the model version folder to compile.
+        :param spec: how the server compiles it (device, properties, cache mode, key, profile).
+        """
         start = time.perf_counter()
         where = Location(host=this_host(), model=version.model, version=version.version, device=spec.device)
         result = WarmResult(version.model, version.version, spec.device, FAILED, spec=spec.label())
@@ -208,7 +241,15 @@ class Warmer:
             return None
 
     def why_stale(self, entry: Entry, fingerprint: Fingerprint, version: ModelVersion) -> str | None:
-        """Why an existing entry must be rebuilt, or None if it is current. Costs stats, no OpenVINO."""
+        """Why an existing entry must be rebuilt, or None if it is current. Costs stats, no OpenVINO.
+
+        The reason becomes the warm result's reason, so it says what changed; a blob rewritten in place is
+        :data:`REWRITTEN`, which the caller checks for a server writing under another key.
+
+        :param entry: the manifest's entry for this (model, version, device, spec).
+        :param fingerprint: the version folder's fingerprint as it is now.
+        :param version: the model version as found in the repository now (its model file may have moved).
+        """
         if entry.fingerprint != fingerprint.digest:
             return "model files changed since the blob was built"
         if entry.model_path != str(version.model_file):
@@ -500,6 +541,11 @@ def warm_many(
 
     ``starting`` is told the item about to be worked on ("mlp@2 CPU"), so a progress
     display names what is compiling now, not what just finished.
+
+    :param warmer: the warmer for the cache directory; it is closed (stat cache saved) at the end, even on error.
+    :param items: (model version, spec) pairs to warm, or results the plan already failed (kept in their place).
+    :param progress: called with each item's result as it is known, in order.
+    :param starting: called with a short label before each item is warmed.
     """
     results = []
     try:

@@ -68,6 +68,19 @@ class LocalTransport:
     def run(
         self, args: Sequence[str], *, target: Location, timeout: float | None, on_line: LineSink, stdin: bytes | None = None
     ) -> RawResult:
+        """Start the agent in its own session and wait for it; see :meth:`.transport.Transport.run`.
+
+        The agent gets the worker's environment without Airflow's secrets. On a timeout, or when the
+        task itself is killed, the whole process group gets SIGTERM, then SIGKILL after
+        :data:`KILL_GRACE` seconds, so that no compile outlives the task. A program that cannot be
+        started comes back as a result, not an exception.
+
+        :param args: the agent's arguments, after :attr:`agent_command`.
+        :param target: what the run is about, named in the timeout error.
+        :param timeout: seconds the agent may run; ``None`` for no limit.
+        :param on_line: called with each stderr line (the agent's progress) as it arrives.
+        :param stdin: bytes written to the agent's standard input (a secret); ``None`` gives it none.
+        """
         argv = [*self.agent_command, *args]
         try:
             proc = subprocess.Popen(
@@ -128,6 +141,19 @@ class LocalTransport:
     async def arun(
         self, args: Sequence[str], *, target: Location, timeout: float | None, on_line: LineSink, stdin: bytes | None = None
     ) -> RawResult:
+        """Start the agent in its own session and wait for it; see :meth:`.transport.Transport.arun`.
+
+        The agent gets the worker's environment without Airflow's secrets. On a timeout, or when the
+        task itself is killed (the coroutine cancelled), the whole process group gets SIGTERM, then SIGKILL after
+        :data:`KILL_GRACE` seconds, so that no compile outlives the task. A program that cannot be
+        started comes back as a result, not an exception.
+
+        :param args: the agent's arguments, after :attr:`agent_command`.
+        :param target: what the run is about, named in the timeout error.
+        :param timeout: seconds the agent may run; ``None`` for no limit.
+        :param on_line: called with each stderr line (the agent's progress) as it arrives.
+        :param stdin: bytes written to the agent's standard input (a secret); ``None`` gives it none.
+        """
         argv = [*self.agent_command, *args]
         try:
             proc = await asyncio.create_subprocess_exec(

@@ -77,7 +77,13 @@ _TRANSIENT_SSH_MESSAGES = (
 
 
 def is_transient(exc: BaseException) -> bool:
-    """True for connect failures worth retrying; False for a rejected key, login or host key."""
+    """True for connect failures worth retrying; False for a rejected key, login or host key.
+
+    The connect loop retries a transient failure with backoff and turns any other into a task failure at
+    once: retrying a refused login only delays the error a person has to fix.
+
+    :param exc: what the SSH hook's ``get_conn`` raised.
+    """
     import paramiko
 
     if isinstance(exc, paramiko.AuthenticationException) and "transport shut down or saw EOF" in str(exc):

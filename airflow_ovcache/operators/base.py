@@ -84,6 +84,7 @@ class OvcacheBaseOperator(BaseOperator):
     :param encryption_key_conn_id: a connection whose password is the cache encryption key
         (64 hex characters); overrides the host connection's ``encryption_key_conn_id``. The key
         reaches the agent on its standard input, never in a command line, log or XCom.
+    :param kwargs: to Airflow's BaseOperator (``task_id``, ``retries``, ...); ``map_index_template`` defaults to naming the host.
 
     When the task fails, the failure (host, model, version, device, message) is also
     pushed to XCom under ``ovcache_error``, so a summary task downstream can say

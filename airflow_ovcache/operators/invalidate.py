@@ -42,6 +42,7 @@ class OvcacheInvalidateOperator(OvcacheBaseOperator):
         keep what each model's ``model_version_policy`` serves; default the connection's. (templated)
     :param ovms_path_map: with ``ovms_config``: server path prefix to agent path prefix. (templated)
     :param command_timeout: seconds the agent may run; default the connection's.
+    :param kwargs: to :class:`.OvcacheBaseOperator` (``host_name``, ``encryption_key_conn_id``) and BaseOperator (``task_id``...).
     """
 
     label_fields = ("models",)

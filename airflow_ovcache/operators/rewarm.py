@@ -32,6 +32,7 @@ class OvcacheRewarmOperator(OvcacheBaseOperator):
     :param fail_on_unrepaired: fail the task when something is still not ok afterwards
         (default True). Set False when a report task downstream decides.
     :param command_timeout: seconds the agent may run; default the connection's.
+    :param kwargs: to :class:`.OvcacheBaseOperator` (``host_name``, ``encryption_key_conn_id``) and BaseOperator (``task_id``...).
     """
 
     template_fields: Sequence[str] = ("ovcache_conn_id", "host_name", "cache_dir")

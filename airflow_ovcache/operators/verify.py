@@ -39,6 +39,7 @@ class OvcacheVerifyOperator(OvcacheBaseOperator):
     :param fail_on_problems: fail the task when any entry is not ``ok`` (default). Set to
         ``False`` to hand the result to a repair task instead.
     :param command_timeout: seconds the agent may run; default the connection's.
+    :param kwargs: to :class:`.OvcacheBaseOperator` (``host_name``, ``encryption_key_conn_id``) and BaseOperator (``task_id``...).
     """
 
     label_fields = ("model", "version")

@@ -77,6 +77,7 @@ class OvcacheWarmOperator(OvcacheBaseOperator):
     :param release: an ``ovmodel://`` release asset (or its URI). When the run was triggered by
         events of that asset, warm the version(s) they carry instead of ``versions``.
     :param command_timeout: seconds the agent may run; default the connection's.
+    :param kwargs: to :class:`.OvcacheBaseOperator` (``host_name``, ``encryption_key_conn_id``) and BaseOperator (``task_id``...).
     """
 
     label_fields = ("models", "version_numbers")
