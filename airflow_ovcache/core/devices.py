@@ -37,7 +37,9 @@ class DeviceInfo:
     ``can_cache`` is the deciding fact (the plugin reports ``EXPORT_IMPORT``);
     ``properties`` maps each supported property to ``RO`` or ``RW`` so a spec's
     properties can be refused before compiling. A virtual device has
-    ``device_type="virtual"`` and no properties of its own.
+    ``device_type="virtual"`` and no properties of its own. ``class_key`` and
+    ``class_parts`` (the :class:`HardwareClass`) are filled only by :func:`classify`:
+    a warm does not pay for the CPU's instruction-set probe.
     """
 
     name: str
