@@ -260,6 +260,9 @@ def build_parser() -> argparse.ArgumentParser:
     )
     p = command("devices", [common], "devices, their capabilities and whether they can cache", "ovcache devices --device GPU")
     p.add_argument("--device", action="append", dest="devices", help="only this device (repeatable; default every device)")
+    p.add_argument(
+        "--cache-dir", type=Path, help="read and record the CPU's instruction set in this cache's host facts (default: probe it)"
+    )
 
     p = command(
         "models",

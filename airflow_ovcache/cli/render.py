@@ -223,16 +223,25 @@ def devices_table(devices: list[dict[str, Any]]) -> None:
 
     :param devices: one dict per device.
     """
-    table = _table("devices", ["device", "name", "architecture", "can cache", "capabilities"])
+    table = _table("devices", ["device", "name", "architecture", "can cache", "class", "capabilities"])
     for dev in devices:
         table.add_row(
-            dev["name"],
-            dev["full_name"],
-            dev.get("architecture") or "-",
+            _text(dev["name"]),
+            _text(dev["full_name"]),
+            _text(dev.get("architecture") or "-"),
             "[green]yes[/]" if dev["can_cache"] else "[red]no[/]",
-            " ".join(dev["capabilities"]),
+            _text(dev.get("class_key") or "-"),
+            _text(" ".join(dev["capabilities"])),
         )
-    _console().print(table)
+    console = _console()
+    console.print(table)
+    # What each key was made from, so two hosts' keys can be compared part by part.
+    for dev in devices:
+        parts = dev.get("class_parts") or {}
+        if parts:
+            console.print(f"[bold]{_text(dev['name'])}[/] class {_text(dev.get('class_key') or '-')}:")
+            for name, value in parts.items():
+                console.print(f"  {_text(name)} = {_text(value)}")
 
 
 def models_table(result: dict[str, Any]) -> None:

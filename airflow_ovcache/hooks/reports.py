@@ -14,7 +14,7 @@ about the real server.
 
 from __future__ import annotations
 
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, field
 from typing import Any
 
 from ..core.text import printable
@@ -527,12 +527,18 @@ class DeviceReport:
     :param full_name: the device's full name.
     :param capabilities: the device's OPTIMIZATION_CAPABILITIES.
     :param can_cache: the device can export and import compiled blobs.
+    :param class_key: the device's hardware class (``cpu-<16 hex>``): hosts with equal keys can share
+        blobs for the same spec, profile and model files; empty from an agent too old to report it.
+    :param class_parts: what the key was made from (runtime build, ISA, device properties), for
+        telling why two hosts' keys differ.
     """
 
     name: str
     full_name: str = ""
     capabilities: tuple[str, ...] = ()
     can_cache: bool = False
+    class_key: str = ""
+    class_parts: dict[str, str] = field(default_factory=dict)
 
     @classmethod
     def from_json(cls, data: dict[str, Any]) -> DeviceReport:
@@ -549,6 +555,8 @@ class DeviceReport:
             "full_name": self.full_name,
             "can_cache": self.can_cache,
             "capabilities": list(self.capabilities),
+            "class_key": self.class_key,
+            "class_parts": dict(self.class_parts),
         }
 
 

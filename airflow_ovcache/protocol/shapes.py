@@ -239,9 +239,22 @@ STATUS = _object(
     },
 )
 
+# A device's hardware class: hosts whose devices have equal keys can share blobs (core.devices.hardware_class).
+CLASS_KEY: Shape = {"type": "string", "pattern": "^[a-z0-9_]+-[0-9a-f]{16}$"}
+
 DEVICES = _object(
     ["runtime", "devices"],
-    {"devices": _list(_object(["name", "full_name", "capabilities", "can_cache"]))},
+    {
+        "devices": _list(
+            _object(
+                ["name", "full_name", "capabilities", "can_cache", "class_key", "class_parts"],
+                {
+                    "class_key": CLASS_KEY,
+                    "class_parts": _object(["device", "runtime"], additionalProperties=STRING),
+                },
+            )
+        )
+    },
 )
 
 MODELS = _object(
