@@ -168,9 +168,10 @@ class Warmer:
 
     # -- public ----------------------------------------------------------------------------
     def warm(self, version: ModelVersion, spec: CacheSpec) -> WarmResult:
-        """Warm one (model version, spec); every failure comes back as a result, never as an exception.
+        """Warm one (model version, spec); a failure the agent knows (its own errors, OS errors) comes back as a result.
 
         So one bad model or device does not stop a run over many: the caller reports each item's status.
+        Anything else (a bug, an interrupt) propagates, and the CLI reports it as the command's error.
 
         :param version: the model version folder to compile.
         :param spec: how the server compiles it (device, properties, cache mode, key, profile).
