@@ -171,7 +171,7 @@ class Warmer:
         """Warm one (model version, spec); a failure the agent knows (its own errors, OS errors) comes back as a result.
 
         So one bad model or device does not stop a run over many: the caller reports each item's status.
-        Anything else (a bug, an interrupt) propagates, and the CLI reports it as the command's error.
+        Anything else (a bug, an interrupt) propagates: the agent ends with a traceback, which the hook reports as a crash.
 
         :param version: the model version folder to compile.
         :param spec: how the server compiles it (device, properties, cache mode, key, profile).
