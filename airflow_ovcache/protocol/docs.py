@@ -10,11 +10,11 @@ when the page is out of date (the test suite does the same).
 from __future__ import annotations
 
 import re
-import sys
 from collections.abc import Callable
 from pathlib import Path
 
 from .codes import REPAIRABLE_STATUSES, ErrorCode, VerifyStatus
+from .generated import write_or_check
 from .shapes import EVIDENCE_KEYS
 
 DOC_FILE = Path(__file__).resolve().parents[2] / "docs" / "agent-json.md"
@@ -72,16 +72,7 @@ def main(argv: list[str] | None = None) -> int:
     :param argv: command-line arguments (default ``sys.argv[1:]``).
     :return: 0, or 1 when ``--check`` finds the page out of date.
     """
-    args = sys.argv[1:] if argv is None else argv
-    current = DOC_FILE.read_text()
-    text = render(current)
-    if "--check" in args:
-        if current != text:
-            print(f"{DOC_FILE} is out of date: run python -m airflow_ovcache.protocol.docs", file=sys.stderr)
-            return 1
-        return 0
-    DOC_FILE.write_text(text)
-    return 0
+    return write_or_check(DOC_FILE, render(DOC_FILE.read_text()), "airflow_ovcache.protocol.docs", argv)
 
 
 if __name__ == "__main__":

@@ -7,9 +7,9 @@
 from __future__ import annotations
 
 import json
-import sys
 from pathlib import Path
 
+from .generated import write_or_check
 from .shapes import agent_schema
 
 SCHEMA_FILE = Path(__file__).resolve().parents[1] / "cli" / "agent-schema.json"
@@ -26,16 +26,7 @@ def main(argv: list[str] | None = None) -> int:
     :param argv: command-line arguments (default ``sys.argv[1:]``).
     :return: 0, or 1 when ``--check`` finds the file out of date.
     """
-    args = sys.argv[1:] if argv is None else argv
-    text = render()
-    if "--check" in args:
-        current = SCHEMA_FILE.read_text() if SCHEMA_FILE.exists() else ""
-        if current != text:
-            print(f"{SCHEMA_FILE} is out of date: run python -m airflow_ovcache.protocol.jsonschema", file=sys.stderr)
-            return 1
-        return 0
-    SCHEMA_FILE.write_text(text)
-    return 0
+    return write_or_check(SCHEMA_FILE, render(), "airflow_ovcache.protocol.jsonschema", argv)
 
 
 if __name__ == "__main__":
