@@ -170,9 +170,7 @@ def ovcache_release_warmup() -> None:
             from airflow_ovcache.fleet.runs import lean_outcome
 
             ti = get_current_context()["ti"]
-            return lean_outcome(
-                ti, "on_lean_host.release", host=target["host"], model=target["model"], version=target["version"]
-            )
+            return lean_outcome(ti, "on_lean_host.release", host=target["host"], model=target["model"], version=target["version"])
 
         release(target=target) >> outcome(target=target)
 

@@ -126,9 +126,7 @@ def lean_release(ti: Any, target: Mapping[str, Any], wait: float = 0.0) -> dict[
     from ..operators.base import push_failure
 
     host = str(target["host"])
-    hook = OvcacheHook(
-        str(target["conn_id"]), host_name=host, cache_dir=target["cache_dir"], repository=target["repository"]
-    )
+    hook = OvcacheHook(str(target["conn_id"]), host_name=host, cache_dir=target["cache_dir"], repository=target["repository"])
     try:
         report = hook.release(
             model=str(target["model"]),
@@ -155,9 +153,9 @@ def lean_release(ti: Any, target: Mapping[str, Any], wait: float = 0.0) -> dict[
     if failed is None:
         return xcom
     ti.xcom_push(key=RELEASE_XCOM_KEY, value=xcom)
-    exc = _step_failure(hook, report, failed)
-    push_failure(ti, failed.step, exc, log)
-    raise exc
+    error = _step_failure(hook, report, failed)
+    push_failure(ti, failed.step, error, log)
+    raise error
 
 
 def _step_failure(hook: Any, report: Any, failed: Any) -> Exception:

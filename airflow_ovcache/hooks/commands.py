@@ -564,7 +564,16 @@ def release_argv(request: ReleaseRequest) -> list[str]:
     return args
 
 
-Request = WarmRequest | VerifyRequest | RewarmRequest | InvalidateRequest | StatusRequest | DevicesRequest | ModelsRequest | ReleaseRequest
+Request = (
+    WarmRequest
+    | VerifyRequest
+    | RewarmRequest
+    | InvalidateRequest
+    | StatusRequest
+    | DevicesRequest
+    | ModelsRequest
+    | ReleaseRequest
+)
 
 _BUILDERS: dict[type, Callable[[Any], list[str]]] = {
     WarmRequest: warm_argv,

@@ -66,7 +66,13 @@ def test_a_failing_warm_is_named_and_verify_and_invalidate_do_not_run(repo: Path
     cache.write_text("not a directory")
     doc = check_envelope(ovcache(*release(repo, cache, "--retain", "latest:1"), "--json"), "release", 2)
     assert doc["result"]["failed_step"] == "warm"
-    assert steps(doc) == [("version", "ok"), ("devices", "ok"), ("warm", "failed"), ("verify", "not-run"), ("invalidate", "not-run")]
+    assert steps(doc) == [
+        ("version", "ok"),
+        ("devices", "ok"),
+        ("warm", "failed"),
+        ("verify", "not-run"),
+        ("invalidate", "not-run"),
+    ]
     warm = doc["result"]["steps"][2]
     assert warm["error"]["code"] == "cache-dir" and "is a file" in warm["summary"]
     assert warm["error"]["model"] == "mlp" and warm["error"]["version"] == 2

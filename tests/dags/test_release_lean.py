@@ -130,7 +130,9 @@ def test_lean_and_step_by_step_hosts_share_a_run_and_a_failed_step_is_named(exam
 
 
 def _fleet(**defaults: object) -> Any:
-    return parse_fleet({"defaults": {"cache_dir": "/c", "repository": "/r", **defaults}, "hosts": [{"name": "a"}, {"name": "b", "lean": False}]})
+    return parse_fleet(
+        {"defaults": {"cache_dir": "/c", "repository": "/r", **defaults}, "hosts": [{"name": "a"}, {"name": "b", "lean": False}]}
+    )
 
 
 def test_the_lean_key_is_a_boolean_default_or_per_host() -> None:

@@ -30,7 +30,10 @@ def test_release_minimal() -> None:
         ({"model_file": "m.xml"}, ["--model-file", "m.xml"]),
         ({"serving_config": "/s.toml"}, ["--config", "/s.toml"]),
         ({"encryption_key_file": "/k"}, ["--encryption-key-file", "/k"]),
-        ({"profile": "python", "loader": "pkg:load", "loader_path": "/l"}, ["--profile", "python", "--loader", "pkg:load", "--loader-path", "/l"]),
+        (
+            {"profile": "python", "loader": "pkg:load", "loader_path": "/l"},
+            ["--profile", "python", "--loader", "pkg:load", "--loader-path", "/l"],
+        ),
         ({"force": True}, ["--force"]),
         ({"retain": "latest:2"}, ["--retain", "latest:2"]),
         ({"wait": 30}, ["--wait", "30.0"]),
