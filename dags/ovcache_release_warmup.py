@@ -23,7 +23,7 @@ own (labelled with the host, so one failing host does not stop the others and is
 7. **outcome**: what happened on this host.
 
 A host the inventory marks `lean = true` is released in **one agent run** instead (`ovcache release`:
-the same steps but waiting for the server, in one process and one transport session), as two task
+the same steps except waiting for the server, in one process and one transport session), as two task
 instances: **release**, whose XCom keeps each step's status, summary and result, and **outcome**.
 A failed step fails the release task; its failure record and the host's outcome name the step. While
 `OVCACHE_WAIT_FOR_SERVED_SECONDS` is above 0, lean hosts are released step by step (that wait is a

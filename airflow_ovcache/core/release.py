@@ -63,7 +63,9 @@ class StepOutcome:
         }
 
 
-def run_steps(steps: list[tuple[ReleaseStep, StepRun]], where: Location) -> list[StepOutcome]:
+def run_steps(
+    steps: list[tuple[ReleaseStep, StepRun]], where: Location, progress: Callable[[StepOutcome], None] | None = None
+) -> list[StepOutcome]:
     """Run the steps in order; the first that fails (exit code not 0, or an error) stops the rest.
 
     Every step of :class:`~airflow_ovcache.protocol.ReleaseStep` is in the answer, those after a
@@ -71,6 +73,7 @@ def run_steps(steps: list[tuple[ReleaseStep, StepRun]], where: Location) -> list
 
     :param steps: each step with the function that runs it.
     :param where: the host, model and version, filled into errors that do not name them.
+    :param progress: told each step's outcome as soon as it is known (a log line per step while the release runs).
     """
     from .fsutil import os_error
 
@@ -79,6 +82,8 @@ def run_steps(steps: list[tuple[ReleaseStep, StepRun]], where: Location) -> list
     for step, run in steps:
         if failed is not None:
             outcomes.append(StepOutcome(step, StepStatus.NOT_RUN, f"not run: step {failed} failed"))
+            if progress is not None:
+                progress(outcomes[-1])
             continue
         t0 = time.perf_counter()
         try:
@@ -94,6 +99,8 @@ def run_steps(steps: list[tuple[ReleaseStep, StepRun]], where: Location) -> list
             outcome = StepOutcome(step, status, SUMMARIES[step](result, code), code, result=result)
         outcome.seconds = time.perf_counter() - t0
         outcomes.append(outcome)
+        if progress is not None:
+            progress(outcome)
         if outcome.status == StepStatus.FAILED:
             failed = step
     return outcomes

@@ -31,7 +31,7 @@ def run(args: argparse.Namespace, env: Envelope) -> ExitCode:
     :param env: the envelope the result goes into.
     :return: the failed step's exit code (:attr:`ExitCode.PROBLEMS` or :attr:`ExitCode.ERROR`), else :attr:`ExitCode.OK`.
     """
-    from ...core.release import exit_code, run_steps, wait_for_version
+    from ...core.release import StepOutcome, exit_code, run_steps, wait_for_version
     from .devices import devices_result
     from .invalidate import invalidate_result
     from .verify import verify_result
@@ -70,7 +70,19 @@ def run(args: argparse.Namespace, env: Envelope) -> ExitCode:
         (ReleaseStep.VERIFY, lambda: verify_result(verify_args)),
         (ReleaseStep.INVALIDATE, lambda: invalidate_result(invalidate_args)),
     ]
-    outcomes = run_steps(steps, Location(model=model, version=version))
+    say = progress_printer(args)
+
+    def progress(outcome: StepOutcome) -> None:
+        line = printable(f"release {model}@{version} step {outcome.step}: {outcome.status}: {outcome.summary}")
+        if outcome.status == StepStatus.FAILED:
+            print(f"ovcache: error: {printable(outcome.summary)}", file=sys.stderr)
+        # A person gets the steps on stdout; with --json they are progress lines, and stdout stays the envelope.
+        if args.json:
+            say(line)
+        else:
+            print(line, flush=True)
+
+    outcomes = run_steps(steps, Location(model=model, version=version), progress)
     failed = next((o for o in outcomes if o.status == StepStatus.FAILED), None)
     env.result = {
         "cache_dir": os.path.abspath(args.cache_dir),
@@ -81,13 +93,4 @@ def run(args: argparse.Namespace, env: Envelope) -> ExitCode:
         "failed_step": failed.step.value if failed else None,
         "steps": [o.to_json() for o in outcomes],
     }
-    say = progress_printer(args)
-    for outcome in outcomes:
-        line = printable(f"release {model}@{version} step {outcome.step}: {outcome.status}: {outcome.summary}")
-        if outcome.status == StepStatus.FAILED:
-            print(f"ovcache: error: {printable(outcome.summary)}", file=sys.stderr)
-        if args.json:
-            say(line)
-        else:
-            print(line)
     return exit_code(outcomes)
