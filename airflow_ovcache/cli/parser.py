@@ -287,6 +287,30 @@ def build_parser() -> argparse.ArgumentParser:
     )
     p.add_argument("--no-confirm", action="store_true", help="do not load each rebuilt blob in a fresh process")
 
+    p = command(
+        "release",
+        [common, cache, spec_parser, ovms_parser, key],
+        "release one model version on this host in one process: check the version folder and the devices, warm "
+        "(confirmed), verify with a load check, invalidate what --retain no longer keeps; stops at the first failing step",
+        "ovcache release --repository /models --cache-dir /var/cache/ov --model resnet --version 3 --retain latest:2 --json",
+    )
+    what = p.add_argument_group("what to release")
+    what.add_argument("--repository", required=True, type=Path, help="model repository root (<model>/<version>/)")
+    what.add_argument("--model", required=True, help="the model released")
+    what.add_argument("--version", required=True, type=version_number, dest="version_number", help="the version released")
+    what.add_argument(
+        "--retain",
+        default=None,
+        help="version policy the invalidate step keeps (e.g. latest:2); default: the OVMS config's policies, else every version",
+    )
+    what.add_argument(
+        "--wait",
+        type=seconds,
+        default=0.0,
+        help="seconds to wait for the version folder to appear (default 0: look once; long waits belong to a sensor)",
+    )
+    what.add_argument("--force", action="store_true", help="recompile even when the blob is up to date")
+
     command(
         "repair-manifest",
         [common, cache],

@@ -13,6 +13,7 @@ parsed, so DAG files parse without it and without the network::
     name = "infer-01"
     conn_id = "ovcache_infer_01"     # an ovcache connection with transport "ssh"
     labels = ["eu-west", "cpu"]
+    lean = true                      # release it in one agent run (ovcache release)
 
     [[hosts]]
     name = "infer-02"
@@ -59,6 +60,7 @@ _KNOWN = {
     "loader_path",
     "ovms_config",
     "ovms_path_map",
+    "lean",
 }
 
 
@@ -81,6 +83,7 @@ class FleetHost:
     :param loader_path: where that loader's code is on the host.
     :param ovms_config: the OpenVINO Model Server config file on the host.
     :param ovms_path_map: server path prefix -> agent path prefix, where the server sees other paths.
+    :param lean: release the host with one agent run (``ovcache release``) instead of one task per step.
     """
 
     name: str
@@ -99,6 +102,8 @@ class FleetHost:
     loader_path: str | None = None
     ovms_config: str | None = None
     ovms_path_map: dict[str, str] = field(default_factory=dict)
+    # One agent run per release instead of one task per step (docs/fleet.md, "The lean path").
+    lean: bool = False
 
     def to_json(self) -> dict[str, Any]:
         """The host as plain JSON (lists, not tuples), for XCom and task arguments."""
@@ -244,6 +249,9 @@ def _host(name: str, merged: dict[str, Any], defaults: dict[str, Any], raw: dict
         raise fail(
             "ovms_path_map", 'must be a table of absolute server path = absolute agent path, e.g. {"/models" = "/srv/models"}'
         )
+    lean = merged.get("lean", False)
+    if not isinstance(lean, bool):
+        raise fail("lean", f"must be true or false, not {lean!r}")
     # A host whose server is OVMS keeps what its config.json's version policies serve, unless told otherwise.
     retain = text("retain", "" if text("ovms_config") else "latest:2") or ""
     try:
@@ -267,4 +275,5 @@ def _host(name: str, merged: dict[str, Any], defaults: dict[str, Any], raw: dict
         loader_path=text("loader_path"),
         ovms_config=text("ovms_config"),
         ovms_path_map=dict(path_map),
+        lean=lean,
     )

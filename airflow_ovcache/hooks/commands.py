@@ -27,6 +27,7 @@ __all__ = [
     "DevicesRequest",
     "InvalidateRequest",
     "ModelsRequest",
+    "ReleaseRequest",
     "Request",
     "RequestError",
     "RewarmRequest",
@@ -38,6 +39,7 @@ __all__ = [
     "devices_argv",
     "invalidate_argv",
     "models_argv",
+    "release_argv",
     "rewarm_argv",
     "status_argv",
     "verify_argv",
@@ -457,7 +459,121 @@ def models_argv(request: ModelsRequest) -> list[str]:
     ]
 
 
-Request = WarmRequest | VerifyRequest | RewarmRequest | InvalidateRequest | StatusRequest | DevicesRequest | ModelsRequest
+@dataclass(frozen=True)
+class ReleaseRequest:
+    """``ovcache release``: one model version's whole release on the host, in one agent process.
+
+    The agent checks the version folder is there (waiting up to ``wait``), that the devices can
+    cache, warms the version (confirmed by a load in a fresh process), verifies it with a load
+    check and invalidates what ``retain`` no longer keeps, stopping at the first failing step.
+
+    :param cache_dir: OpenVINO ``cache_dir`` on the host (required).
+    :param repository: the model repository root on the host (required).
+    :param model: the model released (required).
+    :param version: the version released (required, 1 or more).
+    :param devices: the devices to check and compile for; empty means the agent's default (CPU).
+        With ``ovms_config`` they are only checked: the server's config says how it compiles.
+    :param properties: OpenVINO compile properties, ``KEY=VALUE`` each.
+    :param compile_mode: how the server calls ``compile_model`` (``path`` or ``model``).
+    :param cache_mode: OpenVINO ``CACHE_MODE`` (``OPTIMIZE_SPEED`` or ``OPTIMIZE_SIZE``).
+    :param model_file: the model file inside each version folder, when it is not the only one.
+    :param serving_config: a serving config (TOML or JSON) on the host with per-model cache specs.
+    :param encryption_key_file: a cache encryption key file on the host.
+    :param profile: the serving profile; ``openvino`` (the default) is not passed.
+    :param loader: a custom loader that compiles as the serving application does.
+    :param loader_path: where that loader is found on the host.
+    :param ovms_config: an OpenVINO Model Server ``config.json`` on the host.
+    :param ovms_path_map: ``(server path, agent path)`` pairs for paths in that config.
+    :param retain: the version policy the invalidate step keeps (``latest:2``); empty keeps what the
+        ``ovms_config``'s version policies serve, else every version.
+    :param wait: seconds the agent waits for the version folder (0: it looks once).
+    :param force: rebuild the blobs even when they are up to date.
+    """
+
+    command: ClassVar[str] = "release"
+
+    cache_dir: str | None
+    repository: str | None
+    model: str | None
+    version: int | None
+    devices: Sequence[str] = ()
+    properties: Mapping[str, Any] = field(default_factory=dict)
+    compile_mode: str | None = None
+    cache_mode: str | None = None
+    model_file: str | None = None
+    serving_config: str | None = None
+    encryption_key_file: str | None = None
+    profile: str | None = None
+    loader: str | None = None
+    loader_path: str | None = None
+    ovms_config: str | None = None
+    ovms_path_map: Sequence[tuple[str, str]] = ()
+    retain: str | None = None
+    wait: float = 0.0
+    force: bool = False
+
+    def location(self, host: str) -> Location:
+        """What the request is about (see :meth:`WarmRequest.location`).
+
+        :param host: the host's name.
+        """
+        device = ", ".join(self.devices) if self.devices else "CPU"
+        return Location(host, self.model, None if self.version is None else str(self.version), device)
+
+
+def release_argv(request: ReleaseRequest) -> list[str]:
+    """The arguments of ``ovcache release`` for ``request``.
+
+    The compile flags are the warm's (:func:`warm_argv`): the release's warm step must compile
+    exactly as a separate warm would.
+
+    :param request: what to release.
+    :raises RequestError: no cache directory, repository, model or version; a version below 1;
+        a negative or non-finite ``wait``.
+    """
+    model = _required("model", request.model)
+    if request.version is None:
+        raise RequestError("version")
+    version = _checked("version", request.version, _version_number)
+    compile_args = warm_argv(
+        WarmRequest(
+            cache_dir=request.cache_dir,
+            repository=request.repository,
+            devices=() if request.ovms_config else request.devices,
+            properties=request.properties,
+            compile_mode=request.compile_mode,
+            cache_mode=request.cache_mode,
+            model_file=request.model_file,
+            serving_config=request.serving_config,
+            encryption_key_file=request.encryption_key_file,
+            force=request.force,
+            profile=request.profile,
+            loader=request.loader,
+            loader_path=request.loader_path,
+            ovms_config=request.ovms_config,
+            ovms_path_map=request.ovms_path_map,
+        )
+    )
+    args = [*compile_args, "--model", model, "--version", str(version)]
+    if request.ovms_config:
+        args += _repeated("--device", request.devices)  # checked only; the server's config says how it compiles
+    if request.retain:
+        args += ["--retain", request.retain]
+    if request.wait:
+        args += ["--wait", repr(_checked("wait", request.wait, values.parse_seconds))]
+    return args
+
+
+Request = (
+    WarmRequest
+    | VerifyRequest
+    | RewarmRequest
+    | InvalidateRequest
+    | StatusRequest
+    | DevicesRequest
+    | ModelsRequest
+    | ReleaseRequest
+)
 
 _BUILDERS: dict[type, Callable[[Any], list[str]]] = {
     WarmRequest: warm_argv,
@@ -467,6 +583,7 @@ _BUILDERS: dict[type, Callable[[Any], list[str]]] = {
     StatusRequest: status_argv,
     DevicesRequest: devices_argv,
     ModelsRequest: models_argv,
+    ReleaseRequest: release_argv,
 }
 
 

@@ -18,7 +18,7 @@ from dataclasses import asdict, dataclass, field
 from typing import Any
 
 from ..core.text import printable
-from ..protocol import REPAIRABLE_STATUSES, EvidenceState, VerifyStatus, WarmStatus
+from ..protocol import REPAIRABLE_STATUSES, EvidenceState, ReleaseStep, StepStatus, VerifyStatus, WarmStatus
 from .envelope import AgentFailure, AgentRun, read_row
 
 # -- warm -------------------------------------------------------------------------------------
@@ -695,3 +695,151 @@ class AgentVersion:
             openvino=str(res.get("openvino", "")),
             python=str(res.get("python", "")),
         )
+
+
+# -- release ----------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class ReleaseStepReport:
+    """One step of ``ovcache release`` on one host: its status, its one-line summary, and its own report.
+
+    :param step: the step (:class:`~airflow_ovcache.protocol.ReleaseStep`: ``version``, ``devices``,
+        ``warm``, ``verify``, ``invalidate``).
+    :param status: ``ok``, ``failed`` (the release stopped here) or ``not-run``.
+    :param summary: what the step found or did, or why it failed, in one line.
+    :param exit_code: the step's exit code, as its own command would exit; None for a step not run.
+    :param seconds: how long the step took on the host.
+    :param xcom: the step's result in the compact form its own task returns (a warm step's is
+        :meth:`WarmReport.to_xcom`'s, and so on); None when it produced none.
+    :param error: the error the step raised, if it raised one.
+    """
+
+    step: str
+    status: str
+    summary: str
+    exit_code: int | None = None
+    seconds: float = 0.0
+    xcom: dict[str, Any] | None = None
+    error: AgentFailure | None = None
+
+    @property
+    def ok(self) -> bool:
+        """Whether the step ran and passed."""
+        return self.status == StepStatus.OK
+
+    @property
+    def failed(self) -> bool:
+        """Whether the release stopped at this step."""
+        return self.status == StepStatus.FAILED
+
+    def to_xcom(self) -> dict[str, Any]:
+        """The compact, JSON-serialisable dict a task returns."""
+        return {
+            "status": self.status,
+            "summary": self.summary,
+            "exit_code": self.exit_code,
+            "seconds": self.seconds,
+            "result": self.xcom,
+            "error": asdict(self.error) if self.error else None,
+        }
+
+
+def _step_xcom(run: AgentRun, step: str, result: dict[str, Any]) -> dict[str, Any]:
+    """A step's result as the report of the command of the same name gives it to XCom."""
+    sub = AgentRun(step, run.host, run.ok, run.exit_code, run.agent_version, run.schema_version, 0.0, result)
+    if step == ReleaseStep.WARM:
+        return WarmReport.from_run(sub).to_xcom()
+    if step == ReleaseStep.VERIFY:
+        return VerifyReport.from_run(sub).to_xcom()
+    if step == ReleaseStep.INVALIDATE:
+        return InvalidateReport.from_run(sub).to_xcom()
+    if step == ReleaseStep.DEVICES:
+        devices = DevicesReport.from_run(sub)
+        return {"host": devices.host, "runtime": devices.runtime, "devices": [d.to_xcom() for d in devices.devices]}
+    return dict(result)
+
+
+@dataclass
+class ReleaseReport:
+    """What ``ovcache release`` did on one host: each step, and the first that failed.
+
+    :param host: the host the command ran on.
+    :param cache_dir: the cache directory.
+    :param repository: the model repository root.
+    :param model: the model released.
+    :param version: the version released.
+    :param steps: every step, in order (those after a failure ``not-run``).
+    :param seconds: how long the release took on the host.
+    """
+
+    host: str
+    cache_dir: str
+    repository: str
+    model: str
+    version: int
+    steps: list[ReleaseStepReport]
+    seconds: float
+
+    @classmethod
+    def from_run(cls, run: AgentRun) -> ReleaseReport:
+        """Build the report from a parsed agent run.
+
+        :param run: the run whose ``result`` this command wrote.
+        """
+        res = run.result
+        steps = []
+        for raw in res.get("steps", []):
+            step, result, error = str(raw["step"]), raw.get("result"), raw.get("error")
+            steps.append(
+                ReleaseStepReport(
+                    step=step,
+                    status=str(raw["status"]),
+                    summary=str(raw.get("summary") or ""),
+                    exit_code=raw.get("exit_code"),
+                    seconds=float(raw.get("seconds") or 0.0),
+                    xcom=_step_xcom(run, step, result) if isinstance(result, dict) else None,
+                    error=AgentFailure.from_json(error) if isinstance(error, dict) else None,
+                )
+            )
+        return cls(
+            host=run.host,
+            cache_dir=str(res.get("cache_dir", "")),
+            repository=str(res.get("repository", "")),
+            model=str(res.get("model", "")),
+            version=int(res.get("version") or 0),
+            steps=steps,
+            seconds=run.seconds,
+        )
+
+    @property
+    def failed_step(self) -> ReleaseStepReport | None:
+        """The step the release stopped at, or None when every step passed."""
+        return next((s for s in self.steps if s.failed), None)
+
+    @property
+    def ok(self) -> bool:
+        """Whether every step ran and passed."""
+        return bool(self.steps) and all(s.ok for s in self.steps)
+
+    def step(self, name: str) -> ReleaseStepReport | None:
+        """The step called ``name``, or None.
+
+        :param name: a :class:`~airflow_ovcache.protocol.ReleaseStep` word.
+        """
+        return next((s for s in self.steps if s.step == name), None)
+
+    def to_xcom(self) -> dict[str, Any]:
+        """The compact, JSON-serialisable dict a task returns: each step's outcome under its name."""
+        failed = self.failed_step
+        return {
+            "host": self.host,
+            "cache_dir": self.cache_dir,
+            "repository": self.repository,
+            "model": self.model,
+            "version": self.version,
+            "ok": self.ok,
+            "failed_step": failed.step if failed else None,
+            "steps": {s.step: s.to_xcom() for s in self.steps},
+            "seconds": self.seconds,
+        }

@@ -53,6 +53,7 @@ class Command(Text):
     STATUS = "status"
     DEVICES = "devices"
     MODELS = "models"
+    RELEASE = "release"
     REPAIR_MANIFEST = "repair-manifest"
     SAMPLE_REPOSITORY = "sample-repository"
     VERSION = "version"
@@ -103,6 +104,24 @@ REPAIRABLE_STATUSES = frozenset(
 )
 # What only a load check finds; a re-check without one cannot confirm or clear it.
 LOAD_STATUSES = frozenset({VerifyStatus.NOT_CACHED, VerifyStatus.LOAD_FAILED, VerifyStatus.OUTPUT_MISMATCH})
+
+
+class ReleaseStep(Text):
+    """The steps of ``ovcache release``, in the order it runs them on one host."""
+
+    VERSION = "version"
+    DEVICES = "devices"
+    WARM = "warm"
+    VERIFY = "verify"
+    INVALIDATE = "invalidate"
+
+
+class StepStatus(Text):
+    """What became of one step of ``ovcache release``: the release stops at the first failed one."""
+
+    OK = "ok"
+    FAILED = "failed"
+    NOT_RUN = "not-run"
 
 
 class EvidenceState(Text):

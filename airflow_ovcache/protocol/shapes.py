@@ -11,7 +11,18 @@ from __future__ import annotations
 from enum import Enum
 from typing import Any
 
-from .codes import SCHEMA, SCHEMA_VERSION, Command, EvidenceState, ExitCode, RemovalReason, VerifyStatus, WarmStatus
+from .codes import (
+    SCHEMA,
+    SCHEMA_VERSION,
+    Command,
+    EvidenceState,
+    ExitCode,
+    ReleaseStep,
+    RemovalReason,
+    StepStatus,
+    VerifyStatus,
+    WarmStatus,
+)
 
 Shape = dict[str, Any]
 
@@ -59,6 +70,7 @@ RESULT_SHAPES = (
     Command.DEVICES,
     Command.MODELS,
     Command.VERSION,
+    Command.RELEASE,
 )
 
 ERROR = _object(
@@ -264,6 +276,60 @@ MODELS = _object(
 
 VERSION = _object(["agent_version", "schema", "schema_version", "openvino"])
 
+# ``ovcache release``'s first step: the version folder is in the repository (after waiting up to --wait).
+RELEASE_VERSION = _object(
+    ["repository", "model", "version", "versions", "waited_seconds"],
+    {
+        "repository": STRING,
+        "model": STRING,
+        "version": INTEGER,
+        "versions": _list(INTEGER),
+        "waited_seconds": NUMBER,
+    },
+)
+
+# Each step's own result is the shape of the command of the same name (the version step's is its own).
+_STEP_RESULTS = {
+    ReleaseStep.VERSION: "release_version",
+    ReleaseStep.DEVICES: "devices",
+    ReleaseStep.WARM: "warm",
+    ReleaseStep.VERIFY: "verify",
+    ReleaseStep.INVALIDATE: "invalidate",
+}
+
+RELEASE_STEP = _object(
+    ["step", "status", "summary", "exit_code", "seconds", "result", "error"],
+    {
+        "step": _enum(ReleaseStep),
+        "status": _enum(StepStatus),
+        "summary": STRING,
+        "exit_code": {"oneOf": [{"type": "null"}, _enum(ExitCode)]},
+        "seconds": NUMBER,
+        "result": {"type": ["object", "null"]},
+        "error": _or_null(_ref("error")),
+    },
+    allOf=[
+        {
+            "if": {"properties": {"step": {"const": step.value}, "result": {"type": "object"}}},
+            "then": {"properties": {"result": _ref(name)}},
+        }
+        for step, name in _STEP_RESULTS.items()
+    ],
+)
+
+RELEASE = _object(
+    ["cache_dir", "repository", "model", "version", "ok", "failed_step", "steps"],
+    {
+        "cache_dir": STRING,
+        "repository": STRING,
+        "model": STRING,
+        "version": INTEGER,
+        "ok": BOOLEAN,
+        "failed_step": {"oneOf": [{"type": "null"}, _enum(ReleaseStep)]},
+        "steps": {**_list(_ref("release_step")), "minItems": len(ReleaseStep), "maxItems": len(ReleaseStep)},
+    },
+)
+
 DEFS: dict[str, Shape] = {
     "error": ERROR,
     "warm_item": WARM_ITEM,
@@ -280,6 +346,9 @@ DEFS: dict[str, Shape] = {
     "devices": DEVICES,
     "models": MODELS,
     "version": VERSION,
+    "release_version": RELEASE_VERSION,
+    "release_step": RELEASE_STEP,
+    "release": RELEASE,
 }
 
 ENVELOPE_KEYS = [

@@ -24,6 +24,7 @@ MODULES = {
     "devices": "devices",
     "models": "models",
     "rewarm": "rewarm",
+    "release": "release",
     "repair-manifest": "repair_manifest",
     "sample-repository": "sample_repository",
     "version": "version",

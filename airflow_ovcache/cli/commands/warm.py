@@ -19,6 +19,20 @@ def run(args: argparse.Namespace, env: Envelope) -> ExitCode:
     :param env: the envelope the result goes into.
     :return: :attr:`ExitCode.ERROR` if any item failed, else :attr:`ExitCode.OK`.
     """
+    env.result, code = warm_result(args)
+    if not args.json:
+        from ..render import warm_table
+
+        warm_table(env.result["items"], env.result["summary"])
+    return code
+
+
+def warm_result(args: argparse.Namespace) -> tuple[dict[str, Any], ExitCode]:
+    """The warm's result and exit code (shared by ``warm`` and the warm step of ``release``).
+
+    :param args: a parsed command line with the ``warm`` flags.
+    :return: the result (shape ``warm``) and :attr:`ExitCode.ERROR` if any item failed, else :attr:`ExitCode.OK`.
+    """
     from ...core.warm import Warmer, warm_many
     from ...core.warmplan import WarmRequest, plan_request
 
@@ -81,7 +95,7 @@ def run(args: argparse.Namespace, env: Envelope) -> ExitCode:
     else:
         results = warm_many(warmer, items, progress)
     summary = {status.value: sum(1 for r in results if r.status == status) for status in WarmStatus}
-    env.result = {
+    result = {
         "cache_dir": str(cache.root),
         "repository": str(repo.root),
         "items": [r.to_json() for r in results],
@@ -91,8 +105,4 @@ def run(args: argparse.Namespace, env: Envelope) -> ExitCode:
     for r in results:
         if r.status == WarmStatus.FAILED:
             print(f"ovcache: error: {r.reason}", file=sys.stderr)
-    if not args.json:
-        from ..render import warm_table
-
-        warm_table(env.result["items"], summary)
-    return ExitCode.ERROR if summary[WarmStatus.FAILED] else ExitCode.OK
+    return result, ExitCode.ERROR if summary[WarmStatus.FAILED] else ExitCode.OK
