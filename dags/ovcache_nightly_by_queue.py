@@ -92,6 +92,7 @@ def ovcache_nightly_by_queue() -> None:
                 host_name=host.name,
                 cache_dir=host.cache_dir,
                 queue=host.queue,
+                executor=host.executor,  # an edge host's tasks go to the Edge executor (docs/edge-hosts.md)
                 load_check=True,
                 # the report decides what fails the run
                 fail_on_unrepaired=False,
