@@ -95,12 +95,16 @@ def _when(text: str | None) -> datetime:
 
 def _latencies(tis: dict[tuple[str, int], dict[str, Any]], host: str) -> dict[str, float]:
     """Per host-task, seconds: queued until a worker started it, and start to end (the task's own run)."""
-    pickup, run = [], []
+    pickup, run, total = [], [], []
     for step in HOST_TASKS:
         ti = tis[(f"{host}.{step}", 0)]
         pickup.append((_when(ti["start_date"]) - _when(ti["queued_when"])).total_seconds())
         run.append((_when(ti["end_date"]) - _when(ti["start_date"])).total_seconds())
-    return {"pickup": sorted(pickup)[len(pickup) // 2], "run": sorted(run)[len(run) // 2], "max_pickup": max(pickup)}
+        total.append((_when(ti["end_date"]) - _when(ti["queued_when"])).total_seconds())
+    median = {name: sorted(values)[len(values) // 2] for name, values in (("pickup", pickup), ("run", run), ("total", total))}
+    check = tis[(f"{host}.check_devices", 0)]
+    median["check_devices total"] = (_when(check["end_date"]) - _when(check["queued_when"])).total_seconds()
+    return median
 
 
 @pytest.fixture(scope="module")
@@ -161,8 +165,6 @@ def test_release_warms_every_edge_host_and_a_serving_compile_loads_from_cache(
             assert _versions(host) == [("mlp", 1)]
             assert _serve_in_namespace(host, 1) is True, f"{host.name}: a serving compile did not load from cache"
             lat = _latencies(tis, host.name)
-            TIMINGS[f"{host.name} pickup median"] = lat["pickup"]
-            TIMINGS[f"{host.name} task run median"] = lat["run"]
             print(f"edge host-task latency on {host.name}: {lat}", file=sys.stderr)
 
 
@@ -230,3 +232,16 @@ def test_offline_edge_host_is_named_not_reached_within_the_bound_and_a_retry_com
         assert (summary["hosts"], summary["failures"]) == (2, 0)
         assert _versions(h2) == [("mlp", 1), ("mlp", 2)]
         assert _serve_in_namespace(h2, 2) is True, "h2: a serving compile did not load from cache after the retry"
+
+
+def test_maintenance_mode_stops_a_worker_taking_tasks_and_ends(edge_stack: EdgeStack) -> None:
+    """A person puts a host's worker into maintenance from the central site (the Edge Worker page's API) and back."""
+    with diagnosed(edge_stack):
+        path = "/edge_worker/ui/worker/h1/maintenance"
+        edge_stack.request("POST", path, {"maintenance_comment": "disk swap on h1"})
+        edge_stack.wait_for(
+            "h1 to enter maintenance", lambda: edge_stack.edge_workers()["h1"]["state"] == "maintenance mode", timeout=60
+        )
+        assert "disk swap on h1" in edge_stack.edge_workers()["h1"]["maintenance_comments"]
+        edge_stack.request("DELETE", path)
+        edge_stack.wait_for("h1 to leave maintenance", lambda: edge_stack.edge_workers()["h1"]["state"] == "idle", timeout=60)
