@@ -71,7 +71,7 @@ def not_reached(host: FleetHost, step: str, bound_seconds: float | None = None) 
         who = f"no edge worker took the host's {step} task from queue {host.queue}{within}"
         check = (
             f"is `airflow edge worker --queues {host.queue}` running on the host, reaching the API server, "
-            "and out of maintenance? see `airflow edge list-workers` or Admin > Edge Worker Hosts"
+            "and out of maintenance? see `airflow edge list-workers` or Admin > Edge Executor"
         )
     else:
         who = f"no worker took the host's {step} task from queue {host.queue}{within}"
