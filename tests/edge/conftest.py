@@ -21,6 +21,7 @@ from tests.infra.fleet import fleet_prerequisites
 ROOT = Path(__file__).resolve().parents[2]
 DAG_FILES = [ROOT / "dags" / "ovcache_release_by_queue.py", ROOT / "dags" / "ovcache_nightly_by_queue.py"]
 RELEASE_DAG = "ovcache_release_by_queue"
+NIGHTLY_DAG = "ovcache_nightly_by_queue"
 TIMINGS: dict[str, float] = {}
 
 

@@ -11,12 +11,15 @@ The tests run in order and share the hosts' caches:
    inside each namespace loads from cache;
 2. with h2's worker stopped, the next release completes on h1 and the run ends,
    within the queued-task bound, naming h2 as not reached;
-3. after h2's worker is started again, a retry of h2's tasks completes it.
+3. after h2's worker is started again, a retry of h2's tasks completes it;
+4. with h1's worker put into maintenance from the central site, the nightly run
+   verifies h2 on its worker and its report shows h1 as unreachable.
 """
 
 from __future__ import annotations
 
 import contextlib
+import json
 import socket
 import sys
 import time
@@ -30,7 +33,7 @@ import pytest
 from airflow_ovcache.core.manifest import Manifest
 from airflow_ovcache.edge_hosts import queued_bound_seconds
 from airflow_ovcache.samples import build_ir
-from tests.edge.conftest import RELEASE_DAG, TIMINGS
+from tests.edge.conftest import NIGHTLY_DAG, RELEASE_DAG, TIMINGS
 from tests.edge.stack import QUEUED_CHECK_INTERVAL, QUEUED_TIMEOUT, EdgeStack
 from tests.infra.fleet import Host
 
@@ -234,8 +237,8 @@ def test_offline_edge_host_is_named_not_reached_within_the_bound_and_a_retry_com
         assert _serve_in_namespace(h2, 2) is True, "h2: a serving compile did not load from cache after the retry"
 
 
-def test_maintenance_mode_stops_a_worker_taking_tasks_and_ends(edge_stack: EdgeStack) -> None:
-    """A person puts a host's worker into maintenance from the central site (the Edge Worker page's API) and back."""
+def test_a_host_in_maintenance_is_unreachable_in_the_nightly_report_and_the_others_are_verified(edge_stack: EdgeStack) -> None:
+    """Maintenance from the central site (the Edge Executor page's API): h1 takes no task, the report shows it behind."""
     with diagnosed(edge_stack):
         path = "/edge_worker/ui/worker/h1/maintenance"
         edge_stack.request("POST", path, {"maintenance_comment": "disk swap on h1"})
@@ -243,5 +246,26 @@ def test_maintenance_mode_stops_a_worker_taking_tasks_and_ends(edge_stack: EdgeS
             "h1 to enter maintenance", lambda: edge_stack.edge_workers()["h1"]["state"] == "maintenance mode", timeout=60
         )
         assert "disk swap on h1" in edge_stack.edge_workers()["h1"]["maintenance_comments"]
+
+        began = time.monotonic()
+        edge_stack.request("PATCH", f"/api/v2/dags/{NIGHTLY_DAG}", {"is_paused": False})
+        run_id = edge_stack.trigger(NIGHTLY_DAG, {})
+        state = edge_stack.finished(NIGHTLY_DAG, run_id, timeout=300)
+        TIMINGS["nightly, h1 in maintenance"] = time.monotonic() - began
+        tis = edge_stack.task_instances(NIGHTLY_DAG, run_id)
+        assert state == "failed", {k: v["state"] for k, v in tis.items()}
+        rewarm = tis[("h2.rewarm", -1)]
+        assert (rewarm["state"], rewarm["hostname"], rewarm["queue"], rewarm["executor"]) == (
+            "success",
+            "h2",
+            "h2",
+            "EdgeExecutor",
+        )
+        assert tis[("h1.rewarm", -1)]["state"] == "failed" and not tis[("h1.rewarm", -1)]["hostname"]
+        report = json.loads((edge_stack.home / "ovcache-reports" / "latest-by-queue.json").read_text())
+        assert set(report["unreachable"]) == {"h1"}, report["unreachable"]
+        h2_cells = [c for c in report["cells"] if c["host"] == "h2"]
+        assert h2_cells and {c["outcome"] for c in h2_cells} == {"ok"}, h2_cells
+
         edge_stack.request("DELETE", path)
         edge_stack.wait_for("h1 to leave maintenance", lambda: edge_stack.edge_workers()["h1"]["state"] == "idle", timeout=60)
