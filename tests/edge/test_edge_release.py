@@ -264,6 +264,7 @@ def test_a_host_in_maintenance_is_unreachable_in_the_nightly_report_and_the_othe
         assert tis[("h1.rewarm", -1)]["state"] == "failed" and not tis[("h1.rewarm", -1)]["hostname"]
         report = json.loads((edge_stack.home / "ovcache-reports" / "latest-by-queue.json").read_text())
         assert set(report["unreachable"]) == {"h1"}, report["unreachable"]
+        assert report["unreachable"]["h1"].startswith("not reached: no edge worker took the host's rewarm task from queue h1")
         h2_cells = [c for c in report["cells"] if c["host"] == "h2"]
         assert h2_cells and {c["outcome"] for c in h2_cells} == {"ok"}, h2_cells
 
