@@ -6,6 +6,7 @@ import importlib.util
 import shutil
 import signal
 import sys
+import tempfile
 import time
 from collections.abc import Iterator
 from pathlib import Path
@@ -13,7 +14,7 @@ from typing import Any
 
 import pytest
 
-from tests.conftest import require
+from tests.conftest import require, usable_by_others
 from tests.distributed.cluster import postgres_reachable
 from tests.edge.stack import EdgeFleet, EdgeStack
 from tests.infra.fleet import fleet_prerequisites
@@ -48,10 +49,14 @@ def _terminated(signum: int, frame: Any) -> None:
 
 
 @pytest.fixture(scope="module")
-def edge_stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[EdgeStack]:
+def edge_stack() -> Iterator[EdgeStack]:
     _prerequisites()
     began = time.monotonic()
-    root = tmp_path_factory.mktemp("edge")
+    # Outside pytest's private (0700) folders: the edge workers run as the cache's owner, not root.
+    root = Path(tempfile.mkdtemp(prefix="ovcache-edge-"))
+    root.chmod(0o755)
+    others = usable_by_others()
+    others.__enter__()
     previous = signal.signal(signal.SIGTERM, _terminated)
     fleet = EdgeFleet(2, root / "hosts", prefix="ove-")
     stack = EdgeStack(root, fleet, DAG_FILES)
@@ -82,6 +87,8 @@ def edge_stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[EdgeStack]:
         problems = stack.destroy()
         fleet_problems = fleet.stop(raise_errors=False)
         signal.signal(signal.SIGTERM, previous)
+        others.__exit__(None, None, None)
+        shutil.rmtree(root, ignore_errors=True)
         TIMINGS["torn down"] = time.monotonic() - began
         print("edge tier timings: " + ", ".join(f"{k} {v:.0f}s" for k, v in TIMINGS.items()), file=sys.stderr)
         assert not problems and not fleet_problems, [*problems, *fleet_problems]

@@ -23,6 +23,7 @@ from __future__ import annotations
 import base64
 import json
 import os
+import pwd
 import secrets
 import shutil
 import signal
@@ -40,6 +41,8 @@ from tests.distributed.cluster import AIRFLOW, PG_DSN, PG_URL, Component, free_p
 from tests.infra.fleet import Fleet, Host
 
 EXECUTORS = "LocalExecutor,airflow.providers.edge3.executors.EdgeExecutor"
+# The cache's owner on every host: the edge worker and the agent it starts run as this user, never root.
+CACHE_OWNER = "nobody"
 EDGE_DB_MANAGER = "airflow.providers.edge3.models.db.EdgeDBManager"
 # How long a task may sit in an edge host's queue before the scheduler fails it (one attempt, no requeue):
 # the bound on an offline host in this tier.
@@ -169,6 +172,7 @@ class EdgeStack:
         env.update(
             {
                 "AIRFLOW_HOME": str(host.root / "airflow-home"),
+                "HOME": str(host.root / "airflow-home"),
                 # Nothing listens there in the namespace: any attempt to use a database fails loudly.
                 "AIRFLOW__DATABASE__SQL_ALCHEMY_CONN": "postgresql+psycopg2://nobody@127.0.0.1:9/none",
                 "AIRFLOW_CONN_OVCACHE_LOCAL": json.dumps({"conn_type": "ovcache", "extra": {"transport": "local"}}),
@@ -188,8 +192,14 @@ class EdgeStack:
         for source in self.dag_files:
             shutil.copy2(source, self.dags / source.name)
         (self.home / "passwords.json").write_text(json.dumps({self.user: self.password}))
+        owner = pwd.getpwnam(CACHE_OWNER)
         for host in self.fleet:
-            (host.root / "airflow-home").mkdir(parents=True, exist_ok=True)
+            # What the worker owns: its AIRFLOW_HOME and the cache (0700, as docs/security.md asks);
+            # the model repository stays the release process's, readable by all.
+            for folder in (host.root / "airflow-home", host.cache_dir):
+                folder.mkdir(parents=True, exist_ok=True)
+                os.chown(folder, owner.pw_uid, owner.pw_gid)
+            host.cache_dir.chmod(0o700)
         self.fleet.only_dial_out_to(self.address, self.port)
         conn = psycopg2.connect(PG_DSN, connect_timeout=5)
         conn.autocommit = True
@@ -225,7 +235,7 @@ class EdgeStack:
         argv = edge_worker_argv(EdgeWorkerSpec(host=host.name, queue=host.name, concurrency=1, airflow=AIRFLOW))
         worker = Component(
             f"edge-worker-{host.name}",
-            ["ip", "netns", "exec", host.namespace, *argv],
+            ["ip", "netns", "exec", host.namespace, "runuser", "-u", CACHE_OWNER, "--", *argv],
             self.worker_env(host),
             self.logs / f"edge-worker-{host.name}.log",
         )

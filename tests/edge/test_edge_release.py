@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import contextlib
 import json
+import pwd
 import socket
 import sys
 import time
@@ -33,8 +34,9 @@ import pytest
 from airflow_ovcache.core.manifest import Manifest
 from airflow_ovcache.edge_hosts import queued_bound_seconds
 from airflow_ovcache.samples import build_ir
+from tests.conftest import blobs_in
 from tests.edge.conftest import NIGHTLY_DAG, RELEASE_DAG, TIMINGS
-from tests.edge.stack import QUEUED_CHECK_INTERVAL, QUEUED_TIMEOUT, EdgeStack
+from tests.edge.stack import CACHE_OWNER, QUEUED_CHECK_INTERVAL, QUEUED_TIMEOUT, EdgeStack
 from tests.infra.fleet import Host
 
 pytestmark = [pytest.mark.slow, pytest.mark.root, pytest.mark.timeout(900)]
@@ -71,6 +73,8 @@ def _publish(source: Path, host: Host, version: int) -> None:
 
     staging = host.repository / "mlp" / f".incoming-{version}"
     shutil.copytree(source, staging)
+    for path in [staging, *staging.rglob("*")]:
+        path.chmod(0o755 if path.is_dir() else 0o644)  # the release process's files, readable by the worker's user
     staging.rename(host.repository / "mlp" / str(version))
 
 
@@ -167,6 +171,11 @@ def test_release_warms_every_edge_host_and_a_serving_compile_loads_from_cache(
         for host in edge_stack.fleet:
             assert _versions(host) == [("mlp", 1)]
             assert _serve_in_namespace(host, 1) is True, f"{host.name}: a serving compile did not load from cache"
+            # written by the worker's user, the cache's owner, with the modes docs/security.md gives
+            owner = pwd.getpwnam(CACHE_OWNER).pw_uid
+            assert (host.cache_dir.stat().st_uid, host.cache_dir.stat().st_mode & 0o777) == (owner, 0o700)
+            for blob in blobs_in(host.cache_dir):
+                assert (blob.stat().st_uid, blob.stat().st_mode & 0o777) == (owner, 0o400), blob
             lat = _latencies(tis, host.name)
             print(f"edge host-task latency on {host.name}: {lat}", file=sys.stderr)
 
