@@ -58,16 +58,32 @@ def _two_parts(parts: SplitResult, first: str, example: str) -> SplitResult:
 
 
 def sanitize_model_uri(parts: SplitResult) -> SplitResult:
-    """URI handler for ``ovmodel://<repository>/<model>`` (registered in the provider info)."""
+    """URI handler for ``ovmodel://<repository>/<model>`` (registered in the provider info).
+
+    Refuses anything but one repository name and one model name, so that two
+    spellings of a release cannot be two assets.
+
+    :param parts: the split URI, as Airflow hands it over.
+    :returns: the URI with its path normalised to ``/<model>``.
+    """
     return _two_parts(parts, "repository", "ovmodel://models-prod/resnet50")
 
 
 def sanitize_cache_uri(parts: SplitResult) -> SplitResult:
-    """URI handler for ``ovcache://<host>/<model>`` (registered in the provider info)."""
+    """URI handler for ``ovcache://<host>/<model>`` (registered in the provider info).
+
+    :param parts: the split URI, as Airflow hands it over.
+    :returns: the URI with its path normalised to ``/<model>``.
+    """
     return _two_parts(parts, "host", "ovcache://infer-03/resnet50")
 
 
 def model_release_uri(repository: str, model: str) -> str:
+    """The URI ``ovmodel://<repository>/<model>``, checked as Airflow will check it.
+
+    :param repository: a name for the model repository (``models-prod``), not its path.
+    :param model: the model's folder name in the repository.
+    """
     uri = f"{MODEL_SCHEME}://{repository}/{model}"
     sanitize_model_uri(urlsplit(uri))
     return uri
@@ -79,6 +95,7 @@ def model_release(repository: str, model: str, *, watchers: list[AssetWatcher] |
     :param repository: a name for the model repository (``models-prod``), not its path.
     :param model: the model's folder name in the repository.
     :param watchers: ``AssetWatcher`` s that emit release events (see :func:`watched_model_release`).
+    :param kwargs: passed on to ``Asset`` (``extra``, ...).
     """
     uri = model_release_uri(repository, model)
     return Asset(uri=uri, name=uri, group=MODEL_GROUP, watchers=watchers or [], **kwargs)
@@ -98,6 +115,13 @@ def watched_model_release(
     The trigger lists the repository through the agent on the host of ``ovcache_conn_id``
     (its ``repository`` unless ``repository_path`` is given) every ``poke_interval`` seconds
     and fires once per new version; the version is in the event's ``extra["payload"]``.
+
+    :param repository: a name for the model repository (``models-prod``), not its path.
+    :param model: the model's folder name in the repository.
+    :param ovcache_conn_id: the ``ovcache`` connection of a host that sees the repository.
+    :param repository_path: the repository's root on that host; default the connection's ``repository``.
+    :param poke_interval: seconds between two listings.
+    :param fire_for_existing: also fire for the versions already there at the first listing.
     """
     from airflow.sdk import AssetWatcher
 
@@ -115,14 +139,22 @@ def watched_model_release(
 
 
 def host_cache(host: str, model: str, **kwargs: Any) -> Asset:
-    """The asset for the cached blobs of ``model`` on ``host`` (``ovcache://<host>/<model>``)."""
+    """The asset for the cached blobs of ``model`` on ``host`` (``ovcache://<host>/<model>``).
+
+    :param host: the host's name, as the agent reports it.
+    :param model: the model.
+    :param kwargs: passed on to ``Asset`` (``extra``, ...).
+    """
     uri = f"{CACHE_SCHEME}://{host}/{model}"
     sanitize_cache_uri(urlsplit(uri))
     return Asset(uri=uri, name=uri, group=CACHE_GROUP, **kwargs)
 
 
 def parse_model_release(uri: str) -> tuple[str, str]:
-    """``(repository, model)`` of an ``ovmodel://`` URI."""
+    """``(repository, model)`` of an ``ovmodel://`` URI.
+
+    :param uri: a model release URI; anything else raises ``ValueError``.
+    """
     parts = urlsplit(uri)
     if parts.scheme != MODEL_SCHEME:
         raise ValueError(f"{uri!r} is not an {MODEL_SCHEME}:// model release URI")
@@ -135,6 +167,8 @@ def versions_from_extra(extra: Mapping[str, Any] | None) -> list[int]:
 
     A release pipeline writes ``{"version": 7}`` (or ``{"versions": [6, 7]}``); an
     ``AssetWatcher`` event carries the trigger's payload under ``"payload"``.
+
+    :param extra: an asset event's ``extra``; ``None`` or empty gives no versions.
     """
     if not extra:
         return []
@@ -163,6 +197,7 @@ def release_versions(triggering_asset_events: Any, release_uri: str) -> list[int
 
     :param triggering_asset_events: ``context["triggering_asset_events"]`` (a mapping of
         asset to events).
+    :param release_uri: the ``ovmodel://`` URI of the release whose events count.
     """
     if not triggering_asset_events:
         return []

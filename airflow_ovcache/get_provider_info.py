@@ -79,6 +79,7 @@ def _modules(*names: str) -> list[dict[str, Any]]:
 
 
 def get_provider_info() -> dict[str, Any]:
+    """The provider's metadata: its modules by role, the ``ovcache`` connection form, the asset URI handlers."""
     return {
         "package-name": "airflow-ovcache",
         "name": INTEGRATION,

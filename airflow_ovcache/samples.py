@@ -23,6 +23,13 @@ def build_ir(path: str | os.PathLike[str], size_mb: float = 2.0, seed: int = 0, 
 
     An MLP of ``layers`` square matmuls; the width is chosen so that the weights
     total ``size_mb``. The same arguments give the same bytes.
+
+    :param path: the ``.xml`` file to write (its ``.bin`` goes beside it; folders are made).
+    :param size_mb: about how many MiB of weights; ignored when ``width`` is given.
+    :param seed: the random seed of the weights.
+    :param layers: how many matmul layers.
+    :param width: the layers' width; 0 chooses it from ``size_mb``.
+    :returns: ``path``.
     """
     import numpy as np
     import openvino as ov
@@ -50,6 +57,13 @@ def build_transformer(path: str | os.PathLike[str], layers: int = 8, width: int 
     Many small ops (normalisation, attention reshapes, softmax, GELU) make the
     CPU plugin's compile markedly slower than its cached load, as with real
     language and vision transformers, which an MLP of the same size does not.
+
+    :param path: the ``.xml`` file to write (its ``.bin`` goes beside it; folders are made).
+    :param layers: how many encoder layers.
+    :param width: the hidden width (a multiple of the 4 attention heads).
+    :param seq: the input sequence length.
+    :param seed: the random seed of the weights.
+    :returns: ``path``.
     """
     import numpy as np
     import openvino as ov
@@ -88,7 +102,13 @@ def build_transformer(path: str | os.PathLike[str], layers: int = 8, width: int 
 
 
 def build_onnx(path: str | os.PathLike[str], width: int = 64, seed: int = 0) -> Path:
-    """Write a small ONNX model (MatMul, Add, Relu); needs the ``onnx`` package."""
+    """Write a small ONNX model (MatMul, Add, Relu); needs the ``onnx`` package.
+
+    :param path: the ``.onnx`` file to write (folders are made).
+    :param width: the input and output width.
+    :param seed: the random seed of the weights.
+    :returns: ``path``.
+    """
     import numpy as np
     import onnx
     from onnx import TensorProto, helper, numpy_helper
@@ -120,6 +140,9 @@ def swap_weights_in_place(bin_path: str | os.PathLike[str], seed: int = 1) -> No
 
     This is the deployment mistake OpenVINO's own cache check misses: same path,
     same ``.xml``, same ``.bin`` size, different bytes.
+
+    :param bin_path: the IR weights file to overwrite.
+    :param seed: the random seed of the new bytes (any seed other than the model's).
     """
     import numpy as np
 
@@ -142,6 +165,13 @@ def build_sample_repository(
     its own weights (seeded by name and version) so versions really differ.
     ``kind`` is ``mlp`` (fast to compile) or ``transformer`` (compiles several
     times slower than it loads from cache, like real models).
+    Versions that exist already are left as they are.
+
+    :param root: the repository root.
+    :param models: model name to number of versions; default ``{"classifier": 2, "detector": 1}``.
+    :param size_mb: about how many MiB of weights each version has.
+    :param kind: ``mlp`` or ``transformer``.
+    :returns: ``root``.
     """
     import zlib
 

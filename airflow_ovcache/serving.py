@@ -69,9 +69,9 @@ if TYPE_CHECKING:
     import mmap
 
     from .core.encryption import CacheCipher
-    from .core.errors import Where
     from .core.manifest import Entry, Manifest
     from .core.spec import CacheSpec
+    from .protocol.location import Location
 
 FALLBACKS = ("raise", "fresh")
 ISOLATIONS = ("memory", "copy", "link")
@@ -97,6 +97,20 @@ class ServingLoad:
     ``LOADED_FROM_CACHE`` says so). On the memory path the ``CompiledModel``'s
     own ``LOADED_FROM_CACHE`` property reads False, because OpenVINO only sets it
     for loads through its cache manager; trust this field instead.
+
+    :ivar compiled: the ``CompiledModel``.
+    :ivar loaded_from_cache: whether the checked blob was what got loaded.
+    :ivar model: the model's name, from ``<root>/<model>/<version>/<file>`` (``None`` if the path says none).
+    :ivar version: the model version, from the path or the manifest entry.
+    :ivar device: the device compiled for.
+    :ivar blob: the blob's file name in the cache directory, once its manifest entry is found.
+    :ivar entry_key: the manifest entry's key.
+    :ivar fallback_reason: when the cache was not used, the failed check (:attr:`IntegrityError.reason`).
+    :ivar fallback_detail: when the cache was not used, the one-line message saying why.
+    :ivar check_ms: milliseconds spent on the checks (the blob's read and hash included).
+    :ivar compile_ms: milliseconds OpenVINO spent importing or compiling.
+    :ivar isolation: how the checked blob reached OpenVINO: ``memory``, ``copy`` or ``link``.
+    :ivar warnings: what the cache directory's permission check warned about (``unsafe_cache_dir="warn"``).
     """
 
     compiled: Any
@@ -127,7 +141,14 @@ def compile_model_checked(
 
     Same arguments as ``compile_model`` (``CACHE_DIR`` may be in ``config`` or
     given as ``cache_dir=``), plus the keyword arguments of :func:`load_checked`.
-    Returns the ``CompiledModel``.
+    Returns the ``CompiledModel``; use :func:`load_checked` to learn whether the cache was used.
+
+    :param core: an ``openvino.Core``.
+    :param model_path: the model file, exactly as the warm-up was given it.
+    :param device: the device, as in ``compile_model``.
+    :param config: compile properties, as in ``compile_model``; ``CACHE_DIR`` may be here.
+    :param kwargs: the keyword-only arguments of :func:`load_checked` (``cache_dir``,
+        ``fallback``, ``isolation``, ``encryption_key``...), documented there.
     """
     return load_checked(core, model_path, device, config, **kwargs).compiled
 
@@ -174,8 +195,9 @@ def load_checked(
         blob besides this user and root (e.g. the agent's user); others are refused.
     :param unsafe_cache_dir: ``refuse`` (default), ``strict`` or ``warn``, as for the agent.
     """
-    from .core.errors import IntegrityError, UsageError, Where
+    from .core.errors import IntegrityError, UsageError
     from .core.spec import RESERVED_PROPERTIES, CacheSpec
+    from .protocol.location import Location
 
     if fallback not in FALLBACKS:
         raise UsageError(f"fallback must be one of {', '.join(FALLBACKS)}, not {fallback!r}")
@@ -202,11 +224,12 @@ def load_checked(
     if isolation == "memory" and spec.device.split(".")[0].upper() not in _MEMORY_DEVICES:
         isolation = "copy"
     model, version = _coordinates(path)
-    where = Where(_host(), model, version, device)
+    where = Location(_host(), model, version, device)
     result = ServingLoad(None, False, model, version, device, isolation=isolation)
     root = Path(os.path.abspath(os.fspath(cache_root)))
     try:
         entry = _check(root, path, spec, key, where, trusted_owners, unsafe_cache_dir, result)
+        where = where.merged(Location(version=entry.version))
         result.blob, result.entry_key = entry.blob, entry.key
         if isolation == "memory":
             blob, body = _read_and_hash(root, entry, trusted_owners, where)
@@ -226,7 +249,7 @@ def load_checked(
             from .core.compiler import serving_compile
 
             t0 = time.perf_counter()
-            result.compiled = serving_compile(core, path, spec, None, where).compiled
+            result.compiled = serving_compile(core, path, spec, None, where.merged(exc.where)).compiled
             result.compile_ms = round((time.perf_counter() - t0) * 1000, 3)
         result.loaded_from_cache = False
     return result
@@ -240,7 +263,7 @@ def _check(
     model_path: Path,
     spec: CacheSpec,
     key: bytes | None,
-    where: Where,
+    where: Location,
     trusted_owners: set[int] | None,
     unsafe: str,
     result: ServingLoad,
@@ -252,6 +275,7 @@ def _check(
     from .core.errors import IntegrityError, ManifestCorrupt, OvcacheError
     from .core.manifest import Manifest
     from .core.permissions import AccessPolicy, enforce, inspect_tree
+    from .protocol.location import Location
 
     manifest_path = root / ".ovcache" / "manifest.json"
     trusted = None if trusted_owners is None else {os.geteuid(), 0, *trusted_owners}
@@ -270,7 +294,7 @@ def _check(
     except OSError as exc:
         raise IntegrityError("manifest", f"cannot read the manifest {manifest_path}: {exc.strerror}", where) from None
     entry = _entry(manifest, model_path, spec, key, where)
-    where.version = entry.version if where.version is None else where.version
+    where = where.merged(Location(version=entry.version))
     build = openvino.get_version()
     if entry.runtime != build:
         raise IntegrityError(
@@ -282,9 +306,10 @@ def _check(
     return entry
 
 
-def _entry(manifest: Manifest, model_path: Path, spec: CacheSpec, key: bytes | None, where: Where) -> Entry:
+def _entry(manifest: Manifest, model_path: Path, spec: CacheSpec, key: bytes | None, where: Location) -> Entry:
     """The manifest entry this compile call would load; the newest if several record it."""
     from .core.errors import IntegrityError
+    from .protocol.location import Location
 
     wanted = {
         "properties": spec.property_dict,
@@ -312,8 +337,7 @@ def _entry(manifest: Manifest, model_path: Path, spec: CacheSpec, key: bytes | N
         return max(matching, key=lambda e: (e.created, e.key))
     if same_call:
         other = max(same_call, key=lambda e: (e.created, e.key))
-        if where.version is None:
-            where.version = other.version
+        where = where.merged(Location(version=other.version))
         if kid is None:
             raise IntegrityError("key-mismatch", f"blob {other.blob} is encrypted and no key was given", where)
         if other.key_id is None:
@@ -336,7 +360,7 @@ def _entry(manifest: Manifest, model_path: Path, spec: CacheSpec, key: bytes | N
     )
 
 
-def _check_model(entry: Entry, model_path: Path, root: Path, where: Where) -> None:
+def _check_model(entry: Entry, model_path: Path, root: Path, where: Location) -> None:
     from .core.errors import IntegrityError, OvcacheError
     from .core.fingerprint import Fingerprinter, StatCache
 
@@ -361,7 +385,7 @@ def _check_model(entry: Entry, model_path: Path, root: Path, where: Where) -> No
         )
 
 
-def _open_blob(root: Path, entry: Entry, trusted_owners: set[int] | None, where: Where) -> tuple[int, os.stat_result]:
+def _open_blob(root: Path, entry: Entry, trusted_owners: set[int] | None, where: Location) -> tuple[int, os.stat_result]:
     """Open the entry's blob for reading and refuse what no check of its bytes could excuse."""
     from .core.blobfile import is_blob_name
     from .core.errors import IntegrityError
@@ -393,7 +417,7 @@ def _open_blob(root: Path, entry: Entry, trusted_owners: set[int] | None, where:
     return fd, st
 
 
-def _read_and_hash(root: Path, entry: Entry, trusted_owners: set[int] | None, where: Where) -> tuple[mmap.mmap, int]:
+def _read_and_hash(root: Path, entry: Entry, trusted_owners: set[int] | None, where: Location) -> tuple[mmap.mmap, int]:
     """Read the blob once into private memory and hash that memory; returns it and where the body starts.
 
     Only these private bytes are checked and only they are handed to OpenVINO,
@@ -433,7 +457,7 @@ def _read_and_hash(root: Path, entry: Entry, trusted_owners: set[int] | None, wh
         raise IntegrityError("checksum", f"blob {entry.blob} shrank while it was read ({done} of {size} bytes)", where)
     if "blake3:" + hasher.hexdigest() != entry.checksum:
         memory.close()
-        raise IntegrityError("checksum", f"blob {entry.blob} differs from the published blob (checksum mismatch)", where)
+        raise _checksum_mismatch(entry, where)
     try:
         body = _body_offset(memory[:_HEADER_LIMIT], entry, where)
     except BaseException:
@@ -500,7 +524,7 @@ def _read_parallel(fd: int, view: memoryview) -> int:
     return sum(got) if any(short) else size
 
 
-def _body_offset(head: bytes, entry: Entry, where: Where) -> int:
+def _body_offset(head: bytes, entry: Entry, where: Location) -> int:
     """Where the plugin's part of the blob starts: after the header line and the padding it announces.
 
     OpenVINO's cache manager reads the ``<compiled_blob .../>`` line, skips
@@ -509,6 +533,15 @@ def _body_offset(head: bytes, entry: Entry, where: Where) -> int:
     """
     import re
 
+    _check_header(head, entry, where)
+    line_end = head.index(b"\n") + 1
+    match = re.search(rb'header_size_alignment="([0-9]+)"', head[:line_end])
+    alignment = int(match.group(1)) if match else 0
+    return line_end + ((alignment - line_end % alignment) % alignment if alignment else 0)
+
+
+def _check_header(head: bytes, entry: Entry, where: Location) -> None:
+    """Refuse a blob whose header is unreadable or names another runtime than the manifest entry."""
     from .core.blobfile import BlobHeaderError, parse_header
     from .core.errors import IntegrityError
 
@@ -518,10 +551,12 @@ def _body_offset(head: bytes, entry: Entry, where: Where) -> int:
         raise IntegrityError("checksum", f"blob header unreadable: {exc}", where) from None
     if header.runtime_version != entry.runtime:
         raise IntegrityError("runtime-mismatch", f"the blob header says OpenVINO {header.runtime_version}", where)
-    line_end = head.index(b"\n") + 1
-    match = re.search(rb'header_size_alignment="([0-9]+)"', head[:line_end])
-    alignment = int(match.group(1)) if match else 0
-    return line_end + ((alignment - line_end % alignment) % alignment if alignment else 0)
+
+
+def _checksum_mismatch(entry: Entry, where: Location) -> Exception:
+    from .core.errors import IntegrityError
+
+    return IntegrityError("checksum", f"blob {entry.blob} differs from the published blob (checksum mismatch)", where)
 
 
 def import_config(spec: CacheSpec, model_path: Path, cipher: CacheCipher | None) -> dict[str, Any]:
@@ -531,6 +566,10 @@ def import_config(spec: CacheSpec, model_path: Path, cipher: CacheCipher | None)
     nothing), the key's callbacks for an encrypted blob, and for a weightless
     blob (``OPTIMIZE_SIZE``) the cache mode and the weights file it was built
     from, which the plugin reads the weights back from.
+
+    :param spec: the cache spec of the entry being imported.
+    :param model_path: the model file (its ``.bin`` is the weights file of a weightless blob).
+    :param cipher: the cache key's cipher for an encrypted blob, else ``None``.
     """
     config: dict[str, Any] = dict(spec.property_dict)
     if spec.cache_mode != "OPTIMIZE_SPEED":
@@ -548,7 +587,7 @@ def _import_verified(
     key: bytes | None,
     memory: mmap.mmap,
     body: int,
-    where: Where,
+    where: Location,
     result: ServingLoad,
 ) -> None:
     """Hand OpenVINO the checked bytes themselves, then release them (the CPU plugin keeps its own copy)."""
@@ -587,13 +626,10 @@ def _import_verified(
 
 
 def _copy_and_hash(
-    root: Path, entry: Entry, private: Path, isolation: str, trusted_owners: set[int] | None, where: Where
+    root: Path, entry: Entry, private: Path, isolation: str, trusted_owners: set[int] | None, where: Location
 ) -> None:
     """Put the blob into ``private`` and check the bytes there: what is checked is what OpenVINO loads."""
     import blake3
-
-    from .core.blobfile import BlobHeaderError, parse_header
-    from .core.errors import IntegrityError
 
     target = private / entry.blob
     fd, st = _open_blob(root, entry, trusted_owners, where)
@@ -613,14 +649,9 @@ def _copy_and_hash(
     if st.st_size:
         hasher.update_mmap(target)
     if "blake3:" + hasher.hexdigest() != entry.checksum:
-        raise IntegrityError("checksum", f"blob {entry.blob} differs from the published blob (checksum mismatch)", where)
-    try:
-        with open(target, "rb") as handle:
-            header = parse_header(handle.read(_HEADER_LIMIT))
-    except BlobHeaderError as exc:
-        raise IntegrityError("checksum", f"blob header unreadable: {exc}", where) from None
-    if header.runtime_version != entry.runtime:
-        raise IntegrityError("runtime-mismatch", f"the blob header says OpenVINO {header.runtime_version}", where)
+        raise _checksum_mismatch(entry, where)
+    with open(target, "rb") as handle:
+        _check_header(handle.read(_HEADER_LIMIT), entry, where)
 
 
 def _copy(fd: int, target: Path, size: int) -> None:
@@ -645,7 +676,7 @@ def _copy(fd: int, target: Path, size: int) -> None:
 
 
 def _compile_private(
-    core: Any, model_path: Path, spec: CacheSpec, key: bytes | None, private: Path, where: Where, result: ServingLoad
+    core: Any, model_path: Path, spec: CacheSpec, key: bytes | None, private: Path, where: Location, result: ServingLoad
 ) -> None:
     from .core.compiler import serving_compile
     from .core.encryption import CacheCipher

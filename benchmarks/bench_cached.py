@@ -121,17 +121,10 @@ def _one(ctx: Context, label: str, model: Path, repeats: int, params: dict[str, 
     }
 
 
-def render(result: dict[str, Any]) -> str:
-    m = result["measurements"]
-    parts = [
-        'Serving-style compile `core.compile_model(path, "CPU", {"CACHE_DIR": dir})` in a fresh process, against '
-        "a cache directory OpenVINO filled itself (*raw*) and one `ovcache warm` filled (*warm*); runs interleaved ABBA. "
-        "Before the timed runs, `os.sync()` and one untimed load from each directory. "
-        "`compile_model` times in ms, median (p25-p75) [min-max].",
-        "",
-    ]
+def tables(result: dict[str, Any]) -> dict[str, str]:
+    """The section's table by marker name: the cached load from each cache directory."""
     rows = []
-    for model in m["models"]:
+    for model in result["measurements"]["models"]:
         raw, warm, d = model["raw"]["compile"], model["warm"]["compile"], model["compile_diff_ms"]
         rows.append(
             [
@@ -145,8 +138,8 @@ def render(result: dict[str, Any]) -> str:
                 f"{model['cold_compile_ms']:.1f}",
             ]
         )
-    parts.append(
-        table(
+    return {
+        "cached": table(
             [
                 "model",
                 "n each",
@@ -159,21 +152,7 @@ def render(result: dict[str, Any]) -> str:
             ],
             rows,
         )
-    )
-    parts += [
-        "",
-        "*Equal within noise* means the 95% bootstrap interval of the difference of medians includes 0, "
-        "or the difference is under 5% of the raw median.",
-    ]
-    for model in m["models"]:
-        parts.append(
-            f"- {model['label']}: process wall raw {ms(model['raw']['process'])} ms, warm {ms(model['warm']['process'])} ms; "
-            f"same blob name in both directories: {'yes' if model['same_blob_name'] else 'NO'}; "
-            f"blobs unchanged by the loads: {'yes' if model['blobs_unchanged_by_loads'] else 'NO'}; "
-            f"`ovcache verify` afterwards: {model['verify_after']}."
-            + (f" Problems: {'; '.join(model['problems'])}" if model["problems"] else "")
-        )
-    return "\n".join(parts)
+    }
 
 
 def targets(result: dict[str, Any]) -> list[dict[str, Any]]:

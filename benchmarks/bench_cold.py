@@ -122,13 +122,9 @@ def _one(ctx: Context, label: str, model: Any, repeats: int, params: dict[str, A
     }
 
 
-def render(result: dict[str, Any]) -> str:
+def tables(result: dict[str, Any]) -> dict[str, str]:
+    """The section's tables by marker name: the cold-compile comparison and, per model, where a cold warm spends its time."""
     m = result["measurements"]
-    parts = [
-        "Each run is a fresh process with a new, empty cache directory; the three kinds are interleaved "
-        "(raw, warm, cli, then cli, warm, raw, ...). Times in ms, median (p25-p75).",
-        "",
-    ]
     rows = []
     for model in m["models"]:
         raw, warm, cli, d, p = model["raw"], model["warm"], model["cli"], model["overhead_ms"], model["process_overhead_ms"]
@@ -144,8 +140,8 @@ def render(result: dict[str, Any]) -> str:
                 f"{p['diff']:+.1f} ({p['lo']:+.1f} .. {p['hi']:+.1f})",
             ]
         )
-    parts.append(
-        table(
+    out = {
+        "cold": table(
             [
                 "model",
                 "raw: import + Core + `compile_model`",
@@ -157,34 +153,11 @@ def render(result: dict[str, Any]) -> str:
             ],
             rows,
         )
-    )
-    parts.append("")
-    parts.append(
-        "Process columns are spawn-to-exit wall times measured by the parent; the `ovcache warm` process also imports "
-        "the agent and the CLI and prints the JSON envelope."
-    )
+    }
     for model in m["models"]:
-        parts += [
-            "",
-            f"Where a cold `warm` of {model['label']} spends its time (ms, median (p25-p75) over {model['repeats']} runs):",
-            "",
-        ]
         rows = [[name, ms(stat, 2)] for name, stat in model["warm_phases"].items()]
-        parts.append(table(["step", "ms"], rows))
-        c = model["compile_diff_ms"]
-        parts += [
-            "",
-            f"- `compile_model` alone: raw {ms(model['raw']['compile'])}, inside warm {ms(model['warm']['compile'])}; "
-            f"difference {c['diff']:+.1f} ms (95% CI {c['lo']:+.1f} .. {c['hi']:+.1f}).",
-            f"- Steps other than OpenVINO's own (import, `Core()`, `compile_model`): {ms(model['warm']['overhead'])} ms, "
-            "which includes the device query and so the CPU plugin load.",
-            f"- OpenVINO import + `ov.Core()`: raw {ms(model['raw']['import_core'])}, in warm {ms(model['warm']['openvino'])}; "
-            f"importing the agent's core modules: {ms(model['warm']['agent_import'])}.",
-            f"- All runs wrote the same blob name: {'yes' if model['same_blob_name'] else 'NO'} ({', '.join(model['blob_names'])}).",
-        ]
-        if model["problems"]:
-            parts.append(f"- Problems: {'; '.join(model['problems'])}")
-    return "\n".join(parts)
+        out[f"cold.steps.{model['label']}"] = table(["step", "ms"], rows)
+    return out
 
 
 def targets(result: dict[str, Any]) -> list[dict[str, Any]]:

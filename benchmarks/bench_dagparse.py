@@ -128,7 +128,8 @@ def run(ctx: Context) -> dict[str, Any]:
     return out
 
 
-def render(result: dict[str, Any]) -> str:
+def tables(result: dict[str, Any]) -> dict[str, str]:
+    """The section's table by marker name: parse time per DAG file and mode."""
     m = result["measurements"]
     rows = []
     for mode, files in m["modes"].items():
@@ -146,35 +147,12 @@ def render(result: dict[str, Any]) -> str:
                     "yes" if f["openvino"] else "no",
                 ]
             )
-    sdk = m["modes"]["import"]["empty DAG (baseline)"]["sdk_import_ms"]
-    return "\n".join(
-        [
-            f"Fresh process per run, {m['runs']} runs per file and mode, interleaved; ms, median (p25-p75). "
-            f"`import airflow.sdk` itself, before the timed part: {sdk['median']:.0f} ({sdk['p25']:.0f}-{sdk['p75']:.0f}) ms.",
-            "",
-            table(
-                [
-                    "file",
-                    "parsed by",
-                    "parse ms",
-                    "vs empty DAG, ms (95% CI)",
-                    "DAGs",
-                    "modules it imported",
-                    "OpenVINO imported",
-                ],
-                rows,
-            ),
-            "",
-            "The dag processor's time split into loading the file (`BundleDagBag`: import and checks) and serializing its DAGs, "
-            "ms median: "
-            + "; ".join(
-                f"`{name}` " + ", ".join(f"{k.removesuffix('_s')} {v['median']:.1f}" for k, v in f.get("split_ms", {}).items())
-                for name, f in m["modes"].get("dag processor", {}).items()
-            )
-            + ".",
-        ]
-        + (["", "Problems: " + "; ".join(m["problems"])] if m["problems"] else [])
-    )
+    return {
+        "dagparse": table(
+            ["file", "parsed by", "parse ms", "vs empty DAG, ms (95% CI)", "DAGs", "modules it imported", "OpenVINO imported"],
+            rows,
+        )
+    }
 
 
 def plot(result: dict[str, Any], outdir: Any) -> list[tuple[str, str]]:
@@ -224,12 +202,3 @@ def targets(result: dict[str, Any]) -> list[dict[str, Any]]:
                 }
             )
     return out
-
-
-def sizing(result: dict[str, Any]) -> list[str]:
-    m = result["measurements"]
-    parts = []
-    for mode, files in m["modes"].items():
-        diffs = [f["vs_empty_ms"]["diff"] for name, f in files.items() if not name.startswith("empty")]
-        parts.append(f"{min(diffs):+.0f} to {max(diffs):+.0f} ms ({mode})")
-    return [f"**DAG parsing**: each example DAG file costs {' and '.join(parts)} over an empty DAG file, per parse (section 10)."]

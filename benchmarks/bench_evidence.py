@@ -121,10 +121,10 @@ def run(ctx: Context) -> dict[str, Any]:
     return out
 
 
-def render(result: dict[str, Any]) -> str:
+def tables(result: dict[str, Any]) -> dict[str, str]:
+    """The section's table by marker name: the commands with and without evidence."""
     m = result["measurements"]
-    ip, cmd, n = m["in_process"], m["commands"], m["entries"]
-    base = m["base"]
+    cmd = m["commands"]
     rows = []
     for kind, wall in cmd["wall_ms"].items():
         rows.append(
@@ -136,29 +136,7 @@ def render(result: dict[str, Any]) -> str:
                 f"{cmd['json_bytes'][kind] / (1 << 20):.1f}",
             ]
         )
-    diffs = []
-    for kind in ("verify", "status"):
-        new, old = cmd["wall_ms"][kind]["median"], cmd["wall_ms"][f"{kind}, agent at {base}"]["median"]
-        diffs.append(f"`{kind}` {new - old:+.0f} ms ({(new - old) * 1000 / n:+.1f} µs per entry)")
-    v = cmd["wall_ms"]["verify"]["median"] / 1000
-    mb = cmd["maxrss_mb"]["verify"]["median"]
-    met = v < m["targets"]["seconds"] and mb < m["targets"]["mb"]
-    return "\n".join(
-        [
-            f"On a cache of {n:,} entries built as in section 7 (every entry verifies `ok`; their evidence: "
-            + ", ".join(f"{k} {c:,}" for k, c in sorted(ip["states"].items()))
-            + f"). In a fresh process, evidence for every entry took {ms(ip['evidence_ms'])} ms, "
-            f"**{ip['per_entry_us']['median']:.1f} µs per entry** (one `lstat` per blob), plus {ms(ip['mount_ms'], 3)} ms to "
-            "read and search `/proc/self/mountinfo` once.",
-            "",
-            table(["command", "n", "wall ms", "peak RSS MB", "JSON MiB"], rows),
-            "",
-            "Difference of medians, this agent minus the agent before evidence: " + "; ".join(diffs) + ". "
-            f"The verify target ({n:,} entries under {m['targets']['seconds']:g} s and {m['targets']['mb']:g} MB): "
-            f"{v:.2f} s, {mb:.0f} MB, **{'met' if met else 'NOT met'}**."
-            + (f" Problems: {'; '.join(m['problems'])}." if m.get("problems") else ""),
-        ]
-    )
+    return {"evidence": table(["command", "n", "wall ms", "peak RSS MB", "JSON MiB"], rows)}
 
 
 def targets(result: dict[str, Any]) -> list[dict[str, Any]]:

@@ -109,17 +109,8 @@ def run(ctx: Context) -> dict[str, Any]:
     }
 
 
-def _one_thread_note(m: dict[str, Any]) -> str:
-    one = m["ratio_to_read"]["blake3, 1 thread"]
-    if one >= m["target_ratio"]:
-        return f"Even one BLAKE3 thread reaches {one:.0%} of the read rate here."
-    return (
-        f"One BLAKE3 thread reaches only {one:.0%} of the read rate here, so the cold fingerprint meets the "
-        f"{m['target_ratio']:.0%} target only while a second core is free."
-    )
-
-
-def render(result: dict[str, Any]) -> str:
+def tables(result: dict[str, Any]) -> dict[str, str]:
+    """The section's table by marker name: throughput of each kind of pass."""
     m = result["measurements"]
     rows = []
     for kind, stat in m["mb_per_s"].items():
@@ -132,21 +123,7 @@ def render(result: dict[str, Any]) -> str:
                 f"{m['ratio_to_read'][kind]:.2f}",
             ]
         )
-    parts = [
-        f"{m['models']} IR models of {m['size_mb_each']:g} MB weights ({m['files']} files, {m['bytes'] / 1e6:.0f} MB), "
-        f"in the page cache; {m['rounds']} interleaved rounds, during which other processes used "
-        f"{m['others_cpu_share']:.0%} of the CPU. MB/s = 10^6 bytes/s, median (p25-p75).",
-        "",
-        table(["kind", "MB/s", "ms per pass", "ratio to read"], rows),
-        "",
-        "The fingerprinter hashes files of 1 MiB and more with BLAKE3 `update_mmap` and `max_threads=AUTO` "
-        "(both cores here); the read baseline is one thread copying into a reused buffer. "
-        "The warm-stat-cache row includes loading the saved stat cache from disk; it reads no file contents, "
-        "so its MB/s is the equivalent throughput of not re-reading. " + _one_thread_note(m),
-    ]
-    if m["problems"]:
-        parts += ["", "Problems: " + "; ".join(m["problems"])]
-    return "\n".join(parts)
+    return {"fingerprint": table(["kind", "MB/s", "ms per pass", "ratio to read"], rows)}
 
 
 def _ratio(value: float) -> str:

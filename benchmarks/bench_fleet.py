@@ -46,7 +46,7 @@ COUNTS_FULL = (1, 2, 4, 8)
 COUNTS_QUICK = (1, 2)
 MODEL = ("enc", 8, 256, 21)  # name, layers, width, seed
 TARGET_OVERHEAD_S = 1.0
-CONNECT = "ssh connect (TCP, handshake, key auth)"  # the step name fleet_probe.py gives SSHTransport._connect
+CONNECT = "ssh connect (TCP, handshake, key auth)"  # the step label fleet_probe.py gives the "ssh.connect" span
 
 
 def _model(ctx: Context) -> Path:
@@ -207,16 +207,10 @@ def _med(stat: dict[str, Any]) -> str:
     return f"{stat['median']:,.0f}" if stat.get("n") else "n/a"
 
 
-def render(result: dict[str, Any]) -> str:
+def tables(result: dict[str, Any]) -> dict[str, str]:
+    """The section's tables by marker name: the transport per host-task, and N hosts at once."""
     m = result["measurements"]
-    mp, tr, al = m["model_params"], m["transport"], m["alone"]
-    parts = [
-        f"Model: transformer-shaped encoder ({mp['layers']} layers, width {mp['width']}, seed {mp['seed']}; "
-        f"{m['model']['bytes'] / 1e6:.1f} MB of model files), the same bytes on every host. Times in ms, median (p25-p75).",
-        "",
-        "**Transport per host-task** (`ovcache version --json` through `OvcacheHook.run_agent`, a new hook and connection each call):",
-        "",
-    ]
+    tr = m["transport"]
     rows = []
     for kind, label in (("ssh", "SSH to a namespace host"), ("local", "local subprocess (no SSH)")):
         t = tr[kind]
@@ -229,23 +223,7 @@ def render(result: dict[str, Any]) -> str:
                 f"{t['overhead_ms']['median']:.0f}",
             ]
         )
-    parts.append(table(["transport", "n", "hook wall", "agent's own seconds", "overhead (wall - agent)"], rows))
-    parts += [
-        "",
-        "Where an SSH call's time goes (ms, median): "
-        + "; ".join(f"{k} {v['median']:.1f}" for k, v in tr["ssh"]["steps_ms"].items())
-        + ".",
-    ]
-    parts += [
-        "",
-        f"**Each host alone** (n = {al['n']} cold warms, one at a time): hook wall {_med(al['wall_ms'])} ms, of which the agent reports "
-        f"{_med(al['agent_ms'])} ms ({_med(al['compile_ms'])} ms `compile_model`); transport overhead "
-        f"{al['overhead_ms']['median']:.0f} ({al['overhead_ms']['p25']:.0f}-{al['overhead_ms']['p75']:.0f}) ms per host-task. "
-        "Steps (ms, median): " + "; ".join(f"{k} {v['median']:.1f}" for k, v in al["steps_ms"].items()) + ".",
-        "",
-        "**N hosts at once** (one thread per host-task, caches emptied first; then the same with nothing to do):",
-        "",
-    ]
+    out = {"fleet.transport": table(["transport", "n", "hook wall", "agent's own seconds", "overhead (wall - agent)"], rows)}
     rows = []
     for p in m["parallel"]:
         speedup = p["sum_alone_wall_ms"]["median"] / p["wall_ms"]["median"] if p["wall_ms"].get("n") else 0
@@ -263,46 +241,22 @@ def render(result: dict[str, Any]) -> str:
                 _med(p["noop_task_overhead_ms"]),
             ]
         )
-    parts.append(
-        table(
-            [
-                "hosts",
-                "rounds",
-                "fleet wall (cold)",
-                "sum of individual compile times",
-                "sum of individual host-task walls",
-                "speed-up vs one at a time",
-                "compile per host, in parallel",
-                "transport overhead per host-task",
-                "fleet wall, no-op",
-                "overhead per no-op host-task",
-            ],
-            rows,
-        )
+    out["fleet.parallel"] = table(
+        [
+            "hosts",
+            "rounds",
+            "fleet wall (cold)",
+            "sum of individual compile times",
+            "sum of individual host-task walls",
+            "speed-up vs one at a time",
+            "compile per host, in parallel",
+            "transport overhead per host-task",
+            "fleet wall, no-op",
+            "overhead per no-op host-task",
+        ],
+        rows,
     )
-    parts += [
-        "",
-        "*Sum of individual ...* adds up the first N hosts' times from the one-at-a-time warms of the same round. "
-        "On this 2-core machine the speed-up is bounded by 2: every host-task runs its agent (a Python process that imports "
-        "OpenVINO and compiles) on the same two cores, so compile times and agent start-up stretch as N grows. "
-        f"Importing the provider hook (and Airflow) in the worker process took {m['probe_import_ms']:.0f} ms, once.",
-    ]
-    big = m["parallel"][-1]
-    if big.get("task_connect_ms"):
-        parts += [
-            "",
-            f"**What bounds it**: with {big['hosts']} host-tasks at once the transport overhead per host-task rises from "
-            f"{m['alone']['overhead_ms']['median']:,.0f} ms (alone) to {big['task_overhead_ms']['median']:,.0f} ms "
-            f"(SSH connect {big['task_connect_ms']['median']:,.0f} ms of it, against "
-            f"{m['alone']['steps_ms'].get(CONNECT, {}).get('median', 0):,.0f} ms alone), and `compile_model` from "
-            f"{m['alone']['compile_ms']['median']:,.0f} to {big['task_compile_ms']['median']:,.0f} ms: {big['hosts']} agent "
-            "interpreters start, import, compile and exit on the same two cores, next to 8 sshd sessions and the worker's "
-            "threads. CPU, not the network or the protocol, is the limit here; the no-op rows (no compile) show the same "
-            "stretch of the per-task overhead.",
-        ]
-    if m["problems"]:
-        parts += ["", "Problems: " + "; ".join(m["problems"])]
-    return "\n".join(parts)
+    return out
 
 
 def plot(result: dict[str, Any], outdir: Any) -> list[tuple[str, str]]:
@@ -378,21 +332,3 @@ def targets(result: dict[str, Any]) -> list[dict[str, Any]]:
         }
     )
     return out
-
-
-def sizing(result: dict[str, Any]) -> list[str]:
-    m = result["measurements"]
-    al, ps = m["alone"], m["parallel"]
-    big = ps[-1]
-    speedup = big["sum_alone_wall_ms"]["median"] / big["wall_ms"]["median"]
-    ssh = m["transport"]["ssh"]["steps_ms"]
-    connect = next((v["median"] for k, v in ssh.items() if k.startswith("ssh connect")), 0.0)
-    return [
-        f"**Per host-task over SSH**: {al['overhead_ms']['median']:,.0f} ms on top of the agent's own work "
-        f"(SSH connect {connect:.0f} ms, the agent's interpreter start and imports, JSON); a cold warm of the "
-        f"{m['model']['bytes'] / 1e6:.0f} MB encoder took {al['wall_ms']['median']:,.0f} ms end to end (section 9).",
-        f"**Parallel host-tasks**: {big['hosts']} at once finished in {big['wall_ms']['median'] / 1000:.1f} s against "
-        f"{big['sum_alone_wall_ms']['median'] / 1000:.1f} s one at a time ({speedup:.1f}x). Here every host shares the same 2 cores, "
-        "so compiles stretch; on a real fleet each host compiles on its own CPUs and only the worker's side (a thread and an "
-        "SSH session per host-task, mostly waiting) is shared (section 9).",
-    ]

@@ -100,7 +100,8 @@ def run(ctx: Context) -> dict[str, Any]:
     return out
 
 
-def render(result: dict[str, Any]) -> str:
+def tables(result: dict[str, Any]) -> dict[str, str]:
+    """The section's table by marker name: planning and applying at each cache size."""
     m = result["measurements"]
     rows = []
     for s in m["sizes"]:
@@ -130,21 +131,7 @@ def render(result: dict[str, Any]) -> str:
                 f"{a['removed']} ({a['bytes_freed'] / (1 << 20):.0f} MiB)",
             ]
         )
-    parts = [
-        "Whole `ovcache invalidate --json` processes; wall ms median (p25-p75), for *apply* (min-max) over fresh copies; "
-        "peak RSS in MB (MiB).",
-        "",
-        table(["blobs", "command", "n", "wall ms", "ms per blob", "peak RSS MB", "removals"], rows),
-        "",
-        "After each apply: "
-        + "; ".join(
-            f"{s['entries']:,}: {s['apply']['blobs_left']} blobs left, verify {s['apply']['verify_after']}" for s in m["sizes"]
-        )
-        + ".",
-    ]
-    if m["problems"]:
-        parts += ["", "Problems: " + "; ".join(m["problems"])]
-    return "\n".join(parts)
+    return {"invalidate": table(["blobs", "command", "n", "wall ms", "ms per blob", "peak RSS MB", "removals"], rows)}
 
 
 def plot(result: dict[str, Any], outdir: Any) -> list[tuple[str, str]]:
@@ -170,15 +157,3 @@ def plot(result: dict[str, Any], outdir: Any) -> list[tuple[str, str]]:
 
 def targets(result: dict[str, Any]) -> list[dict[str, Any]]:
     return []
-
-
-def sizing(result: dict[str, Any]) -> list[str]:
-    m = result["measurements"]
-    big = m["sizes"][-1]
-    a = big["apply"]
-    plan = big["plan_wall_ms"][f"plan, {m['policy']}"]["median"]
-    return [
-        f"**Retiring versions**: on a cache of {big['entries']:,} blobs the plan (dry run) takes {plan / 1000:.1f} s and applying "
-        f"`{m['policy']}` ({a['removed']:,} removals, {a['bytes_freed'] / (1 << 20):,.0f} MiB) {a['wall_ms']['median'] / 1000:.1f} s: "
-        f"{a['wall_ms']['median'] / max(a['removed'], 1):.2f} ms per removed blob (section 8)."
-    ]

@@ -138,14 +138,13 @@ def run(ctx: Context) -> dict[str, Any]:
     }
 
 
-def render(result: dict[str, Any]) -> str:
+def tables(result: dict[str, Any]) -> dict[str, str]:
+    """The section's tables by marker name: the no-op warm, and the command's largest imports."""
     m = result["measurements"]
     ip, cmd = m["in_process"], m["command"]
     rep = ip["repeat_call_ms"]
-    parts = [
-        f"Model {m['model']}, warmed once before; then nothing changes. Times in ms, median (p25-p75).",
-        "",
-        table(
+    return {
+        "noop": table(
             ["measurement", "n", "ms", "status", "compiled / hashed", "OpenVINO imported"],
             [
                 [
@@ -174,24 +173,8 @@ def render(result: dict[str, Any]) -> str:
                 ],
             ],
         ),
-        "",
-        "Process baselines, interleaved with the command runs: "
-        + "; ".join(f"`{k}` {ms(v)} ms" for k, v in cmd["wall_ms"].items() if k != "ovcache warm")
-        + f". The command's own envelope reports {ms(cmd['envelope_seconds_ms'])} ms between argument parsing and output. "
-        f"Importing the agent core in the in-process probe took {ms(ip['agent_import_ms'])} ms, "
-        f"building the `Warmer` (loading the stat cache) {ms(ip['setup_ms'], 2)} ms.",
-        "",
-        "*Compiled* is read from the status (`unchanged` means no compile ran); *hashed* counts files the fingerprinter read. "
-        "*OpenVINO imported* is `'openvino' in sys.modules` after the calls (in-process) and any `openvino` module in "
-        "`python -X importtime` output (command).",
-        "",
-        "Largest top-level imports of the no-op command (`-X importtime`, one run, cumulative ms):",
-        "",
-        table(["module", "ms"], [[f"`{r['module']}`", f"{r['cumulative_ms']:.1f}"] for r in cmd["top_imports"]]),
-    ]
-    if m["problems"]:
-        parts += ["", "Problems: " + "; ".join(m["problems"])]
-    return "\n".join(parts)
+        "noop.imports": table(["module", "ms"], [[f"`{r['module']}`", f"{r['cumulative_ms']:.1f}"] for r in cmd["top_imports"]]),
+    }
 
 
 def targets(result: dict[str, Any]) -> list[dict[str, Any]]:

@@ -80,7 +80,8 @@ def run(ctx: Context) -> dict[str, Any]:
     }
 
 
-def render(result: dict[str, Any]) -> str:
+def tables(result: dict[str, Any]) -> dict[str, str]:
+    """The section's table by marker name: warm and serving load per profile."""
     m = result["measurements"]
     w, lo = m["warm"], m["load"]
     rows = [
@@ -94,10 +95,7 @@ def render(result: dict[str, Any]) -> str:
         "serving load from cache",
         "serving process after import",
     ]
-    return (
-        f"Model: {m['model']['name']}, {m['model']['mb']} MB on disk; {m['repeats']} runs each, interleaved. "
-        "Times in ms, median (p25-p75).\n\n" + table(head, rows)
-    )
+    return {"profiles": table(head, rows)}
 
 
 def targets(result: dict[str, Any]) -> list[dict[str, Any]]:

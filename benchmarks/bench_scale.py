@@ -28,7 +28,7 @@ import shutil
 from typing import Any
 
 import cachebuild
-from benchlib import Context, interleave, linfit, probe, spawn_rss, summary, table
+from benchlib import Context, interleave, probe, spawn_rss, summary, table
 
 NAME = "scale"
 TITLE = "`verify`, `status` and no-op `warm` as the cache grows to 10,000 entries"
@@ -140,16 +140,9 @@ def run(ctx: Context) -> dict[str, Any]:
 KINDS = ("verify", "verify --no-device-check", "status", "no-op warm, one model")
 
 
-def render(result: dict[str, Any]) -> str:
+def tables(result: dict[str, Any]) -> dict[str, str]:
+    """The section's tables by marker name: each command at each cache size, and the marked steps of one verify."""
     m = result["measurements"]
-    t = m["template"]
-    parts = [
-        f"Cache entries are copies of {t['real_models']} tiny real models (`samples.build_ir(size_mb={cachebuild.REAL_SIZE_MB}, "
-        f"layers={cachebuild.REAL_LAYERS})`: {t['model_bytes_each'] / 1024:.0f} KiB of model files and a "
-        f"{t['blob_bytes_each'] / 1024:.0f} KiB blob each), {cachebuild.VERSIONS_PER_MODEL} versions per model. "
-        "Whole-process wall time in ms and peak RSS in MB (MiB), median (p25-p75); every verify reported every entry `ok`.",
-        "",
-    ]
     rows = []
     for s in m["sizes"]:
         n = s["entries"]
@@ -176,24 +169,10 @@ def render(result: dict[str, Any]) -> str:
                 f"{a['maxrss_mb']:.0f}",
             ]
         )
-    parts.append(table(["entries", "command", "n", "wall ms", "ms per entry", "peak RSS MB"], rows))
-    parts += [
-        "",
-        "Sizes on disk: "
-        + "; ".join(
-            f"{s['entries']:,} entries: manifest {s['prepared']['manifest_bytes'] / (1 << 20):.1f} MiB, "
-            f"stat cache {s['prepared']['stat_cache_bytes'] / (1 << 20):.1f} MiB, blobs {s['prepared']['blob_bytes'] / (1 << 20):.0f} MiB"
-            for s in m["sizes"]
-        )
-        + ".",
-        "",
-        f"The template cache took {t['build_s']:.0f} s to build (copies {t['copy_s']:.0f} s).",
-    ]
+    out = {"scale": table(["entries", "command", "n", "wall ms", "ms per entry", "peak RSS MB"], rows)}
     if m.get("phases"):
-        parts += ["", _phases_table(m["phases"]), "", _bounds(m)]
-    if m["problems"]:
-        parts += ["", "Problems: " + "; ".join(m["problems"])]
-    return "\n".join(parts)
+        out["scale.phases"] = _phases_table(m["phases"])
+    return out
 
 
 def _phases_table(ph: dict[str, Any]) -> str:
@@ -238,54 +217,7 @@ def _phases_table(ph: dict[str, Any]) -> str:
 
     for node in root["children"]:
         emit(node, 0)
-    return "\n".join(
-        [
-            f"One `ovcache verify --json` of {ph['entries']:,} entries run inside a probe process with its big steps marked "
-            "(a separate run, not part of the timings above; times in s from interpreter start; RSS and peak (VmHWM) in MiB; "
-            "indented steps run inside the one above them; "
-            f"the command printed {ph['output_bytes'] / (1 << 20):.1f} MiB of JSON):",
-            "",
-            table(["step", "s", "ms", "RSS before -> after", "peak so far"], rows),
-        ]
-    )
-
-
-def _bounds(m: dict[str, Any]) -> str:
-    """What bounds verify's time and memory at the biggest size, read off the marked run and the table above."""
-    ph = m["phases"]
-    marks = ph["marks"]
-    totals: dict[str, list[float]] = {}
-    opened: dict[str, float] = {}
-    for t, name, _rss, _hwm in marks:
-        if name.startswith("> "):
-            opened[name[2:]] = t
-        elif name.startswith("< "):
-            step = name[2:]
-            totals.setdefault(step, []).append(t - opened.pop(step, t))
-    peak = marks[-1][3]
-    load = "load + parse manifest (with digest)"
-    loads = [rss for _t, name, rss, _hwm in marks if name in (f"> {load}", f"< {load}")]
-    second = f"{loads[2] / 1024:.0f} -> {loads[3] / 1024:.0f} MiB" if len(loads) >= 4 else "?"
-    ends = {name: t for t, name, _r, _h in marks}
-    gap = ends.get("> JSON envelope (dumps)", 0) - ends.get("< Verifier.verify", 0)
-    verify_ms = sum(totals.get("Verifier.verify", [0])) * 1000
-    named = ("load + parse manifest (with digest)", "manifest digest (canonical JSON + BLAKE3)", "save manifest")
-    inner = {k: totals.get(k, []) for k in named}
-    first_load = inner[named[0]][0] * 1000 if inner[named[0]] else 0.0
-    checks = verify_ms - first_load - sum(totals.get("record verified times (re-read under lock, save)", [0])) * 1000
-    big = _at(m, ph["entries"]) or m["sizes"][-1]
-    ov = big["maxrss_mb"]["verify"]["median"] - big["maxrss_mb"]["verify --no-device-check"]["median"]
-    return (
-        f"**What bounds it** (at {ph['entries']:,} entries, from the marked run): memory peaks at {peak / 1024:.0f} MiB "
-        f"while the verified times are recorded: the manifest is parsed a second time under the lock (RSS {second}) while "
-        f"the first parsed copy and the results are still alive, then saved; the device check's OpenVINO import adds about {ov:.0f} MB "
-        f"(`verify` against `verify --no-device-check` above). Time: the per-entry checks (lstat, header read, fingerprint "
-        f"through the stat cache, model-file stat; the device check) take about {checks:,.0f} ms; the manifest is parsed "
-        f"{len(inner[named[0]])} times ({sum(inner[named[0]]) * 1000:,.0f} ms), its digest (a canonical JSON dump of every "
-        f"entry, then BLAKE3) computed {len(inner[named[1]])} times ({sum(inner[named[1]]) * 1000:,.0f} ms), it is saved once "
-        f"({sum(inner[named[2]]) * 1000:,.0f} ms), and turning the results into JSON (`dataclasses.asdict` per entry) before "
-        f"printing them takes {gap * 1000:,.0f} ms, {totals.get('JSON envelope (dumps)', [0])[0] * 1000:,.0f} ms more to dump."
-    )
+    return table(["step", "s", "ms", "RSS before -> after", "peak so far"], rows)
 
 
 def plot(result: dict[str, Any], outdir: Any) -> list[tuple[str, str]]:
@@ -349,22 +281,3 @@ def targets(result: dict[str, Any]) -> list[dict[str, Any]]:
         }
     )
     return out
-
-
-def sizing(result: dict[str, Any]) -> list[str]:
-    m = result["measurements"]
-    sizes = m["sizes"]
-    xs = [s["entries"] for s in sizes]
-    t_slope, t_int = linfit(xs, [s["wall_ms"]["verify"]["median"] for s in sizes])
-    r_slope, r_int = linfit(xs, [s["maxrss_mb"]["verify"]["median"] for s in sizes])
-    big = sizes[-1]
-    per_entry = big["prepared"]["manifest_bytes"] / big["entries"]
-    return [
-        f"**Nightly quick verify** (no load checks): about {t_int:,.0f} ms + {t_slope:.2f} ms per entry, peak RSS about "
-        f"{r_int:.0f} MB + {r_slope * 1000:.1f} MB per 1,000 entries (straight-line fit over {', '.join(f'{x:,}' for x in xs)} entries; section 7).",
-        f"**State on disk**: the manifest takes about {per_entry:,.0f} bytes per entry, the stat cache about "
-        f"{big['prepared']['stat_cache_bytes'] / big['entries']:,.0f} (section 7).",
-        f"**Re-running a fleet warm-up with nothing to do** costs {big['noop_warm_all']['per_entry_ms']:.2f} ms per entry "
-        f"({big['noop_warm_all']['wall_ms'] / 1000:.1f} s for {big['entries']:,}); a release of one model on a cache of "
-        f"{big['entries']:,} entries pays {big['wall_ms']['no-op warm, one model']['median']:,.0f} ms of agent time before any compile (section 7).",
-    ]

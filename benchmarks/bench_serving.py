@@ -412,24 +412,9 @@ def _memory_summary(entry: dict[str, Any]) -> dict[str, dict[str, float]]:
     return out
 
 
-def render(result: dict[str, Any]) -> str:
+def tables(result: dict[str, Any]) -> dict[str, str]:
+    """The section's tables by marker name: the serving start per model, and the memory of several servers."""
     m = result["measurements"]
-    cpu = m.get("lscpu") or {}
-    parts = [
-        f"Machine (`lscpu`): {cpu.get('Model name', '?')}, {cpu.get('CPU(s)', '?')} CPUs "
-        f"({cpu.get('Core(s) per socket', '?')} cores, {cpu.get('Thread(s) per core', '?')} thread per core), "
-        f"L1d {cpu.get('L1d cache', '?')}, L2 {cpu.get('L2 cache', '?')}, L3 {cpu.get('L3 cache', '?')}, "
-        f"hypervisor {cpu.get('Hypervisor vendor', 'none')}; OpenVINO {result['machine'].get('openvino')}. "
-        f"**Other work ran on this machine during the run** (other engineers' test suites and container builds): other "
-        f"processes used {result.get('others_cpu_share', 0):.0%} of the CPU while it ran, so every process here shared two "
-        "cores with them. The interleaving makes the kinds share that load alike, but it widens the intervals and "
-        "inflates everything that runs on two threads (the blob read and hash) more than what runs on one.",
-        "",
-        f"The *step* is what a serving process spends loading the model after `import openvino` and `Core()`, in ms, "
-        f"median (p25-p75); `checked` includes `import airflow_ovcache.serving`. *before* is the package at `{m['before_ref']}`. "
-        "Ratios are of medians, with 95% bootstrap intervals.",
-        "",
-    ]
     rows = []
     for mo in m["models"]:
         n = mo["rounds"] + mo["extra_rounds"]
@@ -446,8 +431,8 @@ def render(result: dict[str, Any]) -> str:
                 _ratio(mo["checked_vs_plain_process"]),
             ]
         )
-    parts.append(
-        table(
+    out = {
+        "serving": table(
             [
                 "model",
                 "plain cached load",
@@ -461,38 +446,8 @@ def render(result: dict[str, Any]) -> str:
             ],
             rows,
         )
-    )
-    parts += [
-        "",
-        "LOADED_FROM_CACHE (plain) and `ServingLoad.loaded_from_cache` (checked, before): "
-        + "; ".join(
-            f"{mo['label']} {mo['loaded_from_cache']['plain']} / {mo['loaded_from_cache']['checked']}"
-            + (f" / {mo['loaded_from_cache']['before']}" if "before" in mo["loaded_from_cache"] else "")
-            for mo in m["models"]
-        )
-        + ". Whole serving processes (spawn to exit), ms median, plain / checked: "
-        + "; ".join(
-            f"{mo['label']} {mo['process_ms']['plain']['median']:,.0f} / {mo['process_ms']['checked']['median']:,.0f}"
-            for mo in m["models"]
-        )
-        + ".",
-    ]
-    problems = [f"{mo['label']}: {'; '.join(mo['problems'])}" for mo in m["models"] if mo["problems"]]
-    if problems:
-        parts += ["", "Problems: " + " | ".join(problems)]
-    if m.get("memory_skipped"):
-        parts += ["", f"Memory not measured: {m['memory_skipped']}."]
+    }
     if m["memory"]:
-        parts += [
-            "",
-            f"Memory of {SERVERS} serving processes holding the same loaded blob, after dropping the page cache, in MiB "
-            "(median over the trials). *Page cache of their files* is what `mincore` finds resident of every file the four "
-            "map (libraries, the blob, the old helper's private copies even once unlinked) plus the blob and the model "
-            "files, with the range over the trials; *of which the blob and its copies* is that part for the blob alone. "
-            "The system-wide deltas of `/proc/meminfo` (`Cached`, `AnonPages`, and `MemAvailable` as *used*) also move "
-            "with whatever else the machine does. *Per process* is each server's own resident anonymous / file-backed memory.",
-            "",
-        ]
         mrows = []
         for entry in m["memory"]:
             for kind, row in _memory_summary(entry).items():
@@ -509,23 +464,21 @@ def render(result: dict[str, Any]) -> str:
                         f"{row['RssAnon']:,.0f} / {row['RssFile']:,.0f}",
                     ]
                 )
-        parts.append(
-            table(
-                [
-                    "model",
-                    "kind",
-                    "trials",
-                    "page cache of their files",
-                    "of which the blob and its copies",
-                    "`Cached` delta",
-                    "`AnonPages` delta",
-                    "used",
-                    "per process: anon / file",
-                ],
-                mrows,
-            )
+        out["serving.memory"] = table(
+            [
+                "model",
+                "kind",
+                "trials",
+                "page cache of their files",
+                "of which the blob and its copies",
+                "`Cached` delta",
+                "`AnonPages` delta",
+                "used",
+                "per process: anon / file",
+            ],
+            mrows,
         )
-    return "\n".join(parts)
+    return out
 
 
 def targets(result: dict[str, Any]) -> list[dict[str, Any]]:

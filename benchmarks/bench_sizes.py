@@ -174,7 +174,8 @@ def _mb(model: dict[str, Any]) -> float:
     return model["model"]["bytes"] / 1e6
 
 
-def render(result: dict[str, Any]) -> str:
+def tables(result: dict[str, Any]) -> dict[str, str]:
+    """The section's table by marker name: compile, cached load and agent commands per model size."""
     m = result["measurements"]
     rows = []
     for model in m["models"]:
@@ -192,16 +193,8 @@ def render(result: dict[str, Any]) -> str:
                 f"{pr['verify --load-check']['median']:,.0f}",
             ]
         )
-    parts = [
-        "In-process columns: `compile_model` alone, ms (median). Process columns: whole command, spawn to exit, ms (median). "
-        "The cached-load comparison pools the rounds and the extra ABBA block "
-        f"(n = {', '.join(str(mo['in_process_ms']['raw cached load']['n']) for mo in m['models'])} per kind); "
-        "the difference is of medians with a 95% bootstrap interval, as a share of OpenVINO's own cached load. "
-        "Both load the same bytes (the blob `warm` publishes is OpenVINO's own, moved by rename); below about 16 MB a "
-        "cached load is 30-40 ms of work per fresh process and the interval stays several percent wide even with "
-        "the extra rounds, so the small models say only that no difference shows, not that one under 5% is ruled out.",
-        "",
-        table(
+    return {
+        "sizes": table(
             [
                 "model",
                 "cold `compile_model`",
@@ -214,29 +207,8 @@ def render(result: dict[str, Any]) -> str:
                 "`verify --load-check` process",
             ],
             rows,
-        ),
-        "",
-        "Whole serving processes (import OpenVINO, `Core()`, `compile_model`), ms median: "
-        + "; ".join(
-            f"{mo['label']}: cold {mo['process_ms']['raw cold compile']['median']:,.0f}, cached {mo['process_ms']['raw cached load']['median']:,.0f}, "
-            f"after warm {mo['process_ms']['cached load after warm']['median']:,.0f}"
-            for mo in m["models"]
         )
-        + ".",
-        "",
-        "LOADED_FROM_CACHE (own / after warm): "
-        + "; ".join(
-            f"{mo['label']} {mo['loaded_from_cache']['raw cached load']} / {mo['loaded_from_cache']['cached load after warm']}"
-            for mo in m["models"]
-        )
-        + ". `compile_model` inside the cold warms (the agent's own `compile_seconds`), ms median: "
-        + "; ".join(f"{mo['label']} {mo['warm_compile_ms']['median']:,.0f}" for mo in m["models"])
-        + ".",
-    ]
-    problems = [f"{mo['label']}: {p}" for mo in m["models"] for p in mo["problems"]]
-    if problems:
-        parts += ["", "Problems: " + "; ".join(problems)]
-    return "\n".join(parts)
+    }
 
 
 def plot(result: dict[str, Any], outdir: Any) -> list[tuple[str, str]]:
@@ -312,31 +284,4 @@ def targets(result: dict[str, Any]) -> list[dict[str, Any]]:
                 "met": mo["load_diff_pct"] is not None and mo["load_diff_pct"] <= m["target_pct"] and not mo["problems"],
             }
         )
-    return out
-
-
-def sizing(result: dict[str, Any]) -> list[str]:
-    m = result["measurements"]
-    if not m["models"]:
-        return []
-    ratios = [mo["blob_bytes"] / mo["model"]["bytes"] for mo in m["models"] if mo.get("blob_bytes")]
-    out = [
-        f"**Disk**: a CPU blob is {min(ratios):.2f}-{max(ratios):.2f}x the size of its model files "
-        "(default cache mode): budget each host's cache like another copy of the versions it serves (section 6)."
-    ]
-    extra = [
-        mo["process_ms"]["ovcache warm (cold)"]["median"] - mo["process_ms"]["raw cold compile"]["median"] for mo in m["models"]
-    ]
-    out.append(
-        f"**Warm-up per model version**: `ovcache warm` costs {min(extra):,.0f}-{max(extra):,.0f} ms more than the cold start of a "
-        "serving process it saves (fingerprint, fsync of the blob, manifest); the blob then loads as fast as OpenVINO's own (section 6)."
-    )
-    for mo in m["models"]:
-        if mo["params"]["kind"] != "mlp":
-            ip = mo["in_process_ms"]
-            out.append(
-                f"**What warming saves**: for the transformer-shaped encoder ({_mb(mo):.0f} MB) the first request's `compile_model` drops from "
-                f"{ip['raw cold compile']['median']:,.0f} ms (cold) to {ip['cached load after warm']['median']:,.0f} ms (after warm); "
-                "MLPs compile about as fast as they load, real transformers do not (section 6)."
-            )
     return out

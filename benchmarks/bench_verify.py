@@ -189,18 +189,12 @@ def _breakdown_table(breakdown: dict[str, Any]) -> str:
     return table(["step", "first call in the process", "second call"], rows)
 
 
-def render(result: dict[str, Any]) -> str:
+def tables(result: dict[str, Any]) -> dict[str, str]:
+    """The section's tables by marker name: verify in and out of process, its steps, and its profile."""
     m = result["measurements"]
-    s, ip, cmd = m["setup"], m["in_process"], m["command"]
-    parts = [
-        f"Cache built as the module docstring says: {s['real_models']} tiny real models warmed with `ovcache warm` "
-        f"(`samples.build_ir(size_mb={REAL_SIZE_MB}, layers={REAL_LAYERS})`, {s['model_bytes_each'] / 1024:.0f} KiB of model files, "
-        f"{s['blob_bytes_each'] / 1024:.0f} KiB blob each), then {s['copied_entries']} copies of their folders and blobs recorded "
-        f"through the core's `Entry`/`Manifest`/`Fingerprinter`. Manifest {s['manifest_bytes'] / (1 << 20):.2f} MiB, "
-        f'stat cache {s["stat_cache_bytes"] / (1 << 20):.2f} MiB. `verify` runs with `checksum="changed"` (the default), '
-        "no load checks, device check on unless stated; every run reported all entries `ok`. Times in ms, median (p25-p75).",
-        "",
-        table(
+    ip, cmd = m["in_process"], m["command"]
+    out = {
+        "verify": table(
             ["measurement", "n", "ms", f"under {m['target_s']:g} s"],
             [
                 [
@@ -221,39 +215,15 @@ def render(result: dict[str, Any]) -> str:
                 for k, v in cmd["wall_ms"].items()
             ],
         ),
-        "",
-        f"Importing the agent's verify module took {ms(ip['agent_import_ms'])} ms; OpenVINO imported during `verify`: "
-        f"{'yes' if ip['openvino_imported'] else 'no'}. The command's envelope reports {ms(cmd['envelope_ms'])} ms.",
-        "",
-        f"A no-op `Warmer.warm` of one entry against this {m['entries']}-entry manifest: first call "
-        f"{m['noop_warm_at_scale']['first_call_ms']:.1f} ms, later calls {m['noop_warm_at_scale']['repeat_call_ms']['median']:.2f} ms "
-        f"median (n={m['noop_warm_at_scale']['repeat_call_ms']['n']}).",
-    ]
-    fleet = m["noop_warm_all"]
-    parts += [
-        "",
-        f"The same at fleet scale, one run: `ovcache warm --versions all` over {fleet['items']} unchanged entries took "
-        f"{fleet['wall_ms'] / 1000:.1f} s ({fleet['wall_ms'] / fleet['items']:.1f} ms per entry; {fleet['summary']}).",
-        "",
-        "Where one `Verifier.verify()` spends its time (a separate instrumented process, not part of the timings above; "
-        "indented steps run inside the row above them, so rows do not add up; ms (calls)):",
-        "",
-        _breakdown_table(m["breakdown"]),
-    ]
+        "verify.steps": _breakdown_table(m["breakdown"]),
+    }
     if m.get("profile"):
         rows = [r for r in m["profile"] if r.get("by") != "cumtime"][:10]
-        parts += [
-            "",
-            "cProfile of one further `Verifier.verify()` call in the same process (after the first), by own time (ms):",
-            "",
-            table(
-                ["function", "calls", "own ms", "cumulative ms"],
-                [[f"`{r['function']}`", r["calls"], f"{r['tottime'] * 1000:.1f}", f"{r['cumtime'] * 1000:.1f}"] for r in rows],
-            ),
-        ]
-    if m["problems"]:
-        parts += ["", "Problems: " + "; ".join(m["problems"])]
-    return "\n".join(parts)
+        out["verify.profile"] = table(
+            ["function", "calls", "own ms", "cumulative ms"],
+            [[f"`{r['function']}`", r["calls"], f"{r['tottime'] * 1000:.1f}", f"{r['cumtime'] * 1000:.1f}"] for r in rows],
+        )
+    return out
 
 
 def targets(result: dict[str, Any]) -> list[dict[str, Any]]:

@@ -1,11 +1,11 @@
 """Shared pieces of the host-agent benchmarks: context, machine, statistics, fresh processes.
 
 Every benchmark module (``bench_*.py``) exposes ``NAME``, ``TITLE``,
-``run(ctx) -> dict`` and ``render(result) -> str``. ``run`` measures and
-returns plain JSON-able data; ``render`` turns one stored result into a
-Markdown section. The driver (``run.py``) adds the machine description,
-writes ``results/<NAME>.json`` and renders ``docs/benchmarks.md`` from those
-files, so the document always shows the numbers that were stored.
+``run(ctx) -> dict`` and ``tables(result) -> dict[str, str]``. ``run`` measures and
+returns plain JSON-able data; ``tables`` turns one stored result into the
+Markdown tables of its section. The driver (``run.py``) adds the machine description,
+writes ``results/<NAME>.json`` and fills the marked tables of ``docs/benchmarks.md``
+from those files, so the page's tables always show the numbers that were stored.
 """
 
 from __future__ import annotations
@@ -261,17 +261,6 @@ def median_diff_ci(a: Sequence[float], b: Sequence[float], rounds: int = 2000, d
         "lo": round(diffs[int(0.025 * rounds)], digits),
         "hi": round(diffs[int(0.975 * rounds) - 1], digits),
     }
-
-
-def linfit(xs: Sequence[float], ys: Sequence[float]) -> tuple[float, float]:
-    """Least-squares line through the points: (slope, intercept)."""
-    n = len(xs)
-    if n < 2:
-        return 0.0, (ys[0] if ys else 0.0)
-    mx, my = statistics.fmean(xs), statistics.fmean(ys)
-    sxx = sum((x - mx) ** 2 for x in xs)
-    slope = sum((x - mx) * (y - my) for x, y in zip(xs, ys, strict=True)) / sxx if sxx else 0.0
-    return slope, my - slope * mx
 
 
 def interleave(kinds: Sequence[str], repeats: int) -> list[str]:

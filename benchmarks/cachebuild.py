@@ -82,9 +82,9 @@ def record_copies(
     Returns the entries and the seconds spent waiting out the stat cache's racy window.
     """
     from airflow_ovcache.core.blobfile import blob_checksum
+    from airflow_ovcache.core.filestat import model_file_stat, stat_identity
     from airflow_ovcache.core.fingerprint import Fingerprinter, StatCache
     from airflow_ovcache.core.manifest import Entry, utcnow
-    from airflow_ovcache.core.warm import model_file_stat, stat_identity
 
     rng = random.Random(seed)
     used = {e.blob for e in real}
@@ -175,9 +175,9 @@ def _build(ctx: Context, base: Path, entries: int) -> Template:
 def subset(ctx: Context, tmpl: Template, n: int, dest: Path) -> dict[str, Any]:
     """A cache directory at ``dest`` holding the template's first ``n`` entries (see the module doc)."""
     from airflow_ovcache.core.cachedir import STATE_DIR, CacheDir
+    from airflow_ovcache.core.filestat import stat_identity
     from airflow_ovcache.core.fingerprint import Fingerprinter, StatCache
     from airflow_ovcache.core.manifest import Manifest
-    from airflow_ovcache.core.warm import stat_identity
 
     if n > tmpl.entries:
         raise ValueError(f"the template has {tmpl.entries} entries, not {n}")

@@ -3,9 +3,9 @@
 ``bench_fleet.py`` starts the hosts (network namespaces with their own sshd) and
 runs this with ``AIRFLOW_HOME`` pointing at a scratch folder and the hosts'
 ``AIRFLOW_CONN_*`` in the environment. Everything goes through the provider's
-``OvcacheHook`` over SSH, as a task would; the hook's transport methods are
-wrapped (for this process only) to split each call into its parts. Prints one
-JSON line.
+``OvcacheHook`` over SSH, as a task would; the provider's trace spans
+(``airflow_ovcache.core.trace``, switched on in this process only) split each
+call into its parts. Prints one JSON line.
 """
 
 from __future__ import annotations
@@ -21,69 +21,57 @@ from typing import Any
 T0 = time.perf_counter()
 
 
-class Split:
-    """Per-thread wall time of named steps (each host-task runs in its own thread)."""
+# Each call's parts: (label in the result, span the provider records).
+STEPS = [
+    ("ssh hook (read connection)", "ssh.hook"),
+    ("ssh connect (TCP, handshake, key auth)", "ssh.connect"),
+    ("remote session (agent start to exit)", "ssh.session"),
+    ("local subprocess (agent start to exit)", "local.run"),
+    ("parse JSON envelope", "agent.parse"),
+]
 
-    def __init__(self) -> None:
-        self.local = threading.local()
 
-    def reset(self) -> None:
-        self.local.steps = {}
+def steps_since(start: float) -> dict[str, float]:
+    """Seconds per step of this thread's spans that opened after ``start`` (each host-task runs in its own thread)."""
+    from airflow_ovcache.core import trace
 
-    def steps(self) -> dict[str, float]:
-        return dict(getattr(self.local, "steps", {}))
-
-    def wrap(self, owner: Any, attr: str, name: str) -> None:
-        inner = getattr(owner, attr)
-        split = self
-
-        def timed(*a: Any, **k: Any) -> Any:
-            start = time.perf_counter()
-            try:
-                return inner(*a, **k)
-            finally:
-                steps = getattr(split.local, "steps", None)
-                if steps is None:
-                    steps = split.local.steps = {}
-                steps[name] = steps.get(name, 0.0) + time.perf_counter() - start
-
-        setattr(owner, attr, timed)
+    labels = dict((name, label) for label, name in STEPS)
+    me = threading.get_ident()
+    out: dict[str, float] = {}
+    for span in trace.spans():
+        if span.thread == me and span.start >= start:
+            label = labels[span.name]
+            out[label] = out.get(label, 0.0) + (span.duration or 0.0)
+    return out
 
 
 def main() -> int:
     args = json.loads(sys.argv[1])
     t_import = time.perf_counter()
+    from airflow_ovcache.core import trace
+    from airflow_ovcache.hooks.commands import WarmRequest
     from airflow_ovcache.hooks.ovcache import OvcacheHook
-    from airflow_ovcache.hooks.results import AgentRun
-    from airflow_ovcache.hooks.transport_local import LocalTransport
-    from airflow_ovcache.hooks.transport_ssh import SSHTransport
 
     import_s = time.perf_counter() - t_import
-    split = Split()
-    split.wrap(SSHTransport, "ssh_hook", "ssh hook (read connection)")
-    split.wrap(SSHTransport, "_connect", "ssh connect (TCP, handshake, key auth)")
-    split.wrap(SSHTransport, "_read", "remote session (agent start to exit)")
-    split.wrap(LocalTransport, "run", "local subprocess (agent start to exit)")
-    split.wrap(AgentRun, "parse", "parse JSON envelope")
+    trace.enable(only=[name for _, name in STEPS])
     hosts: list[dict[str, Any]] = args["hosts"]
     model: str = args["model"]
     out: dict[str, Any] = {"import_s": import_s, "transport": [], "sequential": [], "parallel": [], "noop": []}
 
     def version_call(conn_id: str) -> dict[str, Any]:
-        split.reset()
         hook = OvcacheHook(conn_id)
         start = time.perf_counter()
         run = hook.run_agent("version")
         wall = time.perf_counter() - start
-        return {"wall": wall, "agent_seconds": run.seconds, "steps": split.steps(), "host": run.host}
+        return {"wall": wall, "agent_seconds": run.seconds, "steps": steps_since(start), "host": run.host}
 
     def warm_call(host: dict[str, Any]) -> dict[str, Any]:
-        split.reset()
         hook = OvcacheHook(host["conn_id"])
         start = time.perf_counter()
         # What hook.warm() does, keeping the raw item (it has the agent's own per-item seconds).
-        argv, target = hook.warm_args(models=[model], version_numbers=[1], devices=["CPU"])
-        run = hook.run_agent("warm", argv, target=target)
+        run = hook.run_request(
+            WarmRequest(hook.config.cache_dir, hook.config.repository, (model,), version_numbers=(1,), devices=("CPU",))
+        )
         end = time.perf_counter()
         item = run.result["items"][0]
         return {
@@ -95,7 +83,7 @@ def main() -> int:
             "status": item["status"],
             "item_seconds": item.get("seconds"),
             "compile_seconds": item.get("compile_seconds"),
-            "steps": split.steps(),
+            "steps": steps_since(start),
         }
 
     def clear(chosen: list[dict[str, Any]]) -> None:

@@ -4,6 +4,8 @@ Fresh processes are the point: a serving process, a deploy hook and a nightly
 job each start cold, so each pays its own imports and its own OpenVINO start-up.
 Nothing here is imported before it is timed, and ``openvino`` is imported only
 by the ops that compile, so the no-op ops can report whether anything pulled it in.
+The steps inside a warm, a verify or a command are the core's own trace spans
+(``airflow_ovcache.core.trace``), switched on in this process only.
 
 Ops:
 
@@ -45,143 +47,102 @@ def op_compile(args: dict) -> dict:
     }
 
 
-class Phases:
-    """Wall time per named step; wrappers are installed on the core's module attributes for this process only."""
+def tally(steps: list[tuple[str, str, str | None]]) -> dict[str, list[float]]:
+    """``{label: [seconds, calls]}`` from the spans the core recorded, in the order of ``steps``.
 
-    def __init__(self) -> None:
-        self.seconds: dict[str, float] = {}
-        self.calls: dict[str, int] = {}
-        self.order: list[str] = []  # the order the steps were wrapped in, which is the order they run
+    Each step is ``(label, span name, parent span name or None)``: with a parent, only
+    the spans directly inside one of that name count. A span inside another of its own
+    name (a composite device describing its parts) is counted once, in the outer one.
+    Steps that never ran are left out.
+    """
+    from airflow_ovcache.core import trace
 
-    def ordered(self) -> dict[str, list[float]]:
-        return {name: [self.seconds[name], self.calls[name]] for name in self.order if name in self.seconds}
+    spans = trace.spans()
 
-    def add(self, name: str, seconds: float) -> None:
-        self.seconds[name] = self.seconds.get(name, 0.0) + seconds
-        self.calls[name] = self.calls.get(name, 0) + 1
+    def nested_in_itself(index: int) -> bool:
+        parent = spans[index].parent
+        while parent is not None:
+            if spans[parent].name == spans[index].name:
+                return True
+            parent = spans[parent].parent
+        return False
 
-    def wrap(self, owner: object, attr: str, name: str) -> None:
-        inner = getattr(owner, attr)
-        self.order.append(name)
-
-        def timed(*a, **k):  # type: ignore[no-untyped-def]
-            start = time.perf_counter()
-            try:
-                return inner(*a, **k)
-            finally:
-                self.add(name, time.perf_counter() - start)
-
-        setattr(owner, attr, timed)
-
-    def wrap_cm(self, owner: object, attr: str, enter_name: str, exit_name: str) -> None:
-        """Time a context manager's set-up and tear-down separately (the body is someone else's step)."""
-        import contextlib
-
-        inner = getattr(owner, attr)
-        phases = self
-        self.order += [enter_name, exit_name]
-
-        @contextlib.contextmanager
-        def timed(*a, **k):  # type: ignore[no-untyped-def]
-            start = time.perf_counter()
-            manager = inner(*a, **k)
-            value = manager.__enter__()
-            phases.add(enter_name, time.perf_counter() - start)
-            try:
-                yield value
-            except BaseException:
-                start = time.perf_counter()
-                if not manager.__exit__(*sys.exc_info()):
-                    raise
-                phases.add(exit_name, time.perf_counter() - start)
-            else:
-                start = time.perf_counter()
-                manager.__exit__(None, None, None)
-                phases.add(exit_name, time.perf_counter() - start)
-
-        setattr(owner, attr, timed)
+    out: dict[str, list[float]] = {}
+    for label, name, within in steps:
+        seconds, calls = 0.0, 0
+        for i, span in enumerate(spans):
+            if span.name != name or nested_in_itself(i):
+                continue
+            if within is not None and (span.parent is None or spans[span.parent].name != within):
+                continue
+            seconds += span.duration or 0.0
+            calls += 1
+        if calls:
+            out[label] = [seconds, calls]
+    return out
 
 
-# The steps of a cold warm in the order they run (for the report).
-WARM_STEPS = [
-    "fingerprint model files",
-    "entry lock: take",
-    "read manifest (current entry)",
-    "openvino import + Core()",
-    "device query (describe CPU)",
-    "staging folder: create",
-    "compile_model (OpenVINO)",
-    "read blob header",
-    "blob checksum (BLAKE3)",
-    "fsync blob",
-    "runtime version (metadata)",
-    "host CPU signature",
-    "manifest: lock + load",
-    "publish: rename blob",
-    "publish: fsync cache dir",
-    "manifest: save (write, fsync, rename)",
-    "staging folder: remove",
-    "record host facts",
-    "entry lock: release",
+def span_names(steps: list[tuple[str, str, str | None]]) -> set[str]:
+    """The span names a list of steps reads (the only ones worth recording)."""
+    return {name for _, name, _ in steps} | {within for _, _, within in steps if within}
+
+
+# The steps of a cold warm in the order they run: (label in the report, span the core records, parent).
+WARM_STEPS: list[tuple[str, str, str | None]] = [
+    ("fingerprint model files", "fingerprint", None),
+    ("entry lock: take", "cache.entry_lock.take", None),
+    ("read manifest (current entry)", "warm.current_entry", None),
+    ("device total (incl. openvino import, Core)", "warm.device", None),
+    ("device query (describe CPU)", "devices.describe", None),
+    ("staging folder: create", "cache.staging.create", None),
+    ("compile_model (OpenVINO)", "compile", None),
+    ("read blob header", "blob.read_header", None),
+    ("blob checksum (BLAKE3)", "blob.checksum", None),
+    ("fsync blob", "fsync_file", None),
+    ("runtime version (metadata)", "hostfacts.runtime_dist_version", None),
+    ("host CPU signature", "hostfacts.cpu_signature", None),
+    ("manifest: lock + load", "cache.update_manifest.load", None),
+    ("publish: rename blob", "warm.publish.rename", None),
+    ("publish: fsync cache dir", "warm.publish.fsync_dir", None),
+    ("manifest: save (write, fsync, rename)", "cache.update_manifest.save", None),
+    ("staging folder: remove", "cache.staging.remove", None),
+    ("record host facts", "warm.remember_isa", None),
+    ("entry lock: release", "cache.entry_lock.release", None),
 ]
-
-
-class _OsProxy:
-    """Stands in for ``os`` inside one module, so that module's calls can be timed without touching ``os`` itself."""
-
-    def __getattr__(self, name: str) -> object:
-        import os
-
-        return getattr(os, name)
 
 
 def op_warm(args: dict) -> dict:
     from pathlib import Path
 
     t0 = time.perf_counter()
-    from airflow_ovcache.core import compiler, hostfacts
-    from airflow_ovcache.core import warm as warm_mod
+    from airflow_ovcache.core import trace
     from airflow_ovcache.core.cachedir import CacheDir
-    from airflow_ovcache.core.fingerprint import Fingerprinter
     from airflow_ovcache.core.repository import ModelRepository
     from airflow_ovcache.core.spec import CacheSpec
+    from airflow_ovcache.core.warm import Warmer
 
     import_s = time.perf_counter() - t0
-    phases = Phases()
-    # Each wrapper times only its own step (see WARM_STEPS for the order they run in).
-    phases.wrap(Fingerprinter, "fingerprint", "fingerprint model files")
-    phases.wrap_cm(CacheDir, "entry_lock", "entry lock: take", "entry lock: release")
-    phases.wrap(warm_mod.Warmer, "_current_entry", "read manifest (current entry)")
-    phases.wrap(warm_mod.Warmer, "_device", "device total (incl. openvino import, Core)")
-    phases.wrap(warm_mod, "describe", "device query (describe CPU)")
-    phases.wrap_cm(CacheDir, "staging", "staging folder: create", "staging folder: remove")
-    phases.wrap(compiler, "serving_compile", "compile_model (OpenVINO)")
-    phases.wrap(warm_mod, "read_header", "read blob header")
-    phases.wrap(warm_mod, "blob_checksum", "blob checksum (BLAKE3)")
-    phases.wrap(warm_mod, "fsync_file", "fsync blob")
-    phases.wrap_cm(CacheDir, "update_manifest", "manifest: lock + load", "manifest: save (write, fsync, rename)")
-    warm_mod.os = _OsProxy()  # type: ignore[assignment]  # only warm.py's own os.replace is timed
-    phases.wrap(warm_mod.os, "replace", "publish: rename blob")
-    phases.wrap(warm_mod, "fsync_dir", "publish: fsync cache dir")
-    phases.wrap(warm_mod.Warmer, "_remember_isa", "record host facts")
-    phases.wrap(hostfacts, "cpu_signature", "host CPU signature")
-    phases.wrap(hostfacts, "runtime_dist_version", "runtime version (metadata)")
+    trace.enable(only=span_names(WARM_STEPS))
     repo = ModelRepository(args["repository"])
     version = repo.version(args["model"], args.get("version", 1))
     spec = CacheSpec.make()
     t1 = time.perf_counter()
     cache = CacheDir(Path(args["cache_dir"])).check(create=True, writable=True)
-    warmer = warm_mod.Warmer(cache, repository_root=repo.root)
+    warmer = Warmer(cache, repository_root=repo.root)
     t2 = time.perf_counter()
+    trace.clear()  # the steps of the warm only, not of the set-up
     result = warmer.warm(version, spec)
     t3 = time.perf_counter()
     warmer.close()
     t4 = time.perf_counter()
-    # _device wraps describe; report the import + Core part on its own.
-    device_total = phases.seconds.pop("device total (incl. openvino import, Core)", 0.0)
-    phases.seconds["openvino import + Core()"] = device_total - phases.seconds.get("device query (describe CPU)", 0.0)
-    seconds = {name: phases.seconds[name] for name in WARM_STEPS if name in phases.seconds}
-    seconds.update({name: value for name, value in phases.seconds.items() if name not in seconds})
+    steps = {label: value for label, (value, _calls) in tally(WARM_STEPS).items()}
+    # The device step includes describe; report the import + Core part on its own, just before it.
+    device_total = steps.pop("device total (incl. openvino import, Core)", None)
+    seconds: dict[str, float] = {}
+    for label, value in steps.items():
+        if label == "device query (describe CPU)" and device_total is not None:
+            seconds["openvino import + Core()"] = device_total - value
+        seconds[label] = value
     return {
         "status": result.status,
         "reason": result.reason,
@@ -255,29 +216,24 @@ def _profile_rows(profiler: object, limit: int) -> list[dict]:
     return by_self + [dict(r, by="cumtime") for r in rows[:limit]]
 
 
-def _instrument_verify(phases: Phases) -> None:
-    """Wrap the steps of a verify; names starting with two spaces run inside the per-entry checks."""
-    from airflow_ovcache.core import hostfacts
-    from airflow_ovcache.core import verify as verify_mod
-    from airflow_ovcache.core.cachedir import CacheDir
-    from airflow_ovcache.core.fingerprint import Fingerprinter, StatCache
-    from airflow_ovcache.core.manifest import Manifest
-
-    phases.wrap(StatCache, "load", "load stat cache")
-    phases.wrap(CacheDir, "read_manifest", "read + parse manifest, with digest check (in verify, and again in _record)")
-    phases.wrap(verify_mod.Verifier, "_check", "per-entry checks (Verifier._check)")
-    phases.wrap(verify_mod, "regular_file_inside", "  lstat blob (regular_file_inside)")
-    phases.wrap(verify_mod, "stat_identity", "  stat blob (stat_identity)")
-    phases.wrap(verify_mod, "read_header", "  read blob header")
-    phases.wrap(hostfacts, "runtime_build", "  runtime build string (first call imports OpenVINO)")
-    phases.wrap(verify_mod.Verifier, "_isa", "  host ISA (host facts file)")
-    phases.wrap(Fingerprinter, "fingerprint", "  fingerprint model folder (stat cache)")
-    phases.wrap(verify_mod, "model_file_stat", "  stat model file")
-    phases.wrap(verify_mod.Verifier, "_device", "  device check (ov.Core, describe)")
-    phases.wrap(CacheDir, "blob_names", "orphan scan (list blobs)")
-    phases.wrap(StatCache, "save", "save stat cache")
-    phases.wrap(verify_mod.Verifier, "_record", "record verified times (Verifier._record)")
-    phases.wrap(Manifest, "save", "  save manifest (asdict, digest, JSON, fsync, rename)")
+# The steps of a verify; labels starting with two spaces run inside the per-entry checks.
+VERIFY_STEPS: list[tuple[str, str, str | None]] = [
+    ("load stat cache", "statcache.load", None),
+    ("read + parse manifest, with digest check", "cache.read_manifest", None),
+    ("per-entry checks", "verify.check", None),
+    ("  lstat blob (regular_file_inside)", "regular_file_inside", "verify.check"),
+    ("  stat blob (stat_identity)", "stat_identity", "verify.check"),
+    ("  read blob header", "blob.read_header", "verify.check"),
+    ("  runtime build string (first call imports OpenVINO)", "hostfacts.runtime_build", None),
+    ("  host ISA (host facts file)", "verify.isa", None),
+    ("  fingerprint model folder (stat cache)", "fingerprint", None),
+    ("  stat model file", "model_file_stat", "verify.check"),
+    ("  device check (ov.Core, describe)", "verify.device", None),
+    ("orphan scan (list blobs)", "cache.blob_names", None),
+    ("save stat cache", "statcache.save", None),
+    ("record verified times", "verify.record", None),
+    ("  save manifest (asdict, digest, JSON, fsync, rename)", "manifest.save", None),
+]
 
 
 def op_verify(args: dict) -> dict:
@@ -290,22 +246,23 @@ def op_verify(args: dict) -> dict:
     import_s = time.perf_counter() - t0
     root = Path(args["cache_dir"])
     check_devices = bool(args.get("check_devices", True))
-    phases = Phases() if args.get("instrument") else None
-    if phases is not None:
-        _instrument_verify(phases)
+    instrument = bool(args.get("instrument"))
+    if instrument:
+        from airflow_ovcache.core import trace
+
+        trace.enable(only=span_names(VERIFY_STEPS))
     breakdowns = []
 
     def once() -> tuple[float, dict, bool]:
-        if phases is not None:
-            phases.seconds.clear()
-            phases.calls.clear()
+        if instrument:
+            trace.clear()
         start = time.perf_counter()
         cache = CacheDir(root).check(create=False, writable=False)
         verifier = Verifier(cache, checksum="changed", load_check=False, check_devices=check_devices)
         results = verifier.verify()
         seconds = time.perf_counter() - start
-        if phases is not None:
-            breakdowns.append({"total": seconds, "steps": phases.ordered()})
+        if instrument:
+            breakdowns.append({"total": seconds, "steps": tally(VERIFY_STEPS)})
         return seconds, summarize(results), "openvino" in sys.modules
 
     first_s, counts, ov_after_first = once()
@@ -333,58 +290,48 @@ def op_verify(args: dict) -> dict:
     }
 
 
-def _memory_kb() -> tuple[int, int]:
-    """(VmRSS, VmHWM) of this process, in KiB."""
-    rss = hwm = 0
-    with open("/proc/self/status") as handle:
-        for line in handle:
-            if line.startswith("VmRSS:"):
-                rss = int(line.split()[1])
-            elif line.startswith("VmHWM:"):
-                hwm = int(line.split()[1])
-    return rss, hwm
+# The big steps of one agent command: (label in the marks, span the core records).
+CLI_STEPS = [
+    ("load + parse manifest (with digest)", "cache.load_manifest"),
+    ("manifest digest (canonical JSON + BLAKE3)", "manifest.digest"),
+    ("save manifest", "manifest.save"),
+    ("Verifier.verify", "verify"),
+    ("record verified times (re-read under lock, save)", "verify.record"),
+    ("JSON envelope (dumps)", "cli.envelope.dumps"),
+]
 
 
 def op_cli_phases(args: dict) -> dict:
-    """Run one ``ovcache`` command in this process; time and memory at the boundaries of its big steps."""
+    """Run one ``ovcache`` command in this process; time and memory at the boundaries of its big steps.
+
+    Marks are ``[seconds since start, name, VmRSS KiB, VmHWM KiB]``; ``> step`` opens a step, ``< step`` closes it.
+    """
     import contextlib
     import io
 
-    marks: list[list] = []
+    from airflow_ovcache.core import trace
 
-    def mark(name: str) -> None:
-        rss, hwm = _memory_kb()
-        marks.append([round(time.perf_counter() - T_START, 4), name, rss, hwm])
+    def now(name: str) -> list:
+        rss, hwm = trace.memory_kb()
+        return [round(time.perf_counter() - T_START, 4), name, rss, hwm]
 
-    mark("interpreter started")
+    marks = [now("interpreter started")]
     from airflow_ovcache.cli import main as cli
-    from airflow_ovcache.cli import output
-    from airflow_ovcache.core import cachedir, manifest, verify
 
-    mark("agent CLI imported")
-
-    def wrap(owner: object, attr: str, name: str) -> None:
-        inner = getattr(owner, attr)
-
-        def marked(*a, **k):  # type: ignore[no-untyped-def]
-            mark(f"> {name}")
-            try:
-                return inner(*a, **k)
-            finally:
-                mark(f"< {name}")
-
-        setattr(owner, attr, marked)
-
-    wrap(cachedir.CacheDir, "load_manifest", "load + parse manifest (with digest)")
-    wrap(manifest, "_digest", "manifest digest (canonical JSON + BLAKE3)")
-    wrap(manifest.Manifest, "save", "save manifest")
-    wrap(verify.Verifier, "verify", "Verifier.verify")
-    wrap(verify.Verifier, "_record", "record verified times (re-read under lock, save)")
-    wrap(output.Envelope, "dumps", "JSON envelope (dumps)")
+    marks.append(now("agent CLI imported"))
+    labels = {name: label for label, name in CLI_STEPS}
+    trace.enable(only=labels, memory=True)
     out = io.StringIO()
     with contextlib.redirect_stdout(out):
         code = cli.main(list(args["argv"]))
-    mark("command returned")
+    done = now("command returned")
+    steps = []
+    for span in trace.spans():
+        for at, arrow, memory in ((span.start, ">", span.memory_kb), (span.end, "<", span.memory_end_kb)):
+            rss, hwm = memory or (0, 0)
+            steps.append((at, [round(at - T_START, 4), f"{arrow} {labels[span.name]}", rss, hwm]))
+    marks += [mark for _at, mark in sorted(steps, key=lambda step: step[0])]
+    marks.append(done)
     return {"exit_code": code, "output_bytes": len(out.getvalue()), "marks": marks}
 
 

@@ -1,13 +1,14 @@
-"""Run the benchmarks and render docs/benchmarks.md (and its plots) from their results.
+"""Run the benchmarks, then fill the tables of docs/benchmarks.md (and redraw its plots) from their results.
 
     .venv/bin/python benchmarks/run.py               # everything (what `make bench` runs), about 15 minutes
     .venv/bin/python benchmarks/run.py --quick       # fewer repeats, smaller inputs: a smoke run
     .venv/bin/python benchmarks/run.py --only verify,fingerprint
-    .venv/bin/python benchmarks/run.py --render      # only rebuild the page and plots from the stored JSON
+    .venv/bin/python benchmarks/run.py --render      # only refill the page's tables and redraw the plots from the stored JSON
 
-Each benchmark is a module ``bench_<name>.py`` with ``run(ctx)``, ``render(result)``
+Each benchmark is a module ``bench_<name>.py`` with ``run(ctx)``, ``tables(result)``
 and ``targets(result)``; its result goes to ``results/<name>.json`` together with
-a description of the machine, and the page is rendered from those files only.
+a description of the machine, and the page's tables are filled from those files only
+(its prose is written by hand; see ``render.py``).
 Benchmarks that fail leave their previous result in place and make the exit code 1.
 """
 
@@ -69,7 +70,7 @@ def main(argv: list[str] | None = None) -> int:
         default=30.0,
         help="before each benchmark, wait up to this many seconds for other processes to leave the CPU idle (default 30)",
     )
-    parser.add_argument("--render", action="store_true", help="do not run anything; rebuild the page from stored results")
+    parser.add_argument("--render", action="store_true", help="do not run anything; refill the page's tables from stored results")
     parser.add_argument("--results-dir", type=Path, default=benchlib.RESULTS_DIR)
     parser.add_argument("--doc", type=Path, default=benchlib.DOC_PATH)
     args = parser.parse_args(argv)
@@ -125,10 +126,8 @@ def main(argv: list[str] | None = None) -> int:
             else:
                 shutil.rmtree(workdir, ignore_errors=True)
         ctx.log(f"all done in {time.perf_counter() - total_start:.0f}s")
-    doc = render.render_doc(args.results_dir, args.doc.parent / benchlib.IMG_DIR.name)
-    args.doc.parent.mkdir(parents=True, exist_ok=True)
-    args.doc.write_text(doc)
-    print(f"wrote {args.doc}", file=sys.stderr)
+    if render.update_doc(args.results_dir, args.doc):
+        failed.append("render")
     if failed:
         print(f"failed: {', '.join(failed)}", file=sys.stderr)
         return 1

@@ -21,9 +21,9 @@ import os
 import pendulum
 from airflow.sdk import CronTriggerTimetable, TaskGroup, TriggerRule, dag, get_current_context, task
 
+from airflow_ovcache.fleet.queues import QUEUE_HOSTS_ENV, host_group_id, parse_queue_hosts
 from airflow_ovcache.operators.rewarm import OvcacheRewarmOperator
 from airflow_ovcache.plugins.links import with_report_link
-from airflow_ovcache.queue_hosts import QUEUE_HOSTS_ENV, host_group_id, parse_queue_hosts
 
 log = logging.getLogger(__name__)
 
@@ -54,10 +54,10 @@ def ovcache_nightly_by_queue() -> None:
     @task(trigger_rule=TriggerRule.ALL_DONE)
     def report() -> dict:
         """One report over every host; fails the run, naming each problem, if any remain."""
-        from airflow_ovcache.edge_hosts import not_reached
-        from airflow_ovcache.fleet_runs import RunFailed, report_dir, step_records
-        from airflow_ovcache.report import build_report, write_report
-        from airflow_ovcache.report_store import run_stamp, stem_for_run
+        from airflow_ovcache.fleet.edge import not_reached
+        from airflow_ovcache.fleet.report import build_report, write_report
+        from airflow_ovcache.fleet.report_store import run_stamp, stem_for_run
+        from airflow_ovcache.fleet.runs import RunFailed, report_dir, step_records
 
         if not HOSTS:
             raise RunFailed(f"no hosts: set ${QUEUE_HOSTS_ENV} for every Airflow component")

@@ -60,7 +60,7 @@ NIGHTLY_TIMEZONE = pendulum.timezone(os.environ.get("OVCACHE_NIGHTLY_TIMEZONE", 
 def ovcache_nightly_verify() -> None:
     @task
     def targets() -> list[dict]:
-        from airflow_ovcache.fleet_runs import host_kwargs, hosts_for_run, inventory
+        from airflow_ovcache.fleet.runs import host_kwargs, hosts_for_run, inventory
 
         params = get_current_context()["params"]
         hosts = hosts_for_run(inventory(), params)
@@ -85,7 +85,7 @@ def ovcache_nightly_verify() -> None:
 
         @task(trigger_rule=TriggerRule.ALL_DONE, map_index_template="{{ task.op_kwargs['host'] }}")
         def outcome(host: str) -> dict:
-            from airflow_ovcache.fleet_runs import step_records
+            from airflow_ovcache.fleet.runs import step_records
 
             records = step_records(get_current_context()["ti"], "on_host", ["rewarm"])["rewarm"]
             if records["result"] is not None:
@@ -99,9 +99,9 @@ def ovcache_nightly_verify() -> None:
     @task(trigger_rule=TriggerRule.ALL_DONE)
     def report() -> dict:
         """Write the HTML and JSON report; fail the run, naming each problem, if any remain."""
-        from airflow_ovcache.fleet_runs import RunFailed, mapped_results, report_dir
-        from airflow_ovcache.report import build_report, write_report
-        from airflow_ovcache.report_store import run_stamp, stem_for_run
+        from airflow_ovcache.fleet.report import build_report, write_report
+        from airflow_ovcache.fleet.report_store import run_stamp, stem_for_run
+        from airflow_ovcache.fleet.runs import RunFailed, mapped_results, report_dir
 
         context = get_current_context()
         ti = context["ti"]

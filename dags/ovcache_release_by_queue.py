@@ -65,11 +65,11 @@ from airflow.sdk import (
 )
 
 from airflow_ovcache.assets import model_release
-from airflow_ovcache.fleet import FleetHost
+from airflow_ovcache.fleet.inventory import FleetHost
+from airflow_ovcache.fleet.queues import QUEUE_HOSTS_ENV, host_group_id, parse_queue_hosts
 from airflow_ovcache.operators.invalidate import OvcacheInvalidateOperator
 from airflow_ovcache.operators.verify import OvcacheVerifyOperator
 from airflow_ovcache.operators.warm import OvcacheWarmOperator
-from airflow_ovcache.queue_hosts import QUEUE_HOSTS_ENV, host_group_id, parse_queue_hosts
 from airflow_ovcache.sensors.model_version import OvcacheModelVersionSensor
 
 log = logging.getLogger(__name__)
@@ -126,8 +126,8 @@ def ovcache_release_by_queue() -> None:
     @task
     def releases() -> list[dict]:
         """The (model, version) pairs of this run, and a check of the run's host selection."""
-        from airflow_ovcache.fleet import Fleet
-        from airflow_ovcache.fleet_runs import releases_of_run
+        from airflow_ovcache.fleet.inventory import Fleet
+        from airflow_ovcache.fleet.runs import releases_of_run
 
         context = get_current_context()
         params = context["params"]
@@ -142,7 +142,7 @@ def ovcache_release_by_queue() -> None:
     @task
     def pick(releases: list[dict], host: str) -> list[dict]:
         """This host's share of the run: every release, or none if the params leave it out."""
-        from airflow_ovcache.fleet import Fleet
+        from airflow_ovcache.fleet.inventory import Fleet
 
         params = get_current_context()["params"]
         chosen = {h.name for h in Fleet(HOSTS).select(params.get("hosts") or None, params.get("labels") or None)}
@@ -173,7 +173,7 @@ def ovcache_release_by_queue() -> None:
             @task(queue=host.queue, executor=host.executor)
             def check_devices() -> dict:
                 """Every device of the host must be present and able to cache (EXPORT_IMPORT)."""
-                from airflow_ovcache.fleet_runs import record_failure
+                from airflow_ovcache.fleet.runs import record_failure
                 from airflow_ovcache.hooks.ovcache import OvcacheHook
 
                 with record_failure("check_devices"):
@@ -217,13 +217,13 @@ def ovcache_release_by_queue() -> None:
             @task(trigger_rule=TriggerRule.ALL_DONE)
             def outcome(model: str, version: int) -> dict:
                 """What happened on this host: ok, or the step that failed and why."""
-                from airflow_ovcache.fleet_runs import host_outcome, step_records
+                from airflow_ovcache.fleet.runs import host_outcome, step_records
 
                 ti = get_current_context()["ti"]
                 records = step_records(ti, group, STEPS)
                 result = host_outcome(records, STEPS, host=host.name, queue=host.queue, model=model, version=version)
                 if not result["ok"] and not (records.get(result["failed_step"]) or {}).get("error"):
-                    from airflow_ovcache.edge_hosts import not_reached
+                    from airflow_ovcache.fleet.edge import not_reached
 
                     result.update(not_reached(host, result["failed_step"]))
                 return result
@@ -235,7 +235,7 @@ def ovcache_release_by_queue() -> None:
     @task(trigger_rule=TriggerRule.ALL_DONE)
     def summary() -> dict:
         """The run's summary; fails the run if any host failed, naming each failure."""
-        from airflow_ovcache.fleet_runs import RunFailed, log_summary, mapped_results, release_summary
+        from airflow_ovcache.fleet.runs import RunFailed, log_summary, mapped_results, release_summary
 
         ti = get_current_context()["ti"]
         if ti.xcom_pull(task_ids="releases") is None:

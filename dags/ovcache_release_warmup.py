@@ -119,7 +119,7 @@ def ovcache_release_warmup() -> None:
     @task
     def releases() -> list[dict]:
         """The (model, version) pairs of this run: from the release events, or from params."""
-        from airflow_ovcache.fleet_runs import releases_of_run
+        from airflow_ovcache.fleet.runs import releases_of_run
 
         context = get_current_context()
         found = releases_of_run(context.get("triggering_asset_events"), context["params"], RELEASE_MODELS)
@@ -129,7 +129,7 @@ def ovcache_release_warmup() -> None:
     @task
     def targets(releases: list[dict]) -> list[dict]:
         """Every (host, release) pair, from the fleet inventory read now."""
-        from airflow_ovcache.fleet_runs import host_kwargs, hosts_for_run, inventory
+        from airflow_ovcache.fleet.runs import host_kwargs, hosts_for_run, inventory
 
         params = get_current_context()["params"]
         hosts = hosts_for_run(inventory(), params)
@@ -168,7 +168,7 @@ def ovcache_release_warmup() -> None:
         @task(map_index_template=HOST_LABEL)
         def check_devices(conn_id: str, host: str, devices: str) -> dict:
             """Every device of the host must be present and able to cache (EXPORT_IMPORT)."""
-            from airflow_ovcache.fleet_runs import record_failure
+            from airflow_ovcache.fleet.runs import record_failure
             from airflow_ovcache.hooks.ovcache import OvcacheHook
 
             with record_failure("check_devices"):
@@ -212,7 +212,7 @@ def ovcache_release_warmup() -> None:
         @task(trigger_rule=TriggerRule.ALL_DONE, map_index_template=HOST_MODEL_LABEL)
         def outcome(host: str, model: str, version: int) -> dict:
             """What happened on this host: ok, or the step that failed and why."""
-            from airflow_ovcache.fleet_runs import host_outcome, step_records
+            from airflow_ovcache.fleet.runs import host_outcome, step_records
 
             ti = get_current_context()["ti"]
             return host_outcome(step_records(ti, "on_host", STEPS), STEPS, host=host, model=model, version=version)
@@ -238,7 +238,7 @@ def ovcache_release_warmup() -> None:
     @task(trigger_rule=TriggerRule.ALL_DONE)
     def summary() -> dict:
         """The run's summary; fails the run if any host failed, naming each failure."""
-        from airflow_ovcache.fleet_runs import RunFailed, log_summary, mapped_results, release_summary
+        from airflow_ovcache.fleet.runs import RunFailed, log_summary, mapped_results, release_summary
 
         ti = get_current_context()["ti"]
         planned = ti.xcom_pull(task_ids="targets")

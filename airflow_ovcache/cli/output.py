@@ -6,8 +6,9 @@ changes (new keys) keep the version; anything that removes or changes the
 meaning of a key bumps it. Version 2 adds evidence from the server's side
 (``evidence`` per verify and status entry, ``server_compiled`` orphans) and
 rewords load-check reasons to say what they prove (a compile following a
-profile, not the server). The shape is written down in
-``airflow_ovcache/cli/agent-schema.json`` and docs/agent-json.md.
+profile, not the server). The words and shapes are
+:mod:`airflow_ovcache.protocol`'s, which writes ``airflow_ovcache/cli/agent-schema.json``
+and the tables of docs/agent-json.md.
 """
 
 from __future__ import annotations
@@ -18,34 +19,40 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from .. import __version__
+from ..core import trace
 from ..core.errors import OvcacheError, this_host
 from ..core.manifest import utcnow
-
-SCHEMA = "airflow-ovcache/agent"
-SCHEMA_VERSION = 2
-
-EXIT_OK = 0
-EXIT_PROBLEMS = 1  # the command ran and found or left problems (verify found stale blobs, ...)
-EXIT_ERROR = 2  # the command could not do its job (bad input, unusable cache directory, a failed warm)
+from ..protocol import SCHEMA, SCHEMA_VERSION, ExitCode
 
 
 @dataclass
 class Envelope:
+    """One command's envelope, filled in as it runs and printed once with ``--json``.
+
+    :param command: the subcommand (or ``ovcache`` when none was recognised).
+    :param started: when the command started (ISO 8601, UTC).
+    :param t0: ``perf_counter`` at the start, for ``seconds``.
+    :param result: the command's result (its shape is in :mod:`airflow_ovcache.protocol.shapes`).
+    :param error: the error that stopped the command, if one did.
+    :param exit_code: what the command exits with.
+    """
+
     command: str
     started: str = field(default_factory=utcnow)
     t0: float = field(default_factory=time.perf_counter)
     result: dict[str, Any] = field(default_factory=dict)
     error: OvcacheError | None = None
-    exit_code: int = EXIT_OK
+    exit_code: int = ExitCode.OK
 
     def to_json(self) -> dict[str, Any]:
+        """The envelope as the JSON document the Airflow hook reads."""
         return {
             "schema": SCHEMA,
             "schema_version": SCHEMA_VERSION,
             "agent_version": __version__,
             "command": self.command,
             "host": this_host(),
-            "ok": self.exit_code == EXIT_OK,
+            "ok": self.exit_code == ExitCode.OK,
             "exit_code": self.exit_code,
             "started": self.started,
             "seconds": round(time.perf_counter() - self.t0, 4),
@@ -53,5 +60,7 @@ class Envelope:
             "error": self.error.to_json() if self.error else None,
         }
 
+    @trace.traced("cli.envelope.dumps")
     def dumps(self) -> str:
+        """The envelope as the one document printed on stdout."""
         return json.dumps(self.to_json(), indent=1, default=str)

@@ -5,25 +5,17 @@ from __future__ import annotations
 import sys
 from typing import Any
 
-STATUS_STYLE = {
-    "ok": "green",
-    "warmed": "green",
-    "unchanged": "cyan",
-    "skipped": "yellow",
-    "failed": "bold red",
-    "orphan": "yellow",
+from ..core.text import human_bytes
+from ..protocol import EvidenceState, VerifyStatus, WarmStatus
+
+STATUS_STYLE: dict[str, str] = {
+    VerifyStatus.OK: "green",
+    WarmStatus.WARMED: "green",
+    WarmStatus.UNCHANGED: "cyan",
+    WarmStatus.SKIPPED: "yellow",
+    WarmStatus.FAILED: "bold red",
+    VerifyStatus.ORPHAN: "yellow",
 }
-
-
-def human_bytes(n: int | None) -> str:
-    if n is None:
-        return "-"
-    value = float(n)
-    for unit in ("B", "KiB", "MiB", "GiB", "TiB"):
-        if value < 1024 or unit == "TiB":
-            return f"{value:.0f} {unit}" if unit == "B" else f"{value:.1f} {unit}"
-        value /= 1024
-    return f"{n} B"
 
 
 def _console() -> Any:
@@ -49,11 +41,18 @@ def _style(status: str) -> str:
 # "load ms" is a compile following the entry's profile, in a fresh process: it speaks for
 # the profile. Whether the server read the blob is the "served" column (the evidence).
 PROFILE_LOAD = "profile load ms"
-EVIDENCE_STYLE = {"served": "green", "not-served-yet": "yellow", "unknown": "dim"}
+EVIDENCE_STYLE: dict[str, str] = {
+    EvidenceState.SERVED: "green",
+    EvidenceState.NOT_SERVED_YET: "yellow",
+    EvidenceState.UNKNOWN: "dim",
+}
 
 
 def served_cell(row: dict[str, Any]) -> str:
-    """The "served" column: the entry's evidence, or what an orphan says about who wrote it."""
+    """The "served" column: the entry's evidence, or what an orphan says about who wrote it.
+
+    :param row: a verify or status row.
+    """
     if row.get("server_compiled"):
         shadows = row.get("shadows")
         return "[bold yellow]server compiled something else[/]" + (f" (shadows {_text(shadows)})" if shadows else "")
@@ -61,11 +60,11 @@ def served_cell(row: dict[str, Any]) -> str:
     if not isinstance(ev, dict):
         return "-"
     state = str(ev.get("state"))
-    if state == "not-served-yet" and ev.get("seconds") is not None:
+    if state == EvidenceState.NOT_SERVED_YET and ev.get("seconds") is not None:
         from ..core.evidence import Evidence
 
         text = Evidence(state, "", seconds=float(ev["seconds"])).short()
-    elif state == "unknown":
+    elif state == EvidenceState.UNKNOWN:
         text = f"unknown: {ev.get('reason') or ''}"
     else:
         text = state
@@ -82,6 +81,11 @@ def _table(title: str, columns: list[str]) -> Any:
 
 
 def warm_table(items: list[dict[str, Any]], summary: dict[str, int]) -> None:
+    """Print a warm's items and summary as a table.
+
+    :param items: the result's ``items`` (warm_item shapes).
+    :param summary: counts per warm status.
+    """
     table = _table(
         "warm", ["model", "version", "device", "status", "blob", "size", "compile (s, agent-timed)", PROFILE_LOAD, "reason"]
     )
@@ -103,6 +107,11 @@ def warm_table(items: list[dict[str, Any]], summary: dict[str, int]) -> None:
 
 
 def verify_table(rows: list[dict[str, Any]], summary: dict[str, int]) -> None:
+    """Print verify rows and their summary as a table.
+
+    :param rows: verify_entry shapes.
+    :param summary: counts per verify status.
+    """
     table = _table("verify", ["model", "version", "device", "status", "served", "blob", "size", PROFILE_LOAD, "reason"])
     for row in rows:
         table.add_row(
@@ -135,6 +144,12 @@ def _server_compiled(console: Any, rows: list[dict[str, Any]]) -> None:
 
 
 def invalidate_table(plan: dict[str, Any], applied: dict[str, Any] | None, dry_run: bool) -> None:
+    """Print an invalidation plan and what was removed.
+
+    :param plan: the result's ``plan``.
+    :param applied: the result's ``applied`` (None on a dry run).
+    :param dry_run: nothing was removed.
+    """
     title = "invalidate (dry run: nothing removed)" if dry_run else "invalidate"
     table = _table(title, ["action", "reason", "model", "version", "device", "blob", "size", "detail"])
     for rem in plan["removals"]:
@@ -163,6 +178,10 @@ def invalidate_table(plan: dict[str, Any], applied: dict[str, Any] | None, dry_r
 
 
 def status_table(status: dict[str, Any]) -> None:
+    """Print the ``status`` result: entries, orphans and totals.
+
+    :param status: the status result.
+    """
     table = _table(
         f"cache {status['cache_dir']}",
         ["model", "version", "device", "blob", "size", "present", "served", "verified", PROFILE_LOAD],
@@ -200,19 +219,36 @@ def status_table(status: dict[str, Any]) -> None:
 
 
 def devices_table(devices: list[dict[str, Any]]) -> None:
-    table = _table("devices", ["device", "name", "architecture", "can cache", "capabilities"])
+    """Print the ``devices`` result's devices.
+
+    :param devices: one dict per device.
+    """
+    table = _table("devices", ["device", "name", "architecture", "can cache", "class", "capabilities"])
     for dev in devices:
         table.add_row(
-            dev["name"],
-            dev["full_name"],
-            dev.get("architecture") or "-",
+            _text(dev["name"]),
+            _text(dev["full_name"]),
+            _text(dev.get("architecture") or "-"),
             "[green]yes[/]" if dev["can_cache"] else "[red]no[/]",
-            " ".join(dev["capabilities"]),
+            _text(dev.get("class_key") or "-"),
+            _text(" ".join(dev["capabilities"])),
         )
-    _console().print(table)
+    console = _console()
+    console.print(table)
+    # What each key was made from, so two hosts' keys can be compared part by part.
+    for dev in devices:
+        parts = dev.get("class_parts") or {}
+        if parts:
+            console.print(f"[bold]{_text(dev['name'])}[/] class {_text(dev.get('class_key') or '-')}:")
+            for name, value in parts.items():
+                console.print(f"  {_text(name)} = {_text(value)}")
 
 
 def models_table(result: dict[str, Any]) -> None:
+    """Print the ``models`` result: versions and what the policy selects.
+
+    :param result: the models result.
+    """
     table = _table(f"repository {result['repository']}", ["model", "versions", "selected by policy"])
     for model in result["models"]:
         table.add_row(

@@ -17,6 +17,7 @@ import re
 from dataclasses import dataclass
 from pathlib import Path
 
+from . import trace
 from .evidence import open_blob
 
 HEADER_LIMIT = 4096  # the XML line is a few hundred bytes; the CPU meta follows within a few more
@@ -29,12 +30,22 @@ class BlobHeaderError(ValueError):
 
 
 def is_blob_name(name: str) -> bool:
-    """OpenVINO names blobs ``<uint64 hash>.blob``; nothing else in a cache directory is one."""
+    """OpenVINO names blobs ``<uint64 hash>.blob``; nothing else in a cache directory is one.
+
+    :param name: a file name (not a path) found in a cache directory.
+    """
     return bool(_BLOB_NAME.match(name))
 
 
 @dataclass(frozen=True)
 class BlobHeader:
+    """What a blob's first bytes say about the runtime, model file and CPU it was made for.
+
+    Verification compares these with the host (runtime version, instruction set) and
+    the evidence scan matches ``file_info`` against a model file, all without loading
+    the blob into OpenVINO.
+    """
+
     ie_version: str
     file_info: str
     runtime_version: str
@@ -43,7 +54,10 @@ class BlobHeader:
 
 
 def parse_header(data: bytes) -> BlobHeader:
-    """Parse the first bytes of a blob; raises :class:`BlobHeaderError` if they are not one."""
+    """Parse the first bytes of a blob; raises :class:`BlobHeaderError` if they are not one.
+
+    :param data: the file's first bytes, at least the header line (:data:`HEADER_LIMIT` also covers the CPU meta).
+    """
     end = data.find(b"\n")
     if end < 0:
         raise BlobHeaderError("no header line (file truncated or not a blob)")
@@ -84,17 +98,24 @@ def _cpu_meta(body: bytes) -> dict[str, str]:
     return fields
 
 
+@trace.traced("blob.read_header")
 def read_header(path: Path) -> BlobHeader:
-    """The blob's header, read without moving its access time (see :mod:`.evidence`)."""
+    """The blob's header, read without moving its access time (see :mod:`.evidence`).
+
+    :param path: the blob file.
+    """
     with os.fdopen(open_blob(path), "rb") as handle:
         return parse_header(handle.read(HEADER_LIMIT))
 
 
+@trace.traced("blob.checksum")
 def blob_checksum(path: Path) -> str:
     """BLAKE3 of the whole file, memory-mapped; blake3 hashes in parallel and releases the GIL.
 
     The map is made from an ``O_NOATIME`` descriptor: a checksum is the agent's
     own read and must not look like the server's (the access time is evidence).
+
+    :param path: the blob file.
     """
     import blake3
 

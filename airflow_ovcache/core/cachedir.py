@@ -36,8 +36,10 @@ import uuid
 from collections.abc import Iterator
 from pathlib import Path
 
+from ..protocol.location import Location
+from . import trace
 from .blobfile import is_blob_name
-from .errors import CacheDirError, LockTimeout, ManifestCorrupt, UnsafeCacheDir, Where
+from .errors import CacheDirError, LockTimeout, ManifestCorrupt, UnsafeCacheDir
 from .fsutil import os_error, remove_tree_at, signals_deferred
 from .manifest import Manifest, utcnow
 from .permissions import AccessPolicy, apply_dir_mode, enforce, inspect_tree, make_dir
@@ -53,15 +55,28 @@ _NOFOLLOW_DIR = os.O_RDONLY | os.O_DIRECTORY | os.O_NOFOLLOW | os.O_CLOEXEC
 
 
 class CacheDir:
+    """One OpenVINO cache directory as the agent manages it: layout, safety checks, locks, manifest and staging.
+
+    Constructing one touches nothing on disk; :meth:`check` makes sure the directory
+    is usable and safe (and, for a writer, creates the state folder and finishes
+    what a killed run left). Warm, verify, invalidate and rewarm all work through it.
+
+    :param root: the cache directory (OpenVINO's ``CACHE_DIR``); made absolute, not resolved.
+    :param where: host (and model...) that errors name.
+    :param lock_timeout: seconds to wait for a manifest or entry lock before :class:`LockTimeout`;
+        ``None`` waits :data:`DEFAULT_LOCK_TIMEOUT`.
+    :param policy: the access policy for what is created and accepted; ``None`` reads it from the environment.
+    """
+
     def __init__(
         self,
         root: str | os.PathLike[str],
-        where: Where | None = None,
+        where: Location | None = None,
         lock_timeout: float | None = None,
         policy: AccessPolicy | None = None,
     ):
         self.root = Path(os.path.abspath(os.fspath(root)))
-        self.where = where or Where()
+        self.where = where or Location()
         self.policy = policy if policy is not None else AccessPolicy.make()
         self.lock_timeout = DEFAULT_LOCK_TIMEOUT if lock_timeout is None else lock_timeout
         self.warnings: list[str] = []
@@ -70,30 +85,37 @@ class CacheDir:
     # -- layout ------------------------------------------------------------------------
     @property
     def state(self) -> Path:
+        """The agent's state folder, ``.ovcache/`` inside the cache directory (OpenVINO ignores it)."""
         return self.root / STATE_DIR
 
     @property
     def manifest_path(self) -> Path:
+        """The manifest file: what the agent manages here."""
         return self.state / "manifest.json"
 
     @property
     def stat_cache_path(self) -> Path:
+        """The fingerprint stat cache, which spares re-hashing unchanged model files (:class:`.fingerprint.StatCache`)."""
         return self.state / "fingerprints.json"
 
     @property
     def host_facts_path(self) -> Path:
+        """The host facts file: runtime build and CPU instruction set, remembered to avoid an OpenVINO import."""
         return self.state / "host.json"
 
     @property
     def staging_root(self) -> Path:
+        """Where private staging folders are made: on the blobs' filesystem, so publishing is one rename."""
         return self.state / "staging"
 
     @property
     def locks_root(self) -> Path:
+        """The per-entry lock files (:meth:`entry_lock`)."""
         return self.state / "locks"
 
     @property
     def reserve_path(self) -> Path:
+        """Space kept allocated so invalidation can still journal on a full disk (:meth:`ensure_reserve`)."""
         return self.state / "reserve"
 
     # -- a layout nobody can steer ------------------------------------------------------
@@ -136,6 +158,9 @@ class CacheDir:
         Every path under ``.ovcache/`` the agent creates, writes, renames or deletes
         is looked at with ``lstat``, including what a killed run left in staging and
         the lock folder, before anything is touched.
+
+        :param writable: also require the agent's (or the directory owner's) ownership and look inside
+            staging and the locks, as a run that writes must.
         """
         owners = self._owners() if writable else None
         self._expect(self.state, "dir", owners)
@@ -167,6 +192,12 @@ class CacheDir:
         we may not create it each fail here with one line naming the host. So does
         a directory other users could write (see :mod:`.permissions`): its blobs
         and manifest cannot be trusted, for reading any more than for writing.
+
+        Returns ``self``, so ``CacheDir(path).check(...)`` reads as one step.
+
+        :param create: create a missing directory (a warm may; a verify may not).
+        :param writable: the run will write: require write access, create the state folder, finish a
+            journaled publish, clear dead runs' staging and keep the reserve.
         """
         if self.root.exists() and not self.root.is_dir():
             raise CacheDirError(
@@ -360,14 +391,19 @@ class CacheDir:
         """
         return self._lock(self.state, "manifest", _NOFOLLOW_DIR)
 
+    @trace.traced_cm("cache.entry_lock.take", "cache.entry_lock.release")
     def entry_lock(self, key: str) -> contextlib.AbstractContextManager[None]:
-        """Held for a whole warm of one entry, so N concurrent warm-ups compile it once."""
+        """Held for a whole warm of one entry, so N concurrent warm-ups compile it once.
+
+        :param key: the manifest entry's key (:func:`.manifest.entry_key`); the lock file is named by its hash.
+        """
         import blake3
 
         name = blake3.blake3(key.encode()).hexdigest()[:24]
         return self._lock(self.locks_root / f"{name}.lock", f"entry {key}")
 
     # -- manifest ------------------------------------------------------------------------
+    @trace.traced("cache.read_manifest")
     def read_manifest(self) -> Manifest:
         """The current manifest, read without a lock, for reading only.
 
@@ -405,6 +441,7 @@ class CacheDir:
             return None
         return cached[1] if cached[0] == (st.st_ino, st.st_size, st.st_mtime_ns, st.st_ctime_ns) else None
 
+    @trace.traced("cache.load_manifest")
     def load_manifest(self) -> Manifest:
         """The manifest read afresh, saving with this directory's file mode; writers hold the lock."""
         try:
@@ -418,6 +455,7 @@ class CacheDir:
         manifest.file_mode = self.policy.file_mode
         return manifest
 
+    @trace.traced_cm("cache.update_manifest.load", "cache.update_manifest.save")
     @contextlib.contextmanager
     def update_manifest(self, repair: bool = True, critical: bool = False) -> Iterator[Manifest]:
         """Lock, load, let the caller change it, save atomically.
@@ -427,6 +465,9 @@ class CacheDir:
         become unmanaged until the next warm re-records them. ``critical`` holds
         SIGTERM/SIGINT/SIGHUP from when the lock is taken until the manifest is
         saved, for a caller whose changes on disk must reach the manifest too.
+
+        :param repair: set a corrupt manifest aside and start an empty one; otherwise raise :class:`ManifestCorrupt`.
+        :param critical: defer the catchable signals until the manifest is saved.
         """
         with self.manifest_lock(), signals_deferred() if critical else contextlib.nullcontext():
             try:
@@ -442,12 +483,14 @@ class CacheDir:
             manifest.save(self.where)
 
     def set_aside_manifest(self) -> Path:
+        """Rename the manifest to a dated ``manifest.corrupt-...json`` beside it, kept for a person to inspect; returns the new path."""
         stamp = utcnow().replace(":", "").replace("+0000", "Z")
         aside = self.state / f"manifest.corrupt-{stamp}-{uuid.uuid4().hex[:6]}.json"
         os.replace(self.manifest_path, aside)
         return aside
 
     # -- blobs -----------------------------------------------------------------------------
+    @trace.traced("cache.blob_names")
     def blob_names(self) -> list[str]:
         """Regular ``<hash>.blob`` files at the top of the directory (symlinks are not blobs)."""
         names = []
@@ -467,6 +510,7 @@ class CacheDir:
                 raise self._refuse(self.staging_root, "is not a real folder") from None
             raise os_error(exc, f"cannot open staging folder {self.staging_root}", self.where) from exc
 
+    @trace.traced_cm("cache.staging.create", "cache.staging.remove")
     @contextlib.contextmanager
     def staging(self) -> Iterator[Path]:
         """A private, empty folder on the cache filesystem, removed afterwards.

@@ -12,15 +12,22 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from ..protocol.location import Location
+from . import trace
 from .encryption import CacheCipher, load_key
-from .errors import Where
 from .spec import CacheSpec
 
 
 def compile_config(
-    spec: CacheSpec, cache_dir: Path | None, where: Where | None = None, cipher: CacheCipher | None = None
+    spec: CacheSpec, cache_dir: Path | None, where: Location | None = None, cipher: CacheCipher | None = None
 ) -> dict[str, Any]:
-    """The ``compile_model`` config for ``spec``; ``cipher`` overrides the key the spec names."""
+    """The ``compile_model`` config for ``spec``; ``cipher`` overrides the key the spec names.
+
+    :param spec: the cache spec whose properties, cache mode and key file make the config.
+    :param cache_dir: where OpenVINO should cache; ``None`` gives a config without any caching.
+    :param where: host/model/version/device for the error if the key file cannot be read.
+    :param cipher: a cipher already made from the key, reused so its failure count covers this compile.
+    """
     config: dict[str, Any] = dict(spec.property_dict)
     if cache_dir is not None:
         config["CACHE_DIR"] = str(cache_dir)
@@ -35,6 +42,13 @@ def compile_config(
 
 @dataclass
 class Compiled:
+    """One serving-style compile's outcome: the compiled model, its time and whether the cache served it.
+
+    ``compiled`` is OpenVINO's compiled model, or ``None`` when the load ran in another
+    process (the ``python`` profile); ``loaded_from_cache`` is ``None`` when the device
+    does not report it.
+    """
+
     compiled: Any
     seconds: float
     loaded_from_cache: bool | None
@@ -43,12 +57,13 @@ class Compiled:
     key_rejected: bool | None = None
 
 
+@trace.traced("compile")
 def serving_compile(
     core: Any,
     model_path: Path,
     spec: CacheSpec,
     cache_dir: Path | None,
-    where: Where | None = None,
+    where: Location | None = None,
     cipher: CacheCipher | None = None,
 ) -> Compiled:
     """Compile ``model_path`` exactly as a server configured with ``spec`` would.
@@ -57,11 +72,18 @@ def serving_compile(
     By-model compiles read the model first, as a server that edits the graph or
     passes an ``ov.Model`` does; the timing includes that read because the
     server pays it too.
+
+    :param core: the ``openvino.Core`` to compile on (the ``ovms`` and ``python`` profiles use their own).
+    :param model_path: the model file (``.xml``/``.onnx``...) the server loads.
+    :param spec: how the server compiles: device, properties, by-path or by-model, cache mode, key, profile.
+    :param cache_dir: the cache directory, or ``None`` for an uncached reference compile.
+    :param where: host/model/version/device for error messages.
+    :param cipher: a cipher to reuse instead of loading the spec's key (its failure count tells a rejected key).
     """
     if spec.profile == "ovms":
         return _ovms_compile(model_path, spec, cache_dir)
     if spec.profile == "python":
-        return _python_load(model_path, spec, cache_dir, where or Where())
+        return _python_load(model_path, spec, cache_dir, where or Location())
     if cipher is None and cache_dir is not None and spec.encryption_key_file:
         cipher = CacheCipher(load_key(spec.encryption_key_file, where))
     config = compile_config(spec, cache_dir, where, cipher)
@@ -108,7 +130,7 @@ def _ovms_compile(model_path: Path, spec: CacheSpec, cache_dir: Path | None) -> 
     return Compiled(compiled, seconds, loaded)
 
 
-def _python_load(model_path: Path, spec: CacheSpec, cache_dir: Path | None, where: Where) -> Compiled:
+def _python_load(model_path: Path, spec: CacheSpec, cache_dir: Path | None, where: Location) -> Compiled:
     """An in-house server's loader (:mod:`.pyloader`), in a fresh process; nothing compiled stays in ours."""
     from .pyloader import model_dir_of, run_loader
 

@@ -14,7 +14,12 @@ from .errors import UsageError
 
 
 def load_table(path: str | Path, what: str, hint: str = "") -> dict[str, Any]:
-    """The file's top-level table; ``what`` names the file in errors ("serving config", "fleet inventory")."""
+    """The file's top-level table; raises :class:`UsageError` if it cannot be read, parsed, or is not a table.
+
+    :param path: the file; a ``.json`` suffix reads JSON, anything else TOML.
+    :param what: names the file in errors ("serving config", "fleet inventory").
+    :param hint: what to do, added to the error when the file cannot be read.
+    """
     path = Path(path)
     try:
         text = path.read_text()

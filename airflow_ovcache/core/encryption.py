@@ -37,7 +37,8 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import IO, TYPE_CHECKING
 
-from .errors import EncryptionError, Where
+from ..protocol.location import Location
+from .errors import EncryptionError
 
 _MAGIC = b"OVC1"
 _NONCE = 12
@@ -52,8 +53,15 @@ if TYPE_CHECKING:
     from cryptography.hazmat.primitives.ciphers.aead import AESGCM
 
 
-def parse_key(raw: bytes, what: str, where: Where | None = None) -> bytes:
-    """32 raw bytes, or 64 hex characters (surrounding whitespace ignored)."""
+def parse_key(raw: bytes, what: str, where: Location | None = None) -> bytes:
+    """The 32-byte key in ``raw``: 32 raw bytes, or 64 hex characters (surrounding whitespace ignored).
+
+    Raises :class:`EncryptionError` for anything else, so a truncated or mistyped key is refused.
+
+    :param raw: what the key file or standard input held.
+    :param what: names the key's source in the error ("encryption key file /etc/...").
+    :param where: host/model/version/device for the error.
+    """
     if len(raw) == 32:
         return raw
     text = raw.strip()
@@ -65,8 +73,14 @@ def parse_key(raw: bytes, what: str, where: Where | None = None) -> bytes:
     raise EncryptionError(f"{what} must hold 32 raw bytes or 64 hex characters", where)
 
 
-def read_stdin_key(stream: IO[bytes], where: Where | None = None) -> bytes:
-    """Read the key from ``stream`` (the agent's standard input) and keep it for this process."""
+def read_stdin_key(stream: IO[bytes], where: Location | None = None) -> bytes:
+    """Read the key from ``stream`` (the agent's standard input) and keep it for this process.
+
+    Later :func:`load_key` calls for the source ``-`` return it.
+
+    :param stream: the binary stream to read (``sys.stdin.buffer`` in the agent).
+    :param where: host/model/version/device for the error if it is empty, too long or not a key.
+    """
     global _stdin_key
     raw = stream.read(_MAX_KEY_INPUT + 1)
     if not raw:
@@ -82,13 +96,21 @@ def read_stdin_key(stream: IO[bytes], where: Where | None = None) -> bytes:
 
 
 def set_stdin_key(key: bytes | None) -> None:
-    """Set (or clear) the key that sources named ``-`` resolve to; for embedding the agent."""
+    """Set (or clear) the key that sources named ``-`` resolve to; for embedding the agent.
+
+    :param key: the key (raw or hex), or ``None`` to forget the one held.
+    """
     global _stdin_key
     _stdin_key = None if key is None else parse_key(key, "the key", None)
 
 
-def check_key_file(path: Path, st: os.stat_result, where: Where | None = None) -> None:
-    """Refuse a key file others could read or replace, as ssh does for private keys."""
+def check_key_file(path: Path, st: os.stat_result, where: Location | None = None) -> None:
+    """Refuse a key file others could read or replace, as ssh does for private keys.
+
+    :param path: the key file, for the message.
+    :param st: its ``fstat`` from the open descriptor (not a second ``stat`` by path, which could race).
+    :param where: host/model/version/device for the error.
+    """
     if not stat.S_ISREG(st.st_mode):
         raise EncryptionError(f"encryption key file {path} is not a regular file", where)
     problems = []
@@ -106,8 +128,14 @@ def check_key_file(path: Path, st: os.stat_result, where: Where | None = None) -
         )
 
 
-def load_key(source: str | Path, where: Where | None = None) -> bytes:
-    """The key from a key file, or from standard input for the source ``-``."""
+def load_key(source: str | Path, where: Location | None = None) -> bytes:
+    """The key from a key file, or from standard input for the source ``-``.
+
+    A key file is checked like an ssh private key (:func:`check_key_file`) before its bytes are used.
+
+    :param source: a key file path, or ``-`` for the key read by :func:`read_stdin_key`.
+    :param where: host/model/version/device for the error.
+    """
     if str(source) == STDIN:
         if _stdin_key is None:
             raise EncryptionError(
@@ -131,7 +159,10 @@ def load_key(source: str | Path, where: Where | None = None) -> bytes:
 
 
 def key_id(key: bytes) -> str:
-    """A stable, non-reversible name for a key, to tell keys apart in the manifest."""
+    """A stable, non-reversible name for a key, to tell keys apart in the manifest.
+
+    :param key: the 32-byte key; any other length gives ``"invalid"``.
+    """
     import blake3
 
     return blake3.blake3(b"airflow-ovcache key id", key=key).hexdigest()[:16] if len(key) == 32 else "invalid"
@@ -153,6 +184,8 @@ class CacheCipher:
 
     ``decrypt_failures`` is what tells a wrong key apart from a plain cache miss:
     OpenVINO swallows the exception and recompiles either way.
+
+    :param key: the 32-byte AES-256 key.
     """
 
     def __init__(self, key: bytes) -> None:
@@ -162,12 +195,20 @@ class CacheCipher:
         self.decrypt_failures = 0
 
     def encrypt(self, plain: bytes | str) -> bytes:
+        """Seal what OpenVINO protects: magic, a fresh random nonce, then the GCM ciphertext and tag.
+
+        :param plain: the section OpenVINO hands over (a ``str`` holds bytes as latin-1 code points).
+        """
         data = plain.encode("latin-1") if isinstance(plain, str) else bytes(plain)
         nonce = os.urandom(_NONCE)
         self.encrypts += 1
         return _MAGIC + nonce + self._aead.encrypt(nonce, data, _AAD)
 
     def decrypt(self, sealed: bytes | str) -> bytes:
+        """Open a section :meth:`encrypt` sealed; ``ValueError`` (and one more failure counted) if it does not open.
+
+        :param sealed: the section as OpenVINO read it from the blob.
+        """
         data = sealed.encode("latin-1") if isinstance(sealed, str) else bytes(sealed)
         self.decrypts += 1
         try:
@@ -177,11 +218,16 @@ class CacheCipher:
             raise
 
     def callbacks(self) -> list[Callable[[bytes], bytes]]:
+        """The value for ``CACHE_ENCRYPTION_CALLBACKS``, bound to this cipher so its counts see every call."""
         return [self.encrypt, self.decrypt]
 
 
 def open_sealed(aead: AESGCM, data: bytes) -> bytes:
-    """Decrypt one sealed section; ``ValueError`` if it is not ours or not under this key."""
+    """Decrypt one sealed section; ``ValueError`` if it is not ours or not under this key.
+
+    :param aead: the AES-GCM cipher made from the key.
+    :param data: the section, starting with our magic.
+    """
     from cryptography.exceptions import InvalidTag
 
     if not data.startswith(_MAGIC) or len(data) < len(_MAGIC) + _NONCE + _TAG:
@@ -194,7 +240,10 @@ def open_sealed(aead: AESGCM, data: bytes) -> bytes:
 
 
 def callbacks(key: bytes) -> list[Callable[[bytes], bytes]]:
-    """The ``[encrypt, decrypt]`` pair for ``CACHE_ENCRYPTION_CALLBACKS``."""
+    """The ``[encrypt, decrypt]`` pair for ``CACHE_ENCRYPTION_CALLBACKS``, when nobody needs the counts.
+
+    :param key: the 32-byte key.
+    """
     return CacheCipher(key).callbacks()
 
 
@@ -214,6 +263,9 @@ def probe_blob(path: Path, key: bytes) -> str:
     weights before it are random-looking bytes and may hold the magic by
     chance; a few earlier occurrences are tried too. Raises ``OSError`` if the
     file cannot be read.
+
+    :param path: the blob file.
+    :param key: the key to try; the answer is :data:`SEALED_WITH_KEY`, :data:`SEALED_OTHER_KEY` or :data:`NOT_SEALED`.
     """
     from .evidence import open_blob
 

@@ -11,74 +11,46 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any
 
-from .text import one_line, printable
-
-
-def this_host() -> str:
-    """Name this host the way errors and results report it.
-
-    ``OVCACHE_HOST`` wins so that a fleet inventory name (``infer-03``) can be used
-    instead of whatever the machine calls itself (a container id, say).
-    """
-    import os
-    import socket  # here, not at the top: the serving helper imports this module on every server start
-
-    return os.environ.get("OVCACHE_HOST") or socket.gethostname()
-
-
-@dataclass
-class Where:
-    """The coordinates of a failure: which host, model, version and device."""
-
-    host: str | None = None
-    model: str | None = None
-    version: int | None = None
-    device: str | None = None
-
-    def merged(self, other: Where | None) -> Where:
-        if other is None:
-            return self
-        return Where(
-            host=self.host or other.host,
-            model=self.model or other.model,
-            version=self.version if self.version is not None else other.version,
-            device=self.device or other.device,
-        )
-
-    def label(self) -> str:
-        # Names come from input (a folder, a flag, a manifest): escaped, so one error stays one line.
-        parts = [f"host {printable(self.host or this_host())}"]
-        if self.model:
-            parts.append(f"model {printable(self.model)}")
-        if self.version is not None:
-            parts.append(f"version {printable(self.version)}")
-        if self.device:
-            parts.append(f"device {printable(self.device)}")
-        return ", ".join(parts)
+from ..protocol.codes import ErrorCode
+from ..protocol.location import Location, this_host
+from .text import one_line
 
 
 @dataclass(eq=False)
 class OvcacheError(Exception):
-    """Base class: a failure with its coordinates and a hint.
+    """Base class of the agent's failures: a failure with its coordinates and a hint.
 
     ``code`` is stable and machine readable (the JSON output and the Airflow side
-    branch on it); the message and hint are for people.
+    branch on it); the message and hint are for people. The Airflow side's own
+    failures are :class:`airflow_ovcache.hooks.errors.OvcacheHookError`; this one reaches
+    a DAG only through the agent's JSON envelope.
+
+    Subclasses take ``message``, ``where`` and ``hint`` in the same sense unless they say otherwise.
+
+    :param message: what went wrong.
+    :param where: the host, model, version and device it concerns, as far as known here.
+    :param hint: what to do about it; ``""`` when there is nothing useful to add.
+    :param code: the stable error code (``cache-dir``, ``usage``...).
     """
 
     message: str
-    where: Where = field(default_factory=Where)
+    where: Location = field(default_factory=Location)
     hint: str = ""
-    code: str = "error"
+    code: str = ErrorCode.ERROR
 
     def __post_init__(self) -> None:
         super().__init__(self.message)
 
-    def at(self, where: Where) -> OvcacheError:
-        """Fill in coordinates that were not known where the error was raised."""
+    def at(self, where: Location) -> OvcacheError:
+        """Fill in coordinates that were not known where the error was raised.
+
+        :param where: the coordinates known further out; those already set are kept.
+        """
         self.where = self.where.merged(where)
         return self
 
     def one_line(self) -> str:
+        """``host H, model M, ...: message (hint)`` on one line, as logs and terminals show it."""
         text = f"{self.where.label()}: {_flatten(self.message)}"
         if self.hint:
             text += f" ({_flatten(self.hint)})"
@@ -88,6 +60,7 @@ class OvcacheError(Exception):
         return self.one_line()
 
     def to_json(self) -> dict[str, Any]:
+        """The envelope's ``error`` object (see docs/agent-json.md)."""
         return {
             "code": self.code,
             "message": _flatten(self.message),
@@ -108,6 +81,9 @@ def openvino_message(exc: BaseException) -> str:
 
     OpenVINO stacks "Exception from src/...cpp:NN:" frames above the real reason;
     the reason is the last non-empty line that is not such a frame.
+
+    :param exc: what OpenVINO raised (it raises ``RuntimeError`` for nearly everything); when its text
+        is empty, its type's name is returned.
     """
     lines = [line.strip() for line in str(exc).splitlines() if line.strip()]
     useful = [line for line in lines if not line.startswith("Exception from ")]
@@ -115,158 +91,280 @@ def openvino_message(exc: BaseException) -> str:
 
 
 class UsageError(OvcacheError):
-    def __init__(self, message: str, hint: str = "", where: Where | None = None) -> None:
-        super().__init__(message, where or Where(), hint, "usage")
+    """A command-line argument the agent cannot take (exit code 2); the message names the flag.
+
+    Also raised for the same mistakes made through the Python API (:mod:`airflow_ovcache.serving`)
+    and in a fleet inventory, which are arguments too.
+
+    :param message: what is wrong, naming the flag, file or keyword and the value given.
+    :param hint: the form that would be accepted; ``""`` when the message says it already.
+    :param where: the coordinates known where it is raised; callers further out add theirs with :meth:`OvcacheError.at`.
+    """
+
+    def __init__(self, message: str, hint: str = "", where: Location | None = None) -> None:
+        super().__init__(message, where or Location(), hint, ErrorCode.USAGE)
 
 
 class InvalidName(OvcacheError):
-    def __init__(self, message: str, where: Where | None = None) -> None:
+    """A model or version name from input that is not a safe single path component.
+
+    The hint is always the naming rule, so only the message and coordinates vary.
+
+    :param message: which name or path was refused, and why (a symlinked folder, a link out of the repository...).
+    :param where: the coordinates known where it is raised; callers further out add theirs with :meth:`OvcacheError.at`.
+    """
+
+    def __init__(self, message: str, where: Location | None = None) -> None:
         super().__init__(
             message,
-            where or Where(),
+            where or Location(),
             "model names and versions are single path components; versions are positive integers",
-            "invalid-name",
+            ErrorCode.INVALID_NAME,
         )
 
 
 class ModelNotFound(OvcacheError):
-    def __init__(self, message: str, where: Where | None = None, hint: str = "") -> None:
+    """The model, version or model file asked for is not in the repository.
+
+    :param message: which folder or file is missing (or empty, or a dangling link).
+    :param where: the coordinates known where it is raised; callers further out add theirs with :meth:`OvcacheError.at`.
+    :param hint: replaces the default hint (check the repository path and the layout); ``""`` keeps it.
+    """
+
+    def __init__(self, message: str, where: Location | None = None, hint: str = "") -> None:
         super().__init__(
             message,
-            where or Where(),
+            where or Location(),
             hint or "check the repository path and the <model>/<version>/ layout",
-            "model-not-found",
+            ErrorCode.MODEL_NOT_FOUND,
         )
 
 
 class ModelUnreadable(OvcacheError):
-    def __init__(self, message: str, where: Where | None = None) -> None:
+    """A model file exists but OpenVINO (or the file system) cannot read it.
+
+    The hint is fixed: a truncated copy is the usual cause.
+
+    :param message: what OpenVINO said (see :func:`openvino_message`) or the read error.
+    :param where: the coordinates known where it is raised; callers further out add theirs with :meth:`OvcacheError.at`.
+    """
+
+    def __init__(self, message: str, where: Location | None = None) -> None:
         super().__init__(
             message,
-            where or Where(),
+            where or Location(),
             "OpenVINO cannot read or convert this model; check the files were copied whole",
-            "model-unreadable",
+            ErrorCode.MODEL_UNREADABLE,
         )
 
 
 class UnknownDevice(OvcacheError):
-    def __init__(self, device: str, available: list[str], where: Where | None = None) -> None:
+    """OpenVINO on this host does not see the device asked for.
+
+    :param device: the device asked for.
+    :param available: the devices OpenVINO sees, listed in the message.
+    :param where: the request's coordinates; the device is added."""
+
+    def __init__(self, device: str, available: list[str], where: Location | None = None) -> None:
         super().__init__(
             f"device {device!r} is not present on this host",
-            (where or Where()).merged(Where(device=device)),
+            (where or Location()).merged(Location(device=device)),
             f"available devices: {', '.join(available) or 'none'}",
-            "unknown-device",
+            ErrorCode.UNKNOWN_DEVICE,
         )
 
 
 class UnknownProperty(OvcacheError):
-    def __init__(self, prop: str, device: str, where: Where | None = None) -> None:
+    """The device does not support a compile property asked for.
+
+    :param prop: the property's name.
+    :param device: the device.
+    :param where: the request's coordinates; the device is added."""
+
+    def __init__(self, prop: str, device: str, where: Location | None = None) -> None:
         super().__init__(
             f"property {prop!r} is not supported by device {device}",
-            (where or Where()).merged(Where(device=device)),
+            (where or Location()).merged(Location(device=device)),
             f"list supported properties with 'ovcache devices --json'; fix the cache spec for {device}",
-            "unknown-property",
+            ErrorCode.UNKNOWN_PROPERTY,
         )
 
 
 class DeviceCannotCache(OvcacheError):
-    def __init__(self, device: str, where: Where | None = None) -> None:
+    """The device has no ``EXPORT_IMPORT``: OpenVINO writes no cache blob for it.
+
+    :param device: the device.
+    :param where: the request's coordinates; the device is added."""
+
+    def __init__(self, device: str, where: Location | None = None) -> None:
         super().__init__(
             f"device {device} does not report EXPORT_IMPORT, so OpenVINO cannot cache compiled models for it",
-            (where or Where()).merged(Where(device=device)),
+            (where or Location()).merged(Location(device=device)),
             "warm another device or pass --no-cache-device=skip to skip it",
-            "device-cannot-cache",
+            ErrorCode.DEVICE_CANNOT_CACHE,
         )
 
 
 class NoBlobWritten(OvcacheError):
-    def __init__(self, message: str, where: Where | None = None, hint: str = "") -> None:
+    """A compile ran but left no new blob in the cache directory.
+
+    :param message: what ran and what it did not write (the python profile's loader is named).
+    :param where: the coordinates known where it is raised; callers further out add theirs with :meth:`OvcacheError.at`.
+    :param hint: replaces the default hint (can the device cache, is the spec the server's); ``""`` keeps it.
+    """
+
+    def __init__(self, message: str, where: Location | None = None, hint: str = "") -> None:
         super().__init__(
             message,
-            where or Where(),
+            where or Location(),
             hint or "check that the device can cache and that the cache spec is what the server compiles",
-            "no-blob",
+            ErrorCode.NO_BLOB,
         )
 
 
 class CompileFailed(OvcacheError):
-    def __init__(self, message: str, where: Where | None = None, hint: str = "") -> None:
-        super().__init__(message, where or Where(), hint, "compile-failed")
+    """OpenVINO failed to compile the model for the device.
+
+    Also raised when the compile ran but its blob is unusable: unparsable, or not loaded
+    from cache by the confirming fresh process.
+
+    :param message: OpenVINO's reason (see :func:`openvino_message`), or what is wrong with the blob.
+    :param where: the coordinates known where it is raised; callers further out add theirs with :meth:`OvcacheError.at`.
+    :param hint: what to check; ``""`` when nothing is known beyond the message.
+    """
+
+    def __init__(self, message: str, where: Location | None = None, hint: str = "") -> None:
+        super().__init__(message, where or Location(), hint, ErrorCode.COMPILE_FAILED)
 
 
 class CacheDirError(OvcacheError):
-    def __init__(self, message: str, where: Where | None = None, hint: str = "") -> None:
-        super().__init__(message, where or Where(), hint, "cache-dir")
+    """The cache directory cannot be used (not a directory, not writable...).
+
+    :param message: which path, and what is wrong with it (a file, missing, not writable, an OS error).
+    :param where: the coordinates known where it is raised; callers further out add theirs with :meth:`OvcacheError.at`.
+    :param hint: what to do (run as the owner, warm first...); ``""`` when the message says enough.
+    """
+
+    def __init__(self, message: str, where: Location | None = None, hint: str = "") -> None:
+        super().__init__(message, where or Location(), hint, ErrorCode.CACHE_DIR)
 
 
 class DiskFull(OvcacheError):
-    def __init__(self, message: str, where: Where | None = None) -> None:
+    """The cache directory's file system is full.
+
+    The hint is fixed: it says that nothing was replaced and how to make room.
+
+    :param message: what could not be written, or the bytes free against those needed.
+    :param where: the coordinates known where it is raised; callers further out add theirs with :meth:`OvcacheError.at`.
+    """
+
+    def __init__(self, message: str, where: Location | None = None) -> None:
         super().__init__(
             message,
-            where or Where(),
+            where or Location(),
             "nothing was replaced; free space on the cache filesystem: 'ovcache invalidate' still works on a full disk "
             "(it keeps a small reserve for its journal), or 'ovcache invalidate --dry-run' lists blobs that can be deleted by hand",
-            "disk-full",
+            ErrorCode.DISK_FULL,
         )
 
 
 class ManifestCorrupt(OvcacheError):
-    def __init__(self, message: str, where: Where | None = None, hint: str = "") -> None:
+    """The cache's manifest cannot be read or is not one this agent wrote.
+
+    :param message: which manifest, and why it is not trusted (what its parser said).
+    :param where: the coordinates known where it is raised; callers further out add theirs with :meth:`OvcacheError.at`.
+    :param hint: replaces the default hint (``ovcache repair-manifest``); ``""`` keeps it.
+    """
+
+    def __init__(self, message: str, where: Location | None = None, hint: str = "") -> None:
         super().__init__(
             message,
-            where or Where(),
+            where or Location(),
             hint or "run 'ovcache repair-manifest' to set it aside and rebuild it; no blob was touched",
-            "manifest-corrupt",
+            ErrorCode.MANIFEST_CORRUPT,
         )
 
 
 class LockTimeout(OvcacheError):
-    def __init__(self, message: str, where: Where | None = None) -> None:
+    """Another agent holds the cache directory's lock past the time allowed.
+
+    The hint is fixed: wait, or allow a longer ``--lock-timeout``.
+
+    :param message: which lock, and how long it was waited for.
+    :param where: the coordinates known where it is raised; callers further out add theirs with :meth:`OvcacheError.at`.
+    """
+
+    def __init__(self, message: str, where: Location | None = None) -> None:
         super().__init__(
             message,
-            where or Where(),
+            where or Location(),
             "another ovcache process holds the lock; wait for it or raise --lock-timeout",
-            "lock-timeout",
+            ErrorCode.LOCK_TIMEOUT,
         )
 
 
 class SpecConflict(OvcacheError):
-    def __init__(self, message: str, where: Where | None = None) -> None:
+    """Two sources of cache specs (flags, serving config) disagree about one model.
+
+    The hint is fixed: one spec per model per cache directory.
+
+    :param message: the blob file name and the entry that already owns it.
+    :param where: the coordinates known where it is raised; callers further out add theirs with :meth:`OvcacheError.at`.
+    """
+
+    def __init__(self, message: str, where: Location | None = None) -> None:
         super().__init__(
             message,
-            where or Where(),
+            where or Location(),
             "two cache specs map to one blob file but produce different blobs; serve one spec per model per cache directory",
-            "spec-conflict",
+            ErrorCode.SPEC_CONFLICT,
         )
 
 
 class EncryptionError(OvcacheError):
-    def __init__(self, message: str, where: Where | None = None, hint: str = "") -> None:
-        super().__init__(message, where or Where(), hint, "encryption")
+    """The cache encryption key is missing, unreadable or not a key.
+
+    :param message: which key source (file, standard input) and what is wrong with it; never the key.
+    :param where: the coordinates known where it is raised; callers further out add theirs with :meth:`OvcacheError.at`.
+    :param hint: how to deliver a usable key (file mode, ``--encryption-key-stdin``...); ``""`` for none.
+    """
+
+    def __init__(self, message: str, where: Location | None = None, hint: str = "") -> None:
+        super().__init__(message, where or Location(), hint, ErrorCode.ENCRYPTION)
 
 
 class KeyMismatch(OvcacheError):
-    """The blob was written under another encryption key than the one at hand."""
+    """The blob was written under another encryption key than the one at hand.
 
-    def __init__(self, message: str, where: Where | None = None, hint: str = "") -> None:
+    :param message: which blob, and how it was sealed (another key, or none).
+    :param where: the coordinates known where it is raised; callers further out add theirs with :meth:`OvcacheError.at`.
+    :param hint: replaces the default hint (give the agent and the server the same key, then warm again); ``""`` keeps it.
+    """
+
+    def __init__(self, message: str, where: Location | None = None, hint: str = "") -> None:
         super().__init__(
             message,
-            where or Where(),
+            where or Location(),
             hint or "give the agent and the serving application the same key; after rotating a key, warm again",
-            "key-mismatch",
+            ErrorCode.KEY_MISMATCH,
         )
 
 
 class UnsafeCacheDir(OvcacheError):
-    """A cache directory other users can write: whoever writes it decides what the server runs."""
+    """A cache directory other users can write: whoever writes it decides what the server runs.
 
-    def __init__(self, message: str, where: Where | None = None, hint: str = "") -> None:
+    :param message: the directory or file, and what makes it unsafe (others can write it, a link...).
+    :param where: the coordinates known where it is raised; callers further out add theirs with :meth:`OvcacheError.at`.
+    :param hint: replaces the default hint (fix the owner and mode, or pass ``--unsafe-cache-dir warn``); ``""`` keeps it.
+    """
+
+    def __init__(self, message: str, where: Location | None = None, hint: str = "") -> None:
         super().__init__(
             message,
-            where or Where(),
+            where or Location(),
             hint
             or "make it owned by the agent's user and not writable by others (chmod o-w,g-w); see docs/security.md, or pass --unsafe-cache-dir warn",
-            "unsafe-cache-dir",
+            ErrorCode.UNSAFE_CACHE_DIR,
         )
 
 
@@ -276,17 +374,23 @@ class IntegrityError(OvcacheError):
     ``reason`` says which check failed (``not-warmed``, ``checksum``,
     ``stale-model``, ``runtime-mismatch``, ``key-mismatch``, ``not-loaded``,
     ``unsafe-cache-dir``, ``manifest``) so that a caller can branch on it.
+
+    :param reason: that check's name, one of the above; kept as :attr:`reason` and in :meth:`to_json`.
+    :param message: what the check found (sizes, checksums, versions...).
+    :param where: the coordinates known where it is raised; callers further out add theirs with :meth:`OvcacheError.at`.
+    :param hint: replaces the default hint (verify and warm again, or ``fallback='fresh'``); ``""`` keeps it.
     """
 
-    def __init__(self, reason: str, message: str, where: Where | None = None, hint: str = "") -> None:
+    def __init__(self, reason: str, message: str, where: Location | None = None, hint: str = "") -> None:
         super().__init__(
             message,
-            where or Where(),
+            where or Location(),
             hint
             or "run 'ovcache verify' on this host and warm the model again; or pass fallback='fresh' to compile without the cache",
-            "integrity",
+            ErrorCode.INTEGRITY,
         )
         self.reason = reason
 
     def to_json(self) -> dict[str, Any]:
+        """The envelope's ``error`` object (see docs/agent-json.md)."""
         return {**super().to_json(), "reason": self.reason}

@@ -37,10 +37,9 @@ from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any
 
-SERVED = "served"
-NOT_SERVED_YET = "not-served-yet"
-UNKNOWN = "unknown"
-STATES = (SERVED, NOT_SERVED_YET, UNKNOWN)
+from ..protocol import EvidenceState
+
+SERVED, NOT_SERVED_YET, UNKNOWN = EvidenceState.SERVED, EvidenceState.NOT_SERVED_YET, EvidenceState.UNKNOWN
 
 # An orphan written this long after the latest earlier publish is not attributed to it by time alone.
 SHADOW_WINDOW_NS = 24 * 3600 * 10**9
@@ -68,6 +67,8 @@ def open_blob(path: str | os.PathLike[str]) -> int:
     holder of ``CAP_FOWNER``); then the blob is opened normally and recorded, so
     this run reports its evidence as ``unknown`` rather than counting its own
     read as the server's.
+
+    :param path: the blob file.
     """
     flags = os.O_RDONLY | os.O_CLOEXEC
     if _O_NOATIME:
@@ -84,7 +85,10 @@ def open_blob(path: str | os.PathLike[str]) -> int:
 
 
 def read_without_atime(path: str | os.PathLike[str]) -> bool:
-    """Whether this process read the blob at ``path`` without ``O_NOATIME``."""
+    """Whether this process read the blob at ``path`` without ``O_NOATIME``.
+
+    :param path: the blob file (compared as an absolute path).
+    """
     with _touched_lock:
         return _key(path) in _touched
 
@@ -96,6 +100,10 @@ def forget_reads() -> None:
 
 
 def iso_ns(ns: int | None) -> str | None:
+    """A nanosecond timestamp as ISO 8601 UTC to the second (how evidence reports times); None stays None.
+
+    :param ns: nanoseconds since the epoch, as ``stat`` gives them.
+    """
     if ns is None:
         return None
     return datetime.fromtimestamp(ns / 1e9, timezone.utc).isoformat(timespec="seconds")
@@ -116,6 +124,12 @@ def _age(seconds: float) -> str:
 
 @dataclass(frozen=True)
 class Mount:
+    """One line of ``/proc/self/mountinfo``: enough to tell whether access times on it can show a read.
+
+    ``options`` are the per-mount options (``noatime`` lives here), ``super_options``
+    the filesystem's own.
+    """
+
     mount_point: str
     fs_type: str
     options: frozenset[str]
@@ -146,6 +160,10 @@ def _unescape(field: str) -> str:
 
 
 def parse_mountinfo(text: str) -> list[Mount]:
+    """The mounts listed in ``/proc/self/mountinfo``'s text; malformed lines are skipped.
+
+    :param text: the file's content (tests pass their own).
+    """
     mounts = []
     for line in text.splitlines():
         parts = line.split(" ")
@@ -166,7 +184,11 @@ def parse_mountinfo(text: str) -> list[Mount]:
 
 
 def mount_of(path: str | os.PathLike[str], mountinfo: str | None = None) -> Mount | None:
-    """The mount holding ``path``: the longest mount point that is a prefix of its real path (the last one wins on ties)."""
+    """The mount holding ``path``: the longest mount point that is a prefix of its real path (the last one wins on ties).
+
+    :param path: a file or folder.
+    :param mountinfo: ``/proc/self/mountinfo``'s text; ``None`` reads it (and gives None if it cannot).
+    """
     if mountinfo is None:
         try:
             with open("/proc/self/mountinfo") as handle:
@@ -208,6 +230,7 @@ class Evidence:
     seconds: float | None = None  # not-served-yet: how long since publishing
 
     def to_json(self) -> dict[str, Any]:
+        """The evidence as the agent reports it beside an entry (every field)."""
         return dict(self.__dict__)
 
     def short(self) -> str:
@@ -220,7 +243,12 @@ class Evidence:
 
 
 class EvidenceReader:
-    """Reads the evidence of one cache directory: the mount once, then one ``lstat`` per blob."""
+    """Reads the evidence of one cache directory: the mount once, then one ``lstat`` per blob.
+
+    :param root: the cache directory.
+    :param mountinfo: ``/proc/self/mountinfo``'s text, for tests; ``None`` reads the real one.
+    :param now_ns: the time "now" for ages, in ns; ``None`` takes the clock once, so one run's ages agree.
+    """
 
     def __init__(self, root: Path, mountinfo: str | None = None, now_ns: int | None = None) -> None:
         self.root = root
@@ -241,7 +269,13 @@ class EvidenceReader:
         return not self._fowner
 
     def for_entry(self, entry: Any) -> Evidence:
-        """Evidence for a manifest entry (anything with ``all_blobs`` and ``published_at_ns``)."""
+        """Evidence for a manifest entry (anything with ``all_blobs`` and ``published_at_ns``).
+
+        ``served`` only when every blob of the entry was read since publishing; ``unknown``
+        whenever the agent's own reads or the mount make the access time meaningless.
+
+        :param entry: the manifest entry.
+        """
         published = entry.published_at_ns
         since = iso_ns(published)
         if published is None:
@@ -315,6 +349,10 @@ def file_info(model_path: str, size: int, mtime_s: int) -> str:
 
     It combines the absolute path with the file's whole-second mtime and size;
     a by-model compile writes the hash of the empty path instead.
+
+    :param model_path: the model file's path as the compile was given it (made absolute, not resolved).
+    :param size: the file's size in bytes.
+    :param mtime_s: its mtime in whole seconds.
     """
     seed = _hash_combine(0, _std_hash_bytes(os.path.abspath(model_path).encode()))
     seed = _hash_combine(seed, mtime_s & _MASK)
@@ -346,7 +384,12 @@ def _read_since(root: Path, entry: Any) -> bool:
 
 @dataclass
 class OrphanEvidence:
-    """What an orphan blob says about who wrote it."""
+    """What an orphan blob says about who wrote it.
+
+    ``server_compiled`` is True for a blob written after a warm-up by a process that
+    compiled a call no warm-up made; ``shadows`` is then the key of the entry it most
+    likely stands in for, and ``hint`` says what to check in the serving set-up.
+    """
 
     mtime: str
     runtime: str | None
@@ -356,6 +399,7 @@ class OrphanEvidence:
     hint: str = ""
 
     def to_json(self) -> dict[str, Any]:
+        """The orphan's evidence as the agent reports it (every field)."""
         return dict(self.__dict__)
 
 
@@ -364,6 +408,10 @@ def describe_orphan(path: Path, entries: Iterable[Any], st: os.stat_result | Non
 
     Reads the blob's header with ``O_NOATIME`` (a few KB). An orphan older than
     every managed entry predates the agent's work here and stays a plain orphan.
+
+    :param path: the orphan blob.
+    :param entries: the manifest's entries, to match against.
+    :param st: the blob's ``lstat`` if the caller has it already; ``None`` takes it.
     """
     from .blobfile import BlobHeaderError, read_header
 

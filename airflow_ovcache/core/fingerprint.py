@@ -19,7 +19,9 @@ import time
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from .errors import InvalidName, ModelNotFound, Where
+from ..protocol.location import Location
+from . import trace
+from .errors import InvalidName, ModelNotFound
 from .fsutil import atomic_write
 
 # A file modified this recently may be modified again within the same timestamp
@@ -31,6 +33,12 @@ _MMAP_FROM = 1 << 20
 
 @dataclass(frozen=True)
 class Fingerprint:
+    """A version folder's content hash (``blake3:...``) with how many files and bytes it covers.
+
+    Recorded with every manifest entry: a model swapped in place changes the digest,
+    which is what tells a stale blob from a good one.
+    """
+
     digest: str
     files: int
     size: int
@@ -38,6 +46,8 @@ class Fingerprint:
 
 @dataclass
 class FingerprintStats:
+    """How much a :class:`Fingerprinter` actually read versus took from the stat cache; reported to show a no-op is cheap."""
+
     files_hashed: int = 0
     bytes_hashed: int = 0
     files_from_cache: int = 0
@@ -58,7 +68,14 @@ class StatCache:
     mode: int = 0o600  # 0640 when a serving group may read it (the serving check reuses it)
 
     @classmethod
+    @trace.traced("statcache.load")
     def load(cls, path: Path | None, racy_seconds: float = RACY_SECONDS, mode: int = 0o600) -> StatCache:
+        """The stat cache stored at ``path``; an empty one if it is missing, damaged or of another schema.
+
+        :param path: the stat cache file in the cache directory's state folder; ``None`` keeps it in memory only.
+        :param racy_seconds: files changed this recently are hashed but not remembered (see :data:`RACY_SECONDS`).
+        :param mode: the file's permission bits when saved (0640 when a serving group reads it).
+        """
         cache = cls(path, racy_seconds=racy_seconds, mode=mode)
         if path is None:
             return cache
@@ -71,12 +88,23 @@ class StatCache:
         return cache
 
     def lookup(self, path: str, st: os.stat_result) -> str | None:
+        """The remembered digest of ``path`` if its size, mtime, ctime and inode are unchanged; else None.
+
+        :param path: the file's absolute path.
+        :param st: its current ``stat``.
+        """
         hit = self.entries.get(path)
         if isinstance(hit, list) and len(hit) == 5 and hit[:4] == _key(st):
             return str(hit[4])
         return None
 
     def store(self, path: str, st: os.stat_result, digest: str) -> None:
+        """Remember a digest against the stat it was read under, unless the file changed too recently to trust it.
+
+        :param path: the file's absolute path.
+        :param st: the ``stat`` taken before hashing.
+        :param digest: the file's content digest.
+        """
         now = time.time()
         if now - st.st_mtime < self.racy_seconds or now - st.st_ctime < self.racy_seconds:
             self.entries.pop(path, None)
@@ -84,7 +112,9 @@ class StatCache:
         self.entries[path] = [*_key(st), digest]
         self.dirty = True
 
+    @trace.traced("statcache.save")
     def save(self) -> None:
+        """Write the cache back if anything changed; a failure is ignored (it only costs a re-hash next time)."""
         if self.path is None or not self.dirty:
             return
         try:
@@ -95,6 +125,11 @@ class StatCache:
 
 
 def hash_file(path: str, size: int) -> str:
+    """BLAKE3 of a file's content (hex), memory-mapped and multi-threaded for large files.
+
+    :param path: the file.
+    :param size: its size from ``stat``, which picks mmap (large) or one read (small).
+    """
     import blake3
 
     hasher = blake3.blake3(max_threads=blake3.blake3.AUTO)
@@ -107,23 +142,33 @@ def hash_file(path: str, size: int) -> str:
 
 
 class Fingerprinter:
-    """Fingerprints version folders; one instance shares its stat cache across many folders."""
+    """Fingerprints version folders; one instance shares its stat cache across many folders.
+
+    ``stats`` adds up what every :meth:`fingerprint` call hashed or found cached.
+
+    :param stat_cache: the stat cache to consult and fill; ``None`` uses an in-memory one.
+    """
 
     def __init__(self, stat_cache: StatCache | None = None) -> None:
         self.cache = stat_cache or StatCache()
         self.stats = FingerprintStats()
 
-    def fingerprint(self, directory: Path, where: Where | None = None, boundary: Path | None = None) -> Fingerprint:
+    @trace.traced("fingerprint")
+    def fingerprint(self, directory: Path, where: Location | None = None, boundary: Path | None = None) -> Fingerprint:
         """Hash of (relative path, size, content digest) of every file under ``directory``, in sorted order.
 
         Symlinked files are followed only when they stay inside ``boundary`` (the
         repository root; by default the folder itself); anything leading out is
         refused, because then the fingerprint would not describe what the
         repository holds.
+
+        :param directory: the version folder.
+        :param where: model/version for the errors.
+        :param boundary: the folder links may point into (the repository root); ``None`` means ``directory``.
         """
         import blake3
 
-        where = where or Where()
+        where = where or Location()
         base = Path(os.path.abspath(directory))
         if not base.is_dir():
             raise ModelNotFound(f"model folder {base} does not exist", where)
@@ -147,7 +192,7 @@ class Fingerprinter:
             total.update(f"{rel}\0{size}\0{digest}\n".encode())
         return Fingerprint("blake3:" + total.hexdigest(), len(rows), sum(r[1] for r in rows))
 
-    def _files(self, base: Path, real_base: str, where: Where) -> list[tuple[str, str]]:
+    def _files(self, base: Path, real_base: str, where: Location) -> list[tuple[str, str]]:
         out = []
         for dirpath, dirnames, filenames in os.walk(base, followlinks=False):
             for name in list(dirnames):

@@ -18,11 +18,16 @@ import threading
 from collections.abc import Iterator
 from pathlib import Path
 
-from .errors import CacheDirError, DiskFull, Where
+from ..protocol.location import Location
+from . import trace
+from .errors import CacheDirError, DiskFull
 
 
 def fsync_dir(directory: Path) -> None:
-    """Make a rename or unlink in ``directory`` durable."""
+    """Make a rename or unlink in ``directory`` durable.
+
+    :param directory: the folder whose entries changed.
+    """
     fd = os.open(directory, os.O_RDONLY | os.O_DIRECTORY)
     try:
         os.fsync(fd)
@@ -30,7 +35,12 @@ def fsync_dir(directory: Path) -> None:
         os.close(fd)
 
 
+@trace.traced("fsync_file")
 def fsync_file(path: Path) -> None:
+    """Flush a file another process wrote (OpenVINO's blob) to disk before it is renamed into place.
+
+    :param path: the file.
+    """
     fd = os.open(path, os.O_RDONLY)
     try:
         os.fsync(fd)
@@ -38,8 +48,16 @@ def fsync_file(path: Path) -> None:
         os.close(fd)
 
 
-def atomic_write(path: Path, data: bytes, mode: int = 0o644, where: Where | None = None) -> None:
-    """Write ``data`` to ``path`` via a temp file in the same folder, fsync, rename, fsync the folder."""
+def atomic_write(path: Path, data: bytes, mode: int = 0o644, where: Location | None = None) -> None:
+    """Write ``data`` to ``path`` via a temp file in the same folder, fsync, rename, fsync the folder.
+
+    Readers see the old content or the new, never a torn file; OS errors become :func:`os_error`'s.
+
+    :param path: the final name.
+    :param data: the whole new content.
+    :param mode: the file's permission bits (the access policy's file mode for shared files).
+    :param where: host/model/version/device for the error.
+    """
     try:
         fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
     except OSError as exc:
@@ -60,9 +78,16 @@ def atomic_write(path: Path, data: bytes, mode: int = 0o644, where: Where | None
             os.unlink(tmp)
 
 
-def os_error(exc: OSError, what: str, where: Where | None = None) -> CacheDirError | DiskFull:
-    """Turn an OSError into the error a user can act on."""
-    where = where or Where()
+def os_error(exc: OSError, what: str, where: Location | None = None) -> CacheDirError | DiskFull:
+    """Turn an OSError into the error a user can act on: disk full, permission denied, or the OS's reason.
+
+    The error is returned, not raised, so the caller raises it ``from`` the original.
+
+    :param exc: the OS error.
+    :param what: what was being done, which starts the message ("cannot write /var/...").
+    :param where: host/model/version/device for the message.
+    """
+    where = where or Location()
     if exc.errno in (errno.ENOSPC, errno.EDQUOT):
         return DiskFull(f"{what}: no space left on the cache filesystem", where)
     if exc.errno in (errno.EACCES, errno.EPERM, errno.EROFS):
@@ -74,11 +99,15 @@ def os_error(exc: OSError, what: str, where: Where | None = None) -> CacheDirErr
     return CacheDirError(f"{what}: {exc.strerror or exc}", where)
 
 
+@trace.traced("regular_file_inside")
 def regular_file_inside(directory: Path, name: str) -> Path | None:
     """``directory/name`` if it is a regular file directly inside ``directory`` (not a symlink), else None.
 
     ``name`` must be a bare file name; anything with a separator or ``..`` is refused
     outright so a manifest entry can never steer a deletion elsewhere.
+
+    :param directory: the folder the file must be directly in.
+    :param name: the file's bare name.
     """
     if not name or name != os.path.basename(name) or name in {".", ".."} or "\x00" in name:
         return None
@@ -99,6 +128,9 @@ def unlink_inside(directory: Path, name: str) -> int:
 
     Whatever asks (a manifest entry, a plan, a journal), nothing but a blob is
     ever deleted: not the manifest, not a file a person put there.
+
+    :param directory: the cache directory.
+    :param name: the blob's bare file name.
     """
     from .blobfile import is_blob_name
 
@@ -122,6 +154,9 @@ def remove_tree_at(dir_fd: int, name: str) -> None:
     descriptor, so a folder replaced by a link while we work is not entered: the
     link itself is unlinked and what it points to is left alone. (What
     ``shutil.rmtree(dir_fd=...)`` does from Python 3.11; written out for 3.10.)
+
+    :param dir_fd: a descriptor of the folder holding ``name``.
+    :param name: the bare name of the folder (or file, or link) to remove.
     """
     import stat
 
@@ -142,6 +177,10 @@ def remove_tree_at(dir_fd: int, name: str) -> None:
 
 
 def free_bytes(directory: Path) -> int:
+    """Bytes an unprivileged process can still write on the filesystem holding ``directory``.
+
+    :param directory: any folder on that filesystem (the cache directory).
+    """
     st = os.statvfs(directory)
     return st.f_bavail * st.f_frsize
 

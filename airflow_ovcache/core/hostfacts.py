@@ -19,12 +19,18 @@ import os
 import platform
 from pathlib import Path
 
+from . import trace
 from .blobfile import read_header
 from .fsutil import atomic_write
 
 
+@trace.traced("hostfacts.runtime_dist_version")
 @functools.lru_cache(maxsize=1)
 def runtime_dist_version() -> str | None:
+    """The installed ``openvino`` distribution's version (``2026.4.1``), from package metadata; None if absent.
+
+    Recorded with every blob and compared by a quick verify at no OpenVINO import cost.
+    """
     from importlib import metadata
 
     try:
@@ -52,12 +58,16 @@ def runtime_key() -> str:
 _BUILD: dict[str, str] = {}
 
 
+@trace.traced("hostfacts.runtime_build")
 def runtime_build(facts_path: Path | None = None) -> str:
     """The full build string OpenVINO writes into a blob's ``ie_version``.
 
     Importing OpenVINO to ask costs more than a whole quick verify of hundreds of
     entries, so the answer is remembered in the cache directory's host facts
     against :func:`runtime_key`, which changes whenever the package does.
+
+    :param facts_path: the cache directory's host facts file to read the answer from; ``None`` asks OpenVINO
+        (once per process either way: the answer is kept in memory).
     """
     if "build" in _BUILD:
         return _BUILD["build"]
@@ -76,6 +86,7 @@ def runtime_build(facts_path: Path | None = None) -> str:
     return _BUILD["build"]
 
 
+@trace.traced("hostfacts.cpu_signature")
 @functools.lru_cache(maxsize=1)
 def cpu_signature() -> str:
     """A short hash of the CPU model and feature flags: changes when the host's CPU does."""
@@ -100,6 +111,10 @@ def cpu_signature() -> str:
 
 
 def cpu_model_name() -> str:
+    """The CPU's marketing name from ``/proc/cpuinfo`` (or what :mod:`platform` knows), for people to read.
+
+    Only :func:`cpu_signature` decides whether the CPU changed; this name goes in reports and host facts.
+    """
     try:
         with open("/proc/cpuinfo") as handle:
             for line in handle:
@@ -111,7 +126,13 @@ def cpu_model_name() -> str:
 
 
 def host_isa(facts_path: Path | None) -> str | None:
-    """The instruction set the CPU plugin compiles for on this host, probed once and remembered."""
+    """The instruction set the CPU plugin compiles for on this host, probed once and remembered.
+
+    The remembered answer is used only while the runtime build and CPU signature match;
+    otherwise :func:`probe_isa` runs (a compile) and the answer is written back when it can be.
+
+    :param facts_path: the cache directory's host facts file; ``None`` probes every time.
+    """
     build = runtime_build(facts_path)
     signature = cpu_signature()
     if facts_path is not None:
@@ -131,7 +152,12 @@ def host_isa(facts_path: Path | None) -> str | None:
 
 
 def write_host_facts(facts_path: Path, isa: str | None, mode: int = 0o600) -> None:
-    """Remember what this host is (runtime build and key, CPU, ISA) in a cache directory."""
+    """Remember what this host is (runtime build and key, CPU, ISA) in a cache directory.
+
+    :param facts_path: the host facts file in the cache directory's state folder.
+    :param isa: the instruction set the CPU plugin compiles for (``None`` if its blobs do not say).
+    :param mode: the file's permission bits (the access policy's file mode).
+    """
     record = {
         "runtime": runtime_build(),
         "runtime_key": runtime_key(),
@@ -143,6 +169,11 @@ def write_host_facts(facts_path: Path, isa: str | None, mode: int = 0o600) -> No
 
 
 def probe_isa() -> str | None:
+    """Ask the CPU plugin which instruction set it compiles for: compile a one-node model, read its blob's header.
+
+    Costs an OpenVINO import and a compile, hence :func:`host_isa` remembers the answer.
+    None if the plugin wrote no blob or its header does not record the ISA.
+    """
     import numpy as np
     import openvino as ov
     import openvino.opset13 as ops
@@ -160,6 +191,7 @@ def probe_isa() -> str | None:
 
 
 def host_summary() -> dict[str, object]:
+    """Hostname, CPU, CPU count and runtime version: the host part of the agent's ``devices`` answer."""
     return {
         "hostname": platform.node(),
         "cpu_model": cpu_model_name(),

@@ -29,16 +29,18 @@ import time
 from dataclasses import asdict, dataclass, field
 from typing import Any
 
+from ..protocol import RemovalReason, VerifyStatus
+from ..protocol.location import Location
 from .blobfile import is_blob_name
 from .cachedir import CacheDir
-from .errors import DiskFull, Where
+from .errors import DiskFull
 from .fsutil import fsync_dir, regular_file_inside, signals_deferred, unlink_inside
 from .manifest import Entry, Manifest
 from .policy import VersionPolicy
 from .verify import Verifier
 
-STALE_STATUSES = {"stale-model", "model-missing", "corrupt", "key-mismatch"}
-FOREIGN_STATUSES = {"runtime-mismatch", "isa-mismatch"}
+STALE_STATUSES = {VerifyStatus.STALE_MODEL, VerifyStatus.MODEL_MISSING, VerifyStatus.CORRUPT, VerifyStatus.KEY_MISMATCH}
+FOREIGN_STATUSES = {VerifyStatus.RUNTIME_MISMATCH, VerifyStatus.ISA_MISMATCH}
 DEFAULT_ORPHAN_MIN_AGE = 600.0
 
 log = logging.getLogger(__name__)
@@ -46,6 +48,13 @@ log = logging.getLogger(__name__)
 
 @dataclass
 class Removal:
+    """One step of a plan: a blob file to unlink (or only a record to drop), why, and which entries it ends.
+
+    ``delete_file`` is False when only the records go: the blob is already gone
+    (``missing``) or a kept entry still uses it. The ``blob_stat`` taken at planning
+    time lets :func:`apply_plan` skip a blob rewritten since.
+    """
+
     reason: str  # retired | stale | foreign | orphan | budget | missing
     detail: str
     blob: str | None
@@ -59,6 +68,7 @@ class Removal:
     delete_file: bool = True
 
     def to_json(self) -> dict[str, Any]:
+        """The removal as the agent reports it (the planning-time stat is internal and left out)."""
         data = asdict(self)
         data.pop("blob_stat")
         return data
@@ -66,6 +76,14 @@ class Removal:
 
 @dataclass
 class Plan:
+    """What an invalidation would do, decided without touching anything: a dry run prints it, :func:`apply_plan` runs it.
+
+    Besides the removals it says what is kept and why some blobs are spared
+    (``protected``: shared with a kept entry; ``young_orphans``: perhaps being
+    written right now), which versions each model retains, and the bytes on disk
+    before and after against an optional ``budget``.
+    """
+
     cache_dir: str
     removals: list[Removal] = field(default_factory=list)
     kept: list[str] = field(default_factory=list)
@@ -79,9 +97,11 @@ class Plan:
 
     @property
     def bytes_freed(self) -> int:
+        """Bytes the removals that delete a file would free."""
         return sum(r.size for r in self.removals if r.delete_file)
 
     def to_json(self) -> dict[str, Any]:
+        """The plan as the agent's ``invalidate`` result reports it (a dry run's whole answer)."""
         return {
             "cache_dir": self.cache_dir,
             "removals": [r.to_json() for r in self.removals],
@@ -99,11 +119,18 @@ class Plan:
 
 @dataclass
 class ApplyResult:
+    """What :func:`apply_plan` did: removals carried out, removals skipped with the reason, and bytes freed.
+
+    A step is skipped when something changed since planning (a rewarm, a rewritten
+    blob), which is why a plan is re-checked rather than trusted.
+    """
+
     removed: list[Removal] = field(default_factory=list)
     skipped: list[tuple[Removal, str]] = field(default_factory=list)
     bytes_freed: int = 0
 
     def to_json(self) -> dict[str, Any]:
+        """The agent's report of an applied invalidation, each skipped removal with its ``why``."""
         return {
             "removed": [r.to_json() for r in self.removed],
             "skipped": [{**r.to_json(), "why": why} for r, why in self.skipped],
@@ -133,7 +160,24 @@ def plan_invalidation(
     manifest: Manifest | None = None,
     verifier: Verifier | None = None,
 ) -> Plan:
-    """Decide what to remove. Reads only; nothing is touched."""
+    """Decide what to remove. Reads only; nothing is touched.
+
+    Retention is decided per model over the versions the manifest records; stale
+    and foreign entries come from a quick verify; a budget evicts the least
+    recently verified entries that are not a model's newest version.
+
+    :param cache: the cache directory.
+    :param policy: the version policy for every model without one in ``policies``; ``None`` retains all versions.
+    :param policies: per-model version policies (from an OVMS config, say), ahead of ``policy``.
+    :param models: only plan for these models; ``None`` for all.
+    :param stale: remove entries whose model changed or vanished, or whose blob is corrupt or under another key.
+    :param foreign: remove entries whose blob belongs to another runtime build or CPU.
+    :param orphans: also remove blobs no entry accounts for.
+    :param orphan_min_age: seconds an orphan must be old before it is removed (a server may be writing it).
+    :param max_bytes: a size budget for the cache directory; ``None`` for none.
+    :param manifest: the manifest to plan over; ``None`` reads the current one.
+    :param verifier: the verifier for the stale and foreign checks; ``None`` makes a quick one without device checks.
+    """
     manifest = manifest or cache.read_manifest()
     plan = Plan(str(cache.root), budget=max_bytes)
     scope = [e for e in manifest.entries.values() if models is None or e.model in models]
@@ -150,7 +194,9 @@ def plan_invalidation(
         plan.retained_versions[model] = retained
         for entry in entries:
             if entry.version not in retained:
-                doomed[entry.key] = _removal(cache, entry, "retired", f"version {entry.version} is not retained by {chosen}")
+                doomed[entry.key] = _removal(
+                    cache, entry, RemovalReason.RETIRED, f"version {entry.version} is not retained by {chosen}"
+                )
 
     # 2. stale and foreign blobs, by a quick verify (no load check, no device check)
     if stale or foreign:
@@ -159,12 +205,14 @@ def plan_invalidation(
             if res.key is None or res.key in doomed or (models is not None and res.model not in models):
                 continue
             entry = manifest.entries[res.key]
-            if res.status == "missing":
-                doomed[res.key] = _removal(cache, entry, "missing", "blob already gone; dropping the record", delete=False)
+            if res.status == VerifyStatus.MISSING:
+                doomed[res.key] = _removal(
+                    cache, entry, RemovalReason.MISSING, "blob already gone; dropping the record", delete=False
+                )
             elif stale and res.status in STALE_STATUSES:
-                doomed[res.key] = _removal(cache, entry, "stale", f"{res.status}: {res.reason}")
+                doomed[res.key] = _removal(cache, entry, RemovalReason.STALE, f"{res.status}: {res.reason}")
             elif foreign and res.status in FOREIGN_STATUSES:
-                doomed[res.key] = _removal(cache, entry, "foreign", f"{res.status}: {res.reason}")
+                doomed[res.key] = _removal(cache, entry, RemovalReason.FOREIGN, f"{res.status}: {res.reason}")
 
     # 3. the size budget, over what is left
     kept_entries = [e for e in manifest.entries.values() if e.key not in doomed]
@@ -215,7 +263,7 @@ def plan_invalidation(
             if age < orphan_min_age:
                 plan.young_orphans.append(name)
                 continue
-            plan.removals.append(Removal("orphan", "not recorded in the manifest", name, stat[0], blob_stat=stat))
+            plan.removals.append(Removal(RemovalReason.ORPHAN, "not recorded in the manifest", name, stat[0], blob_stat=stat))
 
     plan.kept = sorted(e.key for e in kept_entries)
     plan.bytes_after = plan.bytes_before - plan.bytes_freed
@@ -283,7 +331,7 @@ def _evict_to_budget(
         if total <= max_bytes:
             break
         doomed[entry.key] = _removal(
-            cache, entry, "budget", f"evicted to fit the {max_bytes}-byte budget (least recently verified)"
+            cache, entry, RemovalReason.BUDGET, f"evicted to fit the {max_bytes}-byte budget (least recently verified)"
         )
         for name in entry.all_blobs:
             refs[name] -= 1
@@ -298,6 +346,9 @@ def apply_plan(cache: CacheDir, plan: Plan) -> ApplyResult:
     names in ``pending``; then the files are unlinked; then ``pending`` is
     cleared. A run killed in between leaves a manifest that still lists what is
     left to delete, and :func:`finish_pending` (called by every apply) ends it.
+
+    :param cache: the cache directory the plan was made for.
+    :param plan: the plan from :func:`plan_invalidation`.
     """
     result = ApplyResult()
     cache.check(create=False, writable=True)
@@ -356,7 +407,14 @@ def _save_journal(cache: CacheDir, manifest: Manifest) -> None:
 
 
 def finish_pending(cache: CacheDir, manifest: Manifest, result: ApplyResult | None = None) -> int:
-    """Unlink blobs a previous, interrupted invalidation journaled; caller holds the manifest lock."""
+    """Unlink blobs a previous, interrupted invalidation journaled; caller holds the manifest lock.
+
+    A journaled blob that an entry references again (re-warmed since) is kept. Returns the bytes freed.
+
+    :param cache: the cache directory.
+    :param manifest: the manifest loaded under the lock; its ``pending`` is cleared and saved.
+    :param result: an apply result to add the freed bytes to, if any.
+    """
     if not manifest.pending:
         return 0
     freed = 0
@@ -374,7 +432,7 @@ def finish_pending(cache: CacheDir, manifest: Manifest, result: ApplyResult | No
 
 def _stale_step(cache: CacheDir, manifest: Manifest, removal: Removal, referenced: set[str]) -> str | None:
     """Why a planned removal no longer holds (something changed since planning), or None."""
-    if removal.reason == "orphan":
+    if removal.reason == RemovalReason.ORPHAN:
         if removal.blob in referenced:
             return "blob was recorded by a warm-up since the plan was made"
     else:
@@ -390,9 +448,17 @@ def _stale_step(cache: CacheDir, manifest: Manifest, removal: Removal, reference
 
 
 def describe_removal(removal: Removal) -> str:
+    """One line for a person: reason, ``model@version on device`` (or the blob), and the detail.
+
+    :param removal: the removal.
+    """
     who = f"{removal.model}@{removal.version} on {removal.device}" if removal.model else removal.blob or "?"
     return f"{removal.reason:8} {who}: {removal.detail}"
 
 
-def where_of(removal: Removal) -> Where:
-    return Where(model=removal.model, version=removal.version, device=removal.device)
+def where_of(removal: Removal) -> Location:
+    """Model, version and device of a removal, for error and warning messages about it.
+
+    :param removal: the removal.
+    """
+    return Location(model=removal.model, version=removal.version, device=removal.device)

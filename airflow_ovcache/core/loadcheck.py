@@ -41,6 +41,13 @@ DEFAULT_TIMEOUT = 900.0
 
 @dataclass
 class LoadCheck:
+    """One blob to load in the child: the entry it belongs to, its model file and spec, and what to check.
+
+    ``key`` is the manifest entry's key (outcomes are matched by it); ``spec`` is the
+    spec's JSON form; ``infer`` also runs the model on random inputs (from ``seed``)
+    and compares with a compile that uses no cache.
+    """
+
     key: str
     model_path: str
     spec: dict[str, Any]
@@ -53,6 +60,12 @@ class LoadCheck:
 
 @dataclass
 class LoadOutcome:
+    """What a load check found for one entry; ``error`` set means the check itself could not finish.
+
+    ``outputs_match`` and ``max_abs_diff`` are set only by an inference check;
+    ``loaded_from_cache`` is None when the device (or a ``python`` loader) does not say.
+    """
+
     key: str
     loaded_from_cache: bool | None = None
     load_ms: float | None = None
@@ -64,7 +77,14 @@ class LoadOutcome:
 
 
 def run_load_checks(checks: list[LoadCheck], scratch_root: Path, timeout: float = DEFAULT_TIMEOUT) -> dict[str, LoadOutcome]:
-    """Run the checks in child processes; every check gets an outcome, crashed ones an error."""
+    """Run the checks in child processes; every check gets an outcome, crashed ones an error.
+
+    A child that dies takes only its unfinished first check with it; the rest run in a new child.
+
+    :param checks: the checks to run.
+    :param scratch_root: a private folder (the cache's staging area) for each check's copy of the blob.
+    :param timeout: seconds one child may take for all its checks.
+    """
     results: dict[str, LoadOutcome] = {}
     pending = list(checks)
     while pending:
@@ -114,6 +134,9 @@ def private_copy(source: Path, target: Path) -> None:
     extents) or ``sendfile`` from an ``O_NOATIME`` descriptor: the kernel skips
     the atime update for such a descriptor whatever path the data takes. The
     target is created exclusively, mode 0600, so the copy is the check's alone.
+
+    :param source: the shared blob.
+    :param target: the new file to create; it must not exist.
     """
     from .evidence import open_blob
 
@@ -225,6 +248,7 @@ def _one(check: LoadCheck, scratch_root: Path) -> LoadOutcome:
 
 
 def main() -> int:
+    """The child: read the checks as JSON on stdin, print one outcome per JSON line as each finishes."""
     request = json.loads(sys.stdin.read())
     scratch_root = Path(request["scratch"])
     if request.get("stdin_key"):

@@ -15,23 +15,43 @@ from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any
 
+from ..protocol.location import Location
+from . import trace
 from .blobfile import is_blob_name
-from .errors import ManifestCorrupt, Where
+from .errors import ManifestCorrupt
 from .fsutil import atomic_write
 
 MANIFEST_SCHEMA = 1
 
 
 def utcnow() -> str:
+    """Now in UTC as ISO 8601 to the second: the stamp entries and manifests record (``created``, ``updated``)."""
     return datetime.now(timezone.utc).isoformat(timespec="seconds")
 
 
 def entry_key(model: str, version: int, device: str, spec_id: str) -> str:
+    """The key a manifest files an entry under, ``model/version/device/spec_id``: one entry per compile call.
+
+    :param model: the model name.
+    :param version: the version number.
+    :param device: the device name as the spec gives it.
+    :param spec_id: :meth:`.spec.CacheSpec.spec_id` of the spec.
+    """
     return f"{model}/{version}/{device}/{spec_id}"
 
 
 @dataclass
 class Entry:
+    """One managed blob (or set of blobs from one load) and everything needed to prove later it is still right.
+
+    Besides what was compiled (model, version, device, spec and its id), it records
+    the version folder's content ``fingerprint``, the blob's size, ``checksum`` and
+    stat, and the host it was made for: ``runtime`` (the runtime version the blob's
+    header records), ``runtime_dist`` (the package version), ``isa`` and the ``cpu``
+    signature. Verify compares each with what it finds now; :meth:`from_json` refuses
+    anything malformed, since deletion follows the names recorded here.
+    """
+
     model: str
     version: int
     device: str
@@ -71,11 +91,13 @@ class Entry:
 
     @property
     def key(self) -> str:
+        """The key this entry is filed under (:func:`entry_key`)."""
         return entry_key(self.model, self.version, self.device, self.spec_id)
 
     @property
-    def where(self) -> Where:
-        return Where(model=self.model, version=self.version, device=self.device)
+    def where(self) -> Location:
+        """Model, version and device, for error messages about this entry."""
+        return Location(model=self.model, version=self.version, device=self.device)
 
     @property
     def all_blobs(self) -> list[str]:
@@ -84,6 +106,7 @@ class Entry:
 
     @property
     def total_size(self) -> int:
+        """Bytes of all this entry's blobs: what removing it frees."""
         return self.size + sum(int(b["size"]) for b in self.extra_blobs)
 
     @property
@@ -99,7 +122,12 @@ class Entry:
 
     @classmethod
     def from_json(cls, data: dict[str, Any]) -> Entry:
-        """An entry from its JSON form; ``ValueError`` for anything the agent could trip over later."""
+        """An entry from its JSON form; ``ValueError`` for anything the agent could trip over later.
+
+        Unknown keys are dropped, so a newer agent's manifest still reads.
+
+        :param data: one value of the manifest's ``entries`` object.
+        """
         if not isinstance(data, dict) or not data.keys() >= _REQUIRED:
             lacking = sorted(_REQUIRED - set(data)) if isinstance(data, dict) else ["everything"]
             raise ValueError(f"entry lacks {', '.join(lacking)}")
@@ -203,6 +231,7 @@ _KNOWN = {f.name for f in fields(Entry)}
 _REQUIRED = {f.name for f in fields(Entry) if f.default is MISSING and f.default_factory is MISSING}
 
 
+@trace.traced("manifest.digest")
 def _digest(entries: dict[str, Any], pending: list[str], publishing: dict[str, Any] | None = None) -> str:
     import blake3
 
@@ -215,6 +244,13 @@ def _digest(entries: dict[str, Any], pending: list[str], publishing: dict[str, A
 
 @dataclass
 class Manifest:
+    """The manifest file of one cache directory: its entries by key, plus the journals of unfinished work.
+
+    ``generation`` counts saves, so a reader can tell the file changed. Read it with
+    :meth:`load`, change it under the cache directory's lock (see
+    :meth:`.cachedir.CacheDir.update_manifest`) and :meth:`save` it.
+    """
+
     path: Path
     entries: dict[str, Entry] = field(default_factory=dict)
     generation: int = 0
@@ -228,8 +264,12 @@ class Manifest:
     file_mode: int = field(default=0o600, compare=False)
 
     @classmethod
-    def load(cls, path: Path, where: Where | None = None) -> Manifest:
-        """Read the manifest; a missing one is empty, a damaged one raises :class:`ManifestCorrupt`."""
+    def load(cls, path: Path, where: Location | None = None) -> Manifest:
+        """Read the manifest; a missing one is empty, a damaged one raises :class:`ManifestCorrupt`.
+
+        :param path: the manifest file.
+        :param where: host (and model...) for the error.
+        """
         try:
             raw = path.read_bytes()
         except FileNotFoundError:
@@ -237,7 +277,13 @@ class Manifest:
         return cls.parse(path, raw, where)
 
     @classmethod
-    def parse(cls, path: Path, raw: bytes, where: Where | None = None) -> Manifest:
+    def parse(cls, path: Path, raw: bytes, where: Location | None = None) -> Manifest:
+        """The manifest in ``raw``, checked whole: schema, digest, every entry and journal; else :class:`ManifestCorrupt`.
+
+        :param path: where it was read from (kept, and named in the error).
+        :param raw: the file's bytes.
+        :param where: host (and model...) for the error.
+        """
         try:
             data = json.loads(raw)
             if not isinstance(data, dict):
@@ -266,7 +312,12 @@ class Manifest:
             raise ManifestCorrupt(f"manifest {path} is corrupt: {exc}", where) from None
         return cls(path, parsed, generation, pending, publishing)
 
-    def save(self, where: Where | None = None) -> None:
+    @trace.traced("manifest.save")
+    def save(self, where: Location | None = None) -> None:
+        """Write the manifest atomically with a new generation, timestamp and digest.
+
+        :param where: host (and model...) for the error if it cannot be written.
+        """
         entries = {key: entry.__dict__ for key, entry in sorted(self.entries.items())}
         self.generation += 1
         doc = {
@@ -291,6 +342,12 @@ class Manifest:
         version: int | None = None,
         device: str | None = None,
     ) -> list[Entry]:
+        """The entries matching every filter given, in key order.
+
+        :param model: only this model's entries; ``None`` for all models.
+        :param version: only this version's; ``None`` for all.
+        :param device: only this device's; ``None`` for all.
+        """
         return [
             e
             for _, e in sorted(self.entries.items())
@@ -300,9 +357,14 @@ class Manifest:
         ]
 
     def referencing(self, blob: str) -> list[Entry]:
+        """The entries that own ``blob`` (as primary or extra): a blob is removed only when none is left.
+
+        :param blob: a blob's file name.
+        """
         return [e for e in self.entries.values() if blob in e.all_blobs]
 
     def blob_names(self) -> set[str]:
+        """Every blob name the manifest accounts for, a publish in progress included; the rest are orphans."""
         names = {name for e in self.entries.values() for name in e.all_blobs}
         if self.publishing is not None:
             names.update(self.publishing["blobs"])  # not orphans: a publish is half-way through them

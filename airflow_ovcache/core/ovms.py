@@ -30,7 +30,8 @@ from dataclasses import dataclass, field
 from pathlib import Path, PurePosixPath
 from typing import Any
 
-from airflow_ovcache.core.errors import UsageError, Where
+from airflow_ovcache.core.errors import UsageError
+from airflow_ovcache.protocol.location import Location
 
 #: The OVMS release whose source this module follows (see the module docstring).
 OVMS_SOURCE = "openvinotoolkit/model_server main@7e4df0c7ae34 (2026.4.0; same files as v2026.3)"
@@ -153,7 +154,10 @@ class OvmsModel:
 
     @classmethod
     def from_json(cls, data: Mapping[str, Any]) -> OvmsModel:
-        """The inverse of :meth:`to_json` (a manifest spec read back)."""
+        """The inverse of :meth:`to_json` (a manifest spec read back).
+
+        :param data: the ``profile_options`` of an ``ovms`` spec.
+        """
         return cls(
             name=str(data["name"]),
             base_path=str(data["base_path"]),
@@ -211,7 +215,7 @@ class ContainerCpu:
 
 def _fail(config: str, model: str | None, message: str, hint: str) -> UsageError:
     where = f"{config}" + (f", model {model}" if model else "")
-    return UsageError(f"OVMS config {where}: {message}", hint=hint, where=Where(model=model))
+    return UsageError(f"OVMS config {where}: {message}", hint=hint, where=Location(model=model))
 
 
 def _is_int(value: Any) -> bool:
@@ -622,6 +626,10 @@ def load_ovms_config(
     By default an entry this project cannot warm (MediaPipe and LLM graphs, custom
     loaders, remote repositories) is an error, so nobody believes a graph was warmed;
     ``allow_not_managed`` skips them instead (see :func:`read_ovms_config` for the list).
+
+    :param path: the config file as the agent sees it.
+    :param path_map: server path prefix -> agent path prefix, as for :func:`read_ovms_config`.
+    :param allow_not_managed: skip the entries this project cannot warm instead of refusing the file.
     """
     found = read_ovms_config(path, path_map)
     if found.not_managed and not allow_not_managed:
@@ -646,6 +654,8 @@ def caching_disabled_reason(model: OvmsModel) -> str | None:
     configured, OVMS sets ``cache_dir`` to ``""`` on its Core for a model with a custom
     loader, any ``shape`` of ``auto``, or ``batch_size`` ``auto``, unless the model sets
     ``allow_cache: true``. (Custom-loader models never reach here: they are not managed.)
+
+    :param model: the model's config entry.
     """
     if model.allow_cache:
         return None
@@ -688,6 +698,8 @@ def ovms_read_config(model: OvmsModel) -> dict[str, Any]:
     ``src/modelinstance.cpp``, ``ModelInstance::prepareDefaultPluginConfig``: the parsed
     plugin config, typed, plus ``PERFORMANCE_HINT=LATENCY`` unless ``NUM_STREAMS`` or
     ``PERFORMANCE_HINT`` is set.
+
+    :param model: the model's config entry.
     """
     config = _normalise_typed(dict(model.plugin_config))
     if "NUM_STREAMS" not in config and "PERFORMANCE_HINT" not in config:
@@ -706,6 +718,7 @@ def ovms_plugin_config(model: OvmsModel, container: ContainerCpu | None = None, 
     of these is a caching property (the CPU plugin lists only ``FULL_DEVICE_NAME``), so
     they do not change the blob name there.
 
+    :param model: the model's config entry.
     :param container: what OVMS measures in its container; ``None`` when it runs on the host.
     :param device: the resolved device when the model names none.
     """
@@ -728,6 +741,9 @@ def resolve_target_device(model: OvmsModel, core: Any) -> str:
     GPU (the one with most free memory when several), else the first integrated GPU,
     else CPU. Free memory is measured at server start; with several discrete GPUs name
     the device in the config instead of relying on this.
+
+    :param model: the model's config entry.
+    :param core: the ``openvino.Core`` whose devices are asked.
     """
     if model.target_device:
         return model.target_device
@@ -758,6 +774,10 @@ def check_device(core: Any, model: OvmsModel, device: str) -> None:
 
     Composite names (``AUTO``, ``MULTI``, ``HETERO:...``, ``BATCH:...``) are left to OpenVINO,
     which resolves them against what is present.
+
+    :param core: the ``openvino.Core`` whose devices are listed.
+    :param model: the model's config entry, named in the error.
+    :param device: the resolved target device.
     """
     if ":" in device or device in ("AUTO", "MULTI", "HETERO", "BATCH"):
         return
@@ -766,7 +786,7 @@ def check_device(core: Any, model: OvmsModel, device: str) -> None:
         raise UsageError(
             f"OVMS config {model.config_path}, model {model.name}: target_device {device} is not present on this host (found {present})",
             hint="warm this model on hosts that have the device, or change target_device",
-            where=Where(model=model.name, device=device),
+            where=Location(model=model.name, device=device),
         )
 
 
@@ -778,6 +798,10 @@ def check_plugin_config(core: Any, model: OvmsModel, device: str) -> None:
     plugin and of each listed device), ``ENABLE_MMAP`` always passes. OVMS rejects the
     whole config file otherwise. (On CPU, ``CACHE_DIR`` is not listed, so it cannot be
     set in a CPU model's plugin_config.)
+
+    :param core: the ``openvino.Core`` asked for each device's supported properties.
+    :param model: the model's config entry, whose ``plugin_config`` keys are checked.
+    :param device: the resolved target device.
     """
     names = [device]
     if ":" in device:
@@ -794,7 +818,7 @@ def check_plugin_config(core: Any, model: OvmsModel, device: str) -> None:
         raise UsageError(
             f"OVMS config {model.config_path}, model {model.name}: plugin_config keys {bad} are not supported by {device}",
             hint="OVMS refuses the whole config for this; remove them or change target_device",
-            where=Where(model=model.name, device=device),
+            where=Location(model=model.name, device=device),
         )
 
 
@@ -882,11 +906,15 @@ def prepare_model(core: Any, model_file: str, model: OvmsModel) -> Any:
        in the layouts step 4 set).
 
     ``auto`` shapes and batch sizes leave the model as it is, as OVMS's first load does.
+
+    :param core: the ``openvino.Core`` that reads the model.
+    :param model_file: the version's model file (:func:`ovms_model_file`), as the agent sees it.
+    :param model: the model's config entry: shape, layout, batch size and plugin config.
     """
     import openvino as ov
     from openvino.preprocess import PrePostProcessor
 
-    where = Where(model=model.name, device=model.target_device)
+    where = Location(model=model.name, device=model.target_device)
     ov_model = core.read_model(model_file, "", ovms_read_config(model))
     in_map, out_map = _read_mapping(Path(model_file).parent, model)
     in_rev = {v: k for k, v in in_map.items()}
@@ -1015,6 +1043,12 @@ def compile_ovms(
 
     Raises :class:`UsageError` for a model OVMS would not cache
     (:func:`caching_disabled_reason`) rather than compile something no blob comes of.
+
+    :param core: a Core of the caller's own: ``CACHE_DIR`` is set on it, as OVMS does on its shared one.
+    :param model_file: the version's model file.
+    :param model: the model's config entry.
+    :param cache_dir: the directory the blob is written into (a staging folder when warming).
+    :param container: what OVMS measures in its container, for a CPU compile; ``None`` on the host.
     """
     device = resolve_target_device(model, core)
     reason = caching_disabled_reason(model)
@@ -1022,7 +1056,7 @@ def compile_ovms(
         raise UsageError(
             f"OVMS config {model.config_path}, model {model.name}: {reason}",
             hint="nothing to warm; set a fixed shape/batch_size, or allow_cache: true",
-            where=Where(model=model.name, device=device),
+            where=Location(model=model.name, device=device),
         )
     check_device(core, model, device)
     check_plugin_config(core, model, device)
@@ -1049,6 +1083,8 @@ def ovms_versions(base_path: str | os.PathLike[str]) -> list[int]:
     fails and OVMS applies the policy again to the versions left
     (``reloadModelWithVersions``), i.e. ``latest`` falls back to the next older one. A
     ``base_path`` that is itself a model file is served as version 1.
+
+    :param base_path: the model's ``base_path``, as the agent sees it.
     """
     base = Path(base_path)
     if base.is_file():
@@ -1064,7 +1100,11 @@ def ovms_versions(base_path: str | os.PathLike[str]) -> list[int]:
 
 
 def ovms_served_versions(model: OvmsModel, available: list[int]) -> list[int]:
-    """``src/model_version_policy.cpp``: latest N (highest first), the specific ones present, or all."""
+    """``src/model_version_policy.cpp``: latest N (highest first), the specific ones present, or all.
+
+    :param model: the model's config entry, whose ``model_version_policy`` decides.
+    :param available: the versions present (:func:`ovms_versions`).
+    """
     policy = model.model_version_policy
     if "all" in policy:
         return sorted(set(available), reverse=True)
@@ -1083,6 +1123,8 @@ def ovms_model_file(version_dir: str | os.PathLike[str]) -> str:
     its folder), TFLite; within a kind, the first matching file in *directory order*
     (``readdir``, not sorted), matched case-insensitively. With two ``.xml`` files in one
     folder OVMS's pick depends on the filesystem, so this refuses the folder instead.
+
+    :param version_dir: the version folder (or a model file served as version 1).
     """
     folder = Path(version_dir)
     if folder.is_file():

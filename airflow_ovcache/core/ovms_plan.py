@@ -21,15 +21,22 @@ from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
-from .errors import OvcacheError, UsageError, Where, this_host
+from ..protocol.location import Location
+from .errors import OvcacheError, UsageError, this_host
 from .policy import VersionPolicy
 from .repository import MODEL_SUFFIXES, ModelRepository, ModelVersion
 from .spec import CacheSpec
-from .warm import SKIPPED, WarmItem, WarmResult, planning_failure
+from .warm import SKIPPED, WarmItem, WarmResult
+from .warmplan import planning_failure
 
 
 def parse_path_map(pairs: list[str] | Mapping[str, str] | None) -> dict[str, str]:
-    """``SERVER=AGENT`` pairs (or a table): where the agent finds what OVMS sees under another mount point."""
+    """``SERVER=AGENT`` pairs (or a table): where the agent finds what OVMS sees under another mount point.
+
+    Both sides must be absolute; trailing slashes are dropped. Raises :class:`UsageError` otherwise.
+
+    :param pairs: ``--ovms-path-map`` values, or a table of server path to agent path; ``None`` for no mapping.
+    """
     if not pairs:
         return {}
     if isinstance(pairs, Mapping):
@@ -66,6 +73,13 @@ def ovms_warm_items(
 
     Versions are what the model's ``model_version_policy`` serves, unless ``policy``
     or ``version_numbers`` say otherwise (a release warms the one version it ships).
+
+    :param config_path: the OVMS ``config.json``.
+    :param repository: the repository the agent guards; a ``base_path`` outside it is a failed item.
+    :param path_map: server path to agent path, for a server that mounts the models elsewhere.
+    :param models: the model names to plan; ``None`` plans every model in the config.
+    :param policy: a version policy that replaces each model's own.
+    :param version_numbers: exact versions to warm, ahead of any policy.
     """
     from .ovms import caching_disabled_reason, ovms_model_file, ovms_served_versions, ovms_versions, read_ovms_config
 
@@ -79,7 +93,7 @@ def ovms_warm_items(
             raise UsageError(
                 f"OVMS config {found.path} has no model {', '.join(unknown)}",
                 hint=f"models in it: {', '.join(sorted(names)) or 'none'}",
-                where=Where(model=unknown[0]),
+                where=Location(model=unknown[0]),
             )
         chosen = [m for m in found.models if m.name in models]
     items: list[WarmItem | WarmResult] = []
@@ -104,7 +118,7 @@ def ovms_warm_items(
             continue
         reason = caching_disabled_reason(model)
         if reason:
-            where = Where(this_host(), model.name, None, device)
+            where = Location(this_host(), model.name, None, device)
             items.append(WarmResult(model.name, None, device, SKIPPED, f"{where.label()}: {reason}; nothing to warm"))
             continue
         try:
@@ -142,7 +156,11 @@ def ovms_warm_items(
 
 
 def ovms_retention(config_path: str | os.PathLike[str], path_map: Mapping[str, str] | None = None) -> dict[str, VersionPolicy]:
-    """Per model, the version policy OVMS serves by: what invalidation keeps when given the server's config."""
+    """Per model, the version policy OVMS serves by: what invalidation keeps when given the server's config.
+
+    :param config_path: the OVMS ``config.json``.
+    :param path_map: server path to agent path, as for :func:`ovms_warm_items`.
+    """
     from .ovms import read_ovms_config
 
     found = read_ovms_config(config_path, path_map)

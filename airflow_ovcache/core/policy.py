@@ -18,12 +18,21 @@ PolicyKind = Literal["all", "latest", "specific"]
 
 @dataclass(frozen=True)
 class VersionPolicy:
+    """Which versions of a model are served, and so warmed and retained: ``latest`` N, ``specific`` ones, or ``all``.
+
+    Build one with :meth:`parse`; ``str()`` gives the short form back (``latest:2``)
+    and :meth:`to_json` the OVMS ``model_version_policy`` object.
+    """
+
     kind: PolicyKind = "latest"
     num_versions: int = 1
     versions: tuple[int, ...] = ()
 
     def select(self, available: list[int] | set[int] | tuple[int, ...]) -> list[int]:
-        """The versions of ``available`` that this policy serves, ascending."""
+        """The versions of ``available`` that this policy serves, ascending.
+
+        :param available: the version numbers present (duplicates ignored).
+        """
         ordered = sorted(set(available))
         if self.kind == "all":
             return ordered
@@ -49,7 +58,12 @@ class VersionPolicy:
 
     @classmethod
     def parse(cls, text: str | dict[str, Any]) -> VersionPolicy:
-        """Parse ``all``, ``latest``, ``latest:N``, ``specific:1,3`` or the OVMS JSON form."""
+        """Parse ``all``, ``latest``, ``latest:N``, ``specific:1,3`` or the OVMS JSON form.
+
+        Raises :class:`UsageError` for anything else; a wrong type is refused, never coerced.
+
+        :param text: the short form, the OVMS object as JSON text, or that object already parsed.
+        """
         if isinstance(text, dict):
             return cls._from_ovms(text)
         if not isinstance(text, str):

@@ -30,13 +30,20 @@ import time
 from pathlib import Path
 from typing import Any
 
-from .errors import CompileFailed, UsageError, Where
+from ..protocol import ErrorCode
+from ..protocol.location import Location
+from .errors import CompileFailed, UsageError
 
 DEFAULT_TIMEOUT = 3600.0
 
 
 def check_loader(name: Any) -> str:
-    """``package.module:function``, checked for its form (not imported: that happens on the host, in a child)."""
+    """``package.module:function``, checked for its form (not imported: that happens on the host, in a child).
+
+    Raises :class:`UsageError` otherwise, so a typo is refused before any process starts.
+
+    :param name: the profile's ``loader`` option.
+    """
     if not isinstance(name, str) or name.count(":") != 1:
         raise UsageError(f"loader {name!r} is not package.module:function", hint="for example --loader myserver.models:load")
     module, func = name.split(":")
@@ -46,8 +53,15 @@ def check_loader(name: Any) -> str:
     return name
 
 
-def call_loader(options: dict[str, Any], model_dir: str, device: str, properties: dict[str, str], where: Where) -> Any:
-    """Import and call the loader in this process (the child's side); errors name the loader."""
+def call_loader(options: dict[str, Any], model_dir: str, device: str, properties: dict[str, str], where: Location) -> Any:
+    """Import and call the loader in this process (the child's side); errors name the loader.
+
+    :param options: the ``python`` profile's options: ``loader`` and an optional ``python_path`` put first on ``sys.path``.
+    :param model_dir: the version folder, as the server passes it.
+    :param device: the device to compile for.
+    :param properties: the compile properties, ``CACHE_DIR`` among them.
+    :param where: host/model/version/device for the errors.
+    """
     loader = check_loader(options.get("loader"))
     extra_path = options.get("python_path")
     if extra_path and extra_path not in sys.path:
@@ -69,6 +83,10 @@ def call_loader(options: dict[str, Any], model_dir: str, device: str, properties
 
 
 def loaded_from_cache(compiled: Any) -> bool | None:
+    """What the loader's return value says about ``LOADED_FROM_CACHE``; None if it is no ``CompiledModel`` or does not say.
+
+    :param compiled: whatever the loader returned.
+    """
     try:
         return bool(compiled.get_property("LOADED_FROM_CACHE"))
     except Exception:  # noqa: BLE001 - not a CompiledModel, or a device that does not say
@@ -80,10 +98,21 @@ def run_loader(
     model_dir: str,
     device: str,
     properties: dict[str, str],
-    where: Where,
+    where: Location,
     timeout: float = DEFAULT_TIMEOUT,
 ) -> tuple[float, bool | None]:
-    """Call the loader in a fresh process; returns (seconds of the load call, LOADED_FROM_CACHE or None)."""
+    """Call the loader in a fresh process; returns (seconds of the load call, LOADED_FROM_CACHE or None).
+
+    The team's code then cannot crash, leak into or hang the agent; its errors come back
+    as :class:`UsageError` (cannot import it) or :class:`CompileFailed`.
+
+    :param options: the ``python`` profile's options (``loader``, ``python_path``).
+    :param model_dir: the version folder the loader is given (:func:`model_dir_of`).
+    :param device: the device to compile for.
+    :param properties: the compile properties, ``CACHE_DIR`` pointing where the blobs should go.
+    :param where: host/model/version/device for the errors.
+    :param timeout: seconds the child may take before it is given up as hung.
+    """
     request = {
         "options": options,
         "model_dir": model_dir,
@@ -114,7 +143,7 @@ def run_loader(
         raise CompileFailed(f"python loader {options.get('loader')} process ended without an answer: {last}", where)
     if answer.get("error"):
         err = answer["error"]
-        if err.get("code") == "usage":
+        if err.get("code") == ErrorCode.USAGE:
             raise UsageError(err["message"], hint=err.get("hint", ""), where=where)
         raise CompileFailed(err["message"], where, hint=err.get("hint", ""))
     return float(answer["seconds"]), answer.get("loaded_from_cache")
@@ -126,7 +155,7 @@ def main() -> int:
 
     request = json.loads(sys.stdin.read())
     host, model, version, device = request["where"]
-    where = Where(host, model, version, device)
+    where = Location(host, model, version, device)
     started = time.perf_counter()
     try:
         compiled = call_loader(request["options"], request["model_dir"], request["device"], request["properties"], where)
@@ -139,7 +168,10 @@ def main() -> int:
 
 
 def model_dir_of(model_path: Path) -> str:
-    """The version folder a loader is given: the folder of the model file the repository found."""
+    """The version folder a loader is given: the folder of the model file the repository found.
+
+    :param model_path: the model file.
+    """
     return str(model_path.parent)
 
 

@@ -26,7 +26,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Literal
 
-from .errors import UsageError, Where
+from ..protocol.location import Location
+from .errors import UsageError
 
 CompileMode = Literal["path", "model"]
 CacheMode = Literal["OPTIMIZE_SPEED", "OPTIMIZE_SIZE"]
@@ -43,6 +44,13 @@ RESERVED_PROPERTIES = {"CACHE_DIR", "CACHE_MODE", "CACHE_ENCRYPTION_CALLBACKS"}
 
 @dataclass(frozen=True)
 class CacheSpec:
+    """One compile call as the server makes it; blobs, manifest entries and warm items are keyed by it.
+
+    Build one with :meth:`make` (from flags or a config) or :meth:`from_json` (from a
+    manifest entry); the constructor only checks combinations that cannot work, such
+    as encryption with a non-``openvino`` profile or a property the agent sets itself.
+    """
+
     device: str = "CPU"
     properties: tuple[tuple[str, str], ...] = ()
     compile_mode: str = "path"
@@ -91,6 +99,20 @@ class CacheSpec:
         profile: str = DEFAULT_PROFILE,
         profile_options: dict[str, Any] | None = None,
     ) -> CacheSpec:
+        """A spec from loose values, normalised so equal calls give equal (and equally hashed) specs.
+
+        Properties are sorted and their values turned into OpenVINO's strings; the
+        profile options are stored as canonical JSON.
+
+        :param device: the device the server compiles for (``CPU``, ``GPU.1``, ``AUTO``...).
+        :param properties: compile properties (``PERFORMANCE_HINT`` ...); values are strings, numbers or bools.
+        :param compile_mode: ``path`` (``compile_model(path)``) or ``model`` (``read_model`` first).
+        :param cache_mode: ``OPTIMIZE_SPEED`` or ``OPTIMIZE_SIZE`` (any case).
+        :param model_file: the model file's name in the version folder, when it holds several.
+        :param encryption_key_file: the key file (or ``-`` for standard input) that encrypts the blob.
+        :param profile: the serving profile (``openvino``, ``ovms``, ``python``).
+        :param profile_options: what the profile needs besides: the OVMS model config, or the python loader.
+        """
         if properties is not None and not isinstance(properties, dict):
             raise UsageError(f"properties {properties!r} is not a table of KEY = VALUE")
         props = tuple(sorted((_prop_key(k), _prop_value(v, str(k))) for k, v in (properties or {}).items()))
@@ -106,16 +128,20 @@ class CacheSpec:
 
     @property
     def property_dict(self) -> dict[str, str]:
+        """The compile properties as the table ``compile_model`` takes."""
         return dict(self.properties)
 
     @property
     def encrypted(self) -> bool:
+        """Whether the server seals its blobs with ``CACHE_ENCRYPTION_CALLBACKS``."""
         return self.encryption_key_file is not None
 
     def identity(self, key_id: str | None) -> dict[str, Any]:
         """What makes two compile calls the same; the key file path is not part of it, the key id is.
 
         The default profile adds nothing, so entries warmed before profiles existed keep their ids.
+
+        :param key_id: the encryption key's id (:func:`.encryption.key_id`), or ``None`` when not encrypted.
         """
         identity: dict[str, Any] = {
             "device": self.device,
@@ -131,12 +157,17 @@ class CacheSpec:
         return identity
 
     def spec_id(self, key_id: str | None) -> str:
+        """A short hash of :meth:`identity`: the spec's part of a manifest entry's key.
+
+        :param key_id: the encryption key's id, or ``None`` when not encrypted; a rotated key gives a new id.
+        """
         import blake3
 
         canon = json.dumps(self.identity(key_id), sort_keys=True, separators=(",", ":"))
         return blake3.blake3(canon.encode()).hexdigest()[:16]
 
     def to_json(self) -> dict[str, Any]:
+        """The spec as the manifest records it and the agent reports it; :meth:`from_json` reads it back."""
         data: dict[str, Any] = {
             "device": self.device,
             "properties": self.property_dict,
@@ -152,6 +183,10 @@ class CacheSpec:
 
     @classmethod
     def from_json(cls, data: dict[str, Any]) -> CacheSpec:
+        """The spec :meth:`to_json` wrote (missing keys take their defaults, so older manifests still read).
+
+        :param data: the JSON object.
+        """
         return cls.make(
             device=data.get("device", "CPU"),
             properties=data.get("properties") or {},
@@ -164,6 +199,7 @@ class CacheSpec:
         )
 
     def label(self) -> str:
+        """A short human description for logs and tables: ``CPU (path, PERFORMANCE_HINT=LATENCY, encrypted)``."""
         if self.profile == "ovms":
             return f"{self.device} (ovms)"
         if self.profile == "python":
@@ -193,7 +229,10 @@ def _prop_key(key: Any) -> str:
 
 
 def parse_property(text: str) -> tuple[str, str]:
-    """``KEY=VALUE`` from the command line."""
+    """``KEY=VALUE`` from the command line, both sides stripped; raises :class:`UsageError` without ``=`` or a key.
+
+    :param text: one ``--property`` value.
+    """
     key, sep, value = text.partition("=")
     if not sep or not key.strip():
         raise UsageError(f"property {text!r} is not KEY=VALUE", hint="for example --property PERFORMANCE_HINT=LATENCY")
@@ -210,6 +249,12 @@ class ServingConfig:
 
     @classmethod
     def load(cls, path: str | Path) -> ServingConfig:
+        """Read a serving config file; only its ``[defaults]`` and ``[models.NAME]`` tables are accepted.
+
+        Settings inside the tables are checked later, by :meth:`specs_for`, where the model is known.
+
+        :param path: the TOML (or ``.json``) file.
+        """
         from .configfile import load_table
 
         data = load_table(path, "serving config")
@@ -225,13 +270,18 @@ class ServingConfig:
         return cls(dict(defaults), dict(models), str(path))
 
     def specs_for(self, model: str, overrides: dict[str, Any] | None = None) -> list[CacheSpec]:
-        """One spec per device for ``model``: defaults, then the model's section, then command-line overrides."""
+        """One spec per device for ``model``: defaults, then the model's section, then command-line overrides.
+
+        :param model: the model name, which picks its ``[models.NAME]`` section (none is fine).
+        :param overrides: settings from flags (``None`` values ignored); ``properties`` are merged key by key,
+            ``profile_options`` replaces the python loader.
+        """
         merged: dict[str, Any] = {**self.defaults, **self.models.get(model, {})}
         for section in (self.defaults.get("properties"), self.models.get(model, {}).get("properties")):
             if section is not None and not isinstance(section, dict):
                 raise UsageError(
                     f"serving config {self.source}: model {model}: properties must be a table of KEY = VALUE",
-                    where=Where(model=model),
+                    where=Location(model=model),
                 )
         props = {**(self.defaults.get("properties") or {}), **(self.models.get(model, {}).get("properties") or {})}
         loader_override: dict[str, Any] | None = None
@@ -257,7 +307,7 @@ class ServingConfig:
             "loader_path",
         }
         unknown = set(merged) - allowed
-        where = Where(model=model)
+        where = Location(model=model)
         if unknown:
             raise UsageError(
                 f"serving config {self.source}: model {model}: unknown setting(s) {', '.join(sorted(unknown))}", where=where

@@ -19,6 +19,8 @@ from .manifest import Manifest
 
 @dataclass
 class StatusRow:
+    """One managed entry as ``status`` lists it (the ``entries`` rows of the status shape)."""
+
     model: str
     version: int
     device: str
@@ -34,11 +36,14 @@ class StatusRow:
     evidence: dict[str, Any] | None = None
 
     def to_json(self) -> dict[str, Any]:
+        """The row as the status shape's ``entries`` item."""
         return asdict(self)
 
 
 @dataclass
 class CacheStatus:
+    """What one cache directory holds: the ``status`` command's result (:data:`airflow_ovcache.protocol.shapes.STATUS`)."""
+
     cache_dir: str
     entries: list[StatusRow] = field(default_factory=list)
     orphans: list[dict[str, Any]] = field(default_factory=list)
@@ -49,9 +54,11 @@ class CacheStatus:
 
     @property
     def missing(self) -> int:
+        """How many recorded blobs are not in the directory."""
         return sum(1 for r in self.entries if not r.present)
 
     def to_json(self) -> dict[str, Any]:
+        """The status shape, without the command's ``warnings``."""
         return {
             "cache_dir": self.cache_dir,
             "entries": [r.to_json() for r in self.entries],
@@ -65,6 +72,11 @@ class CacheStatus:
 
 
 def cache_status(cache: CacheDir, manifest: Manifest | None = None) -> CacheStatus:
+    """What the cache directory holds, from the manifest and one stat per blob (no hashing, no OpenVINO).
+
+    :param cache: the cache directory.
+    :param manifest: an already read manifest (default: read it now).
+    """
     manifest = manifest or cache.read_manifest()
     on_disk: dict[str, os.stat_result] = {}
     for name in cache.blob_names():

@@ -24,7 +24,10 @@ def _escape(match: re.Match[str]) -> str:
 
 
 def printable(text: object) -> str:
-    """``text`` with every control character written as an escape (``\\n`` becomes ``\\x0a``)."""
+    """``text`` with every control character written as an escape (``\\n`` becomes ``\\x0a``).
+
+    :param text: anything printed about a name from input (converted with ``str``).
+    """
     return _UNSAFE.sub(_escape, str(text))
 
 
@@ -33,5 +36,25 @@ def one_line(text: object) -> str:
 
     For messages (an OpenVINO error spans lines); names go through :func:`printable`
     alone, so that ``"a\\nb"`` does not pass for ``"a b"``.
+
+    :param text: a message (converted with ``str``).
     """
     return printable(" ".join(str(text).split()))
+
+
+def human_bytes(size: int | None) -> str:
+    """A byte count as a person reads it (``"512 B"``, ``"1.5 MiB"``); ``"-"`` when there is none.
+
+    The one spelling of sizes in tables, task logs and the fleet report, so that a
+    blob reads the same size wherever it is shown.
+
+    :param size: a number of bytes, or None where it is not known.
+    """
+    if size is None:
+        return "-"
+    value = float(size)
+    for unit in ("B", "KiB", "MiB", "GiB"):
+        if value < 1024:
+            return f"{value:.0f} {unit}" if unit == "B" else f"{value:.1f} {unit}"
+        value /= 1024
+    return f"{value:.1f} TiB"

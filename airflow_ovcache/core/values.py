@@ -42,12 +42,20 @@ SIZE_UNITS = {
 
 
 def is_int(value: Any) -> bool:
-    """An int and not a bool (``True`` is an ``int`` to Python, never a count to a person)."""
+    """An int and not a bool (``True`` is an ``int`` to Python, never a count to a person).
+
+    :param value: any value read from user input.
+    """
     return isinstance(value, int) and not isinstance(value, bool)
 
 
 def parse_size(value: Any) -> int:
-    """Bytes from ``20G``, ``512MiB``, ``1.5T`` or a whole number; refuses negatives, inf, nan and absurd sizes."""
+    """Bytes from ``20G``, ``512MiB``, ``1.5T`` or a whole number; refuses negatives, inf, nan and absurd sizes.
+
+    Units are binary (``G`` and ``GB`` both mean 2**30) and case-insensitive.
+
+    :param value: an int, or text with an optional unit.
+    """
     if is_int(value):
         number, unit = float(value), ""
     elif isinstance(value, str):
@@ -68,7 +76,13 @@ def parse_size(value: Any) -> int:
 
 
 def parse_seconds(value: Any, *, minimum: float = 0.0, allow_zero: bool = True, maximum: float = MAX_SECONDS) -> float:
-    """A duration in seconds: a finite number (or its text) within bounds; never a bool, inf or nan."""
+    """A duration in seconds: a finite number (or its text) within bounds; never a bool, inf or nan.
+
+    :param value: a number or its text.
+    :param minimum: the smallest accepted value.
+    :param allow_zero: whether exactly 0 is accepted (a timeout of 0 usually means nothing sensible).
+    :param maximum: the largest accepted value (a year by default, which catches milliseconds given as seconds).
+    """
     if isinstance(value, bool) or not isinstance(value, (int, float, str)):
         raise ValueError(f"{value!r} is not a number of seconds")
     try:
@@ -86,7 +100,12 @@ def parse_seconds(value: Any, *, minimum: float = 0.0, allow_zero: bool = True, 
 
 
 def parse_count(value: Any, *, minimum: int = 0, maximum: int = 1 << 31) -> int:
-    """A whole number (or its digits) within bounds; ``2.5``, ``True`` and ``"2x"`` are refused, not truncated."""
+    """A whole number (or its digits) within bounds; ``2.5``, ``True`` and ``"2x"`` are refused, not truncated.
+
+    :param value: an int, an integral float, or text of digits.
+    :param minimum: the smallest accepted value.
+    :param maximum: the largest accepted value.
+    """
     if is_int(value):
         number = int(value)
     elif isinstance(value, str) and value.strip().isascii() and value.strip().lstrip("+-").isdigit():
@@ -103,7 +122,10 @@ def parse_count(value: Any, *, minimum: int = 0, maximum: int = 1 << 31) -> int:
 
 
 def parse_flag(value: Any) -> bool:
-    """A yes/no setting: a bool, or one of true/false, yes/no, on/off, 1/0; anything else is refused."""
+    """A yes/no setting: a bool, or one of true/false, yes/no, on/off, 1/0; anything else is refused.
+
+    :param value: a bool, 0/1, or one of those words (any case).
+    """
     if isinstance(value, bool):
         return value
     if is_int(value) and value in (0, 1):
@@ -118,7 +140,11 @@ def parse_flag(value: Any) -> bool:
 
 
 def string(value: Any, what: str = "a string") -> str:
-    """A string, as is; a number or a list is refused rather than turned into its repr."""
+    """A string, as is; a number or a list is refused rather than turned into its repr.
+
+    :param value: the value to check.
+    :param what: what was expected, for the message ("a host name").
+    """
     if not isinstance(value, str):
         raise ValueError(f"{value!r} is not {what}")
     return value
@@ -129,6 +155,9 @@ def string_list(value: Any, *, split_commas: bool = False) -> list[str]:
 
     A bare string is never iterated character by character: ``"eu-west"`` as a
     label list would otherwise become ``["e", "u", "-", ...]``.
+
+    :param value: a list of non-empty strings (each stripped), or a string where ``split_commas`` allows it.
+    :param split_commas: accept ``"a, b"`` as ``["a", "b"]`` (where a comma-separated form is documented).
     """
     if isinstance(value, str):
         if not split_commas:
@@ -149,6 +178,8 @@ def property_value(value: Any) -> str:
 
     A list or a table is refused: OpenVINO would be handed its Python repr, and
     the blob name would hash that.
+
+    :param value: the property's value from a spec or config.
     """
     if isinstance(value, bool):
         return "YES" if value else "NO"
@@ -164,7 +195,11 @@ def property_value(value: Any) -> str:
 
 
 def version_numbers(value: Any, what: str = "versions") -> list[int]:
-    """A list of positive version numbers; a string (``"12"``) is refused, not read digit by digit."""
+    """A list of positive version numbers; a string (``"12"``) is refused, not read digit by digit.
+
+    :param value: the list to check.
+    :param what: names the setting in the message ("versions", "model resnet's versions").
+    """
     if isinstance(value, (str, bytes)) or not isinstance(value, Sequence):
         raise ValueError(f"{what} {value!r} is not a list of version numbers (for example [1, 3])")
     out = []

@@ -48,55 +48,41 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from . import hostfacts
+from ..protocol import LOAD_STATUSES, REPAIRABLE_STATUSES, VerifyStatus
+from ..protocol.location import Location
+from . import hostfacts, trace
 from .blobfile import BlobHeaderError, blob_checksum, read_header
 from .cachedir import CacheDir
 from .devices import DeviceInfo, describe
 from .encryption import NOT_SEALED, SEALED_OTHER_KEY, key_id, load_key, probe_blob
-from .errors import OvcacheError, Where, this_host
+from .errors import OvcacheError, this_host
 from .evidence import EvidenceReader, describe_orphan
+from .filestat import model_file_stat, restat_after_link, stat_identity
 from .fingerprint import Fingerprinter, StatCache
 from .fsutil import regular_file_inside
 from .loadcheck import LoadCheck, run_load_checks
 from .manifest import Entry, Manifest, utcnow
-from .warm import model_file_stat, restat_after_link, stat_identity
 
-OK = "ok"
-PROBLEM_STATUSES = (
-    "missing",
-    "corrupt",
-    "unreadable",
-    "runtime-mismatch",
-    "isa-mismatch",
-    "model-missing",
-    "stale-model",
-    "key-mismatch",
-    "key-unavailable",
-    "device-missing",
-    "cannot-cache",
-    "not-cached",
-    "load-failed",
-    "output-mismatch",
-    "orphan",
-)
-# What only a load check finds; a re-check without one cannot confirm or clear it.
-LOAD_STATUSES = {"not-cached", "load-failed", "output-mismatch"}
+OK = VerifyStatus.OK
+PROBLEM_STATUSES = tuple(status for status in VerifyStatus if status != OK)
 ORPHAN_REASON = "blob not recorded in the manifest (written by a server or another tool)"
 DEFAULT_PROFILE = "openvino"
 
 
 def profile_of(spec: dict[str, Any] | None) -> str:
-    """The serving profile a spec follows (``openvino`` for specs from before profiles)."""
+    """The serving profile a spec follows (``openvino`` for specs from before profiles), to name it in a reason.
+
+    :param spec: a manifest entry's recorded spec (``CacheSpec.to_json``); ``None`` or one without a
+        ``profile`` means the default profile.
+    """
     name = (spec or {}).get("profile")
     return name if isinstance(name, str) and name else DEFAULT_PROFILE
 
 
-# Statuses a warm repairs (it rebuilds the blob); the rest need a person.
-REPAIRABLE = {"missing", "corrupt", "runtime-mismatch", "isa-mismatch", "stale-model", "key-mismatch", "not-cached"}
-
-
 @dataclass
 class VerifyResult:
+    """One verify row: a managed entry's status and reason, or an orphan blob (the ``verify_entry`` shape)."""
+
     status: str
     reason: str
     model: str | None = None
@@ -128,9 +114,11 @@ class VerifyResult:
 
     @property
     def ok(self) -> bool:
+        """Whether the status is ``ok``."""
         return self.status == OK
 
     def to_json(self) -> dict[str, Any]:
+        """The row as the ``verify_entry`` shape."""
         # A shallow copy (asdict deep-copies, which dominates at 10,000 entries); spec is the only nested value.
         data = dict(self.__dict__)
         if self.spec is not None:
@@ -141,6 +129,16 @@ class VerifyResult:
 
 
 class Verifier:
+    """Checks managed entries (and finds orphan blobs) in one cache directory, cheapest check first.
+
+    :param cache: the checked cache directory.
+    :param checksum: ``changed`` re-hashes a blob only when its stat moved; ``always`` every time.
+    :param load_check: also load each blob in a fresh process following its profile.
+    :param infer_check: also compare cached outputs with a fresh compile (implies ``load_check``).
+    :param check_devices: check that each entry's device is present and can cache.
+    :param describe_device: how a device is described (a seam for tests; default :func:`.devices.describe`).
+    """
+
     def __init__(
         self,
         cache: CacheDir,
@@ -149,7 +147,7 @@ class Verifier:
         load_check: bool = False,
         infer_check: bool = False,
         check_devices: bool = True,
-        describe_device: Callable[[str, Any, Where], DeviceInfo] | None = None,
+        describe_device: Callable[[str, Any, Location], DeviceInfo] | None = None,
     ) -> None:
         if checksum not in ("changed", "always"):
             raise ValueError("checksum must be 'changed' or 'always'")
@@ -168,6 +166,7 @@ class Verifier:
         self._isa_probed = False
         self.fingerprinter = Fingerprinter(StatCache.load(cache.stat_cache_path, mode=cache.policy.file_mode))
 
+    @trace.traced("verify")
     def verify(
         self,
         model: str | None = None,
@@ -177,6 +176,15 @@ class Verifier:
         manifest: Manifest | None = None,
         record: bool = True,
     ) -> list[VerifyResult]:
+        """One result per selected entry, then the orphan blobs; verified times are recorded.
+
+        :param model: only this model.
+        :param version: only this version.
+        :param device: only this device.
+        :param include_orphans: also report blobs no entry accounts for.
+        :param manifest: an already read manifest (default: read it now).
+        :param record: stamp verified times and refreshed stats on the entries.
+        """
         given = manifest is not None
         manifest = manifest or self.cache.read_manifest()
         entries = manifest.select(model, version, device)
@@ -202,7 +210,7 @@ class Verifier:
         res = self._row(entry)
         status, reason, new_stat = self._check(entry)
         res.status, res.reason = status, reason
-        res.repairable = status in REPAIRABLE and entry.key not in self._foreign_writes
+        res.repairable = status in REPAIRABLE_STATUSES and entry.key not in self._foreign_writes
         if new_stat is not None:
             refreshed[entry.key] = new_stat
         return res
@@ -218,7 +226,7 @@ class Verifier:
                 st = os.lstat(self.cache.root / name)
             except FileNotFoundError:
                 continue  # removed since it was listed
-            row = VerifyResult("orphan", ORPHAN_REASON, blob=name, size=st.st_size)
+            row = VerifyResult(VerifyStatus.ORPHAN, ORPHAN_REASON, blob=name, size=st.st_size)
             seen = describe_orphan(self.cache.root / name, entries, st)
             row.server_compiled, row.mtime, row.runtime = seen.server_compiled, seen.mtime, seen.runtime
             if seen.server_compiled:
@@ -270,7 +278,7 @@ class Verifier:
                 elif not with_orphans:
                     out.append(res)
             if with_orphans:
-                out = [r for r in out if r.status != "orphan"] + self._orphans(current)
+                out = [r for r in out if r.status != VerifyStatus.ORPHAN] + self._orphans(current)
         return out
 
     # -- per entry -------------------------------------------------------------------------
@@ -292,62 +300,79 @@ class Verifier:
             verified=entry.verified,
         )
 
+    @trace.traced("verify.check")
     def _check(self, entry: Entry) -> tuple[str, str, list[int] | None]:
         """(status, reason, refreshed blob stat or None)."""
-        where = Where(this_host(), entry.model, entry.version, entry.device)
+        where = Location(this_host(), entry.model, entry.version, entry.device)
         path = regular_file_inside(self.cache.root, entry.blob)
         if path is None:
             if os.path.lexists(self.cache.root / entry.blob):
-                return "corrupt", f"{entry.blob} is not a regular file", None
-            return "missing", f"blob {entry.blob} is not in the cache directory", None
+                return VerifyStatus.CORRUPT, f"{entry.blob} is not a regular file", None
+            return VerifyStatus.MISSING, f"blob {entry.blob} is not in the cache directory", None
         identity = stat_identity(path)
         new_stat = None
         if identity[0] != entry.size:
             foreign = self._foreign_key_write(entry, path, where)
             if foreign:
                 self._foreign_writes.add(entry.key)
-                return "key-mismatch", foreign, None
-            return "corrupt", f"blob is {identity[0]} bytes, {entry.size} were published (truncated or rewritten)", None
+                return VerifyStatus.KEY_MISMATCH, foreign, None
+            return (
+                VerifyStatus.CORRUPT,
+                f"blob is {identity[0]} bytes, {entry.size} were published (truncated or rewritten)",
+                None,
+            )
         try:
             if identity != entry.blob_stat or self.checksum == "always":
                 if blob_checksum(path) != entry.checksum:
                     foreign = self._foreign_key_write(entry, path, where)
                     if foreign:
                         self._foreign_writes.add(entry.key)
-                        return "key-mismatch", foreign, None
-                    return "corrupt", "blob bytes differ from the published blob (checksum mismatch)", None
+                        return VerifyStatus.KEY_MISMATCH, foreign, None
+                    return VerifyStatus.CORRUPT, "blob bytes differ from the published blob (checksum mismatch)", None
                 new_stat = identity if identity != entry.blob_stat else None
             header = read_header(path)
         except PermissionError:
-            return "unreadable", f"uid {os.geteuid()} may not read {entry.blob}; run verify as the cache directory's owner", None
+            return (
+                VerifyStatus.UNREADABLE,
+                f"uid {os.geteuid()} may not read {entry.blob}; run verify as the cache directory's owner",
+                None,
+            )
         except BlobHeaderError as exc:
-            return "corrupt", f"blob header unreadable: {exc}", None
+            return VerifyStatus.CORRUPT, f"blob header unreadable: {exc}", None
         except OSError as exc:
-            return "corrupt", f"blob cannot be read: {exc.strerror}", None
+            return VerifyStatus.CORRUPT, f"blob cannot be read: {exc.strerror}", None
         for record in entry.extra_blobs:
             problem = self._check_extra(entry, record)
             if problem is not None:
                 return problem[0], problem[1], new_stat
         build = hostfacts.runtime_build(self.cache.host_facts_path)
         if header.runtime_version != build:
-            return "runtime-mismatch", f"written by OpenVINO {header.runtime_version}, this host runs {build}", new_stat
+            return (
+                VerifyStatus.RUNTIME_MISMATCH,
+                f"written by OpenVINO {header.runtime_version}, this host runs {build}",
+                new_stat,
+            )
         if header.isa and entry.device.split(".")[0].upper() in ("CPU", "AUTO", "MULTI", "HETERO"):
             host_isa = self._isa()
             if host_isa and header.isa != host_isa:
-                return "isa-mismatch", f"compiled for {header.isa!r}, this CPU runs {host_isa!r}", new_stat
+                return VerifyStatus.ISA_MISMATCH, f"compiled for {header.isa!r}, this CPU runs {host_isa!r}", new_stat
         model_dir = entry.model_dir
         if not os.path.isdir(model_dir) or not os.path.isfile(entry.model_path):
-            return "model-missing", f"model files at {entry.model_path} are gone", new_stat
+            return VerifyStatus.MODEL_MISSING, f"model files at {entry.model_path} are gone", new_stat
         try:
             boundary = Path(entry.repository) if entry.repository else None
             fingerprint = self.fingerprinter.fingerprint(Path(model_dir), where, boundary)
         except OvcacheError as exc:
-            return "model-missing", exc.message, new_stat
+            return VerifyStatus.MODEL_MISSING, exc.message, new_stat
         if fingerprint.digest != entry.fingerprint:
-            return "stale-model", "model files changed since the blob was built; the server would serve the old model", new_stat
+            return (
+                VerifyStatus.STALE_MODEL,
+                "model files changed since the blob was built; the server would serve the old model",
+                new_stat,
+            )
         if entry.model_file_stat != model_file_stat(entry.spec.get("compile_mode", "path"), Path(entry.model_path)):
             return (
-                "stale-model",
+                VerifyStatus.STALE_MODEL,
                 "model file has a new timestamp (same bytes); OpenVINO will reject the blob and recompile in the server",
                 new_stat,
             )
@@ -355,19 +380,19 @@ class Verifier:
         if key_file or entry.key_id:
             key = self._key(key_file, where)
             if isinstance(key, OvcacheError):
-                return "key-unavailable", key.message, new_stat
+                return VerifyStatus.KEY_UNAVAILABLE, key.message, new_stat
             if key_id(key) != entry.key_id:
                 return (
-                    "key-mismatch",
+                    VerifyStatus.KEY_MISMATCH,
                     "the encryption key changed since the blob was written (rotated?); a server with the new key would recompile and rewrite it",
                     new_stat,
                 )
         if self.check_devices:
             info = self._device(entry.device, where)
             if isinstance(info, OvcacheError):
-                return "device-missing", info.message, new_stat
+                return VerifyStatus.DEVICE_MISSING, info.message, new_stat
             if not info.can_cache:
-                return "cannot-cache", f"device {entry.device} does not report EXPORT_IMPORT", new_stat
+                return VerifyStatus.CANNOT_CACHE, f"device {entry.device} does not report EXPORT_IMPORT", new_stat
         return OK, "blob is intact and current", new_stat
 
     def _check_extra(self, entry: Entry, record: dict[str, Any]) -> tuple[str, str] | None:
@@ -377,25 +402,27 @@ class Verifier:
         path = regular_file_inside(self.cache.root, name)
         if path is None:
             if os.path.lexists(self.cache.root / name):
-                return "corrupt", f"{name} {of} is not a regular file"
-            return "missing", f"blob {name} {of} is not in the cache directory"
+                return VerifyStatus.CORRUPT, f"{name} {of} is not a regular file"
+            return VerifyStatus.MISSING, f"blob {name} {of} is not in the cache directory"
         try:
             identity = stat_identity(path)
             if identity[0] != record["size"]:
-                return "corrupt", f"blob {name} {of} is {identity[0]} bytes, {record['size']} were published"
+                return VerifyStatus.CORRUPT, f"blob {name} {of} is {identity[0]} bytes, {record['size']} were published"
             if (identity != record["blob_stat"] or self.checksum == "always") and blob_checksum(path) != record["checksum"]:
-                return "corrupt", f"blob {name} {of}: bytes differ from the published blob (checksum mismatch)"
+                return VerifyStatus.CORRUPT, f"blob {name} {of}: bytes differ from the published blob (checksum mismatch)"
         except PermissionError:
-            return "unreadable", f"uid {os.geteuid()} may not read {name}; run verify as the cache directory's owner"
+            return VerifyStatus.UNREADABLE, f"uid {os.geteuid()} may not read {name}; run verify as the cache directory's owner"
         return None
 
+    @trace.traced("verify.isa")
     def _isa(self) -> str | None:
         if not self._isa_probed:
             self._host_isa = hostfacts.host_isa(self.cache.host_facts_path if self.cache.state.is_dir() else None)
             self._isa_probed = True
         return self._host_isa
 
-    def _device(self, device: str, where: Where) -> DeviceInfo | OvcacheError:
+    @trace.traced("verify.device")
+    def _device(self, device: str, where: Location) -> DeviceInfo | OvcacheError:
         if device not in self._devices:
             if self._core is None:
                 import openvino as ov
@@ -407,7 +434,7 @@ class Verifier:
                 self._devices[device] = exc
         return self._devices[device]
 
-    def _key(self, key_file: str | None, where: Where) -> bytes | OvcacheError:
+    def _key(self, key_file: str | None, where: Location) -> bytes | OvcacheError:
         name = key_file or ""
         if name not in self._keys:
             if not key_file:
@@ -421,7 +448,7 @@ class Verifier:
                     self._keys[name] = exc
         return self._keys[name]
 
-    def _foreign_key_write(self, entry: Entry, path: Path, where: Where) -> str | None:
+    def _foreign_key_write(self, entry: Entry, path: Path, where: Location) -> str | None:
         """Why a rewritten blob of an encrypted entry is another key's doing, or None if it is not."""
         if not entry.key_id:
             return None
@@ -468,21 +495,21 @@ class Verifier:
             res.outputs_match, res.max_abs_diff = outcome.outputs_match, outcome.max_abs_diff
             if outcome.key_rejected:
                 res.status, res.reason = (
-                    "key-mismatch",
+                    VerifyStatus.KEY_MISMATCH,
                     "OpenVINO found the blob but the agent's key does not decrypt it; a server with this key would recompile and rewrite it",
                 )
                 res.repairable = True
             elif outcome.error:
-                res.status, res.reason = "load-failed", outcome.error
+                res.status, res.reason = VerifyStatus.LOAD_FAILED, outcome.error
             elif not outcome.loaded_from_cache:
                 res.status, res.reason = (
-                    "not-cached",
+                    VerifyStatus.NOT_CACHED,
                     f"a compile following profile {profile_of(res.spec)} did not load this blob (LOADED_FROM_CACHE=False)",
                 )
                 res.repairable = True
             elif outcome.outputs_match is False:
                 res.status, res.reason = (
-                    "output-mismatch",
+                    VerifyStatus.OUTPUT_MISMATCH,
                     f"cached and fresh compiles give different outputs (max abs diff {outcome.max_abs_diff:g})",
                 )
             else:
@@ -491,6 +518,7 @@ class Verifier:
                     "; outputs match a fresh compile" if outcome.outputs_match else ""
                 )
 
+    @trace.traced("verify.record")
     def _record(self, entries: list[Entry], results: list[VerifyResult], refreshed: dict[str, list[int]]) -> None:
         """Stamp verified times (and refreshed stats) on entries that are still the ones we checked."""
         if not os.access(self.cache.root, os.W_OK) or not self.cache.state.is_dir():
@@ -518,6 +546,10 @@ class Verifier:
 
 
 def summarize(results: list[VerifyResult]) -> dict[str, int]:
+    """The result's ``summary``: how many rows have each status.
+
+    :param results: verify results.
+    """
     counts: dict[str, int] = {}
     for res in results:
         counts[res.status] = counts.get(res.status, 0) + 1

@@ -21,7 +21,9 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
-from . import hostfacts
+from ..protocol import ErrorCode, WarmStatus
+from ..protocol.location import Location
+from . import hostfacts, trace
 from .blobfile import BlobHeaderError, blob_checksum, read_header
 from .cachedir import CacheDir
 from .devices import DeviceInfo, check_properties, compile_error, describe
@@ -32,14 +34,13 @@ from .errors import (
     DiskFull,
     KeyMismatch,
     ManifestCorrupt,
-    ModelNotFound,
     NoBlobWritten,
     OvcacheError,
     SpecConflict,
     UsageError,
-    Where,
     this_host,
 )
+from .filestat import model_file_stat, restat_after_link, stat_identity
 from .fingerprint import Fingerprint, Fingerprinter, StatCache
 from .fsutil import free_bytes, fsync_dir, fsync_file, os_error, unlink_inside
 from .loadcheck import LoadCheck, run_load_checks
@@ -50,12 +51,14 @@ from .spec import CacheSpec
 
 log = logging.getLogger(__name__)
 
-WARMED, UNCHANGED, SKIPPED, FAILED = "warmed", "unchanged", "skipped", "failed"
+WARMED, UNCHANGED, SKIPPED, FAILED = WarmStatus.WARMED, WarmStatus.UNCHANGED, WarmStatus.SKIPPED, WarmStatus.FAILED
 REWRITTEN = "blob file was rewritten since it was published"
 
 
 @dataclass
 class WarmResult:
+    """What a warm did with one (model, version, device): the ``warm_item`` shape."""
+
     model: str
     version: int | None  # None for a model with no usable version folder at all
     device: str
@@ -76,50 +79,41 @@ class WarmResult:
 
     @property
     def ok(self) -> bool:
+        """Whether the item did not fail."""
         return self.status in (WARMED, UNCHANGED, SKIPPED)
 
     def to_json(self) -> dict[str, Any]:
+        """The item as the ``warm_item`` shape."""
         return asdict(self)
 
 
-def stat_identity(path: Path) -> list[int]:
-    st = os.stat(path)
-    return [st.st_size, st.st_mtime_ns, st.st_ctime_ns, st.st_ino]
-
-
-def model_file_stat(spec_or_mode: str, path: Path) -> list[int] | None:
-    """What OpenVINO's by-path cache check sees of the model file: its size and mtime in whole seconds."""
-    if spec_or_mode != "path":
-        return None
-    st = os.stat(path)
-    return [st.st_size, int(st.st_mtime)]
-
-
 def stamp_published(root: Path, entry: Entry) -> None:
-    """Record each of the entry's blobs as it now is in the cache directory, and when it was published."""
+    """Record each of the entry's blobs as it now is in the cache directory, and when it was published.
+
+    Called right after the blobs are renamed into place, by the warm's publish and by the roll-forward of a
+    killed run's publish: later, :meth:`Warmer.why_stale` compares them to notice a blob someone (a server
+    with another key) rewrote, and verify re-hashes only a blob whose stat moved.
+
+    :param root: the cache directory the blobs are now in.
+    :param entry: the entry being published; its ``blob_stat``, its extra blobs' and ``published_ns`` are set.
+    """
     entry.blob_stat = stat_identity(root / entry.blob)
     for record in entry.extra_blobs:
         record["blob_stat"] = stat_identity(root / record["blob"])
     entry.published_ns = entry.blob_stat[2]
 
 
-def restat_after_link(path: Path, recorded: list[int]) -> list[int]:
-    """The recorded identity with a fresh ctime, if only ctime moved (a hard link of ours comes and went)."""
-    try:
-        now = stat_identity(path)
-    except FileNotFoundError:
-        return recorded
-    if len(recorded) == 4 and [now[0], now[1], now[3]] == [recorded[0], recorded[1], recorded[3]]:
-        return now
-    return recorded
-
-
-def refuse_cache_inside(cache_root: Path, repository_root: Path, where: Where | None = None) -> None:
+def refuse_cache_inside(cache_root: Path, repository_root: Path, where: Location | None = None) -> None:
     """A cache directory inside the model repository is refused before anything is compiled.
 
     Inside a version folder, the fingerprint would cover the blobs themselves, so
     every warm would see "model files changed" and recompile forever; anywhere in
     the repository, the cache would be listed as a model, or served as one.
+    Both paths are resolved first, so a link does not hide the nesting.
+
+    :param cache_root: the cache directory; it need not exist yet.
+    :param repository_root: the model repository root.
+    :param where: coordinates for the :class:`UsageError` raised; ``None`` when none are known yet.
     """
     cache_real = os.path.realpath(cache_root)
     repo_real = os.path.realpath(repository_root)
@@ -132,7 +126,21 @@ def refuse_cache_inside(cache_root: Path, repository_root: Path, where: Where | 
 
 
 class Warmer:
-    """Warms entries into one cache directory; reuse one instance for many entries (it caches devices and stats)."""
+    """Warms entries into one cache directory; reuse one instance for many entries (it caches devices and stats).
+
+    Call :meth:`close` after the last entry (:func:`warm_many` does) to save the stat cache.
+
+    :param cache: the checked, writable cache directory the blobs are published into.
+    :param repository_root: the model repository the versions come from: a cache inside it is refused,
+        model files may link anywhere inside it, and each entry records it so that a rewarm finds the model
+        again. ``None`` (a rewarm of entries that recorded none) confines links to each version folder.
+    :param force: compile and publish even when the entry is up to date (rewarm uses it for entries verify refused).
+    :param on_no_cache: ``fail`` or ``skip`` (reported as skipped, not failed) an item whose device cannot cache
+        or whose compile wrote no blob.
+    :param confirm: after publishing (or finding an entry current), load the blob in a fresh process following
+        the spec's profile and fail the item unless it comes from the cache.
+    :param describe_device: how a device is described (a seam for tests; default :func:`.devices.describe`).
+    """
 
     def __init__(
         self,
@@ -142,7 +150,7 @@ class Warmer:
         force: bool = False,
         on_no_cache: str = "fail",
         confirm: bool = False,
-        describe_device: Callable[[str, Any, Where], DeviceInfo] | None = None,
+        describe_device: Callable[[str, Any, Location], DeviceInfo] | None = None,
     ) -> None:
         if on_no_cache not in ("fail", "skip"):
             raise UsageError(f"--no-cache-device must be fail or skip, not {on_no_cache!r}")
@@ -160,16 +168,23 @@ class Warmer:
 
     # -- public ----------------------------------------------------------------------------
     def warm(self, version: ModelVersion, spec: CacheSpec) -> WarmResult:
-        """Warm one (model version, spec); every failure comes back as a result, never as an exception."""
+        """Warm one (model version, spec); a failure the agent knows (its own errors, OS errors) comes back as a result.
+
+        So one bad model or device does not stop a run over many: the caller reports each item's status.
+        Anything else (a bug, an interrupt) propagates: the agent ends with a traceback, which the hook reports as a crash.
+
+        :param version: the model version folder to compile.
+        :param spec: how the server compiles it (device, properties, cache mode, key, profile).
+        """
         start = time.perf_counter()
-        where = Where(host=this_host(), model=version.model, version=version.version, device=spec.device)
+        where = Location(host=this_host(), model=version.model, version=version.version, device=spec.device)
         result = WarmResult(version.model, version.version, spec.device, FAILED, spec=spec.label())
         try:
             self._warm(version, spec, where, result)
         except OvcacheError as exc:
             exc.at(where)
             result.status, result.reason, result.error = FAILED, exc.one_line(), exc.to_json()
-            if exc.code in ("device-cannot-cache", "no-blob") and self.on_no_cache == "skip":
+            if exc.code in (ErrorCode.DEVICE_CANNOT_CACHE, ErrorCode.NO_BLOB) and self.on_no_cache == "skip":
                 result.status = SKIPPED
                 result.error = None
         except OSError as exc:
@@ -181,10 +196,11 @@ class Warmer:
         return result
 
     def close(self) -> None:
+        """Save the fingerprint stat cache; call once after the last item."""
         self.fingerprinter.cache.save()
 
     # -- steps -----------------------------------------------------------------------------
-    def _warm(self, version: ModelVersion, spec: CacheSpec, where: Where, result: WarmResult) -> None:
+    def _warm(self, version: ModelVersion, spec: CacheSpec, where: Location, result: WarmResult) -> None:
         if version.format == "onnx" and spec.cache_mode == "OPTIMIZE_SIZE":
             raise UsageError(
                 "CACHE_MODE=OPTIMIZE_SIZE never hits for ONNX models (OpenVINO recompiles every time)",
@@ -216,6 +232,7 @@ class Warmer:
             if published is not None:
                 self._confirm(published, spec, result, where)
 
+    @trace.traced("warm.current_entry")
     def _current_entry(self, key: str) -> Entry | None:
         try:
             return self.cache.read_manifest().entries.get(key)
@@ -225,7 +242,15 @@ class Warmer:
             return None
 
     def why_stale(self, entry: Entry, fingerprint: Fingerprint, version: ModelVersion) -> str | None:
-        """Why an existing entry must be rebuilt, or None if it is current. Costs stats, no OpenVINO."""
+        """Why an existing entry must be rebuilt, or None if it is current. Costs stats, no OpenVINO.
+
+        The reason becomes the warm result's reason, so it says what changed; a blob rewritten in place is
+        :data:`REWRITTEN`, which the caller checks for a server writing under another key.
+
+        :param entry: the manifest's entry for this (model, version, device, spec).
+        :param fingerprint: the version folder's fingerprint as it is now.
+        :param version: the model version as found in the repository now (its model file may have moved).
+        """
         if entry.fingerprint != fingerprint.digest:
             return "model files changed since the blob was built"
         if entry.model_path != str(version.model_file):
@@ -251,7 +276,7 @@ class Warmer:
             return "host CPU changed since the blob was built"
         return None
 
-    def _refuse_foreign_key_write(self, entry: Entry, key: bytes, where: Where) -> None:
+    def _refuse_foreign_key_write(self, entry: Entry, key: bytes, where: Location) -> None:
         """Refuse to rebuild a blob another process rewrote under another key (or none).
 
         OpenVINO with a key that does not open a blob recompiles and rewrites it in
@@ -273,7 +298,8 @@ class Warmer:
             hint="give the serving application the agent's key (or the agent the server's), then warm with --force",
         )
 
-    def _device(self, device: str, where: Where) -> DeviceInfo:
+    @trace.traced("warm.device")
+    def _device(self, device: str, where: Location) -> DeviceInfo:
         if device not in self._devices:
             if self._core is None:
                 import openvino as ov
@@ -291,7 +317,7 @@ class Warmer:
         key: str,
         fingerprint: Fingerprint,
         previous: Entry | None,
-        where: Where,
+        where: Location,
         result: WarmResult,
     ) -> None:
         from .compiler import serving_compile
@@ -371,7 +397,7 @@ class Warmer:
         if entry.extra_blobs:
             result.blobs = entry.all_blobs
 
-    def _publish(self, manifest: Manifest, entry: Entry, staged: list[Path], stage: Path, where: Where) -> None:
+    def _publish(self, manifest: Manifest, entry: Entry, staged: list[Path], stage: Path, where: Location) -> None:
         """Rename the staged blobs into the cache directory (the caller holds the manifest lock).
 
         One blob is one rename, which readers see atomically. Several blobs cannot
@@ -386,15 +412,17 @@ class Warmer:
             manifest.publishing = {"key": entry.key, "entry": entry.to_json(), "stage": stage.name, "blobs": entry.all_blobs}
             manifest.save(self.cache.where)
         try:
-            for path in [*staged[1:], staged[0]]:
-                os.replace(path, self.cache.root / path.name)
-            fsync_dir(self.cache.root)
+            with trace.span("warm.publish.rename", blobs=len(staged)):
+                for path in [*staged[1:], staged[0]]:
+                    os.replace(path, self.cache.root / path.name)
+            with trace.span("warm.publish.fsync_dir"):
+                fsync_dir(self.cache.root)
         except OSError as exc:
             raise os_error(exc, f"cannot publish blob(s) {', '.join(p.name for p in staged)}", where) from exc
         stamp_published(self.cache.root, entry)
         manifest.publishing = None
 
-    def _no_blob(self, version: ModelVersion, spec: CacheSpec, where: Where) -> None:
+    def _no_blob(self, version: ModelVersion, spec: CacheSpec, where: Location) -> None:
         need = sum(p.stat().st_size for p in version.directory.iterdir() if p.is_file()) + (1 << 20)
         free = free_bytes(self.cache.root)
         if free < need:
@@ -411,7 +439,7 @@ class Warmer:
         raise NoBlobWritten("the compile succeeded but OpenVINO wrote no cache blob", where)
 
     @staticmethod
-    def _resolve_conflicts(manifest: Manifest, entry: Entry, where: Where) -> list[Entry]:
+    def _resolve_conflicts(manifest: Manifest, entry: Entry, where: Location) -> list[Entry]:
         """Entries the new blob supersedes (same call, rotated key); raise for a real conflict.
 
         Encryption does not change a blob's name, so the same compile under a new
@@ -457,6 +485,7 @@ class Warmer:
             if other.model_path == entry.model_path:
                 other.fingerprint = entry.fingerprint
 
+    @trace.traced("warm.remember_isa")
     def _remember_isa(self, isa: str | None) -> None:
         if not isa:
             return
@@ -465,7 +494,7 @@ class Warmer:
         except Exception:  # noqa: BLE001 - host facts are a cache; verify re-probes without them
             pass
 
-    def _confirm(self, entry: Entry, spec: CacheSpec, result: WarmResult, where: Where) -> None:
+    def _confirm(self, entry: Entry, spec: CacheSpec, result: WarmResult, where: Location) -> None:
         """Load the published blob in a fresh process following the entry's profile; it must come from cache.
 
         This proves the profile's call loads the blob, not that the server does:
@@ -503,59 +532,6 @@ class Warmer:
 WarmItem = tuple[ModelVersion, CacheSpec]
 
 
-def planning_failure(exc: OvcacheError, model: str, version: int | None, device: str) -> WarmResult:
-    """A version folder (or model) that cannot be warmed, as a failed item of its own instead of an aborted run."""
-    where = Where(host=this_host(), model=model, version=version, device=device)
-    exc.at(where)
-    return WarmResult(model, version, device, FAILED, exc.one_line(), error=exc.to_json())
-
-
-def plan_warm(
-    repository: Any,
-    config: Any,
-    models: list[str],
-    policy: Any,
-    version_numbers: list[int] | None,
-    overrides: dict[str, Any],
-) -> list[WarmItem | WarmResult]:
-    """What a warm of ``models`` compiles, in order; a model or version that cannot be warmed is a failed result.
-
-    One release still being copied (an empty version folder, two model files, a
-    model with no version yet) must not keep every other model on the host cold:
-    it becomes a ``failed`` item naming its model and version, and the rest is
-    planned as usual. A model name that is not in the repository at all (or not a
-    plain name) is still the command's error: it was asked for by mistake. ``repository`` is a :class:`~.repository.ModelRepository`,
-    ``config`` a :class:`~.spec.ServingConfig`, ``policy`` a :class:`~.policy.VersionPolicy`.
-    """
-    requested = ",".join(overrides.get("devices") or []) or "CPU"
-    planned: list[WarmItem | WarmResult] = []
-    for model in models:
-        # A model that is not in the repository at all was named by mistake (a typo in
-        # --model): that is the command's error, not an item's.
-        repository.model_dir(model)
-        try:
-            specs = config.specs_for(model, overrides)
-            numbers = version_numbers or policy.select(repository.versions(model))
-        except OvcacheError as exc:
-            planned.append(planning_failure(exc, model, None, requested))
-            continue
-        if not numbers:
-            for spec in specs:
-                missing = ModelNotFound(
-                    f"model {model} has no version folder in {repository.root}",
-                    hint="copy a version folder (<model>/<N>/) into the repository, or leave the model out",
-                )
-                planned.append(planning_failure(missing, model, None, spec.device))
-            continue
-        for number in numbers:
-            for spec in specs:
-                try:
-                    planned.append((repository.version(model, number, spec.model_file), spec))
-                except OvcacheError as exc:
-                    planned.append(planning_failure(exc, model, number, spec.device))
-    return planned
-
-
 def warm_many(
     warmer: Warmer,
     items: list[WarmItem | WarmResult],
@@ -566,6 +542,11 @@ def warm_many(
 
     ``starting`` is told the item about to be worked on ("mlp@2 CPU"), so a progress
     display names what is compiling now, not what just finished.
+
+    :param warmer: the warmer for the cache directory; it is closed (stat cache saved) at the end, even on error.
+    :param items: (model version, spec) pairs to warm, or results the plan already failed (kept in their place).
+    :param progress: called with each item's result as it is known, in order.
+    :param starting: called with a short label before each item is warmed.
     """
     results = []
     try:

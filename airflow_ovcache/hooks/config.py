@@ -16,7 +16,8 @@ from dataclasses import dataclass, replace
 from typing import Any
 
 from ..core import values
-from .errors import ConnectionConfigError, Target
+from ..protocol.location import Location
+from .errors import ConnectionConfigError
 
 CONN_TYPE = "ovcache"
 TRANSPORTS = ("local", "ssh")
@@ -33,7 +34,10 @@ def local_agent_command() -> tuple[str, ...]:
 
 
 def split_list(value: Any) -> tuple[str, ...]:
-    """``"CPU, GPU"``, ``["CPU", "GPU"]`` or ``None`` as a tuple of names."""
+    """``"CPU, GPU"``, ``["CPU", "GPU"]`` or ``None`` as a tuple of names.
+
+    :param value: a comma- (or semicolon-) separated string, a sequence of names, or ``None``.
+    """
     if value is None or value == "":
         return ()
     if isinstance(value, str):
@@ -49,7 +53,7 @@ def _field(extra: dict[str, Any], name: str) -> Any:
     return None
 
 
-def _read(extra: dict[str, Any], name: str, default: Any, parse: Any, conn_id: str, where: Target) -> Any:
+def _read(extra: dict[str, Any], name: str, default: Any, parse: Any, conn_id: str, where: Location) -> Any:
     """A connection field through a strict reader; a wrong type or value names the connection and the field."""
     raw = _field(extra, name)
     if raw is None:
@@ -89,7 +93,7 @@ def _path_map(value: Any) -> tuple[tuple[str, str], ...]:
     return tuple(sorted(value.items()))
 
 
-def _extra(conn: Any, conn_id: str, where: Target) -> dict[str, Any]:
+def _extra(conn: Any, conn_id: str, where: Location) -> dict[str, Any]:
     """The connection's extra as a dict; malformed JSON is reported as such, not read as "no fields".
 
     ``Connection.extra_dejson`` logs a JSON error and returns ``{}``, after which
@@ -119,7 +123,29 @@ def _extra(conn: Any, conn_id: str, where: Target) -> dict[str, Any]:
 
 @dataclass(frozen=True)
 class HostConfig:
-    """Everything the hook needs to reach one host and run its agent there."""
+    """Everything the hook needs to reach one host and run its agent there (docs/connections.md).
+
+    :param conn_id: the ovcache connection it was read from.
+    :param transport: ``local`` (the worker is the host) or ``ssh``.
+    :param host_name: the name the host is reported by (the connection's ``host``).
+    :param cache_dir: OpenVINO ``cache_dir`` on the host.
+    :param repository: the model repository root on the host.
+    :param devices: the devices warmed and checked by default.
+    :param agent_command: the agent's command line on the host.
+    :param serving_config: a serving config on the host with per-model cache specs.
+    :param profile: the host's serving profile (``openvino`` or ``python``).
+    :param loader: a custom loader that compiles as the serving application does.
+    :param loader_path: where that loader is found on the host.
+    :param ovms_config: the OVMS ``config.json`` on the host, when OVMS serves it.
+    :param ovms_path_map: ``(server path, agent path)`` pairs for paths in that config.
+    :param encryption_key_conn_id: a connection whose password is the cache encryption key.
+    :param ssh_conn_id: the SSH connection of an ``ssh`` host.
+    :param command_timeout: seconds an agent command may run (``None``: no limit).
+    :param connect_timeout: seconds one SSH connect attempt may take.
+    :param connect_retries: SSH connect retries for failures that may pass.
+    :param retry_backoff: seconds before the first SSH connect retry.
+    :param remote_timeout: stop the remote agent on a timeout (off for non-POSIX login shells).
+    """
 
     conn_id: str
     transport: str = "local"
@@ -146,9 +172,13 @@ class HostConfig:
 
     @classmethod
     def from_connection(cls, conn: Any) -> HostConfig:
+        """Read and validate an ovcache connection; a bad field raises :class:`~.errors.ConnectionConfigError` naming it.
+
+        :param conn: the Airflow connection (its ``host`` and ``extra``).
+        """
         conn_id = str(getattr(conn, "conn_id", None) or "?")
         host_name = (getattr(conn, "host", None) or "").strip() or None
-        where = Target(host_name or f"of connection {conn_id}")
+        where = Location(host_name or f"of connection {conn_id}")
         extra = _extra(conn, conn_id, where)
         transport = _read(extra, "transport", "local", _text, conn_id, where).lower()
         if transport not in TRANSPORTS:
@@ -208,6 +238,11 @@ class HostConfig:
         )
 
     def with_overrides(self, **overrides: Any) -> HostConfig:
+        """This config with the hook's arguments that are not ``None`` in place of the connection's.
+
+        :param overrides: field names of this class and their values (``devices`` and ``agent_command``
+            may be strings, split as the connection's are).
+        """
         changes = {k: v for k, v in overrides.items() if v is not None}
         if "devices" in changes:
             changes["devices"] = split_list(changes["devices"])
@@ -216,7 +251,10 @@ class HostConfig:
         return replace(self, **changes) if changes else self
 
     def label(self, ssh_host: str | None = None) -> str:
-        """The host's name before the agent has said its own."""
+        """The host's name before the agent has said its own.
+
+        :param ssh_host: the SSH connection's host, for an ``ssh`` host without ``host_name``.
+        """
         if self.host_name:
             return self.host_name
         if self.transport == "ssh":

@@ -18,7 +18,7 @@ from .errors import (
     AgentTimeout,
     AgentTooOld,
     ConnectionConfigError,
-    OvcacheError,
+    OvcacheHookError,
 )
 
 if TYPE_CHECKING:
@@ -54,7 +54,7 @@ def _agent(hook: OvcacheHook) -> str:
         info = hook.agent_version(timeout=CHECK_TIMEOUT)
     except ConnectionConfigError as exc:
         raise CheckFailed(str(exc)) from exc
-    except OvcacheError as exc:
+    except OvcacheHookError as exc:
         raise _fail(_field_for(exc), hook.ovcache_conn_id, exc) from exc
     return (
         f"host {info.host}: agent {info.agent_version} (schema {info.schema_version}), "
@@ -74,7 +74,7 @@ def _cache_dir(hook: OvcacheHook) -> str:
         raise _fail(
             "cache_dir", hook.ovcache_conn_id, f"{cache_dir} is not a usable cache directory: {exc.failure.message}"
         ) from exc
-    except OvcacheError as exc:
+    except OvcacheHookError as exc:
         raise _fail("cache_dir", hook.ovcache_conn_id, exc) from exc
     blobs = status.get("blob_count", len(status.get("entries") or []))
     return f"cache_dir {cache_dir}: {blobs} blob(s)"
@@ -86,7 +86,7 @@ def _repository(hook: OvcacheHook) -> str:
         return "repository not set (warm and the version sensors need it)"
     try:
         models = hook.models(timeout=CHECK_TIMEOUT)
-    except OvcacheError as exc:
+    except OvcacheHookError as exc:
         message = exc.failure.message if isinstance(exc, AgentCommandError) else exc
         raise _fail("repository", hook.ovcache_conn_id, f"{repository} cannot be read: {message}") from exc
     return f"repository {repository}: {len(models.models)} model(s)"
@@ -99,7 +99,7 @@ def _devices(hook: OvcacheHook) -> str:
     except AgentCommandError as exc:
         hint = f" ({exc.failure.hint})" if exc.failure.hint else ""
         raise _fail("devices", hook.ovcache_conn_id, f"{exc.failure.message}{hint}") from exc
-    except OvcacheError as exc:
+    except OvcacheHookError as exc:
         raise _fail("devices", hook.ovcache_conn_id, exc) from exc
     cannot = [d.name for d in found.devices if not d.can_cache]
     if cannot:
@@ -113,7 +113,10 @@ def _devices(hook: OvcacheHook) -> str:
 
 
 def check_connection(hook: OvcacheHook) -> tuple[bool, str]:
-    """Run every check; ``(False, the first failure)`` or ``(True, what each check found)``."""
+    """Run every check; ``(False, the first failure)`` or ``(True, what each check found)``.
+
+    :param hook: the hook of the connection being tested (see :meth:`.ovcache.OvcacheHook.test_connection`).
+    """
     found = []
     try:
         found.append(_agent(hook))

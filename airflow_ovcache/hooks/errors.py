@@ -8,52 +8,36 @@ when there is one, names the exact item.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
 from typing import Any
 
 from airflow.sdk.exceptions import AirflowException
 
-from ..core.text import one_line, printable
+from .. import outcomes
+from ..core.text import one_line
+from ..protocol.location import Location
 
 INSTALL_HINT = "install the agent on that host with 'pip install airflow-ovcache' (same version as the provider), or set 'agent_command' on the ovcache connection to where it is installed"
-
-
-@dataclass(frozen=True)
-class Target:
-    """What a request was about: the host and, where known, model, version and device."""
-
-    host: str
-    model: str | None = None
-    version: str | None = None
-    device: str | None = None
-
-    def label(self) -> str:
-        # Names come from operator arguments and agent output: escaped, so a failure stays one line.
-        parts = [f"host {printable(self.host)}"]
-        if self.model:
-            parts.append(f"model {printable(self.model)}")
-        if self.version:
-            parts.append(f"version {printable(self.version)}")
-        if self.device:
-            parts.append(f"device {printable(self.device)}")
-        return ", ".join(parts)
-
-    def with_host(self, host: str | None) -> Target:
-        if not host or host == self.host:
-            return self
-        return Target(host, self.model, self.version, self.device)
 
 
 def _flat(text: str) -> str:
     return one_line(text)
 
 
-class OvcacheError(AirflowException):
-    """Base class: ``target`` says where, ``hint`` what to do; ``str()`` is one line with both."""
+class OvcacheHookError(AirflowException):
+    """Base class of the Airflow side's failures: ``target`` says where, ``hint`` what to do; ``str()`` is one line with both.
+
+    Not the agent's :class:`airflow_ovcache.core.errors.OvcacheError`: that one is raised inside
+    the agent and reaches a DAG only as the envelope's ``error``, re-raised here as
+    :class:`AgentCommandError`. A DAG catches this class.
+
+    :param target: the host, model, version and device the failure is about.
+    :param message: what went wrong (flattened onto one line).
+    :param hint: what to do; ``None`` takes the class's ``default_hint``, ``""`` adds none.
+    """
 
     default_hint = ""
 
-    def __init__(self, target: Target, message: str, hint: str | None = None) -> None:
+    def __init__(self, target: Location, message: str, hint: str | None = None) -> None:
         self.target = target
         self.reason = _flat(message)
         # None takes the class's default hint; "" means there is nothing useful to add.
@@ -64,50 +48,60 @@ class OvcacheError(AirflowException):
         super().__init__(text)
 
 
-class ConnectionConfigError(OvcacheError):
+class ConnectionConfigError(OvcacheHookError):
     """The ovcache connection (or an operator argument) is incomplete or contradictory."""
 
 
-class AgentNotInstalled(OvcacheError):
+class AgentNotInstalled(OvcacheHookError):
+    """The agent command is not found on the host, or cannot be executed there."""
+
     default_hint = INSTALL_HINT
 
 
-class AgentTooOld(OvcacheError):
+class AgentTooOld(OvcacheHookError):
     """The agent answered, but not in the JSON envelope version this provider reads."""
 
     default_hint = INSTALL_HINT
 
 
-class AgentOutputError(OvcacheError):
+class AgentOutputError(OvcacheHookError):
     """The agent's output could not be read (not JSON, truncated)."""
 
 
-class AgentTimeout(OvcacheError):
+class AgentTimeout(OvcacheHookError):
+    """The agent ran past its time limit (or its task was killed) and was stopped with its process group."""
+
     default_hint = "raise command_timeout on the operator or the connection, or warm fewer items per task"
 
 
-class AgentCrashed(OvcacheError):
+class AgentCrashed(OvcacheHookError):
     """The agent process died without an answer (killed by a signal, out of memory...)."""
 
     default_hint = "see the agent's last lines above; an OpenVINO crash ends only the agent, rerun the task to retry"
 
 
-class AgentCommandError(OvcacheError):
-    """The agent ran and reported an error of its own (``error`` in the envelope)."""
+class AgentCommandError(OvcacheHookError):
+    """The agent ran and reported an error of its own (``error`` in the envelope).
 
-    def __init__(self, target: Target, failure: Any, conn_id: str | None = None) -> None:
+    :param target: what the request was about; the agent's error fills in what it knows better.
+    :param failure: the envelope's error (its code, message, hint and coordinates).
+    :param conn_id: the ovcache connection, to phrase the agent's hint in Airflow settings.
+    """
+
+    def __init__(self, target: Location, failure: Any, conn_id: str | None = None) -> None:
         self.failure = failure
-        where = Target(
+        where = Location(
             failure.host or target.host,
             failure.model or target.model,
             str(failure.version) if failure.version is not None else target.version,
             failure.device or target.device,
         )
-        hint = airflow_hint(failure.hint, conn_id, where.host) if conn_id and failure.hint else failure.hint
+        hint = airflow_hint(failure.hint, conn_id, where.host or "") if conn_id and failure.hint else failure.hint
         super().__init__(where, f"{failure.message} [{failure.code}]", hint)
 
     @property
     def code(self) -> str:
+        """The agent's stable error code (``cache-dir``, ``usage``...)."""
         return str(self.failure.code)
 
 
@@ -119,57 +113,70 @@ class AgentUsageError(AgentCommandError):
     """
 
 
-class ItemsFailed(OvcacheError):
+class ItemsFailed(OvcacheHookError):
     """Some items of a batch (warm) failed; each failure is listed with its coordinates."""
 
 
-class ProblemsFound(OvcacheError):
+class ProblemsFound(OvcacheHookError):
     """Verify found problems, or invalidate could not meet the size budget."""
 
 
-class SSHConnectError(OvcacheError):
+class SSHConnectError(OvcacheHookError):
     """The SSH host could not be reached (refused, timed out, unreachable) even after the retries."""
 
     default_hint = "check that the host is up and sshd listens on that address and port; the hook retried with backoff"
 
 
-class SSHLoginRefused(OvcacheError):
+class SSHLoginRefused(OvcacheHookError):
+    """The SSH server rejected the login (user or key); not retried."""
+
     default_hint = "the SSH server rejected the login: check the user and the key (key_file or private_key) on the SSH connection and the host's authorized_keys"
 
 
-class HostKeyMismatch(OvcacheError):
+class HostKeyMismatch(OvcacheHookError):
+    """The host presented another key than the one pinned for it; not retried."""
+
     default_hint = "the host presented a different key than the one pinned: if the host was really re-installed, update 'host_key' on the SSH connection (ssh-keyscan), otherwise treat it as an attack"
 
 
-class HostKeyNotPinned(OvcacheError):
-    pass
+class HostKeyNotPinned(OvcacheHookError):
+    """No host key is pinned for the host and the connection does not opt out of checking it."""
 
 
-class DeviceCannotCache(OvcacheError):
+class CachingUnsupported(OvcacheHookError):
+    """A device the DAG waits for cannot cache (no ``EXPORT_IMPORT``), so no blob will ever appear.
+
+    Not the agent's :class:`airflow_ovcache.core.errors.DeviceCannotCache`, which refuses a warm
+    for such a device on the host; this one ends a sensor's or trigger's wait.
+    """
+
     default_hint = "OpenVINO writes no cache blob for a device without EXPORT_IMPORT; warm another device, or set fail_when_cannot_cache=False to keep waiting for a driver that can"
 
 
-# The failure kinds and how they read are defined once, Airflow-free, in report.py (which the
-# summaries and the nightly report use); this maps exceptions onto them.
+# The failure kinds and how they read are defined once, Airflow-free, in outcomes.py (which the
+# summaries and the nightly report use); this maps the hook's exceptions onto them.
 def failure_kind(exc: BaseException) -> str:
-    """One of :data:`airflow_ovcache.report.FAILURE_KINDS` for an exception raised by the hook, an operator or a sensor."""
+    """One of :data:`airflow_ovcache.outcomes.FAILURE_KINDS` for an exception raised by the hook, an operator or a sensor.
+
+    :param exc: the exception a task failed with.
+    """
     if isinstance(exc, SSHConnectError):
-        return "cannot-connect"
+        return outcomes.CANNOT_CONNECT
     if isinstance(exc, SSHLoginRefused):
-        return "login-refused"
+        return outcomes.LOGIN_REFUSED
     if isinstance(exc, (HostKeyMismatch, HostKeyNotPinned)):
-        return "host-key"
+        return outcomes.HOST_KEY
     if isinstance(exc, (AgentNotInstalled, AgentTooOld)):
-        return "agent-missing"
+        return outcomes.AGENT_MISSING
     if isinstance(exc, (AgentCrashed, AgentTimeout, AgentOutputError)):
-        return "agent-crashed"
+        return outcomes.AGENT_CRASHED
     if isinstance(exc, AgentCommandError):
-        return "agent-error"
+        return outcomes.AGENT_ERROR
     if isinstance(exc, ConnectionConfigError):
-        return "config"
+        return outcomes.CONFIG
     if isinstance(exc, (ItemsFailed, ProblemsFound)):
-        return "cache"
-    return "task"
+        return outcomes.CACHE
+    return outcomes.TASK
 
 
 # The agent's hints are written for a person at the host's terminal ("point --cache-dir at a
@@ -200,7 +207,12 @@ _KNOBS = (
 
 
 def airflow_hint(hint: str, conn_id: str, host: str) -> str:
-    """The agent's hint with its command-line flags replaced by the Airflow-side setting that does the same."""
+    """The agent's hint with its command-line flags replaced by the Airflow-side setting that does the same.
+
+    :param hint: the agent's hint, written for a person at the host's terminal.
+    :param conn_id: the ovcache connection, named in the settings it points to.
+    :param host: the host's name, for settings that live in the fleet inventory.
+    """
     out = hint
     for flag, knob in _KNOBS:
         if flag in out:
@@ -208,5 +220,7 @@ def airflow_hint(hint: str, conn_id: str, host: str) -> str:
     return out
 
 
-class EvidenceUnavailable(OvcacheError):
+class EvidenceUnavailable(OvcacheHookError):
+    """The host cannot show whether the server read its blobs (no reliable access times)."""
+
     default_hint = "the host cannot show whether the server read its blobs (a noatime or network mount, or an agent reading without O_NOATIME): remount the cache directory relatime, run the agent as the cache's owner, or set fail_when_unknown=False"

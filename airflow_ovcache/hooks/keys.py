@@ -20,7 +20,8 @@ import base64
 import binascii
 from typing import Any
 
-from .errors import ConnectionConfigError, Target
+from ..protocol.location import Location
+from .errors import ConnectionConfigError
 
 # Agent commands that may open encrypted entries, and so take the key.
 KEYED_COMMANDS = frozenset({"warm", "verify", "rewarm", "invalidate"})
@@ -36,8 +37,13 @@ def _mask(*values: str) -> None:
         mask_secret(value)
 
 
-def parse_connection_key(secret: str | None, conn_id: str, target: Target) -> bytes:
-    """A 32-byte key from a connection password: 64 hex characters or base64."""
+def parse_connection_key(secret: str | None, conn_id: str, target: Location) -> bytes:
+    """A 32-byte key from a connection password: 64 hex characters or base64.
+
+    :param secret: the connection's password.
+    :param conn_id: the key connection, named when the password is not a key.
+    :param target: what the request is about, for the failure.
+    """
     text = (secret or "").strip()
     if not text:
         raise ConnectionConfigError(
@@ -68,8 +74,13 @@ def parse_connection_key(secret: str | None, conn_id: str, target: Target) -> by
     return key
 
 
-def read_connection_key(hook: Any, conn_id: str, target: Target) -> bytes:
-    """The key in connection ``conn_id``, masked in logs from here on."""
+def read_connection_key(hook: Any, conn_id: str, target: Location) -> bytes:
+    """The key in connection ``conn_id``, masked in logs from here on.
+
+    :param hook: any Airflow hook (its ``get_connection`` reads the connection).
+    :param conn_id: the connection whose password is the key.
+    :param target: what the request is about, for the failure.
+    """
     try:
         conn = hook.get_connection(conn_id)
     except Exception as exc:  # noqa: BLE001 - AirflowNotFoundException, a secrets backend error...
@@ -85,5 +96,8 @@ def read_connection_key(hook: Any, conn_id: str, target: Target) -> bytes:
 
 
 def stdin_payload(key: bytes) -> bytes:
-    """What the agent reads with ``--encryption-key-stdin``."""
+    """What the agent reads with ``--encryption-key-stdin``.
+
+    :param key: the 32-byte key.
+    """
     return key.hex().encode("ascii") + b"\n"

@@ -23,7 +23,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import shlex
-from collections.abc import Iterable, Sequence
+from collections.abc import Mapping, Sequence
 from functools import cached_property
 from typing import Any
 
@@ -31,11 +31,26 @@ from airflow.sdk import BaseHook
 
 from ..core import values
 from ..core.text import printable
+from ..protocol import ErrorCode
+from ..protocol.location import Location
+from .commands import (
+    DevicesRequest,
+    InvalidateRequest,
+    ModelsRequest,
+    Request,
+    RequestError,
+    RewarmRequest,
+    StatusRequest,
+    VerifyRequest,
+    WarmRequest,
+    agent_argv,
+    command_args,
+)
 from .config import CONN_TYPE, HostConfig, split_list
-from .errors import AgentCrashed, AgentNotInstalled, ConnectionConfigError, Target
+from .envelope import AgentRun
+from .errors import AgentCrashed, AgentNotInstalled, ConnectionConfigError
 from .keys import KEY_FLAG, KEYED_COMMANDS, read_connection_key, stdin_payload
-from .results import (
-    AgentRun,
+from .reports import (
     AgentVersion,
     DevicesReport,
     InvalidateReport,
@@ -45,16 +60,6 @@ from .results import (
     WarmReport,
 )
 from .transport import RawResult, Transport, signal_name
-
-
-def _version_number(value: Any) -> int:
-    return values.parse_count(value, minimum=1, maximum=10**18 - 1)
-
-
-def _versions_label(versions: str | None, numbers: Sequence[int] | None) -> str:
-    if numbers:
-        return ", ".join(str(n) for n in numbers)
-    return versions or "latest:1"
 
 
 class OvcacheHook(BaseHook):
@@ -115,11 +120,12 @@ class OvcacheHook(BaseHook):
     # -- configuration ------------------------------------------------------------------------
     @cached_property
     def config(self) -> HostConfig:
+        """The connection's settings with this hook's overrides, read once and validated."""
         try:
             conn = self.get_connection(self.ovcache_conn_id)
         except Exception as exc:  # noqa: BLE001 - AirflowNotFoundException, a secrets backend error...
             raise ConnectionConfigError(
-                Target(f"of connection {self.ovcache_conn_id}"),
+                Location(f"of connection {self.ovcache_conn_id}"),
                 f"connection {self.ovcache_conn_id!r} cannot be read: {exc}",
                 "create an ovcache connection for the host (see docs/connections.md)",
             ) from exc
@@ -155,30 +161,21 @@ class OvcacheHook(BaseHook):
     def host(self) -> str:
         """The host's name as failures report it before the agent has answered."""
         cfg = self.config
-        ssh_host = None
-        if cfg.transport == "ssh" and not cfg.host_name:
-            transport = self.get_conn()
-            ssh_host = transport.ssh_hook(Target(f"via {cfg.ssh_conn_id}")).remote_host  # type: ignore[attr-defined]
-        return cfg.label(ssh_host)
+        if cfg.host_name:
+            return cfg.label()
+        return cfg.label(self.get_conn().remote_host(Location(f"via {cfg.ssh_conn_id}")))
 
-    def target(self, model: str | None = None, version: str | None = None, device: str | None = None) -> Target:
-        return Target(self.host, model, version, device)
+    def target(self, model: str | None = None, version: str | None = None, device: str | None = None) -> Location:
+        """Coordinates on this host, for a failure an operator or sensor raises about a request.
 
-    def _require(self, value: str | None, name: str, target: Target) -> str:
-        if not value:
-            raise ConnectionConfigError(
-                target, f"no {name} given: set {name} on connection {self.ovcache_conn_id} or pass it to the operator"
-            )
-        return value
+        :param model: the model (or models, comma-separated) the request was about.
+        :param version: the version (or version policy) it was about.
+        :param device: the device (or devices) it was about.
+        """
+        return Location(self.host, model, version, device)
 
     # -- running the agent --------------------------------------------------------------------
-    def _argv(self, command: str, args: Iterable[str]) -> list[str]:
-        argv = [command, "--json"]
-        if self.config.host_name:
-            argv += ["--host-name", self.config.host_name]
-        return [*argv, *args]
-
-    def _key_input(self, command: str, args: Sequence[str], target: Target) -> tuple[list[str], bytes | None]:
+    def _key_input(self, command: str, args: Sequence[str], target: Location) -> tuple[list[str], bytes | None]:
         """The args with ``--encryption-key-stdin`` and the key to write to the agent's stdin, if keyed."""
         conn_id = self.config.encryption_key_conn_id
         if not conn_id or command not in KEYED_COMMANDS or "--encryption-key-file" in args:
@@ -198,49 +195,64 @@ class OvcacheHook(BaseHook):
         self.log.log(level, "[%s] %s", printable(self.config.host_name or "agent"), printable(line))
 
     def run_agent(
-        self, command: str, args: Sequence[str] = (), *, target: Target | None = None, timeout: float | None = None
+        self, command: str, args: Sequence[str] = (), *, target: Location | None = None, timeout: float | None = None
     ) -> AgentRun:
         """Run ``ovcache <command> --json <args>`` on the host and return the parsed envelope.
 
         Exit codes 0 and 1 return; an envelope ``error`` raises :class:`AgentCommandError`;
         an agent that is missing, too old, crashed or timed out raises its own error.
+        The command methods (:meth:`warm`, :meth:`verify`...) build ``args`` and call this.
+
+        :param command: the agent command (``version``, ``warm``...).
+        :param args: its arguments (see :mod:`.commands`); a key connection's key flag is added here.
+        :param target: what the run is about, for failures; default this host.
+        :param timeout: seconds the agent may run; default the connection's ``command_timeout``.
         """
         target = target or self.target()
         transport = self.get_conn()
         args, stdin = self._key_input(command, args, target)
         raw = transport.run(
-            self._argv(command, args), target=target, timeout=self._timeout(timeout), on_line=self._log_line, stdin=stdin
+            agent_argv(command, args, self.config.host_name),
+            target=target,
+            timeout=self._timeout(timeout),
+            on_line=self._log_line,
+            stdin=stdin,
         )
         return self._interpret(raw, target)
 
     async def arun_agent(
-        self, command: str, args: Sequence[str] = (), *, target: Target | None = None, timeout: float | None = None
+        self, command: str, args: Sequence[str] = (), *, target: Location | None = None, timeout: float | None = None
     ) -> AgentRun:
-        """:meth:`run_agent` for triggers: the agent runs without blocking the event loop."""
+        """:meth:`run_agent` for triggers: the agent runs without blocking the event loop.
+
+        :param command: the agent command (``version``, ``warm``...).
+        :param args: its arguments (see :mod:`.commands`).
+        :param target: what the run is about, for failures; default this host.
+        :param timeout: seconds the agent may run; default the connection's ``command_timeout``.
+        """
         # Reading connections is synchronous in the Task SDK; keep it off the event loop.
         if target is None:
             target = await asyncio.to_thread(self.target)
         transport = await asyncio.to_thread(self.get_conn)
         args, stdin = await asyncio.to_thread(self._key_input, command, args, target)
         raw = await transport.arun(
-            self._argv(command, args), target=target, timeout=self._timeout(timeout), on_line=self._log_line, stdin=stdin
+            agent_argv(command, args, self.config.host_name),
+            target=target,
+            timeout=self._timeout(timeout),
+            on_line=self._log_line,
+            stdin=stdin,
         )
         return self._interpret(raw, target)
 
     def _timeout(self, timeout: float | None) -> float | None:
         if timeout is None:
             return self.config.command_timeout
-        return self._value("timeout", timeout, lambda v: values.parse_seconds(v, allow_zero=False), self.target())
-
-    @staticmethod
-    def _value(name: str, value: Any, parse: Any, target: Target) -> Any:
-        """An argument read strictly, as the agent would read its flag; a refusal names the argument."""
         try:
-            return parse(value)
-        except ValueError as exc:
-            raise ConnectionConfigError(target, f"argument {name}: {exc}", "fix the operator or hook argument") from None
+            return values.parse_seconds(timeout, allow_zero=False)
+        except ValueError as exc:  # read strictly, as the agent reads its flags; the refusal names the argument
+            raise ConnectionConfigError(self.target(), f"argument timeout: {exc}", "fix the operator or hook argument") from None
 
-    def _interpret(self, raw: RawResult, target: Target) -> AgentRun:
+    def _interpret(self, raw: RawResult, target: Location) -> AgentRun:
         from .errors import AgentCommandError
 
         agent = shlex.join(self.config.agent_command)
@@ -257,11 +269,11 @@ class OvcacheHook(BaseHook):
         run = AgentRun.parse(raw.stdout, raw.exit_code, target, raw.stderr_tail)
         if run.error is not None:
             where = target.with_host(run.host)
-            if run.error.code in ("unknown-command", "unknown-option"):
+            if run.error.code in (ErrorCode.UNKNOWN_COMMAND, ErrorCode.UNKNOWN_OPTION):
                 from .errors import AgentTooOld
 
                 raise AgentTooOld(where, f"the agent {run.agent_version} does not know what it was asked: {run.error.message}")
-            if run.error.code == "usage":
+            if run.error.code == ErrorCode.USAGE:
                 from .errors import AgentUsageError
 
                 raise AgentUsageError(where, run.error, self.ovcache_conn_id)
@@ -274,14 +286,52 @@ class OvcacheHook(BaseHook):
             self._transport.kill()
 
     # -- commands -----------------------------------------------------------------------------
-    def warm_args(
+    def run_request(self, request: Request, *, timeout: float | None = None) -> AgentRun:
+        """Run one built request on the host and return the parsed envelope.
+
+        The request's arguments are checked before anything runs: a missing or refused
+        value raises :class:`~.errors.ConnectionConfigError` naming the argument and the host.
+
+        :param request: what to ask the agent (see :mod:`.commands`), the connection's defaults filled in.
+        :param timeout: seconds the agent may run; default the connection's ``command_timeout``.
+        """
+        target = request.location(self.host)
+        return self.run_agent(request.command, self._command_args(request, target), target=target, timeout=timeout)
+
+    async def arun_request(self, request: Request, *, timeout: float | None = None) -> AgentRun:
+        """:meth:`run_request` for triggers: the agent runs without blocking the event loop.
+
+        :param request: what to ask the agent, the connection's defaults filled in.
+        :param timeout: seconds the agent may run; default the connection's ``command_timeout``.
+        """
+        # Reading connections is synchronous in the Task SDK; keep it off the event loop.
+        target = await asyncio.to_thread(lambda: request.location(self.host))
+        args = await asyncio.to_thread(self._command_args, request, target)
+        return await self.arun_agent(request.command, args, target=target, timeout=timeout)
+
+    def _command_args(self, request: Request, target: Location) -> list[str]:
+        try:
+            return command_args(request)
+        except RequestError as exc:
+            if exc.missing:
+                message = (
+                    f"no {exc.argument} given: set {exc.argument} on connection {self.ovcache_conn_id} or pass it to the operator"
+                )
+                raise ConnectionConfigError(target, message) from None
+            raise ConnectionConfigError(target, str(exc), "fix the operator or hook argument") from None
+
+    def _path_map(self, path_map: Mapping[str, str] | None) -> tuple[tuple[str, str], ...]:
+        """``--ovms-path-map`` pairs: the argument's, else the connection's."""
+        return tuple(sorted(path_map.items())) if path_map else self.config.ovms_path_map
+
+    def warm(
         self,
         *,
         models: Sequence[str] | None = None,
         versions: str | None = None,
         version_numbers: Sequence[int] | None = None,
         devices: Sequence[str] | None = None,
-        properties: dict[str, Any] | None = None,
+        properties: Mapping[str, Any] | None = None,
         compile_mode: str | None = None,
         cache_mode: str | None = None,
         model_file: str | None = None,
@@ -294,78 +344,75 @@ class OvcacheHook(BaseHook):
         loader: str | None = None,
         loader_path: str | None = None,
         ovms_config: str | None = None,
-        ovms_path_map: dict[str, str] | None = None,
-    ) -> tuple[list[str], Target]:
+        ovms_path_map: Mapping[str, str] | None = None,
+        timeout: float | None = None,
+    ) -> WarmReport:
+        """Compile model versions into the host's cache as the server would (``ovcache warm``).
+
+        Arguments left ``None`` take the connection's value where it has one.
+
+        :param models: the models to warm; default every model in the repository.
+        :param versions: a version policy (``latest:1``, the default, ``all``, ``specific:1,3``).
+        :param version_numbers: exact version numbers to warm, instead of ``versions``.
+        :param devices: the devices to compile for; default the connection's ``devices``, else CPU.
+        :param properties: OpenVINO compile properties the server passes (``{"PERFORMANCE_HINT": "LATENCY"}``).
+        :param compile_mode: how the server calls ``compile_model`` (``path`` or ``model``).
+        :param cache_mode: OpenVINO ``CACHE_MODE`` (``OPTIMIZE_SPEED`` or ``OPTIMIZE_SIZE``).
+        :param model_file: the model file in each version folder, when there are several.
+        :param serving_config: a serving config on the host; default the connection's.
+        :param encryption_key_file: a cache encryption key file on the host; without one, the key of
+            the connection's ``encryption_key_conn_id`` (if set) goes to the agent's standard input.
+        :param no_cache_device: what to do with a device that cannot cache (``fail`` or ``skip``).
+        :param confirm: load each new blob back before reporting it warmed.
+        :param force: rebuild blobs that are already warm.
+        :param profile: the serving profile (``openvino`` or ``python``); default the connection's.
+        :param loader: a custom loader that compiles as the serving application does; default the connection's.
+        :param loader_path: where that loader is found on the host; default the connection's.
+        :param ovms_config: an OVMS ``config.json`` on the host that says what and how to compile;
+            default the connection's. With one, ``devices`` and the compile arguments are not passed.
+        :param ovms_path_map: server path to agent path, for paths in that config; default the connection's.
+        :param timeout: seconds the agent may run; default the connection's ``command_timeout``.
+        """
         cfg = self.config
         ovms = ovms_config or cfg.ovms_config
-        devices = [] if ovms else list(devices or cfg.devices)
-        target = self.target(
-            ", ".join(models) if models else "(all in the repository)",
-            _versions_label(versions, version_numbers),
-            ", ".join(devices) if devices else ("(from the OVMS config)" if ovms else "CPU"),
+        chosen_loader = loader or cfg.loader
+        chosen_loader_path = loader_path or cfg.loader_path
+        request = WarmRequest(
+            cache_dir=cfg.cache_dir,
+            repository=cfg.repository,
+            models=tuple(models or ()),
+            versions=versions,
+            version_numbers=tuple(version_numbers or ()),
+            devices=() if ovms else tuple(devices or cfg.devices),
+            properties=dict(properties or {}),
+            compile_mode=compile_mode,
+            cache_mode=cache_mode,
+            model_file=model_file,
+            serving_config=serving_config or cfg.serving_config,
+            encryption_key_file=encryption_key_file,
+            no_cache_device=no_cache_device,
+            confirm=confirm,
+            force=force,
+            profile=profile or cfg.profile,
+            loader=str(chosen_loader) if chosen_loader else None,
+            loader_path=str(chosen_loader_path) if chosen_loader_path else None,
+            ovms_config=ovms,
+            ovms_path_map=self._path_map(ovms_path_map) if ovms else (),
         )
-        args = [
-            "--cache-dir",
-            self._require(cfg.cache_dir, "cache_dir", target),
-            "--repository",
-            self._require(cfg.repository, "repository", target),
-        ]
-        for model in models or ():
-            args += ["--model", model]
-        if version_numbers:
-            for number in version_numbers:
-                args += ["--version-number", str(self._value("version_numbers", number, _version_number, target))]
-        elif versions:
-            args += ["--versions", versions]
-        if ovms:
-            # The server's own config.json says how it compiles; nothing else about the compile is passed.
-            args += self._ovms_args(ovms, ovms_path_map)
-        else:
-            for device in devices:
-                args += ["--device", device]
-            for key, value in (properties or {}).items():
-                args += ["--property", f"{key}={value}"]
-            if compile_mode:
-                args += ["--compile-mode", compile_mode]
-            if cache_mode:
-                args += ["--cache-mode", cache_mode]
-            if model_file:
-                args += ["--model-file", model_file]
-            if encryption_key_file:
-                # A key file on the host; without one, a key connection's key goes on stdin.
-                args += ["--encryption-key-file", encryption_key_file]
-            config = serving_config or cfg.serving_config
-            if config:
-                args += ["--config", config]
-            chosen = profile or cfg.profile
-            if chosen and chosen != "openvino":
-                args += ["--profile", chosen]
-            if loader or cfg.loader:
-                args += ["--loader", str(loader or cfg.loader)]
-            if loader_path or cfg.loader_path:
-                args += ["--loader-path", str(loader_path or cfg.loader_path)]
-        if no_cache_device:
-            args += ["--no-cache-device", no_cache_device]
-        if confirm:
-            args.append("--confirm")
-        if force:
-            args.append("--force")
-        return args, target
+        return WarmReport.from_run(self.run_request(request, timeout=timeout))
 
-    def _ovms_args(self, ovms_config: str, path_map: dict[str, str] | None) -> list[str]:
-        """``--ovms-config`` and one ``--ovms-path-map SERVER=AGENT`` per mapping (argument, else connection)."""
-        args = ["--ovms-config", ovms_config]
-        pairs = sorted(path_map.items()) if path_map else list(self.config.ovms_path_map)
-        for server, agent in pairs:
-            args += ["--ovms-path-map", f"{server}={agent}"]
-        return args
+    def _verify_request(
+        self,
+        model: str | None,
+        version: int | None,
+        device: str | None,
+        load_check: bool,
+        infer_check: bool,
+        checksum: str | None,
+    ) -> VerifyRequest:
+        return VerifyRequest(self.config.cache_dir, model, version, device, load_check, infer_check, checksum)
 
-    def warm(self, *, timeout: float | None = None, **kwargs: Any) -> WarmReport:
-        """Compile model versions into the host's cache as the server would (see :meth:`warm_args`)."""
-        args, target = self.warm_args(**kwargs)
-        return WarmReport.from_run(self.run_agent("warm", args, target=target, timeout=timeout))
-
-    def verify_args(
+    def verify(
         self,
         *,
         model: str | None = None,
@@ -374,43 +421,56 @@ class OvcacheHook(BaseHook):
         load_check: bool = False,
         infer_check: bool = False,
         checksum: str | None = None,
-    ) -> tuple[list[str], Target]:
-        target = self.target(model, None if version is None else str(version), device)
-        args = ["--cache-dir", self._require(self.config.cache_dir, "cache_dir", target)]
-        if model:
-            args += ["--model", model]
-        if version is not None:
-            args += ["--version", str(self._value("version", version, _version_number, target))]
-        if device:
-            args += ["--device", device]
-        if load_check:
-            args.append("--load-check")
-        if infer_check:
-            args.append("--infer-check")
-        if checksum:
-            args += ["--checksum", checksum]
-        return args, target
+        timeout: float | None = None,
+    ) -> VerifyReport:
+        """Check that each managed blob would serve the deployed model (``ovcache verify``).
 
-    def verify(self, *, timeout: float | None = None, **kwargs: Any) -> VerifyReport:
-        """Check that each managed blob would serve the deployed model (see :meth:`verify_args`)."""
-        args, target = self.verify_args(**kwargs)
-        return VerifyReport.from_run(self.run_agent("verify", args, target=target, timeout=timeout))
+        :param model: check only this model's blobs.
+        :param version: check only this version.
+        :param device: check only this device's blobs.
+        :param load_check: load each blob with OpenVINO, as the server would.
+        :param infer_check: also run one inference on each loaded blob.
+        :param checksum: the checksum policy (the agent's ``--checksum``).
+        :param timeout: seconds the agent may run; default the connection's ``command_timeout``.
+        """
+        request = self._verify_request(model, version, device, load_check, infer_check, checksum)
+        return VerifyReport.from_run(self.run_request(request, timeout=timeout))
 
-    async def averify(self, *, timeout: float | None = None, **kwargs: Any) -> VerifyReport:
-        args, target = await asyncio.to_thread(lambda: self.verify_args(**kwargs))
-        return VerifyReport.from_run(await self.arun_agent("verify", args, target=target, timeout=timeout))
+    async def averify(
+        self,
+        *,
+        model: str | None = None,
+        version: int | None = None,
+        device: str | None = None,
+        load_check: bool = False,
+        infer_check: bool = False,
+        checksum: str | None = None,
+        timeout: float | None = None,
+    ) -> VerifyReport:
+        """:meth:`verify` for triggers, without blocking the event loop.
+
+        :param model: check only this model's blobs.
+        :param version: check only this version.
+        :param device: check only this device's blobs.
+        :param load_check: load each blob with OpenVINO, as the server would.
+        :param infer_check: also run one inference on each loaded blob.
+        :param checksum: the checksum policy (the agent's ``--checksum``).
+        :param timeout: seconds the agent may run; default the connection's ``command_timeout``.
+        """
+        request = await asyncio.to_thread(self._verify_request, model, version, device, load_check, infer_check, checksum)
+        return VerifyReport.from_run(await self.arun_request(request, timeout=timeout))
 
     def rewarm(self, *, load_check: bool = True, confirm: bool = True, timeout: float | None = None) -> RewarmReport:
-        """Verify the host's cache, rebuild what a warm can fix, verify again (the nightly repair)."""
-        target = self.target()
-        args = ["--cache-dir", self._require(self.config.cache_dir, "cache_dir", target)]
-        if load_check:
-            args.append("--load-check")
-        if not confirm:
-            args.append("--no-confirm")
-        return RewarmReport.from_run(self.run_agent("rewarm", args, target=target, timeout=timeout))
+        """Verify the host's cache, rebuild what a warm can fix, verify again (the nightly repair).
 
-    def invalidate_args(
+        :param load_check: load each blob with OpenVINO while verifying.
+        :param confirm: load each rebuilt blob back before reporting it repaired.
+        :param timeout: seconds the agent may run; default the connection's ``command_timeout``.
+        """
+        request = RewarmRequest(self.config.cache_dir, load_check=load_check, confirm=confirm)
+        return RewarmReport.from_run(self.run_request(request, timeout=timeout))
+
+    def invalidate(
         self,
         *,
         models: Sequence[str] | None = None,
@@ -422,78 +482,106 @@ class OvcacheHook(BaseHook):
         max_bytes: str | int | None = None,
         dry_run: bool = False,
         ovms_config: str | None = None,
-        ovms_path_map: dict[str, str] | None = None,
-    ) -> tuple[list[str], Target]:
-        target = self.target(", ".join(models) if models else None, versions)
-        args = ["--cache-dir", self._require(self.config.cache_dir, "cache_dir", target)]
-        ovms = ovms_config or self.config.ovms_config
-        if ovms and not versions:
-            args += self._ovms_args(ovms, ovms_path_map)  # keep what the server's own version policies serve
-        for model in models or ():
-            args += ["--model", model]
-        if versions:
-            args += ["--versions", versions]
-        if not stale:
-            args.append("--no-stale")
-        if not foreign:
-            args.append("--no-foreign")
-        if orphans:
-            args.append("--orphans")
-        if orphan_min_age is not None:
-            args += ["--orphan-min-age", repr(self._value("orphan_min_age", orphan_min_age, values.parse_seconds, target))]
-        if max_bytes is not None:
-            args += ["--max-bytes", str(self._value("max_bytes", max_bytes, values.parse_size, target))]
-        if dry_run:
-            args.append("--dry-run")
-        return args, target
+        ovms_path_map: Mapping[str, str] | None = None,
+        timeout: float | None = None,
+    ) -> InvalidateReport:
+        """Remove blobs of retired versions, stale and foreign blobs (``ovcache invalidate``).
 
-    def invalidate(self, *, timeout: float | None = None, **kwargs: Any) -> InvalidateReport:
-        """Remove blobs of retired versions, stale and foreign blobs (see :meth:`invalidate_args`)."""
-        args, target = self.invalidate_args(**kwargs)
-        return InvalidateReport.from_run(self.run_agent("invalidate", args, target=target, timeout=timeout))
+        :param models: only these models' blobs; default every model.
+        :param versions: the version policy to keep (``latest:2``); without it, the OVMS config's own
+            version policies (``ovms_config``), else every version in the repository.
+        :param stale: remove blobs of model files that changed.
+        :param foreign: remove blobs of another OpenVINO runtime or CPU.
+        :param orphans: remove blob files no manifest entry records.
+        :param orphan_min_age: seconds an orphan must be old before it is removed.
+        :param max_bytes: a size budget for the cache (bytes, or ``"20G"``); the oldest blobs go first.
+        :param dry_run: only report what would be removed.
+        :param ovms_config: an OVMS ``config.json`` on the host; default the connection's.
+        :param ovms_path_map: server path to agent path, for paths in that config; default the connection's.
+        :param timeout: seconds the agent may run; default the connection's ``command_timeout``.
+        """
+        ovms = ovms_config or self.config.ovms_config
+        request = InvalidateRequest(
+            cache_dir=self.config.cache_dir,
+            models=tuple(models or ()),
+            versions=versions,
+            stale=stale,
+            foreign=foreign,
+            orphans=orphans,
+            orphan_min_age=orphan_min_age,
+            max_bytes=max_bytes,
+            dry_run=dry_run,
+            ovms_config=ovms,
+            ovms_path_map=self._path_map(ovms_path_map) if ovms else (),
+        )
+        return InvalidateReport.from_run(self.run_request(request, timeout=timeout))
 
     def status(self, *, timeout: float | None = None) -> dict[str, Any]:
-        """What the cache directory holds (the agent's ``status`` result, as is)."""
-        target = self.target()
-        args = ["--cache-dir", self._require(self.config.cache_dir, "cache_dir", target)]
-        return self.run_agent("status", args, target=target, timeout=timeout).result
+        """What the cache directory holds (the agent's ``status`` result, as is).
 
-    def devices_args(self, devices: Sequence[str] | None = None) -> tuple[list[str], Target]:
-        names = list(devices or ())
-        args: list[str] = []
-        for name in names:
-            args += ["--device", name]
-        return args, self.target(device=", ".join(names) or None)
+        :param timeout: seconds the agent may run; default the connection's ``command_timeout``.
+        """
+        return self.run_request(StatusRequest(self.config.cache_dir), timeout=timeout).result
 
     def devices(self, devices: Sequence[str] | None = None, *, timeout: float | None = None) -> DevicesReport:
-        """Devices on the host, their capabilities and whether they can cache (``EXPORT_IMPORT``)."""
-        args, target = self.devices_args(devices)
-        return DevicesReport.from_run(self.run_agent("devices", args, target=target, timeout=timeout))
+        """Devices on the host, their capabilities and whether they can cache (``EXPORT_IMPORT``).
+
+        :param devices: only these devices; default every device OpenVINO sees on the host.
+        :param timeout: seconds the agent may run; default the connection's ``command_timeout``.
+        """
+        return DevicesReport.from_run(self.run_request(DevicesRequest(tuple(devices or ())), timeout=timeout))
 
     async def adevices(self, devices: Sequence[str] | None = None, *, timeout: float | None = None) -> DevicesReport:
-        args, target = await asyncio.to_thread(self.devices_args, devices)
-        return DevicesReport.from_run(await self.arun_agent("devices", args, target=target, timeout=timeout))
+        """:meth:`devices` for triggers, without blocking the event loop.
 
-    def models_args(
-        self, *, repository: str | None = None, models: Sequence[str] | None = None, versions: str = "all"
-    ) -> tuple[list[str], Target]:
-        target = self.target(", ".join(models) if models else None)
-        args = ["--repository", self._require(repository or self.config.repository, "repository", target), "--versions", versions]
-        for model in models or ():
-            args += ["--model", model]
-        return args, target
+        :param devices: only these devices; default every device OpenVINO sees on the host.
+        :param timeout: seconds the agent may run; default the connection's ``command_timeout``.
+        """
+        return DevicesReport.from_run(await self.arun_request(DevicesRequest(tuple(devices or ())), timeout=timeout))
 
-    def models(self, *, timeout: float | None = None, **kwargs: Any) -> ModelsReport:
-        """Models and versions in the host's repository (see :meth:`models_args`)."""
-        args, target = self.models_args(**kwargs)
-        return ModelsReport.from_run(self.run_agent("models", args, target=target, timeout=timeout))
+    def _models_request(self, repository: str | None, models: Sequence[str] | None, versions: str) -> ModelsRequest:
+        return ModelsRequest(repository or self.config.repository, tuple(models or ()), versions)
 
-    async def amodels(self, *, timeout: float | None = None, **kwargs: Any) -> ModelsReport:
-        args, target = await asyncio.to_thread(lambda: self.models_args(**kwargs))
-        return ModelsReport.from_run(await self.arun_agent("models", args, target=target, timeout=timeout))
+    def models(
+        self,
+        *,
+        repository: str | None = None,
+        models: Sequence[str] | None = None,
+        versions: str = "all",
+        timeout: float | None = None,
+    ) -> ModelsReport:
+        """Models and versions in the host's repository (``ovcache models``).
+
+        :param repository: the repository root on the host; default the connection's ``repository``.
+        :param models: only these models; default every model.
+        :param versions: the version policy to list (``all`` by default).
+        :param timeout: seconds the agent may run; default the connection's ``command_timeout``.
+        """
+        return ModelsReport.from_run(self.run_request(self._models_request(repository, models, versions), timeout=timeout))
+
+    async def amodels(
+        self,
+        *,
+        repository: str | None = None,
+        models: Sequence[str] | None = None,
+        versions: str = "all",
+        timeout: float | None = None,
+    ) -> ModelsReport:
+        """:meth:`models` for triggers, without blocking the event loop.
+
+        :param repository: the repository root on the host; default the connection's ``repository``.
+        :param models: only these models; default every model.
+        :param versions: the version policy to list (``all`` by default).
+        :param timeout: seconds the agent may run; default the connection's ``command_timeout``.
+        """
+        request = await asyncio.to_thread(self._models_request, repository, models, versions)
+        return ModelsReport.from_run(await self.arun_request(request, timeout=timeout))
 
     def agent_version(self, *, timeout: float | None = None) -> AgentVersion:
-        """The agent's version, envelope schema and OpenVINO version on the host."""
+        """The agent's version, envelope schema and OpenVINO version on the host.
+
+        :param timeout: seconds the agent may run; default the connection's ``command_timeout``.
+        """
         return AgentVersion.from_run(self.run_agent("version", timeout=timeout))
 
     def test_connection(self) -> tuple[bool, str]:

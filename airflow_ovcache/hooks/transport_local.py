@@ -18,7 +18,9 @@ import time
 from collections.abc import Callable, Sequence
 from typing import IO, Any
 
-from .errors import AgentTimeout, Target
+from ..core import trace
+from ..protocol.location import Location
+from .errors import AgentTimeout
 from .transport import LineCollector, LineSink, RawResult
 
 KILL_GRACE = 5.0
@@ -43,25 +45,43 @@ def _signal_group(pid: int, sig: int) -> bool:
 
 
 class LocalTransport:
-    kind = "local"
+    """Run the agent as a child process of the worker, in its own session.
 
-    def __init__(self, agent_command: Sequence[str], env: dict[str, str] | None = None, kill_grace: float = KILL_GRACE) -> None:
+    :param agent_command: the agent's command line (``["ovcache"]``, or a venv's path to it).
+    """
+
+    def __init__(self, agent_command: Sequence[str]) -> None:
         if not agent_command:
             raise ValueError("agent_command must not be empty")
         self.agent_command = list(agent_command)
-        self.env = env
-        self.kill_grace = kill_grace
         self._pid: int | None = None
 
-    def describe(self) -> str:
-        return "local subprocess"
+    def remote_host(self, target: Location) -> str | None:
+        """None: the host is the worker itself, named by its host name.
+
+        :param target: unused; the protocol's signature.
+        """
+        return None
 
     # -- sync ---------------------------------------------------------------------------------
+    @trace.traced("local.run")
     def run(
-        self, args: Sequence[str], *, target: Target, timeout: float | None, on_line: LineSink, stdin: bytes | None = None
+        self, args: Sequence[str], *, target: Location, timeout: float | None, on_line: LineSink, stdin: bytes | None = None
     ) -> RawResult:
+        """Start the agent in its own session and wait for it; see :meth:`.transport.Transport.run`.
+
+        The agent gets the worker's environment without Airflow's secrets. On a timeout, or when the
+        task itself is killed, the whole process group gets SIGTERM, then SIGKILL after
+        :data:`KILL_GRACE` seconds, so that no compile outlives the task. A program that cannot be
+        started comes back as a result, not an exception.
+
+        :param args: the agent's arguments, after :attr:`agent_command`.
+        :param target: what the run is about, named in the timeout error.
+        :param timeout: seconds the agent may run; ``None`` for no limit.
+        :param on_line: called with each stderr line (the agent's progress) as it arrives.
+        :param stdin: bytes written to the agent's standard input (a secret); ``None`` gives it none.
+        """
         argv = [*self.agent_command, *args]
-        started = time.monotonic()
         try:
             proc = subprocess.Popen(
                 argv,
@@ -91,10 +111,7 @@ class LocalTransport:
             self._stop_group(proc)
             _join(pumps, DRAIN_GRACE)
             collector.close()
-            raise AgentTimeout(
-                target,
-                f"the agent did not finish within {timeout:g}s and was stopped with its process group (last lines: {' | '.join(list(collector.tail)[-3:]) or 'none'})",
-            ) from None
+            raise _timed_out(target, timeout, collector) from None
         except BaseException:
             # A task kill or execution_timeout lands here: the agent must not outlive the task.
             self._stop_group(proc)
@@ -107,25 +124,37 @@ class LocalTransport:
         for stream in (proc.stdout, proc.stderr):
             stream.close()
         collector.close()
-        return _result(proc.returncode, b"".join(chunks), collector, time.monotonic() - started)
+        return _result(proc.returncode, b"".join(chunks), collector)
 
     def _stop_group(self, proc: subprocess.Popen[bytes]) -> None:
         if not _signal_group(proc.pid, signal.SIGTERM):
             return
         try:
-            proc.wait(timeout=self.kill_grace)
+            proc.wait(timeout=KILL_GRACE)
         except subprocess.TimeoutExpired:
             pass
         _signal_group(proc.pid, signal.SIGKILL)
         with contextlib.suppress(subprocess.TimeoutExpired):
-            proc.wait(timeout=self.kill_grace)
+            proc.wait(timeout=KILL_GRACE)
 
     # -- async --------------------------------------------------------------------------------
     async def arun(
-        self, args: Sequence[str], *, target: Target, timeout: float | None, on_line: LineSink, stdin: bytes | None = None
+        self, args: Sequence[str], *, target: Location, timeout: float | None, on_line: LineSink, stdin: bytes | None = None
     ) -> RawResult:
+        """Start the agent in its own session and wait for it; see :meth:`.transport.Transport.arun`.
+
+        The agent gets the worker's environment without Airflow's secrets. On a timeout, or when the
+        task itself is killed (the coroutine cancelled), the whole process group gets SIGTERM, then SIGKILL after
+        :data:`KILL_GRACE` seconds, so that no compile outlives the task. A program that cannot be
+        started comes back as a result, not an exception.
+
+        :param args: the agent's arguments, after :attr:`agent_command`.
+        :param target: what the run is about, named in the timeout error.
+        :param timeout: seconds the agent may run; ``None`` for no limit.
+        :param on_line: called with each stderr line (the agent's progress) as it arrives.
+        :param stdin: bytes written to the agent's standard input (a secret); ``None`` gives it none.
+        """
         argv = [*self.agent_command, *args]
-        started = time.monotonic()
         try:
             proc = await asyncio.create_subprocess_exec(
                 *argv,
@@ -157,10 +186,7 @@ class LocalTransport:
             await self._astop_group(proc)
             readers.cancel()
             collector.close()
-            raise AgentTimeout(
-                target,
-                f"the agent did not finish within {timeout:g}s and was stopped with its process group (last lines: {' | '.join(list(collector.tail)[-3:]) or 'none'})",
-            ) from None
+            raise _timed_out(target, timeout, collector) from None
         except BaseException:
             await asyncio.shield(self._astop_group(proc))
             readers.cancel()
@@ -174,16 +200,16 @@ class LocalTransport:
             with contextlib.suppress(asyncio.TimeoutError, asyncio.CancelledError):
                 await asyncio.wait_for(readers, DRAIN_GRACE)
         collector.close()
-        return _result(proc.returncode, b"".join(chunks), collector, time.monotonic() - started)
+        return _result(proc.returncode, b"".join(chunks), collector)
 
     async def _astop_group(self, proc: asyncio.subprocess.Process) -> None:
         if not _signal_group(proc.pid, signal.SIGTERM):
             return
         with contextlib.suppress(asyncio.TimeoutError):
-            await asyncio.wait_for(proc.wait(), self.kill_grace)
+            await asyncio.wait_for(proc.wait(), KILL_GRACE)
         _signal_group(proc.pid, signal.SIGKILL)
         with contextlib.suppress(asyncio.TimeoutError):
-            await asyncio.wait_for(proc.wait(), self.kill_grace)
+            await asyncio.wait_for(proc.wait(), KILL_GRACE)
 
     # -- shared -------------------------------------------------------------------------------
     def kill(self) -> None:
@@ -196,8 +222,7 @@ class LocalTransport:
         # The agent needs none of Airflow's secrets: connections and variables given as
         # environment variables (a cache key among them), or configuration such as the
         # metadata database URL and the fernet key. It does not inherit them.
-        source = os.environ if self.env is None else self.env
-        env = {k: v for k, v in source.items() if not k.startswith(AIRFLOW_SECRET_PREFIXES)}
+        env = {k: v for k, v in os.environ.items() if not k.startswith(AIRFLOW_SECRET_PREFIXES)}
         # Progress lines must reach the task log as they happen.
         env.setdefault("PYTHONUNBUFFERED", "1")
         return env
@@ -225,8 +250,16 @@ def _not_started(program: str, exc: OSError) -> RawResult:
     return RawResult(code, "", [f"{program}: {exc.strerror or exc}"])
 
 
-def _result(returncode: int | None, stdout: bytes, collector: LineCollector, seconds: float) -> RawResult:
+def _result(returncode: int | None, stdout: bytes, collector: LineCollector) -> RawResult:
     text = stdout.decode("utf-8", "replace")
     if returncode is not None and returncode < 0:
-        return RawResult(None, text, list(collector.tail), signal=-returncode, seconds=seconds)
-    return RawResult(returncode, text, list(collector.tail), seconds=seconds)
+        return RawResult(None, text, list(collector.tail), signal=-returncode)
+    return RawResult(returncode, text, list(collector.tail))
+
+
+def _timed_out(target: Location, timeout: float | None, collector: LineCollector) -> AgentTimeout:
+    """The error for an agent stopped at its deadline, with its last stderr lines (the sync and async runs share it)."""
+    last = " | ".join(list(collector.tail)[-3:]) or "none"
+    return AgentTimeout(
+        target, f"the agent did not finish within {timeout or 0:g}s and was stopped with its process group (last lines: {last})"
+    )

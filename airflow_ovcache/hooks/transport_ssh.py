@@ -33,15 +33,16 @@ import time
 from collections.abc import Callable, Sequence
 from typing import Any
 
+from ..core import trace
+from ..protocol.location import Location
 from .errors import (
     AgentTimeout,
     ConnectionConfigError,
     HostKeyMismatch,
     HostKeyNotPinned,
-    OvcacheError,
+    OvcacheHookError,
     SSHConnectError,
     SSHLoginRefused,
-    Target,
 )
 from .transport import LineCollector, LineSink, RawResult
 
@@ -76,7 +77,13 @@ _TRANSIENT_SSH_MESSAGES = (
 
 
 def is_transient(exc: BaseException) -> bool:
-    """True for connect failures worth retrying; False for a rejected key, login or host key."""
+    """True for connect failures worth retrying; False for a rejected key, login or host key.
+
+    The connect loop retries a transient failure with backoff and turns any other into a task failure at
+    once: retrying a refused login only delays the error a person has to fix.
+
+    :param exc: what the SSH hook's ``get_conn`` raised.
+    """
     import paramiko
 
     if isinstance(exc, paramiko.AuthenticationException) and "transport shut down or saw EOF" in str(exc):
@@ -102,7 +109,17 @@ def _flag(value: Any) -> bool:
 
 
 class SSHTransport:
-    kind = "ssh"
+    """Run the agent on a host through an SSH provider connection (see the module's docstring).
+
+    :param ssh_conn_id: the SSH provider connection of the host.
+    :param agent_command: the agent's command line on the host.
+    :param connect_timeout: seconds one connect attempt (and opening a session) may take.
+    :param connect_retries: how many times a connect failure that may pass is retried.
+    :param retry_backoff: seconds before the first retry; doubled each time, up to a minute, with jitter.
+    :param remote_timeout: stop the agent's process group on the host on a timeout or kill, and run
+        it under ``timeout(1)``; off for hosts whose login shell is not POSIX.
+    :param sleep: how to wait between retries (tests pass a recorder).
+    """
 
     def __init__(
         self,
@@ -128,12 +145,13 @@ class SSHTransport:
         self._hook: Any = None
         self._cancel: threading.Event | None = None
 
-    def describe(self) -> str:
-        return f"ssh (connection {self.ssh_conn_id})"
-
     # -- the SSH provider's hook --------------------------------------------------------------
-    def ssh_hook(self, target: Target) -> Any:
-        """The SSH provider's hook for this connection, with host key checking forced on."""
+    @trace.traced("ssh.hook")
+    def ssh_hook(self, target: Location) -> Any:
+        """The SSH provider's hook for this connection, with host key checking forced on (built once).
+
+        :param target: what a failure to read the SSH connection is about.
+        """
         if self._hook is not None:
             return self._hook
         import inspect
@@ -167,17 +185,24 @@ class SSHTransport:
         return hook
 
     def address(self) -> str:
+        """``host:port`` once the connection has been read, else the connection's id (for messages)."""
         hook = self._hook
         if hook is None:
             return self.ssh_conn_id
         port = getattr(hook, "port", None) or 22
         return f"{hook.remote_host}:{port}"
 
-    def remote_host(self) -> str | None:
-        return getattr(self._hook, "remote_host", None)
+    def remote_host(self, target: Location) -> str | None:
+        """The SSH connection's host, read from the connection (no session is opened).
+
+        :param target: what a failure to read the SSH connection is about.
+        """
+        host = self.ssh_hook(target).remote_host
+        return str(host) if host else None
 
     # -- connect ------------------------------------------------------------------------------
-    def _connect(self, target: Target) -> Any:
+    @trace.traced("ssh.connect")
+    def _connect(self, target: Location) -> Any:
         hook = self.ssh_hook(target)
         attempts = self.connect_retries + 1
         self.attempts = 0
@@ -206,7 +231,7 @@ class SSHTransport:
                 self.sleep(delay)
         raise AssertionError("unreachable")
 
-    def _permanent(self, exc: BaseException, target: Target) -> OvcacheError:
+    def _permanent(self, exc: BaseException, target: Location) -> OvcacheHookError:
         import paramiko
 
         addr = self.address()
@@ -233,6 +258,9 @@ class SSHTransport:
     def remote_command(self, args: Sequence[str], timeout: float | None) -> str:
         """The command line the host's shell runs.
 
+        :param args: the agent's arguments.
+        :param timeout: the run's time limit in seconds, for the remote ``timeout(1)``; ``None`` for none.
+
         With ``remote_timeout`` (the default) the shell first reports its pid, which is
         also the process group of everything the agent starts, then execs the agent
         under ``timeout(1)``: a timeout or a task kill can then stop the remote
@@ -246,13 +274,29 @@ class SSHTransport:
         return f"echo {PID_MARKER} $$ >&2; exec {command}"
 
     def run(
-        self, args: Sequence[str], *, target: Target, timeout: float | None, on_line: LineSink, stdin: bytes | None = None
+        self, args: Sequence[str], *, target: Location, timeout: float | None, on_line: LineSink, stdin: bytes | None = None
     ) -> RawResult:
+        """See :meth:`.transport.Transport.run`.
+
+        :param args: the agent's arguments, after its own command.
+        :param target: what the run is about, for connect and timeout failures.
+        :param timeout: seconds the agent may run; ``None`` for no limit.
+        :param on_line: called with each stderr line as it arrives.
+        :param stdin: bytes sent down the session's stdin (a secret); ``None`` for none.
+        """
         return self._run(args, target, timeout, on_line, None, stdin)
 
     async def arun(
-        self, args: Sequence[str], *, target: Target, timeout: float | None, on_line: LineSink, stdin: bytes | None = None
+        self, args: Sequence[str], *, target: Location, timeout: float | None, on_line: LineSink, stdin: bytes | None = None
     ) -> RawResult:
+        """See :meth:`.transport.Transport.arun`; the session runs in a thread, cancelling closes it.
+
+        :param args: the agent's arguments, after its own command.
+        :param target: what the run is about, for connect and timeout failures.
+        :param timeout: seconds the agent may run; ``None`` for no limit.
+        :param on_line: called with each stderr line as it arrives.
+        :param stdin: bytes sent down the session's stdin; ``None`` for none.
+        """
         cancel = threading.Event()
         worker = asyncio.ensure_future(asyncio.to_thread(self._run, args, target, timeout, on_line, cancel, stdin))
         try:
@@ -263,13 +307,14 @@ class SSHTransport:
             raise
 
     def kill(self) -> None:
+        """Stop a running agent: the session's reader stops the remote process group and closes."""
         if self._cancel is not None:
             self._cancel.set()
 
     def _run(
         self,
         args: Sequence[str],
-        target: Target,
+        target: Location,
         timeout: float | None,
         on_line: LineSink,
         cancel: threading.Event | None,
@@ -288,7 +333,7 @@ class SSHTransport:
                 channel.sendall(stdin)
             channel.shutdown_write()
             return self._read(client, channel, target, timeout, on_line, started, self._cancel)
-        except OvcacheError:
+        except OvcacheHookError:
             raise
         except Exception as exc:  # noqa: BLE001 - a session that broke after connecting
             raise SSHConnectError(
@@ -298,7 +343,7 @@ class SSHTransport:
             client.close()
             self._hook.client = None
 
-    def _stop_remote(self, client: Any, pgid: int | None, target: Target) -> None:
+    def _stop_remote(self, client: Any, pgid: int | None, target: Location) -> None:
         """Stop the agent's process group on the host, over a second session of the same connection."""
         if pgid is None:
             return
@@ -313,11 +358,12 @@ class SSHTransport:
         except Exception as exc:  # noqa: BLE001 - best effort; timeout(1) on the host is the backstop
             log.warning("%s: could not stop the agent on %s (process group %s): %s", target.host, self.address(), pgid, exc)
 
+    @trace.traced("ssh.session")
     def _read(
         self,
         client: Any,
         channel: Any,
-        target: Target,
+        target: Location,
         timeout: float | None,
         on_line: LineSink,
         started: float,
@@ -367,7 +413,6 @@ class SSHTransport:
         while channel.recv_stderr_ready():
             collector.feed(channel.recv_stderr(65536))
         collector.close()
-        seconds = time.monotonic() - started
         stdout = b"".join(chunks).decode("utf-8", "replace")
         if channel.exit_status_ready():
             status = channel.recv_exit_status()
@@ -375,16 +420,16 @@ class SSHTransport:
                 # paramiko's "no exit status": the session ended without one.
                 if not channel.get_transport().is_active():
                     raise SSHConnectError(target, _lost(self.address()), "rerun the task")
-                return RawResult(None, stdout, list(collector.tail), signal=0, seconds=seconds)
+                return RawResult(None, stdout, list(collector.tail), signal=0)
             if status == 124 and self.remote_timeout and timeout:
                 raise AgentTimeout(target, f"the agent did not finish within {timeout:g}s and timeout(1) stopped it on the host")
             if status >= 128 + 1 and status <= 128 + 64 and status != 130:
-                return RawResult(None, stdout, list(collector.tail), signal=status - 128, seconds=seconds)
-            return RawResult(status, stdout, list(collector.tail), seconds=seconds)
+                return RawResult(None, stdout, list(collector.tail), signal=status - 128)
+            return RawResult(status, stdout, list(collector.tail))
         if not channel.get_transport().is_active():
             raise SSHConnectError(target, _lost(self.address()), "rerun the task")
         # sshd closed the session without an exit status: the command died by a signal.
-        return RawResult(None, stdout, list(collector.tail), signal=0, seconds=seconds)
+        return RawResult(None, stdout, list(collector.tail), signal=0)
 
 
 def _lost(address: str) -> str:

@@ -1,82 +1,21 @@
-"""What the ovcache operators share: the connection, the hook, and argument coercion."""
+"""What the ovcache operators share: the connection, the hook, the task label, and failure reporting.
+
+Argument coercion is in :mod:`.arguments`; the failure record's shape and kinds are in
+:mod:`airflow_ovcache.outcomes`.
+"""
 
 from __future__ import annotations
 
 import functools
-from collections.abc import Callable, Sequence
+from collections.abc import Callable
 from functools import cached_property
 from typing import Any
 
 from airflow.sdk import BaseOperator
 
-from ..hooks.config import split_list
+from ..hooks.errors import failure_kind
 from ..hooks.ovcache import OvcacheHook
-
-
-def is_template(value: Any) -> bool:
-    """A value only known at run time: a Jinja template, an XComArg, or a mapped task group's argument."""
-    if isinstance(value, str):
-        return "{{" in value
-    # XComArg and MappedArgument resolve at run time; checking them at parse time would reject them.
-    return hasattr(value, "resolve") and hasattr(value, "iter_references")
-
-
-def as_names(value: Any) -> list[str] | None:
-    """A model or device list from a list, a single name, or a comma-separated string."""
-    names = list(split_list(value))
-    return names or None
-
-
-def as_version_numbers(value: Any, minimum: int = 1) -> list[int] | None:
-    """Version numbers from an int, a list, or a (rendered) string such as ``"3"`` or ``"2,3"``."""
-    if value is None or value == "" or value == []:
-        return None
-    items: Sequence[Any] = split_list(value) if isinstance(value, str) else value if isinstance(value, (list, tuple)) else [value]
-    from ..core.values import parse_count
-
-    numbers = []
-    for item in items:
-        try:
-            numbers.append(parse_count(item, minimum=minimum, maximum=10**18 - 1))
-        except ValueError:
-            # True, 2.5 and "2x" are refused, not read as 1, 2 and an error later.
-            raise ValueError(f"version {item!r} is not a version number (a whole number of at least {minimum})") from None
-    return numbers
-
-
-def path_map(value: Any) -> dict[str, str] | None:
-    """An OVMS path map from a dict or a rendered JSON object (server path prefix to agent path prefix)."""
-    if not value:
-        return None
-    if isinstance(value, str):
-        import json
-
-        try:
-            value = json.loads(value)
-        except ValueError:
-            raise ValueError(f"ovms_path_map {value!r} is neither a dict nor a JSON object") from None
-    if not isinstance(value, dict) or not all(isinstance(k, str) and isinstance(v, str) for k, v in value.items()):
-        raise ValueError(f"ovms_path_map must map server paths to agent paths, not {value!r}")
-    return dict(value)
-
-
-def human_bytes(size: int | None) -> str:
-    if size is None:
-        return "-"
-    value = float(size)
-    for unit in ("B", "KiB", "MiB", "GiB"):
-        if value < 1024:
-            return f"{value:.0f} {unit}" if unit == "B" else f"{value:.1f} {unit}"
-        value /= 1024
-    return f"{value:.1f} TiB"
-
-
-def check_choice(name: str, value: Any, choices: Sequence[str | None]) -> None:
-    if value is None or is_template(value):
-        return
-    if value not in choices:
-        allowed = ", ".join(repr(c) for c in choices if c is not None)
-        raise ValueError(f"{name}={value!r} is not one of {allowed}")
+from ..outcomes import ERROR_XCOM_KEY, failure_record
 
 
 def host_label_template(*fields: str) -> str:
@@ -85,6 +24,9 @@ def host_label_template(*fields: str) -> str:
     Mapped instances then read ``infer-02 · resnet v3`` in the UI instead of ``[1]``:
     the one a person looking for the failing host opens. Rendered from the task's own
     (rendered) fields, so it is known before the task runs and still there when it fails.
+
+    :param fields: the task's attributes to add after the host, in order; one whose name
+        says ``version`` is written ``v<n>``.
     """
     label = "{{ task.host_name or task.ovcache_conn_id }}"
     for name in fields:
@@ -93,34 +35,28 @@ def host_label_template(*fields: str) -> str:
     return label
 
 
-ERROR_XCOM_KEY = "ovcache_error"
+def push_failure(ti: Any, task_id: str, exc: BaseException, log: Any) -> None:
+    """Leave ``exc`` in XCom as a failure record (see :mod:`airflow_ovcache.outcomes`); never raise.
 
-
-def failure_record(task_id: str, exc: BaseException) -> dict[str, Any]:
-    """A failure as plain data: where (from the error's target, if it has one) and why."""
-    from ..core.text import one_line
-    from ..hooks.errors import failure_kind
-
-    target = getattr(exc, "target", None)
-    version = getattr(target, "version", None)
-    return {
-        "task_id": task_id,
-        "host": getattr(target, "host", None),
-        "model": getattr(target, "model", None),
-        # A number where it is one, as everywhere else in XCom.
-        "version": int(version) if isinstance(version, str) and version.isdigit() else version,
-        "device": getattr(target, "device", None),
-        "error": type(exc).__name__,
-        "kind": failure_kind(exc),
-        "message": one_line(str(exc)),
-        # The reason and what to do, without the coordinates the message starts with.
-        "reason": one_line(getattr(exc, "reason", "") or str(exc)),
-        "hint": one_line(getattr(exc, "hint", "") or ""),
-    }
+    :param ti: the running task instance (whatever has ``xcom_push``).
+    :param task_id: the task, or the step of a ``@task``, the record names.
+    :param exc: the exception the task is failing with.
+    :param log: where to say so if the record cannot be pushed.
+    """
+    try:
+        ti.xcom_push(key=ERROR_XCOM_KEY, value=failure_record(task_id, exc, failure_kind(exc)))
+    except Exception:  # noqa: BLE001 - reporting must never mask the real failure
+        log.warning("could not record the failure in XCom", exc_info=True)
 
 
 def reporting_failures(execute: Callable[..., Any]) -> Callable[..., Any]:
-    """Wrap ``execute``: a failure is also pushed to XCom under ``ovcache_error``, then re-raised."""
+    """Decorate an ``execute`` (or ``execute_complete``): a failure is also left in XCom, then re-raised.
+
+    Every ovcache operator and sensor applies it to its own ``execute``, so a summary
+    task downstream can say which host failed and why without reading logs.
+
+    :param execute: the method to wrap; it takes the task's context as its first argument.
+    """
 
     @functools.wraps(execute)
     def wrapper(self: BaseOperator, context: Any, *args: Any, **kwargs: Any) -> Any:
@@ -129,10 +65,7 @@ def reporting_failures(execute: Callable[..., Any]) -> Callable[..., Any]:
         except Exception as exc:
             ti = context.get("ti") if hasattr(context, "get") else None
             if ti is not None:
-                try:
-                    ti.xcom_push(key=ERROR_XCOM_KEY, value=failure_record(self.task_id, exc))
-                except Exception:  # noqa: BLE001 - reporting must never mask the real failure
-                    self.log.warning("could not record the failure in XCom", exc_info=True)
+                push_failure(ti, self.task_id, exc, self.log)
             raise
 
     return wrapper
@@ -151,20 +84,17 @@ class OvcacheBaseOperator(BaseOperator):
     :param encryption_key_conn_id: a connection whose password is the cache encryption key
         (64 hex characters); overrides the host connection's ``encryption_key_conn_id``. The key
         reaches the agent on its standard input, never in a command line, log or XCom.
+    :param kwargs: to Airflow's BaseOperator (``task_id``, ``retries``, ...); ``map_index_template`` defaults to naming the host.
 
     When the task fails, the failure (host, model, version, device, message) is also
     pushed to XCom under ``ovcache_error``, so a summary task downstream can say
-    which host failed and why without reading logs.
+    which host failed and why without reading logs: each subclass decorates its
+    ``execute`` with :func:`reporting_failures`.
     """
 
     ui_color = "#cfe3f7"
     # The fields a mapped instance is labelled with besides the host (see host_label_template).
     label_fields: tuple[str, ...] = ()
-
-    def __init_subclass__(cls, **kwargs: Any) -> None:
-        super().__init_subclass__(**kwargs)
-        if "execute" in cls.__dict__:
-            cls.execute = reporting_failures(cls.__dict__["execute"])  # type: ignore[method-assign]
 
     def __init__(
         self,
@@ -187,6 +117,7 @@ class OvcacheBaseOperator(BaseOperator):
         self.command_timeout = command_timeout
 
     def hook_overrides(self) -> dict[str, Any]:
+        """The connection settings this task overrides, as :class:`OvcacheHook` keyword arguments."""
         return {
             "cache_dir": self.cache_dir or None,
             "command_timeout": self.command_timeout,
@@ -196,9 +127,11 @@ class OvcacheBaseOperator(BaseOperator):
 
     @cached_property
     def hook(self) -> OvcacheHook:
+        """The hook of the target host, made on first use (never when the DAG is parsed)."""
         return OvcacheHook(self.ovcache_conn_id, **self.hook_overrides())
 
     def on_kill(self) -> None:
+        """Stop the agent with the task."""
         # The agent runs in its own process group (or over SSH): stop it with the task.
         if "hook" in self.__dict__:
             self.hook.kill()

@@ -5,10 +5,11 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import TYPE_CHECKING, Any
 
-from ..core.text import printable
+from ..core.text import human_bytes, printable
 from ..hooks.errors import ProblemsFound
-from ..hooks.results import InvalidateReport
-from .base import OvcacheBaseOperator, as_names, human_bytes, path_map
+from ..hooks.reports import InvalidateReport
+from .arguments import as_names, path_map
+from .base import OvcacheBaseOperator, reporting_failures
 
 if TYPE_CHECKING:
     from airflow.sdk import Context
@@ -41,6 +42,7 @@ class OvcacheInvalidateOperator(OvcacheBaseOperator):
         keep what each model's ``model_version_policy`` serves; default the connection's. (templated)
     :param ovms_path_map: with ``ovms_config``: server path prefix to agent path prefix. (templated)
     :param command_timeout: seconds the agent may run; default the connection's.
+    :param kwargs: to :class:`.OvcacheBaseOperator` (``host_name``, ``encryption_key_conn_id``) and BaseOperator (``task_id``...).
     """
 
     label_fields = ("models",)
@@ -89,7 +91,12 @@ class OvcacheInvalidateOperator(OvcacheBaseOperator):
         self.plan_only = dry_run  # BaseOperator.dry_run is a method
         self.fail_on_problems = fail_on_problems
 
+    @reporting_failures
     def execute(self, context: Context) -> dict[str, Any]:
+        """Remove what the policy no longer keeps (or only plan it); the report goes to XCom, and a missed ``max_bytes`` fails the task unless ``fail_on_problems`` is off.
+
+        :param context: the task's context.
+        """
         report = self.hook.invalidate(
             models=as_names(self.models),
             versions=self.versions or None,

@@ -7,8 +7,8 @@ from typing import TYPE_CHECKING, Any
 
 from ..core.text import printable
 from ..hooks.errors import ProblemsFound
-from ..hooks.results import RewarmReport
-from .base import OvcacheBaseOperator
+from ..hooks.reports import RewarmReport
+from .base import OvcacheBaseOperator, reporting_failures
 
 if TYPE_CHECKING:
     from airflow.sdk import Context
@@ -32,6 +32,7 @@ class OvcacheRewarmOperator(OvcacheBaseOperator):
     :param fail_on_unrepaired: fail the task when something is still not ok afterwards
         (default True). Set False when a report task downstream decides.
     :param command_timeout: seconds the agent may run; default the connection's.
+    :param kwargs: to :class:`.OvcacheBaseOperator` (``host_name``, ``encryption_key_conn_id``) and BaseOperator (``task_id``...).
     """
 
     template_fields: Sequence[str] = ("ovcache_conn_id", "host_name", "cache_dir")
@@ -43,7 +44,12 @@ class OvcacheRewarmOperator(OvcacheBaseOperator):
         self.confirm = confirm
         self.fail_on_unrepaired = fail_on_unrepaired
 
+    @reporting_failures
     def execute(self, context: Context) -> dict[str, Any]:
+        """Verify, rebuild what verify refuses, verify again; the report goes to XCom, and what stays broken fails the task unless ``fail_on_unrepaired`` is off.
+
+        :param context: the task's context.
+        """
         report = self.hook.rewarm(load_check=self.load_check, confirm=self.confirm)
         self._log_summary(report)
         if report.unrepaired and self.fail_on_unrepaired:

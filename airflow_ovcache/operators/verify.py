@@ -7,8 +7,9 @@ from typing import TYPE_CHECKING, Any
 
 from ..core.text import printable
 from ..hooks.errors import ProblemsFound
-from ..hooks.results import VerifyReport
-from .base import OvcacheBaseOperator, as_version_numbers, check_choice, is_template
+from ..hooks.reports import VerifyReport
+from .arguments import as_version_numbers, check_choice, is_template
+from .base import OvcacheBaseOperator, reporting_failures
 
 if TYPE_CHECKING:
     from airflow.sdk import Context
@@ -38,6 +39,7 @@ class OvcacheVerifyOperator(OvcacheBaseOperator):
     :param fail_on_problems: fail the task when any entry is not ``ok`` (default). Set to
         ``False`` to hand the result to a repair task instead.
     :param command_timeout: seconds the agent may run; default the connection's.
+    :param kwargs: to :class:`.OvcacheBaseOperator` (``host_name``, ``encryption_key_conn_id``) and BaseOperator (``task_id``...).
     """
 
     label_fields = ("model", "version")
@@ -72,7 +74,12 @@ class OvcacheVerifyOperator(OvcacheBaseOperator):
         self.checksum = checksum
         self.fail_on_problems = fail_on_problems
 
+    @reporting_failures
     def execute(self, context: Context) -> dict[str, Any]:
+        """Verify the host's cache; the report goes to XCom, and problems fail the task unless ``fail_on_problems`` is off.
+
+        :param context: the task's context.
+        """
         numbers = as_version_numbers(self.version)
         report = self.hook.verify(
             model=self.model or None,

@@ -8,10 +8,11 @@ from typing import TYPE_CHECKING, Any
 from airflow.sdk import Asset, AssetAlias
 
 from ..assets import host_cache, parse_model_release, release_versions
-from ..core.text import printable
+from ..core.text import human_bytes, printable
 from ..hooks.errors import ItemsFailed, airflow_hint
-from ..hooks.results import WarmItem, WarmReport
-from .base import OvcacheBaseOperator, as_names, as_version_numbers, check_choice, human_bytes, is_template, path_map
+from ..hooks.reports import WarmItem, WarmReport
+from .arguments import as_names, as_version_numbers, check_choice, is_template, json_object, path_map
+from .base import OvcacheBaseOperator, reporting_failures
 
 if TYPE_CHECKING:
     from airflow.sdk import Context
@@ -25,22 +26,6 @@ def _item_reason(item: WarmItem, conn_id: str = "", host: str = "") -> str:
         return item.error.message
     hint = airflow_hint(item.error.hint, conn_id, host) if conn_id else item.error.hint
     return f"{item.error.message} ({hint})"
-
-
-def _properties(value: Any) -> dict[str, Any] | None:
-    """Compile properties from a dict or a rendered JSON object."""
-    if not value:
-        return None
-    if isinstance(value, str):
-        import json
-
-        try:
-            value = json.loads(value)
-        except ValueError:
-            raise ValueError(f"properties {value!r} is neither a dict nor a JSON object") from None
-    if not isinstance(value, dict):
-        raise ValueError(f"properties must be a dict of compile properties, not {type(value).__name__}")
-    return value
 
 
 class OvcacheWarmOperator(OvcacheBaseOperator):
@@ -92,6 +77,7 @@ class OvcacheWarmOperator(OvcacheBaseOperator):
     :param release: an ``ovmodel://`` release asset (or its URI). When the run was triggered by
         events of that asset, warm the version(s) they carry instead of ``versions``.
     :param command_timeout: seconds the agent may run; default the connection's.
+    :param kwargs: to :class:`.OvcacheBaseOperator` (``host_name``, ``encryption_key_conn_id``) and BaseOperator (``task_id``...).
     """
 
     label_fields = ("models", "version_numbers")
@@ -182,6 +168,7 @@ class OvcacheWarmOperator(OvcacheBaseOperator):
         self.release = release_uri
 
     def hook_overrides(self) -> dict[str, Any]:
+        """The base operator's overrides plus the task's model repository."""
         return {**super().hook_overrides(), "repository": self.repository or None}
 
     def _selection(self, context: Context) -> tuple[list[str] | None, str | None, list[int] | None]:
@@ -198,14 +185,19 @@ class OvcacheWarmOperator(OvcacheBaseOperator):
             self.log.info("no event of release %s in this run; warming %s", self.release, numbers or versions or "latest:1")
         return models, versions, numbers
 
+    @reporting_failures
     def execute(self, context: Context) -> dict[str, Any]:
+        """Compile what is missing or stale on the host; the report goes to XCom, and failed items fail the task.
+
+        :param context: the task's context.
+        """
         models, versions, numbers = self._selection(context)
         report = self.hook.warm(
             models=models,
             versions=versions,
             version_numbers=numbers,
             devices=as_names(self.devices),
-            properties=_properties(self.properties),
+            properties=json_object(self.properties, "properties"),
             compile_mode=self.compile_mode,
             cache_mode=self.cache_mode,
             model_file=self.model_file,

@@ -11,7 +11,7 @@ Routes (HTML unless said):
 Every route needs an Airflow user (the UI's session cookie or a bearer token,
 checked by Airflow's own dependency), and a report is shown only to a user who
 may read runs of the DAG stamped in it. The report folder is read on each
-request from ``$OVCACHE_REPORT_DIR`` (see :mod:`airflow_ovcache.report_store`).
+request from ``$OVCACHE_REPORT_DIR`` (see :mod:`airflow_ovcache.fleet.report_store`).
 
 No ``from __future__ import annotations`` here: FastAPI reads the route
 functions' annotations at run time.
@@ -21,9 +21,9 @@ import os
 from collections.abc import Callable
 from typing import Any
 
-from ..fleet_runs import report_dir
-from ..report import FleetReport
-from ..report_store import ReportEntry, ReportNotFound, ReportStore
+from ..fleet.report import FleetReport
+from ..fleet.report_store import ReportEntry, ReportNotFound, ReportStore
+from ..fleet.runs import report_dir
 from . import pages
 from .links import base_path
 
@@ -31,7 +31,7 @@ from .links import base_path
 def create_app(
     location: "str | os.PathLike[str] | None" = None, authorize: "Callable[[Any, str | None], bool] | None" = None
 ) -> Any:
-    """The plugin's app.
+    """The plugin's app: the report pages and their JSON, each behind Airflow's login and DAG permissions.
 
     :param location: the report folder; default: read per request (``report_dir()``).
     :param authorize: ``(user, dag_id) -> bool``, whether the user may read that DAG's runs;

@@ -29,7 +29,11 @@ def base_path() -> str:
 
 
 def run_report_path(dag_id: str, run_id: str) -> str:
-    """The plugin page of one DAG run's report, relative to the UI's origin."""
+    """The plugin page of one DAG run's report, relative to the UI's origin.
+
+    :param dag_id: the DAG's id.
+    :param run_id: the DAG run's id.
+    """
     return f"{base_path()}{URL_PREFIX}/runs/{quote(dag_id, safe='')}/{quote(run_id, safe='')}"
 
 
@@ -39,6 +43,11 @@ class FleetReportLink(BaseOperatorLink):
     name = "Fleet report"
 
     def get_link(self, operator: Any, *, ti_key: Any) -> str:
+        """The report page of the task instance's DAG run.
+
+        :param operator: the report task's operator (not needed: the run names the report).
+        :param ti_key: the task instance's key (its DAG id and run id).
+        """
         return run_report_path(ti_key.dag_id, ti_key.run_id)
 
 
@@ -48,6 +57,8 @@ def with_report_link(task_output: Any) -> Any:
     A decorated task's operator class has no extra links of its own, and
     ``@task`` takes none as an argument; an operator's links may be set on the
     instance, which is what the serializer and the worker read.
+
+    :param task_output: what calling the ``@task`` function returned (or its operator).
     """
     operator = getattr(task_output, "operator", task_output)
     operator.operator_extra_links = (*tuple(getattr(operator, "operator_extra_links", ()) or ()), FleetReportLink())

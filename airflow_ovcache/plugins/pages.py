@@ -14,8 +14,8 @@ from typing import Any
 from urllib.parse import quote
 
 from ..core.text import printable
-from ..report import OK, REPAIRED, STYLE, UNREACHABLE, UNREPAIRED, FleetReport, render_grid
-from ..report_store import ReportEntry
+from ..fleet.report import OK, REPAIRED, STYLE, UNREACHABLE, UNREPAIRED, FleetReport, render_grid
+from ..fleet.report_store import ReportEntry
 
 PAGE_STYLE = STYLE + (
     "nav{margin-bottom:1em} nav a{margin-right:1em} table.index td,table.index th{text-align:left}"
@@ -24,6 +24,10 @@ PAGE_STYLE = STYLE + (
 
 
 def esc(value: object) -> str:
+    """A stored value made safe for a page: control characters made visible, then HTML-escaped.
+
+    :param value: any value from a report's JSON.
+    """
     return html.escape(printable(value))
 
 
@@ -38,7 +42,12 @@ def _page(title: str, body: str, root: str) -> str:
 
 
 def dag_run_href(ui_base: str, dag_id: str, run_id: str) -> str:
-    """The Airflow UI's page of a DAG run (``/dags/<dag>/runs/<run>``)."""
+    """The Airflow UI's page of a DAG run (``/dags/<dag>/runs/<run>``).
+
+    :param ui_base: the path the UI is served under (see :func:`~.links.base_path`).
+    :param dag_id: the DAG's id.
+    :param run_id: the DAG run's id.
+    """
     return f"{ui_base}/dags/{quote(dag_id, safe='')}/runs/{quote(run_id, safe='')}"
 
 
@@ -47,7 +56,14 @@ def _counts(counts: dict[str, int]) -> str:
 
 
 def index_page(entries: Sequence[ReportEntry], latest: dict[str, FleetReport], root: str, ui_base: str, location: str) -> str:
-    """All reports, newest first, under the newest grid of each nightly DAG."""
+    """All reports, newest first, under the newest grid of each nightly DAG.
+
+    :param entries: the reports the user may read, newest first.
+    :param latest: the newest report of each DAG, by DAG id.
+    :param root: the path the plugin's app is mounted under (its links start there).
+    :param ui_base: the path the UI is served under (for links to DAG runs).
+    :param location: the report folder, named when it is empty.
+    """
     parts = ["<h1>OpenVINO cache: fleet reports</h1>"]
     if not entries:
         parts.append(
@@ -78,7 +94,13 @@ def index_page(entries: Sequence[ReportEntry], latest: dict[str, FleetReport], r
 
 
 def report_page(stem: str, data: dict[str, Any], root: str, ui_base: str) -> str:
-    """One stored report: the grid, and a link back to the DAG run that wrote it."""
+    """One stored report: the grid, and a link back to the DAG run that wrote it.
+
+    :param stem: the report's name in the report folder.
+    :param data: the report's stored JSON.
+    :param root: the path the plugin's app is mounted under.
+    :param ui_base: the path the UI is served under (for the link to the DAG run).
+    """
     report = FleetReport.from_json(data)
     run = report.run or {}
     back = ""
@@ -91,4 +113,9 @@ def report_page(stem: str, data: dict[str, Any], root: str, ui_base: str) -> str
 
 
 def missing_page(what: str, root: str) -> str:
+    """The page for a report that is not there (a 404), saying what was looked for.
+
+    :param what: the sentence saying what is missing and why it may be.
+    :param root: the path the plugin's app is mounted under.
+    """
     return _page("OpenVINO cache: no such report", f"<h1>No report</h1><p>{esc(what)}</p>", root)

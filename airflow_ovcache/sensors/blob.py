@@ -5,13 +5,12 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import Any
 
-from ..hooks.conditions import BlobCondition, Check
-from ..operators.base import as_names, as_version_numbers, is_template
+from ..hooks.conditions import BlobCondition
 from ..triggers.blob import OvcacheBlobTrigger
-from .base import OvcacheBaseSensor
+from .base import OvcacheEntrySensor
 
 
-class OvcacheBlobSensor(OvcacheBaseSensor):
+class OvcacheBlobSensor(OvcacheEntrySensor):
     """
     Wait until the host's cache holds a verified blob of ``model`` at ``version``.
 
@@ -26,11 +25,11 @@ class OvcacheBlobSensor(OvcacheBaseSensor):
     :param devices: devices that must all have a valid blob; default any device. (templated)
     :param load_check: also require a load from cache in a fresh process.
 
-    See :class:`~airflow_ovcache.sensors.base.OvcacheBaseSensor` for the other parameters.
+    :param kwargs: the arguments of :class:`~airflow_ovcache.sensors.base.OvcacheBaseSensor`.
     """
 
     label_fields = ("model", "version")
-    template_fields: Sequence[str] = ("ovcache_conn_id", "host_name", "cache_dir", "model", "version", "devices")
+    trigger_class = OvcacheBlobTrigger
 
     def __init__(
         self,
@@ -41,32 +40,9 @@ class OvcacheBlobSensor(OvcacheBaseSensor):
         load_check: bool = False,
         **kwargs: Any,
     ) -> None:
-        super().__init__(**kwargs)
-        if not model:
-            raise ValueError("model is required")
-        if not is_template(version):
-            numbers = as_version_numbers(version)
-            if not numbers or len(numbers) != 1:
-                raise ValueError(f"version={version!r} must be one version number")
-        self.model = model
-        self.version = version
-        self.devices = devices
+        super().__init__(model=model, version=version, devices=devices, **kwargs)
         self.load_check = load_check
 
-    def _version(self) -> int:
-        numbers = as_version_numbers(self.version)
-        if not numbers or len(numbers) != 1:
-            raise ValueError(f"version={self.version!r} must be one version number")
-        return numbers[0]
-
-    def check(self) -> Check:
-        return BlobCondition(self.model, self._version(), as_names(self.devices), self.load_check).poll(self.hook)
-
-    def trigger(self) -> OvcacheBlobTrigger:
-        return OvcacheBlobTrigger(
-            model=self.model,
-            version=self._version(),
-            devices=as_names(self.devices),
-            load_check=self.load_check,
-            **self.trigger_common(),
-        )
+    def condition(self) -> BlobCondition:
+        """A valid blob of the rendered model@version for the rendered devices."""
+        return BlobCondition(self.model, self.version_number(), self.device_names(), self.load_check)

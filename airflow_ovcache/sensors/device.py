@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import Any
 
-from ..hooks.conditions import Check, DeviceCondition
+from ..hooks.conditions import DeviceCondition
 from ..triggers.device import OvcacheDeviceTrigger
 from .base import OvcacheBaseSensor
 
@@ -22,10 +22,12 @@ class OvcacheDeviceSensor(OvcacheBaseSensor):
     :param fail_when_cannot_cache: fail at once when the device is present but cannot
         cache (default); set to ``False`` to keep waiting (for a driver update, say).
 
-    See :class:`~airflow_ovcache.sensors.base.OvcacheBaseSensor` for the other parameters.
+    :param kwargs: the arguments of :class:`~airflow_ovcache.sensors.base.OvcacheBaseSensor`
+        (here ``cache_dir`` is not templated: this sensor does not read the cache).
     """
 
     label_fields = ("device",)
+    trigger_class = OvcacheDeviceTrigger
     template_fields: Sequence[str] = ("ovcache_conn_id", "host_name", "device")
 
     def __init__(self, *, device: str, fail_when_cannot_cache: bool = True, **kwargs: Any) -> None:
@@ -35,10 +37,6 @@ class OvcacheDeviceSensor(OvcacheBaseSensor):
         self.device = device
         self.fail_when_cannot_cache = fail_when_cannot_cache
 
-    def check(self) -> Check:
-        return DeviceCondition(self.device, self.fail_when_cannot_cache).poll(self.hook)
-
-    def trigger(self) -> OvcacheDeviceTrigger:
-        return OvcacheDeviceTrigger(
-            device=self.device, fail_when_cannot_cache=self.fail_when_cannot_cache, **self.trigger_common()
-        )
+    def condition(self) -> DeviceCondition:
+        """The rendered device, present and able to cache."""
+        return DeviceCondition(self.device, self.fail_when_cannot_cache)

@@ -5,19 +5,10 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import Any
 
-from ..hooks.conditions import Check, ModelVersionCondition
-from ..operators.base import as_version_numbers, is_template
+from ..hooks.conditions import ModelVersionCondition
+from ..operators.arguments import is_template
 from ..triggers.model_version import OvcacheModelVersionTrigger
-from .base import OvcacheBaseSensor
-
-
-def _one_version(name: str, value: Any) -> int | None:
-    numbers = as_version_numbers(value, minimum=0 if name == "newer_than" else 1)
-    if numbers is None:
-        return None
-    if len(numbers) != 1:
-        raise ValueError(f"{name}={value!r} must be one version number")
-    return numbers[0]
+from .base import OvcacheBaseSensor, one_version
 
 
 class OvcacheModelVersionSensor(OvcacheBaseSensor):
@@ -34,10 +25,12 @@ class OvcacheModelVersionSensor(OvcacheBaseSensor):
     :param newer_than: wait for a version above this one, e.g. the one in production. (templated)
     :param repository: repository root on the host; default the connection's. (templated)
 
-    See :class:`~airflow_ovcache.sensors.base.OvcacheBaseSensor` for the other parameters.
+    :param kwargs: the arguments of :class:`~airflow_ovcache.sensors.base.OvcacheBaseSensor`
+        (here ``cache_dir`` is not templated: this sensor does not read the cache).
     """
 
     label_fields = ("model", "version")
+    trigger_class = OvcacheModelVersionTrigger
     template_fields: Sequence[str] = ("ovcache_conn_id", "host_name", "model", "version", "newer_than", "repository")
 
     def __init__(
@@ -54,31 +47,20 @@ class OvcacheModelVersionSensor(OvcacheBaseSensor):
             raise ValueError("model is required")
         if version not in (None, "") and newer_than not in (None, ""):
             raise ValueError("give either version or newer_than, not both")
-        for name, value in (("version", version), ("newer_than", newer_than)):
+        # "newer than 0" is the way to say "any version at all".
+        for name, value, minimum in (("version", version, 1), ("newer_than", newer_than, 0)):
             if not is_template(value):
-                _one_version(name, value)
+                one_version(name, value, minimum=minimum)
         self.model = model
         self.version = version
         self.newer_than = newer_than
         self.repository = repository
 
-    def _condition(self) -> ModelVersionCondition:
+    def condition(self) -> ModelVersionCondition:
+        """The rendered version (or a version above the rendered ``newer_than``) of the model, in the repository."""
         return ModelVersionCondition(
             self.model,
-            _one_version("version", self.version),
-            _one_version("newer_than", self.newer_than),
+            one_version("version", self.version),
+            one_version("newer_than", self.newer_than, minimum=0),
             self.repository or None,
-        )
-
-    def check(self) -> Check:
-        return self._condition().poll(self.hook)
-
-    def trigger(self) -> OvcacheModelVersionTrigger:
-        cond = self._condition()
-        return OvcacheModelVersionTrigger(
-            model=cond.model,
-            version=cond.version,
-            newer_than=cond.newer_than,
-            repository=cond.repository,
-            **self.trigger_common(),
         )

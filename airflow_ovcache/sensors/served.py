@@ -5,13 +5,12 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import Any
 
-from ..hooks.conditions import Check, ServedCondition
-from ..operators.base import as_names, as_version_numbers, is_template
+from ..hooks.conditions import ServedCondition
 from ..triggers.served import OvcacheServedTrigger
-from .base import OvcacheBaseSensor
+from .base import OvcacheEntrySensor
 
 
-class OvcacheServedSensor(OvcacheBaseSensor):
+class OvcacheServedSensor(OvcacheEntrySensor):
     """
     Wait until the server has read the warmed blob of ``model`` at ``version`` on the host.
 
@@ -34,10 +33,10 @@ class OvcacheServedSensor(OvcacheBaseSensor):
     :param devices: devices whose blob must all have been read; default any device. (templated)
     :param fail_when_unknown: fail when the host cannot tell (default True); False keeps waiting.
 
-    See :class:`~airflow_ovcache.sensors.base.OvcacheBaseSensor` for the other parameters.
+    :param kwargs: the arguments of :class:`~airflow_ovcache.sensors.base.OvcacheBaseSensor`.
     """
 
-    template_fields: Sequence[str] = ("ovcache_conn_id", "host_name", "cache_dir", "model", "version", "devices")
+    trigger_class = OvcacheServedTrigger
 
     def __init__(
         self,
@@ -48,32 +47,9 @@ class OvcacheServedSensor(OvcacheBaseSensor):
         fail_when_unknown: bool = True,
         **kwargs: Any,
     ) -> None:
-        super().__init__(**kwargs)
-        if not model:
-            raise ValueError("model is required")
-        if not is_template(version):
-            numbers = as_version_numbers(version)
-            if not numbers or len(numbers) != 1:
-                raise ValueError(f"version={version!r} must be one version number")
-        self.model = model
-        self.version = version
-        self.devices = devices
+        super().__init__(model=model, version=version, devices=devices, **kwargs)
         self.fail_when_unknown = fail_when_unknown
 
-    def _version(self) -> int:
-        numbers = as_version_numbers(self.version)
-        if not numbers or len(numbers) != 1:
-            raise ValueError(f"version={self.version!r} must be one version number")
-        return numbers[0]
-
-    def check(self) -> Check:
-        return ServedCondition(self.model, self._version(), as_names(self.devices), self.fail_when_unknown).poll(self.hook)
-
-    def trigger(self) -> OvcacheServedTrigger:
-        return OvcacheServedTrigger(
-            model=self.model,
-            version=self._version(),
-            devices=as_names(self.devices),
-            fail_when_unknown=self.fail_when_unknown,
-            **self.trigger_common(),
-        )
+    def condition(self) -> ServedCondition:
+        """The server's read of the rendered model@version's blob, for the rendered devices."""
+        return ServedCondition(self.model, self.version_number(), self.device_names(), self.fail_when_unknown)

@@ -16,19 +16,36 @@ from __future__ import annotations
 
 import asyncio
 from collections.abc import AsyncIterator
-from typing import Any
+from typing import Any, Generic, TypeVar
 
 from airflow.triggers.base import BaseTrigger, TriggerEvent
 
-from ..hooks.conditions import Check
-from ..hooks.errors import OvcacheError
+from ..hooks.conditions import Condition
+from ..hooks.errors import OvcacheHookError
 from ..hooks.ovcache import OvcacheHook
 
+ConditionT = TypeVar("ConditionT", bound=Condition[Any])
 
-class OvcachePollTrigger(BaseTrigger):
+
+def poke_interval_seconds(poke_interval: float) -> float:
+    """A trigger's ``poke_interval`` as float seconds, refusing a negative one (the loop would spin).
+
+    :param poke_interval: seconds between two polls.
     """
-    Base of the ovcache sensor triggers.
+    if poke_interval < 0:
+        raise ValueError("poke_interval must not be negative")
+    return float(poke_interval)
 
+
+class OvcachePollTrigger(BaseTrigger, Generic[ConditionT]):
+    """
+    Base of the ovcache sensor triggers: poll one condition until it is met, fails, or time is up.
+
+    A subclass only builds its condition from its own arguments; ``serialize()``
+    gives this class's arguments and the condition's fields, which are named as
+    the subclass's arguments, so the trigger round-trips.
+
+    :param condition: what to wait for; its fields are serialized with the trigger.
     :param ovcache_conn_id: the ``ovcache`` connection of the host.
     :param poke_interval: seconds between two polls.
     :param timeout: seconds after which to give up with a ``timeout`` event; ``None`` waits forever.
@@ -39,6 +56,7 @@ class OvcachePollTrigger(BaseTrigger):
 
     def __init__(
         self,
+        condition: ConditionT,
         *,
         ovcache_conn_id: str,
         poke_interval: float = 30.0,
@@ -48,24 +66,16 @@ class OvcachePollTrigger(BaseTrigger):
         host_name: str | None = None,
     ) -> None:
         super().__init__()
-        if poke_interval < 0:
-            raise ValueError("poke_interval must not be negative")
+        self.condition = condition
         self.ovcache_conn_id = ovcache_conn_id
-        self.poke_interval = float(poke_interval)
+        self.poke_interval = poke_interval_seconds(poke_interval)
         self.timeout = None if timeout is None else float(timeout)
         self.cache_dir = cache_dir
         self.command_timeout = command_timeout
         self.host_name = host_name
 
-    # -- for subclasses -----------------------------------------------------------------------
-    def condition_kwargs(self) -> dict[str, Any]:
-        raise NotImplementedError
-
-    async def check(self, hook: OvcacheHook) -> Check:
-        raise NotImplementedError
-
-    # -- shared -------------------------------------------------------------------------------
     def serialize(self) -> tuple[str, dict[str, Any]]:
+        """The class path and the keyword arguments that rebuild this trigger in the triggerer."""
         return (
             f"{type(self).__module__}.{type(self).__qualname__}",
             {
@@ -75,16 +85,18 @@ class OvcachePollTrigger(BaseTrigger):
                 "cache_dir": self.cache_dir,
                 "command_timeout": self.command_timeout,
                 "host_name": self.host_name,
-                **self.condition_kwargs(),
+                **self.condition.arguments(),
             },
         )
 
     def make_hook(self) -> OvcacheHook:
+        """The hook the polls go through, with this trigger's overrides of the connection."""
         return OvcacheHook(
             self.ovcache_conn_id, cache_dir=self.cache_dir, command_timeout=self.command_timeout, host_name=self.host_name
         )
 
     async def run(self) -> AsyncIterator[TriggerEvent]:
+        """Poll every ``poke_interval`` seconds and yield one event: success, timeout or error (see the module)."""
         hook = self.make_hook()
         loop = asyncio.get_running_loop()
         deadline = None if self.timeout is None else loop.time() + self.timeout
@@ -92,8 +104,8 @@ class OvcachePollTrigger(BaseTrigger):
         while True:
             polls += 1
             try:
-                check = await self.check(hook)
-            except OvcacheError as exc:
+                check = await self.condition.apoll(hook)
+            except OvcacheHookError as exc:
                 yield TriggerEvent({"status": "error", "message": str(exc)})
                 return
             except Exception as exc:  # noqa: BLE001 - becomes a task failure with the reason, not a dead trigger

@@ -4,12 +4,11 @@ from __future__ import annotations
 
 from typing import Any
 
-from ..hooks.conditions import Check, DeviceCondition
-from ..hooks.ovcache import OvcacheHook
+from ..hooks.conditions import DeviceCondition
 from .base import OvcachePollTrigger
 
 
-class OvcacheDeviceTrigger(OvcachePollTrigger):
+class OvcacheDeviceTrigger(OvcachePollTrigger[DeviceCondition]):
     """
     Fire when ``device`` is present on the host and reports ``EXPORT_IMPORT``.
 
@@ -17,16 +16,8 @@ class OvcacheDeviceTrigger(OvcachePollTrigger):
     :param fail_when_cannot_cache: end with an error event if the device is present but
         cannot cache (waiting does not fix that); otherwise keep waiting.
 
-    See :class:`~airflow_ovcache.triggers.base.OvcachePollTrigger` for the other parameters.
+    :param kwargs: the arguments of :class:`~airflow_ovcache.triggers.base.OvcachePollTrigger`.
     """
 
     def __init__(self, *, device: str, fail_when_cannot_cache: bool = True, **kwargs: Any) -> None:
-        super().__init__(**kwargs)
-        self.device = device
-        self.fail_when_cannot_cache = fail_when_cannot_cache
-
-    def condition_kwargs(self) -> dict[str, Any]:
-        return {"device": self.device, "fail_when_cannot_cache": self.fail_when_cannot_cache}
-
-    async def check(self, hook: OvcacheHook) -> Check:
-        return await DeviceCondition(self.device, self.fail_when_cannot_cache).apoll(hook)
+        super().__init__(DeviceCondition(device, fail_when_cannot_cache), **kwargs)

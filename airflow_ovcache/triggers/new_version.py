@@ -8,8 +8,16 @@ from typing import Any
 
 from airflow.triggers.base import BaseEventTrigger, TriggerEvent
 
-from ..hooks.errors import AgentNotInstalled, AgentTooOld, ConnectionConfigError, HostKeyMismatch, HostKeyNotPinned, OvcacheError
+from ..hooks.errors import (
+    AgentNotInstalled,
+    AgentTooOld,
+    ConnectionConfigError,
+    HostKeyMismatch,
+    HostKeyNotPinned,
+    OvcacheHookError,
+)
 from ..hooks.ovcache import OvcacheHook
+from .base import poke_interval_seconds
 
 # Errors that polling again will not fix: the watcher fails loudly instead of retrying forever.
 FATAL = (ConnectionConfigError, AgentNotInstalled, AgentTooOld, HostKeyMismatch, HostKeyNotPinned)
@@ -52,17 +60,16 @@ class OvcacheNewVersionTrigger(BaseEventTrigger):
         fire_for_existing: bool = False,
     ) -> None:
         super().__init__()
-        if poke_interval < 0:
-            raise ValueError("poke_interval must not be negative")
         self.ovcache_conn_id = ovcache_conn_id
         self.repository = repository
         self.repository_name = repository_name
         self.models = list(models) if models else None
-        self.poke_interval = float(poke_interval)
+        self.poke_interval = poke_interval_seconds(poke_interval)
         self.fire_for_existing = fire_for_existing
         self._seen: dict[str, set[int]] | None = None
 
     def serialize(self) -> tuple[str, dict[str, Any]]:
+        """The class path and the keyword arguments that rebuild this trigger in the triggerer."""
         return (
             "airflow_ovcache.triggers.new_version.OvcacheNewVersionTrigger",
             {
@@ -103,6 +110,7 @@ class OvcacheNewVersionTrigger(BaseEventTrigger):
 
     # -- the loop -----------------------------------------------------------------------------
     async def run(self) -> AsyncIterator[TriggerEvent]:
+        """List the repository every ``poke_interval`` seconds and yield one event per new version, for ever."""
         hook = OvcacheHook(self.ovcache_conn_id, repository=self.repository)
         seen = await self._load_seen()
         while True:
@@ -110,7 +118,7 @@ class OvcacheNewVersionTrigger(BaseEventTrigger):
                 report = await hook.amodels()
             except FATAL:
                 raise
-            except OvcacheError as exc:
+            except OvcacheHookError as exc:
                 self.log.warning("listing the repository failed, will try again in %gs: %s", self.poke_interval, exc)
                 await asyncio.sleep(self.poke_interval)
                 continue

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from airflow_ovcache.edge_hosts import (
+from airflow_ovcache.fleet.edge import (
     EdgeWorkerSpec,
     edge_worker_argv,
     edge_worker_command,
@@ -12,8 +12,8 @@ from airflow_ovcache.edge_hosts import (
     not_reached,
     queued_bound_seconds,
 )
-from airflow_ovcache.fleet import parse_fleet
-from airflow_ovcache.queue_hosts import parse_queue_hosts
+from airflow_ovcache.fleet.inventory import parse_fleet
+from airflow_ovcache.fleet.queues import parse_queue_hosts
 
 DEFAULTS = {"cache_dir": "/var/cache/openvino", "repository": "/models"}
 

@@ -5,7 +5,7 @@ from pathlib import Path
 import pytest
 
 from airflow_ovcache.core.errors import UsageError
-from airflow_ovcache.fleet import load_fleet, parse_fleet
+from airflow_ovcache.fleet.inventory import load_fleet, parse_fleet
 
 INVENTORY = """
 [defaults]

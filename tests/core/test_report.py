@@ -4,7 +4,7 @@ import json
 from html.parser import HTMLParser
 from pathlib import Path
 
-from airflow_ovcache.report import build_report, render_html, write_report
+from airflow_ovcache.fleet.report import build_report, render_html, write_report
 
 
 def _row(model: str, version: int, status: str, reason: str = "", size: int = 1 << 20, load_ms: float | None = 12.5) -> dict:  # type: ignore[type-arg]

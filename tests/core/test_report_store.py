@@ -9,8 +9,8 @@ from types import SimpleNamespace
 
 import pytest
 
-from airflow_ovcache.report import FleetReport, build_report, write_report
-from airflow_ovcache.report_store import ReportNotFound, ReportStore, run_stamp, stem_for_run, valid_stem
+from airflow_ovcache.fleet.report import FleetReport, build_report, write_report
+from airflow_ovcache.fleet.report_store import ReportNotFound, ReportStore, run_stamp, stem_for_run, valid_stem
 
 RESULTS = [
     {

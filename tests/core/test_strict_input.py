@@ -17,7 +17,7 @@ from airflow_ovcache.core import values
 from airflow_ovcache.core.errors import UsageError
 from airflow_ovcache.core.policy import VersionPolicy
 from airflow_ovcache.core.spec import CacheSpec, ServingConfig
-from airflow_ovcache.fleet import parse_fleet
+from airflow_ovcache.fleet.inventory import parse_fleet
 from tests.conftest import ovcache
 
 

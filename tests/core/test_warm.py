@@ -13,11 +13,11 @@ import pytest
 
 from airflow_ovcache.core.cachedir import CacheDir
 from airflow_ovcache.core.devices import DeviceInfo
-from airflow_ovcache.core.errors import Where
 from airflow_ovcache.core.manifest import Manifest
 from airflow_ovcache.core.repository import ModelRepository
 from airflow_ovcache.core.spec import CacheSpec
 from airflow_ovcache.core.warm import Warmer
+from airflow_ovcache.protocol.location import Location
 from tests.conftest import blobs_in
 
 
@@ -191,7 +191,7 @@ def test_model_openvino_cannot_read(repo: Path, cache_dir: Path) -> None:
     assert "\n" not in res.reason and "model broken" in res.reason
 
 
-def _no_export_import(device: str, core: object, where: Where) -> DeviceInfo:
+def _no_export_import(device: str, core: object, where: Location) -> DeviceInfo:
     # A mock, because this machine has no device without EXPORT_IMPORT (its CPU can cache):
     # the CPU is described as such a device, and the compile itself is real.
     return DeviceInfo(device, "test device without EXPORT_IMPORT", None, None, ["FP32"], False, {})

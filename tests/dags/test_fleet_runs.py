@@ -6,8 +6,8 @@ from types import SimpleNamespace
 
 import pytest
 
-from airflow_ovcache.fleet import parse_fleet
-from airflow_ovcache.fleet_runs import host_outcome, hosts_for_run, release_summary, releases_of_run
+from airflow_ovcache.fleet.inventory import parse_fleet
+from airflow_ovcache.fleet.runs import host_outcome, hosts_for_run, release_summary, releases_of_run
 
 FLEET = parse_fleet(
     {
@@ -56,7 +56,7 @@ def test_release_from_params_is_checked() -> None:
 
 
 def test_queue_routed_hosts_are_left_to_the_queue_dags(caplog: pytest.LogCaptureFixture) -> None:
-    with caplog.at_level("INFO", logger="airflow_ovcache.fleet_runs"):
+    with caplog.at_level("INFO", logger="airflow_ovcache.fleet.runs"):
         assert [h.name for h in hosts_for_run(FLEET, {})] == ["h1", "h2"]
     assert "host h3: routed by queue h3" in caplog.text
     assert [h.name for h in hosts_for_run(FLEET, {"labels": ["eu"]})] == ["h1"]

@@ -14,7 +14,7 @@ import pytest
 
 from airflow_ovcache.core.errors import UsageError
 from airflow_ovcache.core.manifest import Manifest
-from airflow_ovcache.queue_hosts import host_group_id, parse_queue_hosts
+from airflow_ovcache.fleet.queues import host_group_id, parse_queue_hosts
 from tests.conftest import blobs_in
 from tests.provider.conftest import load_dag, run_dag
 

@@ -779,7 +779,7 @@ def test_each_host_worker_listens_to_its_own_queue_and_mounts_its_hosts_cache(co
 
 def test_fleet_inventory_agrees_with_compose(compose: dict[str, Any]) -> None:
     """docker/fleet.toml parses with the provider's own loader and matches the services and connections."""
-    from airflow_ovcache.fleet import load_fleet
+    from airflow_ovcache.fleet.inventory import load_fleet
 
     fleet = load_fleet(DOCKER / "fleet.toml")
     hosts = services_with_role(compose, "inference-host")
@@ -822,8 +822,8 @@ def test_queue_hosts_are_the_inventory_hosts_with_a_queue(compose: dict[str, Any
 
     So a host with a queue in fleet.toml that is missing there is warmed and verified by no DAG at all.
     """
-    from airflow_ovcache.fleet import load_fleet
-    from airflow_ovcache.queue_hosts import QUEUE_HOSTS_ENV, parse_queue_hosts
+    from airflow_ovcache.fleet.inventory import load_fleet
+    from airflow_ovcache.fleet.queues import QUEUE_HOSTS_ENV, parse_queue_hosts
 
     queued = {h.name: h.queue for h in load_fleet(DOCKER / "fleet.toml").hosts if h.queue}
     assert queued, "the example fleet has a host reached by queue"

@@ -36,7 +36,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from airflow_ovcache.edge_hosts import EdgeWorkerSpec, edge_worker_argv
+from airflow_ovcache.fleet.edge import EdgeWorkerSpec, edge_worker_argv
 from tests.distributed.cluster import AIRFLOW, PG_DSN, PG_URL, Component, free_port
 from tests.infra.fleet import Fleet, Host
 

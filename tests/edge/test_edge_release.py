@@ -32,7 +32,7 @@ from typing import Any
 import pytest
 
 from airflow_ovcache.core.manifest import Manifest
-from airflow_ovcache.edge_hosts import queued_bound_seconds
+from airflow_ovcache.fleet.edge import queued_bound_seconds
 from airflow_ovcache.samples import build_ir
 from tests.conftest import blobs_in
 from tests.edge.conftest import NIGHTLY_DAG, RELEASE_DAG, TIMINGS

@@ -19,7 +19,7 @@ from pathlib import Path
 
 import pytest
 
-from airflow_ovcache.fleet import load_fleet
+from airflow_ovcache.fleet.inventory import load_fleet
 from airflow_ovcache.samples import build_ir
 from tests.fleet.conftest import require_fleet
 from tests.infra.fleet import Fleet, cleanup_stale, list_links, list_namespaces, runs

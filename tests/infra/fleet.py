@@ -6,7 +6,7 @@ Usable with or without pytest (needs root and iproute2)::
         h1 = fleet["h1"]
         h1.address, h1.cache_dir, h1.repository    # 10.213.K.11, .../h1/cache, .../h1/models
         env = fleet.airflow_env()                  # AIRFLOW_CONN_OVCACHE_H1 (ovcache), ..._H1_SSH (ssh), ...
-        fleet.inventory_toml()                     # a fleet inventory (airflow_ovcache.fleet)
+        fleet.inventory_toml()                     # a fleet inventory (airflow_ovcache.fleet.inventory)
         h1.run("ip -4 addr")                       # a command inside h1's namespace
         fleet["h3"].stop_sshd()                    # h3 is down (connections are refused)
 
@@ -529,7 +529,7 @@ class Fleet:
         return env
 
     def inventory(self, *, labels: Sequence[str] = ("fleet-test",), **defaults: Any) -> dict[str, Any]:
-        """The fleet inventory as data (``airflow_ovcache.fleet`` format); ``defaults`` go to ``[defaults]``.
+        """The fleet inventory as data (``airflow_ovcache.fleet.inventory`` format); ``defaults`` go to ``[defaults]``.
 
         Each host names its ``ovcache`` connection (``conn_id``), which says how it is
         reached (ssh, through ``<conn_id>_ssh``) and which agent runs there.

@@ -193,10 +193,11 @@ def test_control_characters_in_a_model_name_are_escaped(repo: Path, cache_dir: P
 
 
 def test_escaping_covers_hook_targets_and_reports() -> None:
-    from airflow_ovcache.hooks.errors import ConnectionConfigError, Target
-    from airflow_ovcache.report import Cell, FleetReport, render_html
+    from airflow_ovcache.fleet.report import Cell, FleetReport, render_html
+    from airflow_ovcache.hooks.errors import ConnectionConfigError
+    from airflow_ovcache.protocol.location import Location
 
-    err = ConnectionConfigError(Target("h\r1", "m\n2", "3", "CPU"), "bad\u2028thing")
+    err = ConnectionConfigError(Location("h\r1", "m\n2", "3", "CPU"), "bad\u2028thing")
     assert "\n" not in str(err) and "\r" not in str(err) and "\u2028" not in str(err)
     report = FleetReport("nightly", "now", [Cell("h1", "a\nFORGED", 1, "CPU", "unrepaired", "corrupt", "corrupt", "x\ny")])
     assert all("\n" not in line for line in report.problems())

@@ -34,8 +34,23 @@ from tests.provider.conftest import AGENT_OVER_SSH, DAGS_FOLDER, load_dag, run_d
 AGENT_MARKERS = (b"airflow_ovcache.cli.main", b"airflow_ovcache.core.loadcheck")
 
 
+def _descends_from(pid: int, ancestor: int) -> bool:
+    """Whether ``ancestor`` is on ``pid``'s parent chain: agents of other test runs on the machine are not ours."""
+    for _ in range(64):
+        try:
+            stat = Path(f"/proc/{pid}/stat").read_text()
+        except OSError:
+            return False
+        pid = int(stat.rsplit(")", 1)[1].split()[1])  # the field after the state: the parent's pid
+        if pid == ancestor:
+            return True
+        if pid <= 1:
+            return False
+    return False
+
+
 class ProcWatcher:
-    """Polls /proc for agent processes and keeps their command lines and environments."""
+    """Polls /proc for this test's agent processes (its descendants) and keeps their command lines and environments."""
 
     def __init__(self) -> None:
         self.seen: dict[int, tuple[bytes, bytes]] = {}
@@ -50,7 +65,7 @@ class ProcWatcher:
                     continue
                 try:
                     cmdline = Path(f"/proc/{name}/cmdline").read_bytes()
-                    if any(m in cmdline for m in AGENT_MARKERS):
+                    if any(m in cmdline for m in AGENT_MARKERS) and _descends_from(int(name), me):
                         self.seen[int(name)] = (cmdline, Path(f"/proc/{name}/environ").read_bytes())
                 except OSError:
                     continue

@@ -384,12 +384,12 @@ def test_the_body_starts_after_the_header_and_its_announced_padding() -> None:
     from types import SimpleNamespace
 
     from airflow_ovcache import serving
-    from airflow_ovcache.core.errors import Where
+    from airflow_ovcache.protocol.location import Location
 
     line = b'<?xml version="1.0"?><compiled_blob ie_version="v1" file_info="1" runtime_info="{OV_VERSION:v1}" header_size_alignment="64"/>\n'
     padded = (len(line) + 63) // 64 * 64
     entry = SimpleNamespace(runtime="v1")
-    where = Where("host", "m", 1, "CPU")
+    where = Location("host", "m", 1, "CPU")
     assert serving._body_offset(line + b"\0" * (padded - len(line)) + b"body", entry, where) == padded  # type: ignore[arg-type]
     plain = line.replace(b'header_size_alignment="64"', b'header_size_alignment="0"')
     assert serving._body_offset(plain + b"body", entry, where) == len(plain)  # type: ignore[arg-type]

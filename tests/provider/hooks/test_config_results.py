@@ -10,8 +10,10 @@ from typing import Any
 import pytest
 
 from airflow_ovcache.hooks.config import HostConfig
-from airflow_ovcache.hooks.errors import AgentOutputError, AgentTooOld, ConnectionConfigError, Target
-from airflow_ovcache.hooks.results import AgentRun, InvalidateReport, WarmReport
+from airflow_ovcache.hooks.envelope import AgentRun
+from airflow_ovcache.hooks.errors import AgentOutputError, AgentTooOld, ConnectionConfigError
+from airflow_ovcache.hooks.reports import InvalidateReport, WarmReport
+from airflow_ovcache.protocol.location import Location
 from tests.conftest import ovcache
 
 
@@ -68,7 +70,7 @@ def envelope(tmp_path_factory: pytest.TempPathFactory) -> str:
 
 
 def test_envelope_is_read_and_checked(envelope: str) -> None:
-    target = Target("infer-01")
+    target = Location("infer-01")
     run = AgentRun.parse(envelope, 0, target)
     assert run.command == "models" and run.schema_version == 2 and run.ok and run.error is None
     # a login banner before the output does not matter

@@ -12,9 +12,10 @@ from typing import Any
 import pytest
 
 from airflow_ovcache.hooks.config import HostConfig
-from airflow_ovcache.hooks.errors import AgentTooOld, AgentUsageError, ConnectionConfigError, Target
+from airflow_ovcache.hooks.envelope import AgentRun
+from airflow_ovcache.hooks.errors import AgentTooOld, AgentUsageError, ConnectionConfigError
 from airflow_ovcache.hooks.ovcache import OvcacheHook
-from airflow_ovcache.hooks.results import AgentRun
+from airflow_ovcache.protocol.location import Location
 
 AGENT = f"{shlex.quote(sys.executable)} -m airflow_ovcache.cli.main"
 
@@ -90,7 +91,7 @@ def test_agent_usage_error_comes_back_as_usage(airflow_db: Path, ovcache_conn, c
 
 def test_old_agent_usage_text_is_read_the_same_way() -> None:
     """An agent from before usage envelopes prints argparse's text only: a bad value is still a usage error."""
-    target = Target("infer-07")
+    target = Location("infer-07")
     bad_value = ["usage: ovcache invalidate [-h] ...", "ovcache invalidate: error: argument --max-bytes: '20X' is not a size"]
     with pytest.raises(AgentUsageError, match="'20X' is not a size"):
         AgentRun.parse("", 2, target, bad_value)

@@ -136,12 +136,12 @@ def test_sensors_defer_to_their_triggers(airflow_db: Path, local_hosts: dict[str
     device = OvcacheDeviceSensor(task_id="d", ovcache_conn_id="ovc_host_a", device="NPU", deferrable=True)
     with pytest.raises(TaskDeferred) as deferred:
         device.execute({})  # type: ignore[arg-type]
-    assert isinstance(deferred.value.trigger, OvcacheDeviceTrigger) and deferred.value.trigger.device == "NPU"
+    assert isinstance(deferred.value.trigger, OvcacheDeviceTrigger) and deferred.value.trigger.condition.device == "NPU"
 
     version = OvcacheModelVersionSensor(task_id="m", ovcache_conn_id="ovc_host_a", model="mlp", version=7, deferrable=True)
     with pytest.raises(TaskDeferred) as deferred:
         version.execute({})  # type: ignore[arg-type]
-    assert isinstance(deferred.value.trigger, OvcacheModelVersionTrigger) and deferred.value.trigger.version == 7
+    assert isinstance(deferred.value.trigger, OvcacheModelVersionTrigger) and deferred.value.trigger.condition.version == 7
 
     # Met on the first check: no deferral at all, the value is returned directly.
     cpu = OvcacheDeviceSensor(task_id="c", ovcache_conn_id="ovc_host_a", device="CPU", deferrable=True)

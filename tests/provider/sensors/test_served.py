@@ -16,7 +16,7 @@ import pytest
 from airflow_ovcache.hooks.conditions import ServedCondition
 from airflow_ovcache.hooks.errors import EvidenceUnavailable
 from airflow_ovcache.hooks.ovcache import OvcacheHook
-from airflow_ovcache.hooks.results import VerifyEntry, VerifyReport
+from airflow_ovcache.hooks.reports import VerifyEntry, VerifyReport
 from airflow_ovcache.sensors.served import OvcacheServedSensor
 from airflow_ovcache.triggers.served import OvcacheServedTrigger
 from tests.core.test_evidence import serve
@@ -112,7 +112,7 @@ def test_sensor_defers_to_its_trigger_and_pokes(airflow_db: Path, local_hosts: d
 
 
 def test_xcom_and_the_nightly_report_carry_the_served_field(airflow_db: Path, local_hosts: dict[str, Path], repo: Path) -> None:
-    from airflow_ovcache.report import build_report, render_html
+    from airflow_ovcache.fleet.report import build_report, render_html
 
     hook = OvcacheHook("ovc_host_a")
     hook.warm(models=["mlp"], version_numbers=[1, 2])

@@ -93,12 +93,12 @@ def test_device_trigger(airflow_db: Path, local_hosts: dict[str, Path]) -> None:
 def test_device_condition_fails_fast_on_a_device_that_cannot_cache() -> None:
     # No device without EXPORT_IMPORT exists on this machine; the decision is checked on the agent's answer.
     from airflow_ovcache.hooks.conditions import DeviceCondition
-    from airflow_ovcache.hooks.errors import DeviceCannotCache
-    from airflow_ovcache.hooks.results import DeviceReport, DevicesReport
+    from airflow_ovcache.hooks.errors import CachingUnsupported
+    from airflow_ovcache.hooks.reports import DeviceReport, DevicesReport
 
     npu = DeviceReport(name="NPU", full_name="Intel(R) AI Boost", capabilities=("FP16",), can_cache=False)
     report = DevicesReport(host="edge-07", runtime="2026.4.1", devices=[npu])
-    with pytest.raises(DeviceCannotCache, match="host edge-07, device NPU: .*does not report EXPORT_IMPORT"):
+    with pytest.raises(CachingUnsupported, match="host edge-07, device NPU: .*does not report EXPORT_IMPORT"):
         DeviceCondition("NPU").evaluate(report)
     waiting = DeviceCondition("NPU", fail_when_cannot_cache=False).evaluate(report)
     assert not waiting.met and "EXPORT_IMPORT" in waiting.message
@@ -262,3 +262,35 @@ def test_watched_release_asset_carries_the_event_trigger() -> None:
     classpath, kwargs = watcher.trigger.serialize()
     assert kwargs["models"] == ["resnet50"] and kwargs["repository_name"] == "models-prod"
     assert isinstance(BaseEventTrigger.hash(classpath, kwargs), int)
+
+
+def test_blob_condition_reads_the_verify_report() -> None:
+    """Regression guard for the shared entry condition: of several specs for one device a valid one wins, the last listed."""
+    from airflow_ovcache.hooks.conditions import BlobCondition
+    from airflow_ovcache.hooks.reports import VerifyEntry, VerifyReport
+
+    def row(status: str, device: str, blob: str, version: int = 2) -> VerifyEntry:
+        return VerifyEntry.from_json(
+            {"status": status, "reason": "r", "model": "mlp", "version": version, "device": device, "blob": blob}
+        )
+
+    report = VerifyReport(
+        "h1", "/c", [row("ok", "CPU", "a.blob"), row("stale-model", "CPU", "b.blob"), row("ok", "CPU", "c.blob")], {}, 0.0
+    )
+    met = BlobCondition("mlp", 2).evaluate(report)
+    assert met.met and met.message == "mlp@2 on host h1: valid blob for CPU"
+    assert met.value == {
+        "host": "h1",
+        "cache_dir": "/c",
+        "model": "mlp",
+        "version": 2,
+        "devices": {"CPU": "ok"},
+        "blobs": {"CPU": "c.blob"},
+    }
+    waiting = BlobCondition("mlp", 2, ["CPU", "GPU"]).evaluate(report)
+    assert not waiting.met and waiting.message == "mlp@2 on host h1: waiting for GPU: not warmed"
+    stale = BlobCondition("mlp", 2).evaluate(VerifyReport("h1", "/c", [row("stale-model", "CPU", "b.blob")], {}, 0.0))
+    assert not stale.met and stale.message == "mlp@2 on host h1: waiting for CPU: stale-model (r)"
+    other = BlobCondition("mlp", 2).evaluate(VerifyReport("h1", "/c", [row("ok", "CPU", "x.blob", version=1)], {}, 0.0))
+    assert not other.met and other.message == "mlp@2 on host h1: no managed blob yet"
+    assert BlobCondition("mlp", 2, None, True).arguments() == {"model": "mlp", "version": 2, "devices": [], "load_check": True}

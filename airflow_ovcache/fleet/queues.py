@@ -4,7 +4,7 @@ A task's ``queue`` is fixed when the DAG file is parsed; it cannot be mapped at
 run time. A DAG that sends each host's tasks to that host's own worker must
 therefore know its hosts at parse time, and a DAG file may read nothing but
 the environment then (no inventory file, no Variable, no network). This module
-reads that one setting into the inventory's own :class:`~airflow_ovcache.fleet.FleetHost`,
+reads that one setting into the inventory's own :class:`~airflow_ovcache.fleet.inventory.FleetHost`,
 validated by the inventory's rules. Importing it is cheap.
 """
 
@@ -15,8 +15,8 @@ import re
 from dataclasses import replace
 from typing import Any
 
-from .core.errors import UsageError
-from .fleet import FleetHost, parse_fleet
+from ..core.errors import UsageError
+from .inventory import FleetHost, parse_fleet
 
 QUEUE_HOSTS_ENV = "OVCACHE_QUEUE_HOSTS"
 _GROUP_ID_UNSAFE = re.compile(r"[^A-Za-z0-9_-]")
@@ -39,6 +39,11 @@ def parse_queue_hosts(spec: str, defaults: dict[str, Any] | None = None, source:
     A mistake fails with one line naming the host and the key, as in the
     inventory; two hosts on one queue are refused, since either host's worker
     could then run the other's tasks against the wrong cache.
+
+    :param spec: the setting (``$OVCACHE_QUEUE_HOSTS``), compact or JSON.
+    :param defaults: inventory defaults for what a host leaves out.
+    :param source: what the setting is called in messages.
+    :raises UsageError: naming the host and the key at fault.
     """
     text = (spec or "").strip()
     if not text:
@@ -77,7 +82,10 @@ def parse_queue_hosts(spec: str, defaults: dict[str, Any] | None = None, source:
 
 
 def host_group_id(name: str) -> str:
-    """A host's name as a task group id (a '.' would read as a group separator)."""
+    """A host's name as a task group id (a '.' would read as a group separator).
+
+    :param name: the host's name.
+    """
     return _GROUP_ID_UNSAFE.sub("_", name)
 
 

@@ -1,9 +1,7 @@
-"""Typed results of agent commands, read from the agent's JSON envelope.
+"""Typed per-command reports built on a parsed agent run (:class:`~.envelope.AgentRun`).
 
-The envelope is the one contract between the Airflow side and a host: its
-``schema`` and ``schema_version`` are checked before anything else is read. The
-reports keep what an operator or sensor needs and drop the rest; ``to_xcom()``
-gives the compact, JSON-serialisable dict a task returns.
+The reports keep what an operator or sensor needs and drop the rest;
+``to_xcom()`` gives the compact, JSON-serialisable dict a task returns.
 
 Schema 2 adds evidence from the server's side; schema 1 envelopes (agents from
 before it) still parse, with the evidence fields left ``None``. Two kinds of
@@ -16,137 +14,33 @@ about the real server.
 
 from __future__ import annotations
 
-import json
-import re
 from dataclasses import asdict, dataclass, field
 from typing import Any
 
 from ..core.text import printable
-from .errors import AgentOutputError, AgentTooOld, Target
-
-SCHEMA = "airflow-ovcache/agent"
-SUPPORTED_SCHEMA_VERSIONS = (1, 2)
-
-_ENVELOPE_START = re.compile(r'\{\s*"schema"\s*:')
-
-
-def _opt_int(value: Any) -> int | None:
-    return None if value is None else int(value)
-
-
-@dataclass(frozen=True)
-class AgentFailure:
-    """The ``error`` object of an envelope."""
-
-    code: str
-    message: str
-    hint: str = ""
-    host: str | None = None
-    model: str | None = None
-    version: int | None = None
-    device: str | None = None
-
-    @classmethod
-    def from_json(cls, data: dict[str, Any]) -> AgentFailure:
-        return cls(
-            code=str(data.get("code") or "error"),
-            message=str(data.get("message") or ""),
-            hint=str(data.get("hint") or ""),
-            host=data.get("host"),
-            model=data.get("model"),
-            version=_opt_int(data.get("version")),
-            device=data.get("device"),
-        )
-
-
-@dataclass
-class AgentRun:
-    """One parsed envelope plus what the transport saw."""
-
-    command: str
-    host: str
-    ok: bool
-    exit_code: int
-    agent_version: str
-    schema_version: int
-    seconds: float
-    result: dict[str, Any]
-    error: AgentFailure | None = None
-    stderr_tail: list[str] = field(default_factory=list)
-
-    @classmethod
-    def parse(cls, stdout: str, exit_code: int, target: Target, stderr_tail: list[str] | None = None) -> AgentRun:
-        """Read an envelope, or explain why this is not one this provider can read."""
-        tail = stderr_tail or []
-        data = _load_envelope(stdout)
-        if data is None:
-            last = " | ".join(tail[-3:]) or "no output"
-            if exit_code == 2 and any("usage:" in line for line in tail):
-                # An agent from before usage errors came as envelopes. Only an unknown command
-                # or option means it is older than the provider; a refused value is the caller's mistake.
-                if any("unrecognized arguments" in line or "argument COMMAND: invalid choice" in line for line in tail):
-                    raise AgentTooOld(
-                        target,
-                        f"the agent does not understand this command (it printed a usage error: {last}); it is probably older than this provider",
-                    )
-                from .errors import AgentUsageError
-
-                said = next((line for line in reversed(tail) if "error:" in line), last)
-                raise AgentUsageError(target, AgentFailure("usage", said.split("error:", 1)[-1].strip()))
-            raise AgentOutputError(
-                target,
-                f"the agent exited with code {exit_code} without a JSON envelope on stdout (last lines: {last})",
-                "run the same 'ovcache ... --json' command on the host to see what it prints",
-            )
-        if data.get("schema") != SCHEMA:
-            raise AgentTooOld(target, f"the agent printed JSON of schema {data.get('schema')!r}, expected {SCHEMA!r}")
-        version = data.get("schema_version")
-        if version not in SUPPORTED_SCHEMA_VERSIONS:
-            supported = ", ".join(str(v) for v in SUPPORTED_SCHEMA_VERSIONS)
-            newer = isinstance(version, int) and version > max(SUPPORTED_SCHEMA_VERSIONS)
-            raise AgentTooOld(
-                target,
-                f"the agent (version {data.get('agent_version', '?')}) speaks envelope schema {version}, this provider reads {supported}",
-                "upgrade the provider on the Airflow workers to match the agent" if newer else None,
-            )
-        error = data.get("error")
-        return cls(
-            command=str(data.get("command", "")),
-            host=str(data.get("host") or target.host),
-            ok=bool(data.get("ok")),
-            exit_code=int(data.get("exit_code", exit_code)),
-            agent_version=str(data.get("agent_version", "")),
-            schema_version=int(version),
-            seconds=float(data.get("seconds") or 0.0),
-            result=data.get("result") or {},
-            error=AgentFailure.from_json(error) if isinstance(error, dict) else None,
-            stderr_tail=tail,
-        )
-
-
-def _load_envelope(stdout: str) -> dict[str, Any] | None:
-    text = stdout.strip()
-    if not text:
-        return None
-    try:
-        data = json.loads(text)
-    except ValueError:
-        # A login shell may print a banner before the command's output: start at the envelope.
-        match = _ENVELOPE_START.search(text)
-        if match is None:
-            return None
-        try:
-            data = json.loads(text[match.start() :])
-        except ValueError:
-            return None
-    return data if isinstance(data, dict) else None
-
+from ..protocol import REPAIRABLE_STATUSES, EvidenceState, VerifyStatus, WarmStatus
+from .envelope import AgentFailure, AgentRun, read_row
 
 # -- warm -------------------------------------------------------------------------------------
 
 
 @dataclass(frozen=True)
 class WarmItem:
+    """One item of a warm: what happened to one (model, version, device).
+
+    :param model: the model.
+    :param version: the model version (None: the model has no usable version folder, or an orphan row).
+    :param device: the device.
+    :param status: the status (:mod:`airflow_ovcache.protocol` words).
+    :param reason: why, in words.
+    :param blob: the blob file in the cache directory.
+    :param size: its size in bytes.
+    :param compile_seconds: how long the compile took.
+    :param loaded_from_cache: whether a compile following the entry's profile loaded the blob (not proof the server does).
+    :param load_ms: that compile's load time.
+    :param error: the item's error, for a failed item.
+    """
+
     model: str
     version: int | None  # None: the model has no usable version folder at all
     device: str
@@ -161,30 +55,25 @@ class WarmItem:
 
     @classmethod
     def from_json(cls, data: dict[str, Any]) -> WarmItem:
+        """Read one row of the agent's result.
+
+        :param data: the row as parsed from JSON.
+        """
         error = data.get("error")
-        return cls(
-            model=str(data["model"]),
-            version=_opt_int(data.get("version")),
-            device=str(data["device"]),
-            status=str(data["status"]),
-            reason=str(data.get("reason") or ""),
-            blob=data.get("blob"),
-            size=_opt_int(data.get("size")),
-            compile_seconds=data.get("compile_seconds"),
-            loaded_from_cache=data.get("loaded_from_cache"),
-            load_ms=data.get("load_ms"),
-            error=AgentFailure.from_json(error) if isinstance(error, dict) else None,
-        )
+        return read_row(cls, data, error=AgentFailure.from_json(error) if isinstance(error, dict) else None)
 
     @property
     def failed(self) -> bool:
-        return self.status == "failed"
+        """Whether the item failed."""
+        return self.status == WarmStatus.FAILED
 
     def describe(self) -> str:
+        """What the row concerns, for a log line or an error message."""
         version = "(no version folder)" if self.version is None else self.version
         return printable(f"model {self.model}, version {version}, device {self.device}")
 
     def to_xcom(self) -> dict[str, Any]:
+        """The compact, JSON-serialisable dict a task returns."""
         data: dict[str, Any] = {
             "model": self.model,
             "version": self.version,
@@ -198,13 +87,24 @@ class WarmItem:
         if self.loaded_from_cache is not None:
             data["loaded_from_cache"] = self.loaded_from_cache
             data["load_ms"] = self.load_ms
-        if self.status in ("failed", "skipped"):
+        if self.status in (WarmStatus.FAILED, WarmStatus.SKIPPED):
             data["reason"] = self.reason
         return data
 
 
 @dataclass
 class WarmReport:
+    """What a warm did on one host.
+
+    :param host: the host the command ran on.
+    :param cache_dir: the cache directory.
+    :param repository: the model repository root.
+    :param items: one row per (model, version, device).
+    :param summary: counts per status.
+    :param warnings: what the agent warned about.
+    :param seconds: how long the command took on the host.
+    """
+
     host: str
     cache_dir: str
     repository: str
@@ -215,6 +115,10 @@ class WarmReport:
 
     @classmethod
     def from_run(cls, run: AgentRun) -> WarmReport:
+        """Build the report from a parsed agent run.
+
+        :param run: the run whose ``result`` this command wrote.
+        """
         res = run.result
         return cls(
             host=run.host,
@@ -228,9 +132,11 @@ class WarmReport:
 
     @property
     def failed(self) -> list[WarmItem]:
+        """The items that failed."""
         return [i for i in self.items if i.failed]
 
     def to_xcom(self) -> dict[str, Any]:
+        """The compact, JSON-serialisable dict a task returns."""
         return {
             "host": self.host,
             "cache_dir": self.cache_dir,
@@ -243,11 +149,6 @@ class WarmReport:
 
 # -- verify -----------------------------------------------------------------------------------
 
-# Statuses a warm rebuilds; mirrors the agent's list so a report can say what a repair would fix.
-REPAIRABLE_STATUSES = frozenset(
-    {"missing", "corrupt", "runtime-mismatch", "isa-mismatch", "stale-model", "key-mismatch", "not-cached"}
-)
-
 
 @dataclass(frozen=True)
 class VerifyEntry:
@@ -257,10 +158,31 @@ class VerifyEntry:
     the entry's profile); ``evidence_*`` say whether anyone else read the blob
     since it was published; ``server_compiled`` marks an orphan written after a
     warm-up by a process that compiled a call no warm-up made.
+
+    :param status: the verify status (:class:`~airflow_ovcache.protocol.VerifyStatus`).
+    :param reason: why, in words.
+    :param model: the model (None for an orphan blob).
+    :param version: the model version (None for an orphan blob).
+    :param device: the device (None for an orphan blob).
+    :param blob: the blob file in the cache directory.
+    :param size: its size in bytes.
+    :param loaded_from_cache: whether the load check's compile loaded the blob.
+    :param load_ms: that compile's load time.
+    :param repairable: whether a warm fixes it (the agent's word; by status for older agents).
+    :param evidence_state: ``served``, ``not-served-yet`` or ``unknown``; None from a schema 1 agent.
+    :param evidence_reason: why the evidence says so.
+    :param evidence_since: when the entry was published.
+    :param evidence_at: ``served``: when the blob was read.
+    :param evidence_seconds: ``not-served-yet``: seconds since publishing.
+    :param server_compiled: an orphan written after a warm-up by a process that compiled a call no warm-up made.
+    :param shadows: the entry key such an orphan most likely stands in for.
+    :param mtime: an orphan's modification time.
+    :param runtime: an orphan's runtime build (from its header).
+    :param hint: what to check about such an orphan.
     """
 
     status: str
-    reason: str
+    reason: str = ""
     model: str | None = None
     version: int | None = None
     device: str | None = None
@@ -284,38 +206,32 @@ class VerifyEntry:
 
     @classmethod
     def from_json(cls, data: dict[str, Any]) -> VerifyEntry:
+        """Read one row of the agent's result.
+
+        :param data: the row as parsed from JSON.
+        """
         status = str(data["status"])
         raw = data.get("evidence")
         ev: dict[str, Any] = raw if isinstance(raw, dict) else {}
         seconds = ev.get("seconds")
-        return cls(
+        return read_row(
+            cls,
+            data,
             evidence_state=ev.get("state"),
             evidence_reason=ev.get("reason"),
             evidence_since=ev.get("since"),
             evidence_at=ev.get("at"),
             evidence_seconds=float(seconds) if isinstance(seconds, (int, float)) else None,
-            server_compiled=data.get("server_compiled"),
-            shadows=data.get("shadows"),
-            mtime=data.get("mtime"),
-            runtime=data.get("runtime"),
-            hint=data.get("hint"),
             repairable=bool(data["repairable"]) if "repairable" in data else status in REPAIRABLE_STATUSES,
-            status=str(data["status"]),
-            reason=str(data.get("reason") or ""),
-            model=data.get("model"),
-            version=_opt_int(data.get("version")),
-            device=data.get("device"),
-            blob=data.get("blob"),
-            size=_opt_int(data.get("size")),
-            loaded_from_cache=data.get("loaded_from_cache"),
-            load_ms=data.get("load_ms"),
         )
 
     @property
     def ok(self) -> bool:
-        return self.status == "ok"
+        """Whether the status is ``ok``."""
+        return self.status == VerifyStatus.OK
 
     def describe(self) -> str:
+        """What the row concerns, for a log line or an error message."""
         if self.model is None:
             return printable(f"blob {self.blob}")
         return printable(f"model {self.model}, version {self.version}, device {self.device}")
@@ -326,9 +242,9 @@ class VerifyEntry:
         if self.evidence_state is None:
             return None
         data: dict[str, Any] = {"state": self.evidence_state}
-        if self.evidence_state == "served":
+        if self.evidence_state == EvidenceState.SERVED:
             data["at"] = self.evidence_at
-        elif self.evidence_state == "not-served-yet":
+        elif self.evidence_state == EvidenceState.NOT_SERVED_YET:
             data["seconds"] = self.evidence_seconds
         else:
             data["reason"] = self.evidence_reason
@@ -340,11 +256,12 @@ class VerifyEntry:
 
         if self.evidence_state is None:
             return "no evidence (agent too old)"
-        if self.evidence_state == "unknown":
+        if self.evidence_state == EvidenceState.UNKNOWN:
             return f"unknown ({self.evidence_reason or 'no reason given'})"
         return Evidence(self.evidence_state, "", seconds=self.evidence_seconds).short()
 
     def to_xcom(self) -> dict[str, Any]:
+        """The compact, JSON-serialisable dict a task returns."""
         data: dict[str, Any] = {
             "model": self.model,
             "version": self.version,
@@ -369,6 +286,15 @@ class VerifyEntry:
 
 @dataclass
 class VerifyReport:
+    """What verify found on one host.
+
+    :param host: the host the command ran on.
+    :param cache_dir: the cache directory.
+    :param entries: one row per entry or orphan blob.
+    :param summary: counts per status.
+    :param seconds: how long the command took on the host.
+    """
+
     host: str
     cache_dir: str
     entries: list[VerifyEntry]
@@ -377,6 +303,10 @@ class VerifyReport:
 
     @classmethod
     def from_run(cls, run: AgentRun) -> VerifyReport:
+        """Build the report from a parsed agent run.
+
+        :param run: the run whose ``result`` this command wrote.
+        """
         res = run.result
         return cls(
             host=run.host,
@@ -388,13 +318,16 @@ class VerifyReport:
 
     @property
     def problems(self) -> list[VerifyEntry]:
+        """The rows that are not ok."""
         return [e for e in self.entries if not e.ok]
 
     @property
     def repairable(self) -> list[VerifyEntry]:
+        """The problem entries a warm would fix."""
         return [e for e in self.problems if e.repairable and e.model is not None]
 
     def to_xcom(self) -> dict[str, Any]:
+        """The compact, JSON-serialisable dict a task returns."""
         return {
             "host": self.host,
             "cache_dir": self.cache_dir,
@@ -412,7 +345,15 @@ class VerifyReport:
 
 @dataclass
 class RewarmReport:
-    """What the nightly repair found, rebuilt, and could not fix on one host."""
+    """What the nightly repair found, rebuilt, and could not fix on one host.
+
+    :param host: the host the command ran on.
+    :param cache_dir: the cache directory.
+    :param found: verify rows before the repair.
+    :param rewarmed: the warm items of the repair.
+    :param after: verify rows after the repair.
+    :param seconds: how long the command took on the host.
+    """
 
     host: str
     cache_dir: str
@@ -423,6 +364,10 @@ class RewarmReport:
 
     @classmethod
     def from_run(cls, run: AgentRun) -> RewarmReport:
+        """Build the report from a parsed agent run.
+
+        :param run: the run whose ``result`` this command wrote.
+        """
         res = run.result
         return cls(
             host=run.host,
@@ -436,7 +381,7 @@ class RewarmReport:
     @property
     def unrepaired(self) -> list[VerifyEntry]:
         """Entries still not ok; an orphan blob is reported but is not a repair failure."""
-        return [e for e in self.after if not e.ok and e.status != "orphan"]
+        return [e for e in self.after if not e.ok and e.status != VerifyStatus.ORPHAN]
 
     @staticmethod
     def _counts(entries: list[VerifyEntry]) -> dict[str, int]:
@@ -446,6 +391,7 @@ class RewarmReport:
         return dict(sorted(counts.items()))
 
     def to_xcom(self) -> dict[str, Any]:
+        """The compact, JSON-serialisable dict a task returns."""
         return {
             "host": self.host,
             "cache_dir": self.cache_dir,
@@ -465,32 +411,56 @@ class RewarmReport:
 
 @dataclass(frozen=True)
 class Removal:
-    reason: str  # retired | stale | foreign | orphan | budget | missing
-    detail: str
-    blob: str | None
-    size: int
+    """One blob an invalidation plan removes, and why.
+
+    :param reason: why, in words.
+    :param detail: why, in words.
+    :param blob: the blob file in the cache directory.
+    :param size: its size in bytes.
+    :param model: the model.
+    :param version: the model version (None: the model has no usable version folder, or an orphan row).
+    :param device: the device.
+    """
+
+    reason: str = ""  # retired | stale | foreign | orphan | budget | missing
+    detail: str = ""
+    blob: str | None = None
+    size: int = 0
     model: str | None = None
     version: int | None = None
     device: str | None = None
 
     @classmethod
     def from_json(cls, data: dict[str, Any]) -> Removal:
-        return cls(
-            reason=str(data.get("reason", "")),
-            detail=str(data.get("detail", "")),
-            blob=data.get("blob"),
-            size=int(data.get("size") or 0),
-            model=data.get("model"),
-            version=_opt_int(data.get("version")),
-            device=data.get("device"),
-        )
+        """Read one row of the agent's result.
+
+        :param data: the row as parsed from JSON.
+        """
+        return read_row(cls, data)
 
     def to_xcom(self) -> dict[str, Any]:
+        """The compact, JSON-serialisable dict a task returns."""
         return {k: v for k, v in asdict(self).items() if k != "detail"}
 
 
 @dataclass
 class InvalidateReport:
+    """What an invalidation planned and did on one host.
+
+    :param host: the host the command ran on.
+    :param cache_dir: the cache directory.
+    :param dry_run: nothing was removed.
+    :param policy: the retention policy applied.
+    :param removals: what the plan removes.
+    :param bytes_before: cache bytes before.
+    :param bytes_after: cache bytes after the plan.
+    :param bytes_freed: bytes freed (applied, else planned).
+    :param budget_met: the size budget is met.
+    :param removed: what was removed.
+    :param skipped: removals skipped, with why.
+    :param seconds: how long the command took on the host.
+    """
+
     host: str
     cache_dir: str
     dry_run: bool
@@ -506,6 +476,10 @@ class InvalidateReport:
 
     @classmethod
     def from_run(cls, run: AgentRun) -> InvalidateReport:
+        """Build the report from a parsed agent run.
+
+        :param run: the run whose ``result`` this command wrote.
+        """
         res = run.result
         plan = res.get("plan") or {}
         applied = res.get("applied") or {}
@@ -525,6 +499,7 @@ class InvalidateReport:
         )
 
     def to_xcom(self) -> dict[str, Any]:
+        """The compact, JSON-serialisable dict a task returns."""
         return {
             "host": self.host,
             "cache_dir": self.cache_dir,
@@ -546,37 +521,64 @@ class InvalidateReport:
 
 @dataclass(frozen=True)
 class DeviceReport:
+    """One device of a host and whether it can cache.
+
+    :param name: the name.
+    :param full_name: the device's full name.
+    :param capabilities: the device's OPTIMIZATION_CAPABILITIES.
+    :param can_cache: the device can export and import compiled blobs.
+    :param class_key: the device's hardware class (``cpu-<16 hex>``): hosts with equal keys can share
+        blobs for the same spec, profile and model files; empty from an agent too old to report it.
+    :param class_parts: what the key was made from (runtime build, ISA, device properties), for
+        telling why two hosts' keys differ.
+    """
+
     name: str
-    full_name: str
-    capabilities: tuple[str, ...]
-    can_cache: bool
+    full_name: str = ""
+    capabilities: tuple[str, ...] = ()
+    can_cache: bool = False
+    class_key: str = ""
+    class_parts: dict[str, str] = field(default_factory=dict)
 
     @classmethod
     def from_json(cls, data: dict[str, Any]) -> DeviceReport:
-        return cls(
-            name=str(data["name"]),
-            full_name=str(data.get("full_name") or ""),
-            capabilities=tuple(str(c) for c in data.get("capabilities", [])),
-            can_cache=bool(data.get("can_cache")),
-        )
+        """Read one row of the agent's result.
+
+        :param data: the row as parsed from JSON.
+        """
+        return read_row(cls, data)
 
     def to_xcom(self) -> dict[str, Any]:
+        """The compact, JSON-serialisable dict a task returns."""
         return {
             "name": self.name,
             "full_name": self.full_name,
             "can_cache": self.can_cache,
             "capabilities": list(self.capabilities),
+            "class_key": self.class_key,
+            "class_parts": dict(self.class_parts),
         }
 
 
 @dataclass
 class DevicesReport:
+    """The devices of one host.
+
+    :param host: the host the command ran on.
+    :param runtime: the OpenVINO runtime build.
+    :param devices: one report per device.
+    """
+
     host: str
     runtime: str
     devices: list[DeviceReport]
 
     @classmethod
     def from_run(cls, run: AgentRun) -> DevicesReport:
+        """Build the report from a parsed agent run.
+
+        :param run: the run whose ``result`` this command wrote.
+        """
         res = run.result
         return cls(
             host=run.host,
@@ -585,6 +587,10 @@ class DevicesReport:
         )
 
     def find(self, name: str) -> DeviceReport | None:
+        """The row named ``name``, or None.
+
+        :param name: the name to look for.
+        """
         for device in self.devices:
             if device.name == name:
                 return device
@@ -593,23 +599,39 @@ class DevicesReport:
 
 @dataclass(frozen=True)
 class ModelVersions:
+    """One model of a repository: its versions and what the policy selects.
+
+    :param name: the name.
+    :param versions: the version folders, ascending.
+    :param selected: the versions the policy selects.
+    :param latest: the newest version, if any.
+    """
+
     name: str
-    versions: tuple[int, ...]
-    selected: tuple[int, ...]
-    latest: int | None
+    versions: tuple[int, ...] = ()
+    selected: tuple[int, ...] = ()
+    latest: int | None = None
 
     @classmethod
     def from_json(cls, data: dict[str, Any]) -> ModelVersions:
-        return cls(
-            name=str(data["name"]),
-            versions=tuple(int(v) for v in data.get("versions", [])),
-            selected=tuple(int(v) for v in data.get("selected", [])),
-            latest=_opt_int(data.get("latest")),
-        )
+        """Read one row of the agent's result.
+
+        :param data: the row as parsed from JSON.
+        """
+        return read_row(cls, data)
 
 
 @dataclass
 class ModelsReport:
+    """The models of a host's repository.
+
+    :param host: the host the command ran on.
+    :param repository: the model repository root.
+    :param policy: the retention policy applied.
+    :param models: one row per model.
+    :param problems: folders ignored and why.
+    """
+
     host: str
     repository: str
     policy: str
@@ -618,6 +640,10 @@ class ModelsReport:
 
     @classmethod
     def from_run(cls, run: AgentRun) -> ModelsReport:
+        """Build the report from a parsed agent run.
+
+        :param run: the run whose ``result`` this command wrote.
+        """
         res = run.result
         return cls(
             host=run.host,
@@ -628,6 +654,10 @@ class ModelsReport:
         )
 
     def find(self, name: str) -> ModelVersions | None:
+        """The row named ``name``, or None.
+
+        :param name: the name to look for.
+        """
         for model in self.models:
             if model.name == name:
                 return model
@@ -636,6 +666,15 @@ class ModelsReport:
 
 @dataclass(frozen=True)
 class AgentVersion:
+    """What ``ovcache version`` says: the versions the Airflow side checks.
+
+    :param host: the host the command ran on.
+    :param agent_version: the agent's package version.
+    :param schema_version: the envelope schema version the agent speaks.
+    :param openvino: the agent's OpenVINO version.
+    :param python: the agent's Python version.
+    """
+
     host: str
     agent_version: str
     schema_version: int
@@ -644,6 +683,10 @@ class AgentVersion:
 
     @classmethod
     def from_run(cls, run: AgentRun) -> AgentVersion:
+        """Build the report from a parsed agent run.
+
+        :param run: the run whose ``result`` this command wrote.
+        """
         res = run.result
         return cls(
             host=run.host,

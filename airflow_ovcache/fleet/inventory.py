@@ -40,11 +40,11 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
-from .core.configfile import load_table
-from .core.errors import UsageError
-from .core.policy import VersionPolicy
-from .core.text import printable
-from .core.values import property_value, string_list
+from ..core.configfile import load_table
+from ..core.errors import UsageError
+from ..core.policy import VersionPolicy
+from ..core.text import printable
+from ..core.values import property_value, string_list
 
 INVENTORY_ENV = "OVCACHE_INVENTORY"
 _HOST_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,62}$")
@@ -70,6 +70,25 @@ _KNOWN = {
 
 @dataclass(frozen=True)
 class FleetHost:
+    """One inference host of the inventory, with its defaults applied (see docs/fleet.md for each key).
+
+    :param name: the host's name in the inventory, reports and task labels.
+    :param cache_dir: the OpenVINO cache directory on the host (absolute).
+    :param repository: the model repository on the host (absolute).
+    :param conn_id: the ``ovcache`` connection that reaches it.
+    :param devices: the devices whose blobs are managed.
+    :param labels: labels a run selects hosts by.
+    :param queue: the worker queue serving the host, for the DAGs that route by queue.
+    :param retain: the version policy of what is kept (``latest:2``, ...).
+    :param properties: OpenVINO compile properties the server uses.
+    :param serving_config: the server's serving config file on the host.
+    :param profile: how the host's server compiles (docs/serving-profiles.md).
+    :param loader: an in-house loader's name, for the ``loader`` profile.
+    :param loader_path: where that loader's code is on the host.
+    :param ovms_config: the OpenVINO Model Server config file on the host.
+    :param ovms_path_map: server path prefix -> agent path prefix, where the server sees other paths.
+    """
+
     name: str
     cache_dir: str
     repository: str
@@ -90,6 +109,7 @@ class FleetHost:
     ovms_path_map: dict[str, str] = field(default_factory=dict)
 
     def to_json(self) -> dict[str, Any]:
+        """The host as plain JSON (lists, not tuples), for XCom and task arguments."""
         data = asdict(self)
         data["devices"] = list(self.devices)
         data["labels"] = list(self.labels)
@@ -98,11 +118,22 @@ class FleetHost:
 
 @dataclass
 class Fleet:
+    """The inventory: its hosts, and where it was read from (for messages).
+
+    :param hosts: the hosts, in the inventory's order.
+    :param source: the inventory's path, named in every error about it.
+    """
+
     hosts: list[FleetHost]
     source: str = ""
 
     def select(self, names: list[str] | None = None, labels: list[str] | None = None) -> list[FleetHost]:
-        """Hosts by name and/or label; naming a host the inventory lacks is an error, not an empty run."""
+        """Hosts by name and/or label; naming a host the inventory lacks is an error, not an empty run.
+
+        :param names: the hosts to keep; None or empty keeps all.
+        :param labels: labels every kept host must carry; None or empty keeps all.
+        :raises UsageError: a name is not in the inventory.
+        """
         chosen = self.hosts
         if names:
             known = {h.name for h in self.hosts}
@@ -118,11 +149,20 @@ class Fleet:
         return chosen
 
     def host(self, name: str) -> FleetHost:
+        """The host called ``name``.
+
+        :param name: a host name of the inventory.
+        :raises UsageError: there is no such host.
+        """
         return self.select([name])[0]
 
 
 def load_fleet(path: str | os.PathLike[str] | None = None) -> Fleet:
-    """Read and validate the inventory; every mistake is one line naming the host and the key."""
+    """Read and validate the inventory; every mistake is one line naming the host and the key.
+
+    :param path: the inventory file (TOML); defaults to ``$OVCACHE_INVENTORY``.
+    :raises UsageError: no inventory is given, or it is not valid.
+    """
     source = Path(path or os.environ.get(INVENTORY_ENV) or "")
     if not str(source) or str(source) == ".":
         raise UsageError("no fleet inventory given", hint=f"set ${INVENTORY_ENV} or pass the inventory path")
@@ -131,7 +171,12 @@ def load_fleet(path: str | os.PathLike[str] | None = None) -> Fleet:
 
 
 def parse_fleet(data: dict[str, Any], source: str = "<inventory>") -> Fleet:
-    """Validate an inventory table: every key with its type, never coerced (a label string is not a label list)."""
+    """Validate an inventory table: every key with its type, never coerced (a label string is not a label list).
+
+    :param data: the inventory as read from its file (``[defaults]`` and ``[[hosts]]``).
+    :param source: where it came from, for the messages.
+    :raises UsageError: naming the host and the key at fault.
+    """
     if not isinstance(data, dict) or not isinstance(data.get("hosts"), list) or not data["hosts"]:
         raise UsageError(f"fleet inventory {source} lists no [[hosts]]")
     defaults = data.get("defaults") or {}

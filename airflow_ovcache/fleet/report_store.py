@@ -37,11 +37,18 @@ INDEX_LIMIT = 500
 
 
 def is_url(location: str) -> bool:
+    """Whether the report folder is an object-storage URL (``s3://...``, ``file://...``) rather than a path.
+
+    :param location: the report folder as configured.
+    """
     return "://" in location
 
 
 def folder(location: str | os.PathLike[str]) -> Any:
-    """The report folder as a path object: ``ObjectStoragePath`` for a URL, else ``pathlib.Path``."""
+    """The report folder as a path object: ``ObjectStoragePath`` for a URL, else ``pathlib.Path``.
+
+    :param location: a local path or an object-storage URL.
+    """
     text = os.fspath(location)
     if is_url(text):
         from airflow.sdk import ObjectStoragePath
@@ -51,12 +58,19 @@ def folder(location: str | os.PathLike[str]) -> Any:
 
 
 def safe_part(text: str, limit: int = 80) -> str:
-    """``text`` with every run of characters outside ``[A-Za-z0-9._-]`` turned into one ``-``."""
+    """``text`` with every run of characters outside ``[A-Za-z0-9._-]`` turned into one ``-``.
+
+    :param text: a DAG id, run type or prefix going into a file name.
+    :param limit: the longest the result may be.
+    """
     return _SAFE.sub("-", text).strip("-.")[:limit] or "x"
 
 
 def valid_stem(stem: str) -> bool:
-    """Whether ``stem`` is a name this module made (what the plugin accepts in a URL)."""
+    """Whether ``stem`` is a name this module made (what the plugin accepts in a URL).
+
+    :param stem: a report's file name without its extension.
+    """
     return bool(_STEM.match(stem)) and ".." not in stem
 
 
@@ -65,6 +79,12 @@ def run_stem(prefix: str, dag_id: str, run_id: str, when: datetime | None = None
 
     The hash (of DAG id and run id) keeps two runs apart that started in the same
     second, or two DAGs that share a prefix.
+
+    :param prefix: the report kind (the DAG's own choice, e.g. ``nightly``).
+    :param dag_id: the DAG that wrote it.
+    :param run_id: the run that wrote it.
+    :param when: the run's logical date (or when it ran), to sort names by; left out where None.
+    :param run_type: the run's type (``scheduled``, ``manual``...); read from the run id where None.
     """
     digest = hashlib.sha256(f"{dag_id}\n{run_id}".encode()).hexdigest()[:8]
     kind = run_type or (run_id.split("__", 1)[0] if "__" in run_id else "run")
@@ -76,7 +96,10 @@ def run_stem(prefix: str, dag_id: str, run_id: str, when: datetime | None = None
 
 
 def run_stamp(context: Mapping[str, Any]) -> dict[str, Any]:
-    """What identifies the DAG run a report belongs to, from a task's context."""
+    """What identifies the DAG run a report belongs to, from a task's context.
+
+    :param context: the running task's context (``dag_run``, ``ti``, ``run_id``, ``logical_date``).
+    """
     dag_run = context.get("dag_run")
     ti = context.get("ti")
     dag_id = getattr(dag_run, "dag_id", None) or getattr(ti, "dag_id", None) or ""
@@ -93,6 +116,11 @@ def run_stamp(context: Mapping[str, Any]) -> dict[str, Any]:
 
 
 def stem_for_run(prefix: str, stamp: Mapping[str, Any]) -> str:
+    """The file stem of the report of the run ``stamp`` names (see :func:`run_stem`).
+
+    :param prefix: the report kind.
+    :param stamp: what :func:`run_stamp` returned in the report task.
+    """
     when = stamp.get("logical_date")
     return run_stem(
         prefix,
@@ -108,6 +136,9 @@ def write_text_whole(path: Any, text: str) -> None:
 
     A local file is written beside its target and renamed over it; an object store
     replaces an object in one put, so there a plain write is already whole.
+
+    :param path: a ``pathlib.Path`` or an ``ObjectStoragePath``.
+    :param text: the file's whole content.
     """
     if isinstance(path, Path):
         tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
@@ -131,6 +162,11 @@ class ReportEntry:
 
     @classmethod
     def from_json(cls, stem: str, data: Mapping[str, Any]) -> ReportEntry:
+        """The index's line of one stored report.
+
+        :param stem: the report's file stem.
+        :param data: the report's stored JSON.
+        """
         run: Mapping[str, Any] = data["run"] if isinstance(data.get("run"), Mapping) else {}
         counts: Mapping[str, Any] = data["counts"] if isinstance(data.get("counts"), Mapping) else {}
         return cls(
@@ -149,7 +185,10 @@ class ReportNotFound(LookupError):
 
 
 class ReportStore:
-    """Read the reports in one folder (local or object storage) for the UI."""
+    """Read the reports in one folder (local or object storage) for the UI.
+
+    :param location: the report folder, a path or an object-storage URL.
+    """
 
     def __init__(self, location: str | os.PathLike[str]) -> None:
         self.location = os.fspath(location)
@@ -165,7 +204,10 @@ class ReportStore:
         return sorted(files, key=lambda p: p.name, reverse=True)
 
     def load(self, stem: str) -> dict[str, Any]:
-        """The stored JSON of report ``stem``; :class:`ReportNotFound` if it is not there or not a report."""
+        """The stored JSON of report ``stem``; :class:`ReportNotFound` if it is not there or not a report.
+
+        :param stem: a report's file stem (checked with :func:`valid_stem` first).
+        """
         if not valid_stem(stem):
             raise ReportNotFound(stem)
         path = self.root / f"{stem}.json"
@@ -178,7 +220,10 @@ class ReportStore:
         return data
 
     def entries(self, limit: int = INDEX_LIMIT) -> list[ReportEntry]:
-        """Every run's report, newest first; the ``latest*`` copies and unreadable files are left out."""
+        """Every run's report, newest first; the ``latest*`` copies and unreadable files are left out.
+
+        :param limit: read at most this many report files, newest names first.
+        """
         out: list[ReportEntry] = []
         for path in self._json_files():
             stem = path.name[: -len(".json")]
@@ -201,7 +246,11 @@ class ReportStore:
         return newest.stem, self.load(newest.stem)
 
     def for_run(self, dag_id: str, run_id: str) -> str | None:
-        """The stem of the report of one DAG run, if it wrote one."""
+        """The stem of the report of one DAG run, if it wrote one.
+
+        :param dag_id: the DAG.
+        :param run_id: its run.
+        """
         for entry in self.entries():
             if entry.dag_id == dag_id and entry.run_id == run_id:
                 return entry.stem

@@ -23,35 +23,32 @@ from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any
 
-from .core.text import one_line, printable
+from ..core.text import human_bytes, one_line, printable
+from ..outcomes import NETWORK_KINDS, kind_label
 
 # How a cell reads, from the state before and after the night's repair.
 OK, REPAIRED, UNREPAIRED, UNREACHABLE, HOST_ERROR = "ok", "repaired", "unrepaired", "unreachable", "host-error"
 _COLOURS = {OK: "#1b7f3b", REPAIRED: "#b7791f", UNREPAIRED: "#c53030", UNREACHABLE: "#4a5568", HOST_ERROR: "#6b46c1"}
-# Failure kinds (hooks/errors.failure_kind maps exceptions onto them) that mean the host was not reached at all.
-NETWORK_KINDS = {"cannot-connect", "login-refused", "host-key"}
-# What kind of failure a person is looking at, in the words the report and summaries use: a host
-# that cannot be reached sends on-call to the network; an agent that ran and refused sends them
-# to the host's cache or settings.
-FAILURE_KINDS = {
-    "cannot-connect": "cannot connect",
-    "login-refused": "SSH login refused",
-    "host-key": "host key mismatch",
-    "agent-missing": "agent missing or too old",
-    "agent-error": "agent ran and reported an error",
-    "agent-crashed": "agent crashed or timed out",
-    "config": "connection or argument problem",
-    "cache": "cache problems",
-    "task": "task failed",
-}
-
-
-def _kind_label(kind: str) -> str:
-    return FAILURE_KINDS.get(kind, kind)
 
 
 @dataclass
 class Cell:
+    """One host x (model, version, device) of the report: what verify found, and after the repair.
+
+    :param host: the host.
+    :param model: the model.
+    :param version: its version.
+    :param device: the device the blob is for.
+    :param outcome: ok, repaired or unrepaired.
+    :param before: verify's status before the repair.
+    :param after: verify's status after it.
+    :param reason: why, in verify's words (for a repaired cell: what it was and that it was rebuilt).
+    :param size: the blob's size in bytes, where known.
+    :param load_ms: how long the load check's compile took.
+    :param loaded_from_cache: what the load check's compile said; None where none ran.
+    :param served: the served-from-cache evidence in brief.
+    """
+
     host: str
     model: str
     version: int
@@ -73,25 +70,33 @@ class Cell:
         return served_text(self.served)
 
     def to_json(self) -> dict[str, Any]:
+        """The cell as stored JSON, with its served text."""
         data = self.__dict__.copy()
         data["served_text"] = self.served_text
         return data
 
     @classmethod
     def from_json(cls, data: dict[str, Any]) -> Cell:
-        """A cell from a stored report; unknown keys (a newer writer) are ignored."""
+        """A cell from a stored report; unknown keys (a newer writer) are ignored.
+
+        :param data: one of a stored report's ``cells``.
+        """
         known = {k: data[k] for k in cls.__dataclass_fields__ if k in data}
         return cls(**known)
 
 
 def served_text(served: dict[str, Any] | None) -> str:
+    """The served-from-cache evidence as it reads: served / not served yet (3 h) / unknown (why) / no evidence.
+
+    :param served: the evidence in brief (``state`` and ``at``, ``seconds`` or ``reason``), or None.
+    """
     if not served:
         return "no evidence"
     state = served.get("state")
     if state == "served":
         return "served" + (f" (read {served['at']})" if served.get("at") else "")
     if state == "not-served-yet":
-        from .core.evidence import Evidence
+        from ..core.evidence import Evidence
 
         seconds = served.get("seconds")
         return Evidence(str(state), "", seconds=float(seconds) if isinstance(seconds, (int, float)) else 0.0).short()
@@ -100,6 +105,19 @@ def served_text(served: dict[str, Any] | None) -> str:
 
 @dataclass
 class FleetReport:
+    """The fleet's caches after a night's verify-and-repair: every cell, and every host that failed.
+
+    :param title: the page's title.
+    :param generated: when it was built (ISO 8601, UTC).
+    :param cells: one per host x managed blob.
+    :param unreachable: host -> why, for hosts that could not be reached at all.
+    :param host_errors: host -> kind and why, for hosts reached whose agent is missing, failed or refused.
+    :param orphans: host -> how many unrecorded blobs its cache holds.
+    :param hosts: every host, in order.
+    :param server_compiled: host -> the orphans a server wrote after a warm-up.
+    :param run: the DAG run that wrote it (see :func:`.report_store.run_stamp`); None outside Airflow.
+    """
+
     title: str
     generated: str
     cells: list[Cell] = field(default_factory=list)
@@ -115,9 +133,11 @@ class FleetReport:
 
     @property
     def ok(self) -> bool:
+        """Whether nothing needs a person: every host reached, every cell ok or repaired."""
         return not self.unreachable and not self.host_errors and all(c.outcome != UNREPAIRED for c in self.cells)
 
     def counts(self) -> dict[str, int]:
+        """How many cells of each outcome, and how many hosts unreachable or with agent errors."""
         out = {OK: 0, REPAIRED: 0, UNREPAIRED: 0}
         for cell in self.cells:
             out[cell.outcome] += 1
@@ -128,7 +148,7 @@ class FleetReport:
     def problems(self) -> list[str]:
         """One line per thing a person must look at, naming host, model, version and device."""
         lines = [f"host {h}: unreachable: {why}" for h, why in sorted(self.unreachable.items())]
-        lines += [f"host {h}: {_kind_label(e['kind'])}: {e['why']}" for h, e in sorted(self.host_errors.items())]
+        lines += [f"host {h}: {kind_label(e['kind'])}: {e['why']}" for h, e in sorted(self.host_errors.items())]
         lines += [
             f"host {c.host}, model {c.model}, version {c.version}, device {c.device}: {c.after}: {c.reason}"
             for c in self.cells
@@ -149,6 +169,7 @@ class FleetReport:
         return [one_line(line) for line in lines]
 
     def to_json(self) -> dict[str, Any]:
+        """The report as stored JSON, with its counts and problem lines."""
         return {
             "title": self.title,
             "generated": self.generated,
@@ -166,7 +187,10 @@ class FleetReport:
 
     @classmethod
     def from_json(cls, data: dict[str, Any]) -> FleetReport:
-        """A report as stored by :func:`write_report`, to render again (the UI plugin reads these)."""
+        """A report as stored by :func:`write_report`, to render again (the UI plugin reads these).
+
+        :param data: the stored JSON.
+        """
         return cls(
             title=str(data.get("title") or "OpenVINO cache report"),
             generated=str(data.get("generated") or ""),
@@ -179,7 +203,12 @@ class FleetReport:
 
 
 def build_report(host_results: list[dict[str, Any]], title: str = "OpenVINO cache: nightly verification") -> FleetReport:
-    """``host_results``: one dict per host with ``host`` and either ``error`` or ``found``/``after`` rows."""
+    """The report of one night, from what each host's rewarm returned.
+
+    :param host_results: one dict per host with ``host`` and either ``error`` (and its
+        ``error_kind``) or the ``found``/``after`` rows of verify before and after the repair.
+    :param title: the report's title.
+    """
     report = FleetReport(title, datetime.now(timezone.utc).isoformat(timespec="seconds"))
     for result in sorted(host_results, key=lambda r: r["host"]):
         host = result["host"]
@@ -241,13 +270,8 @@ def _key(row: dict[str, Any]) -> tuple[Any, ...]:
 
 
 def _size(n: int | None) -> str:
-    if not n:
-        return ""
-    for unit in ("B", "KiB", "MiB", "GiB"):
-        if n < 1024 or unit == "GiB":
-            return f"{n:.0f} {unit}" if unit == "B" else f"{n:.1f} {unit}"
-        n /= 1024  # type: ignore[assignment]
-    return ""
+    # A cell leaves an unknown (or empty) size blank rather than writing "-".
+    return human_bytes(n) if n else ""
 
 
 def _esc(value: object) -> str:
@@ -280,7 +304,8 @@ th.row{text-align:left;background:#f7fafc} th.row span{color:#4a5568} th.row em{
 def render_grid(report: FleetReport, heading: str = "h1") -> str:
     """The report's body (status, counts, hosts x models grid, what needs a person), every value escaped.
 
-    ``heading`` is the tag of its title (the UI's index nests it under its own ``h1``).
+    :param report: the report.
+    :param heading: the tag of its title (the UI's index nests it under its own ``h1``).
     """
     esc = _esc
     rows = sorted({(c.model, c.version, c.device) for c in report.cells})
@@ -296,7 +321,7 @@ def render_grid(report: FleetReport, heading: str = "h1") -> str:
                 continue
             if host in report.host_errors:
                 err = report.host_errors[host]
-                tds.append(f'<td class="cell host-error" title="{esc(err["why"])}">{esc(_kind_label(err["kind"]))}</td>')
+                tds.append(f'<td class="cell host-error" title="{esc(err["why"])}">{esc(kind_label(err["kind"]))}</td>')
                 continue
             cell = by_cell.get((host, model, version, device))
             if cell is None:
@@ -341,6 +366,10 @@ was read since it was published (access time; unknown on noatime or network moun
 
 
 def render_html(report: FleetReport) -> str:
+    """The report as a whole HTML page, styled like the UI's.
+
+    :param report: the report.
+    """
     return f"""<!doctype html>
 <html lang="en"><head><meta charset="utf-8"><title>{_esc(report.title)}</title>
 <style>{STYLE}</style></head><body>
@@ -353,6 +382,11 @@ def write_report(report: FleetReport, directory: str | Path, stem: str) -> dict[
 
     ``directory`` may be an object-storage URL (``s3://...``, ``file://...``): see
     :mod:`.report_store`. Each file is replaced whole, so the UI never reads half a report.
+
+    :param report: the report.
+    :param directory: the report folder, a path or an object-storage URL.
+    :param stem: the file name without extension (see :func:`.report_store.stem_for_run`).
+    :raises ValueError: ``stem`` is not a safe file name.
     """
     from .report_store import folder, safe_part, write_text_whole
 

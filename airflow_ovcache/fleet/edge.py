@@ -19,7 +19,7 @@ import shlex
 from dataclasses import dataclass
 from typing import Any
 
-from .fleet import FleetHost
+from .inventory import FleetHost
 
 EDGE_EXECUTOR = "EdgeExecutor"
 # The scheduler requeues a task stuck in queued this many times before failing it (an undocumented

@@ -13,8 +13,9 @@ import os
 from collections.abc import Iterable, Iterator, Mapping
 from typing import Any
 
-from .assets import parse_model_release, versions_from_extra
-from .fleet import INVENTORY_ENV, Fleet, FleetHost, load_fleet
+from ..assets import parse_model_release, versions_from_extra
+from ..outcomes import ERROR_XCOM_KEY, record_kind, record_reason
+from .inventory import INVENTORY_ENV, Fleet, FleetHost, load_fleet
 
 log = logging.getLogger(__name__)
 
@@ -46,6 +47,10 @@ def hosts_for_run(fleet: Fleet, params: Mapping[str, Any]) -> list[FleetHost]:
     to it with a ``queue`` known when the DAG is parsed, which a run-time
     inventory cannot give. Such hosts are left to ``ovcache_release_by_queue``
     and said so in the log, never silently run on the wrong worker.
+
+    :param fleet: the inventory.
+    :param params: the run's params (``hosts`` and ``labels`` select; empty selects all).
+    :raises ValueError: no host without a queue is selected.
     """
     selected = fleet.select(params.get("hosts") or None, params.get("labels") or None)
     queued = [h for h in selected if h.queue]
@@ -58,7 +63,11 @@ def hosts_for_run(fleet: Fleet, params: Mapping[str, Any]) -> list[FleetHost]:
 
 
 def host_kwargs(host: FleetHost, **extra: Any) -> dict[str, Any]:
-    """One host as the keyword arguments of a per-host task group."""
+    """One host as the keyword arguments of a per-host task group.
+
+    :param host: the inventory's host.
+    :param extra: more arguments of the group (a release's model and version, say).
+    """
     return {
         "host": host.name,
         "conn_id": host.conn_id,
@@ -78,7 +87,13 @@ def host_kwargs(host: FleetHost, **extra: Any) -> dict[str, Any]:
 
 
 def releases_of_run(triggering_asset_events: Any, params: Mapping[str, Any], models: Iterable[str]) -> list[dict[str, Any]]:
-    """Which (model, version) pairs this run warms: from the release events, or from the params of a manual run."""
+    """Which (model, version) pairs this run warms: from the release events, or from the params of a manual run.
+
+    :param triggering_asset_events: the task context's ``triggering_asset_events``.
+    :param params: the run's params (``model`` and ``version`` of a manual run).
+    :param models: the models this DAG releases; a manual run must name one of them.
+    :raises ValueError: the run carries no release, or its params are not one.
+    """
     releases: dict[str, int] = {}
     for asset, events in _asset_events(triggering_asset_events):
         uri = getattr(asset, "uri", None) or str(asset)
@@ -95,7 +110,7 @@ def releases_of_run(triggering_asset_events: Any, params: Mapping[str, Any], mod
             raise ValueError(f"model {model!r} is not one of this DAG's release models: {', '.join(models)}")
         if params.get("version") in (None, ""):
             raise ValueError(f"model {model}: give the version to warm in the run's params (version)")
-        from .core.values import parse_count
+        from ..core.values import parse_count
 
         try:
             releases[model] = parse_count(params["version"], minimum=1)
@@ -121,23 +136,33 @@ def _asset_events(accessor: Any) -> Iterable[tuple[Any, list[Any]]]:
 
 @contextlib.contextmanager
 def record_failure(step: str) -> Iterator[None]:
-    """In a ``@task``: on failure, leave the reason in XCom the way the ovcache operators do."""
+    """In a ``@task``: on failure, leave the reason in XCom the way the ovcache operators do.
+
+    :param step: the step the failure record names (the summary says the host failed at it).
+    """
     try:
         yield
     except Exception as exc:
         from airflow.sdk import get_current_context
 
-        from .operators.base import ERROR_XCOM_KEY, failure_record
+        from ..operators.base import push_failure
 
         try:
-            get_current_context()["ti"].xcom_push(key=ERROR_XCOM_KEY, value=failure_record(step, exc))
+            ti = get_current_context()["ti"]
         except Exception:  # noqa: BLE001 - never mask the real failure
-            pass
+            ti = None
+        if ti is not None:
+            push_failure(ti, step, exc, log)
         raise
 
 
 def mapped_results(ti: Any, task_id: str, count: int) -> list[Any]:
-    """The result of each of ``count`` mapped instances of ``task_id`` (None where there is none)."""
+    """The result of each of ``count`` mapped instances of ``task_id`` (None where there is none).
+
+    :param ti: the running task instance.
+    :param task_id: the mapped task.
+    :param count: how many instances it was mapped into.
+    """
     return [ti.xcom_pull(task_ids=task_id, map_indexes=i) for i in range(count)]
 
 
@@ -147,9 +172,11 @@ def step_records(ti: Any, group: str, steps: Iterable[str]) -> dict[str, dict[st
     A step's failure record is read only when it has no result: asking for an XCom
     that does not exist is logged as an error by the Task SDK, and a log full of
     errors for steps that went fine misleads whoever reads it at night.
-    """
-    from .operators.base import ERROR_XCOM_KEY
 
+    :param ti: the running task instance (its ``map_index`` selects the group's instance).
+    :param group: the task group's id.
+    :param steps: the group's step task ids, in order.
+    """
     map_index = getattr(ti, "map_index", -1)
     out: dict[str, dict[str, Any]] = {}
     for step in steps:
@@ -165,7 +192,12 @@ def step_records(ti: Any, group: str, steps: Iterable[str]) -> dict[str, dict[st
 
 
 def host_outcome(records: dict[str, dict[str, Any]], steps: list[str], **identity: Any) -> dict[str, Any]:
-    """One host's outcome: ok, or the first step that failed and why (or that it never ran)."""
+    """One host's outcome: ok, or the first step that failed and why (or that it never ran).
+
+    :param records: what :func:`step_records` returned.
+    :param steps: the steps, in order.
+    :param identity: what names the outcome (host, model, version), copied into it.
+    """
     outcome: dict[str, Any] = {**identity, "ok": True, "failed_step": None, "reason": None}
     for step in steps:
         record = records.get(step) or {}
@@ -175,17 +207,10 @@ def host_outcome(records: dict[str, dict[str, Any]], steps: list[str], **identit
         outcome["ok"] = False
         outcome["failed_step"] = step
         error = record.get("error")
-        outcome["reason"] = failure_reason(error) if error else f"step {step} did not finish (see its log)"
-        outcome["failure_kind"] = (error or {}).get("kind") or "task"
+        outcome["reason"] = record_reason(error) if error else f"step {step} did not finish (see its log)"
+        outcome["failure_kind"] = record_kind(error)
         break
     return outcome
-
-
-def failure_reason(error: dict[str, Any]) -> str:
-    """A failure record's reason and what to do, without the host/model prefix the summary line already has."""
-    reason = error.get("reason") or error.get("message") or "failed"
-    hint = error.get("hint")
-    return f"{reason} ({hint})" if hint and hint not in reason else reason
 
 
 def log_summary(text: str, failures: list[str]) -> None:
@@ -193,6 +218,9 @@ def log_summary(text: str, failures: list[str]) -> None:
 
     Printed lines land after the traceback, or inside the collapsed "post execute"
     group; logged lines are where the person who opens the summary task looks.
+
+    :param text: the summary, a head line then one line per host.
+    :param failures: the lines that are failures.
     """
     head, *lines = text.splitlines()
     log.info("%s", head)
@@ -201,7 +229,10 @@ def log_summary(text: str, failures: list[str]) -> None:
 
 
 def release_summary(outcomes: Iterable[dict[str, Any] | None]) -> tuple[str, list[str]]:
-    """A readable summary of a release run and one line per failure."""
+    """A readable summary of a release run and one line per failure.
+
+    :param outcomes: each host's :func:`host_outcome` (None where the host left none).
+    """
     rows = [o for o in outcomes if o]
     lines = []
     failures = []
