@@ -2,7 +2,7 @@
 PYTHON ?= python3
 VENV ?= .venv
 BIN := $(VENV)/bin
-EXTRAS ?= encryption,airflow,celery,dev,ui-tests
+EXTRAS ?= encryption,airflow,celery,edge,dev,ui-tests
 
 .PHONY: venv demo test lint fmt bench clean
 

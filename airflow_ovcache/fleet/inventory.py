@@ -21,6 +21,11 @@ parsed, so DAG files parse without it and without the network::
     queue = "infer-02"               # ... which is the host's own worker
     devices = ["CPU", "GPU"]
 
+    [[hosts]]
+    name = "shop-17"
+    conn_id = "ovcache_local"
+    executor = "EdgeExecutor"        # an edge worker on the host pulls its tasks over HTTPS; queue: its name
+
 How a host is reached lives in its ``ovcache`` connection (SSH through an SSH
 connection, or a local subprocess); where the task runs is its ``queue``. The
 inventory says which host is which and what it holds; paths and devices here
@@ -52,6 +57,7 @@ _KNOWN = {
     "labels",
     "conn_id",
     "queue",
+    "executor",
     "retain",
     "properties",
     "serving_config",
@@ -93,6 +99,8 @@ class FleetHost:
     devices: tuple[str, ...] = ("CPU",)
     labels: tuple[str, ...] = ()
     queue: str | None = None
+    # Airflow executor of the host's tasks when several are configured (an edge host: "EdgeExecutor").
+    executor: str | None = None
     retain: str = "latest:2"
     properties: dict[str, str] = field(default_factory=dict)
     serving_config: str | None = None
@@ -266,7 +274,9 @@ def _host(name: str, merged: dict[str, Any], defaults: dict[str, Any], raw: dict
         conn_id=text("conn_id") or "ovcache_" + name.replace("-", "_").replace(".", "_"),
         devices=tuple(devices),
         labels=tuple(labels),
-        queue=text("queue"),
+        # A host served by another executor's worker (an edge worker) is routed by queue, its own by default.
+        queue=text("queue") or (name if text("executor") else None),
+        executor=text("executor"),
         retain=retain,
         properties=properties,
         serving_config=text("serving_config"),
