@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import os
 import time
+from collections.abc import Callable
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
@@ -223,8 +224,15 @@ class Installer(Warmer):
     :param describe_device: a seam for tests, as for :class:`.warm.Warmer`.
     """
 
-    def __init__(self, cache: CacheDir, store: BlobStore, *, repository_root: Path | None = None, **kwargs: Any) -> None:
-        super().__init__(cache, repository_root=repository_root, confirm=True, **kwargs)
+    def __init__(
+        self,
+        cache: CacheDir,
+        store: BlobStore,
+        *,
+        repository_root: Path | None = None,
+        describe_device: Callable[[str, Any, Location], DeviceInfo] | None = None,
+    ) -> None:
+        super().__init__(cache, repository_root=repository_root, confirm=True, describe_device=describe_device)
         self.store = store
         self._classes: dict[str, DeviceInfo] = {}
 

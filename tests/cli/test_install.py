@@ -2,12 +2,16 @@
 
 from __future__ import annotations
 
+import hashlib
 import os
+import subprocess
+import sys
 from pathlib import Path
 from typing import Any
 
 import pytest
 
+from airflow_ovcache.core.blobstore import DirectoryStore
 from airflow_ovcache.core.manifest import Manifest
 from tests.conftest import blobs_in, ovcache
 from tests.core.test_warm import serving_compile
@@ -119,3 +123,63 @@ def test_an_unreachable_store_is_one_error_and_the_cache_is_untouched(built: tup
     assert {p.name: p.stat().st_mtime_ns for p in cache_a.rglob("*") if p.is_file()} == before
     put = ovcache("store-put", "--cache-dir", str(cache_a), "--store", str(store.parent / "no-store"), "--json", "-q")
     assert put.returncode == 2 and put.json["error"]["code"] == "store"
+
+
+def test_a_set_whose_metadata_names_another_class_falls_back(built: tuple[Path, Path], repo: Path, tmp_path: Path) -> None:
+    _, store_dir = built
+    store = DirectoryStore(store_dir)
+    (stored,) = store.list()
+    fetched = tmp_path / "fetched"
+    fetched.mkdir()
+    got = store.get(stored.key, fetched)
+    assert got is not None
+    meta = {k: v for k, v in got.meta.items() if k not in ("key", "blobs")}
+    meta["class_key"] = "cpu-0000000000000000"  # a builder that claimed this host's class but is another
+    store.put(stored.key, meta, [(fetched / r["name"], r["checksum"]) for r in got.meta["blobs"]])
+    code, env, stderr = _install(repo, tmp_path / "cacheB", store_dir)
+    assert code == 0, stderr
+    (item,) = env["result"]["items"]
+    assert item["status"] == "warmed"
+    assert (
+        f"the set was built for class cpu-0000000000000000, this host's device is class {item['class_key']}" in item["fallback"]
+    )
+
+
+def test_a_failed_install_keeps_what_was_cached(built: tuple[Path, Path], repo: Path, tmp_path: Path) -> None:
+    _, store = built
+    cache_b = tmp_path / "cacheB"
+    warm = ovcache(
+        "warm", "--repository", str(repo), "--cache-dir", str(cache_b), "--model", "mlp", "--version-number", "1", "-q"
+    )
+    assert warm.returncode == 0, warm.stderr
+    (kept,) = blobs_in(cache_b)
+    (obj,) = _objects(store)
+    obj.chmod(0o644)
+    obj.write_bytes(obj.read_bytes()[:100])
+    code, env, _ = _install(repo, cache_b, store)
+    assert code == 0 and env["result"]["items"][0]["status"] == "warmed"
+    assert kept.exists()
+    assert {e.version for e in Manifest.load(cache_b / ".ovcache" / "manifest.json").select(model="mlp")} == {1, 2}
+
+
+def test_four_concurrent_puts_of_one_entry_leave_one_valid_object(built: tuple[Path, Path], tmp_path: Path) -> None:
+    cache_a, _ = built
+    store = tmp_path / "store4"
+    store.mkdir()
+    cmd = [
+        sys.executable,
+        "-m",
+        "airflow_ovcache.cli.main",
+        "store-put",
+        "--cache-dir",
+        str(cache_a),
+        "--store",
+        str(store),
+        "-q",
+    ]
+    procs = [subprocess.Popen(cmd, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE) for _ in range(4)]
+    assert [p.wait(timeout=240) for p in procs] == [0, 0, 0, 0]
+    (obj,) = _objects(store)
+    assert len(list((store / "sets").glob("*/*/*/*.json"))) == 1
+    assert list((store / "tmp").iterdir()) == []
+    assert hashlib.sha256(obj.read_bytes()).hexdigest() == obj.stem
