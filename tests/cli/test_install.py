@@ -183,3 +183,13 @@ def test_four_concurrent_puts_of_one_entry_leave_one_valid_object(built: tuple[P
     assert len(list((store / "sets").glob("*/*/*/*.json"))) == 1
     assert list((store / "tmp").iterdir()) == []
     assert hashlib.sha256(obj.read_bytes()).hexdigest() == obj.stem
+
+
+def test_store_prune_keeps_the_versions_the_policy_serves(built: tuple[Path, Path]) -> None:
+    _, store = built
+    dry = ovcache("store-prune", "--store", str(store), "--keep", "specific:1", "--dry-run", "--json", "-q")
+    assert dry.returncode == 0, dry.stderr
+    assert [(s["model"], s["version"]) for s in dry.json["result"]["removed"]] == [("mlp", 2)]
+    assert len(_objects(store)) == 1 and list((store / "sets").glob("*/*/*/*.json"))
+    kept = ovcache("store-prune", "--store", str(store), "--keep", "latest:1", "--json", "-q")
+    assert kept.returncode == 0 and kept.json["result"]["removed"] == [] and len(kept.json["result"]["kept"]) == 1
