@@ -25,6 +25,7 @@ from ..protocol.location import Location
 
 __all__ = [
     "DevicesRequest",
+    "InstallRequest",
     "InvalidateRequest",
     "ModelsRequest",
     "ReleaseRequest",
@@ -32,16 +33,19 @@ __all__ = [
     "RequestError",
     "RewarmRequest",
     "StatusRequest",
+    "StorePutRequest",
     "VerifyRequest",
     "WarmRequest",
     "agent_argv",
     "command_args",
     "devices_argv",
+    "install_argv",
     "invalidate_argv",
     "models_argv",
     "release_argv",
     "rewarm_argv",
     "status_argv",
+    "store_put_argv",
     "verify_argv",
     "warm_argv",
 ]
@@ -564,6 +568,83 @@ def release_argv(request: ReleaseRequest) -> list[str]:
     return args
 
 
+@dataclass(frozen=True)
+class StorePutRequest:
+    """``ovcache store-put``: put verified managed entries into a blob store, under the host's hardware class.
+
+    :param cache_dir: OpenVINO ``cache_dir`` on the host (required).
+    :param store: the blob store as the host reaches it: a directory that exists (required).
+    :param model: only this model's entries; None for every entry.
+    :param version: only this version's (1 or more).
+    :param device: only this device's.
+    """
+
+    command: ClassVar[str] = "store-put"
+
+    cache_dir: str | None
+    store: str | None
+    model: str | None = None
+    version: int | None = None
+    device: str | None = None
+
+    def location(self, host: str) -> Location:
+        """What the request is about (see :meth:`WarmRequest.location`).
+
+        :param host: the host's name.
+        """
+        return Location(host, self.model, None if self.version is None else str(self.version), self.device)
+
+
+def store_put_argv(request: StorePutRequest) -> list[str]:
+    """The arguments of ``ovcache store-put`` for ``request``.
+
+    :param request: what to put.
+    :raises RequestError: no cache directory or store, or a version below 1.
+    """
+    args = ["--cache-dir", _required("cache_dir", request.cache_dir), "--store", _required("store", request.store)]
+    if request.model:
+        args += ["--model", request.model]
+    if request.version is not None:
+        args += ["--version", str(_checked("version", request.version, _version_number))]
+    if request.device:
+        args += ["--device", request.device]
+    return args
+
+
+@dataclass(frozen=True)
+class InstallRequest:
+    """``ovcache install``: install model versions from a blob store (the host's class), else compile them there.
+
+    :param warm: what to install and how the server compiles it, exactly as a warm of the same versions
+        (``confirm``, ``force`` and ``no_cache_device`` are not install's: it always proves each item by a load).
+    :param store: the blob store as the host reaches it: a directory that exists (required).
+    """
+
+    command: ClassVar[str] = "install"
+
+    warm: WarmRequest
+    store: str | None
+
+    def location(self, host: str) -> Location:
+        """What the request is about (see :meth:`WarmRequest.location`).
+
+        :param host: the host's name.
+        """
+        return self.warm.location(host)
+
+
+def install_argv(request: InstallRequest) -> list[str]:
+    """The arguments of ``ovcache install`` for ``request``: the warm's selection and compile flags, and ``--store``.
+
+    :param request: what to install.
+    :raises RequestError: no cache directory, repository or store; a version number below 1; a warm-only flag set.
+    """
+    for name in ("confirm", "force", "no_cache_device"):
+        if getattr(request.warm, name):
+            raise RequestError(name, "install always proves each item by a load and takes no such option")
+    return [*warm_argv(request.warm), "--store", _required("store", request.store)]
+
+
 Request = (
     WarmRequest
     | VerifyRequest
@@ -573,6 +654,8 @@ Request = (
     | DevicesRequest
     | ModelsRequest
     | ReleaseRequest
+    | StorePutRequest
+    | InstallRequest
 )
 
 _BUILDERS: dict[type, Callable[[Any], list[str]]] = {
@@ -584,6 +667,8 @@ _BUILDERS: dict[type, Callable[[Any], list[str]]] = {
     DevicesRequest: devices_argv,
     ModelsRequest: models_argv,
     ReleaseRequest: release_argv,
+    StorePutRequest: store_put_argv,
+    InstallRequest: install_argv,
 }
 
 

@@ -35,6 +35,7 @@ from ..protocol import ErrorCode
 from ..protocol.location import Location
 from .commands import (
     DevicesRequest,
+    InstallRequest,
     InvalidateRequest,
     ModelsRequest,
     ReleaseRequest,
@@ -42,6 +43,7 @@ from .commands import (
     RequestError,
     RewarmRequest,
     StatusRequest,
+    StorePutRequest,
     VerifyRequest,
     WarmRequest,
     agent_argv,
@@ -54,10 +56,12 @@ from .keys import KEY_FLAG, KEYED_COMMANDS, read_connection_key, stdin_payload
 from .reports import (
     AgentVersion,
     DevicesReport,
+    InstallReport,
     InvalidateReport,
     ModelsReport,
     ReleaseReport,
     RewarmReport,
+    StorePutReport,
     VerifyReport,
     WarmReport,
 )
@@ -375,11 +379,56 @@ class OvcacheHook(BaseHook):
         :param ovms_path_map: server path to agent path, for paths in that config; default the connection's.
         :param timeout: seconds the agent may run; default the connection's ``command_timeout``.
         """
+        request = self._warm_request(
+            models=models,
+            versions=versions,
+            version_numbers=version_numbers,
+            devices=devices,
+            properties=properties,
+            compile_mode=compile_mode,
+            cache_mode=cache_mode,
+            model_file=model_file,
+            serving_config=serving_config,
+            encryption_key_file=encryption_key_file,
+            no_cache_device=no_cache_device,
+            confirm=confirm,
+            force=force,
+            profile=profile,
+            loader=loader,
+            loader_path=loader_path,
+            ovms_config=ovms_config,
+            ovms_path_map=ovms_path_map,
+        )
+        return WarmReport.from_run(self.run_request(request, timeout=timeout))
+
+    def _warm_request(
+        self,
+        *,
+        models: Sequence[str] | None,
+        versions: str | None,
+        version_numbers: Sequence[int] | None,
+        devices: Sequence[str] | None,
+        properties: Mapping[str, Any] | None,
+        compile_mode: str | None,
+        cache_mode: str | None,
+        model_file: str | None,
+        serving_config: str | None,
+        encryption_key_file: str | None,
+        profile: str | None,
+        loader: str | None,
+        loader_path: str | None,
+        ovms_config: str | None,
+        ovms_path_map: Mapping[str, str] | None,
+        no_cache_device: str | None = None,
+        confirm: bool = False,
+        force: bool = False,
+    ) -> WarmRequest:
+        """The warm request :meth:`warm` and :meth:`install` share, the connection's values filling what is ``None``."""
         cfg = self.config
         ovms = ovms_config or cfg.ovms_config
         chosen_loader = loader or cfg.loader
         chosen_loader_path = loader_path or cfg.loader_path
-        request = WarmRequest(
+        return WarmRequest(
             cache_dir=cfg.cache_dir,
             repository=cfg.repository,
             models=tuple(models or ()),
@@ -401,7 +450,96 @@ class OvcacheHook(BaseHook):
             ovms_config=ovms,
             ovms_path_map=self._path_map(ovms_path_map) if ovms else (),
         )
-        return WarmReport.from_run(self.run_request(request, timeout=timeout))
+
+    def install(
+        self,
+        *,
+        store: str,
+        models: Sequence[str] | None = None,
+        versions: str | None = None,
+        version_numbers: Sequence[int] | None = None,
+        devices: Sequence[str] | None = None,
+        properties: Mapping[str, Any] | None = None,
+        compile_mode: str | None = None,
+        cache_mode: str | None = None,
+        model_file: str | None = None,
+        serving_config: str | None = None,
+        encryption_key_file: str | None = None,
+        profile: str | None = None,
+        loader: str | None = None,
+        loader_path: str | None = None,
+        ovms_config: str | None = None,
+        ovms_path_map: Mapping[str, str] | None = None,
+        timeout: float | None = None,
+    ) -> InstallReport:
+        """Install model versions from a blob store on the host, as a warm of them would publish (``ovcache install``).
+
+        For each item a warm would compile, the agent fetches the set stored for the host's hardware class,
+        checks it (checksum, class, model fingerprint, model path, model file size and mtime), publishes it
+        and proves it with a load in a fresh process; where any check fails it compiles locally and the
+        item's ``fallback`` says why. A fallback is not a failure; an unreachable store is (the cache is
+        untouched). Arguments left ``None`` take the connection's value where it has one, as for :meth:`warm`.
+
+        :param store: the blob store as the host reaches it (a directory that exists there).
+        :param models: the models to install; default every model in the repository.
+        :param versions: a version policy (``latest:1``, the default, ``all``, ``specific:1,3``).
+        :param version_numbers: exact version numbers to install, instead of ``versions``.
+        :param devices: the devices; default the connection's ``devices``, else CPU.
+        :param properties: OpenVINO compile properties the server passes.
+        :param compile_mode: how the server calls ``compile_model`` (``path`` or ``model``).
+        :param cache_mode: OpenVINO ``CACHE_MODE`` (``OPTIMIZE_SPEED`` or ``OPTIMIZE_SIZE``).
+        :param model_file: the model file in each version folder, when there are several.
+        :param serving_config: a serving config on the host; default the connection's.
+        :param encryption_key_file: a cache encryption key file on the host; without one, the key of
+            the connection's ``encryption_key_conn_id`` (if set) goes to the agent's standard input.
+        :param profile: the serving profile (``openvino`` or ``python``); default the connection's.
+        :param loader: a custom loader that compiles as the serving application does; default the connection's.
+        :param loader_path: where that loader is found on the host; default the connection's.
+        :param ovms_config: an OVMS ``config.json`` on the host; default the connection's.
+        :param ovms_path_map: server path to agent path, for paths in that config; default the connection's.
+        :param timeout: seconds the agent may run; default the connection's ``command_timeout``.
+        """
+        warm = self._warm_request(
+            models=models,
+            versions=versions,
+            version_numbers=version_numbers,
+            devices=devices,
+            properties=properties,
+            compile_mode=compile_mode,
+            cache_mode=cache_mode,
+            model_file=model_file,
+            serving_config=serving_config,
+            encryption_key_file=encryption_key_file,
+            profile=profile,
+            loader=loader,
+            loader_path=loader_path,
+            ovms_config=ovms_config,
+            ovms_path_map=ovms_path_map,
+        )
+        return InstallReport.from_run(self.run_request(InstallRequest(warm, store), timeout=timeout))
+
+    def store_put(
+        self,
+        *,
+        store: str,
+        model: str | None = None,
+        version: int | None = None,
+        device: str | None = None,
+        timeout: float | None = None,
+    ) -> StorePutReport:
+        """Put the host's verified managed entries into a blob store, filed under its hardware class (``ovcache store-put``).
+
+        Run on the host that compiled (a builder): an entry that is not whole and current there fails that
+        item and is not stored.
+
+        :param store: the blob store as the host reaches it (a directory that exists there).
+        :param model: only this model's entries; default every entry in the cache.
+        :param version: only this version's.
+        :param device: only this device's.
+        :param timeout: seconds the agent may run; default the connection's ``command_timeout``.
+        """
+        request = StorePutRequest(self.config.cache_dir, store, model, version, device)
+        return StorePutReport.from_run(self.run_request(request, timeout=timeout))
 
     def release(
         self,

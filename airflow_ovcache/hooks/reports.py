@@ -843,3 +843,180 @@ class ReleaseReport:
             "steps": {s.step: s.to_xcom() for s in self.steps},
             "seconds": self.seconds,
         }
+
+
+# -- the blob store ---------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class StorePutItem:
+    """One manifest entry ``store-put`` was asked to store.
+
+    :param model: the model.
+    :param version: the model version.
+    :param device: the device.
+    :param spec_id: the entry's spec id.
+    :param status: ``stored`` or ``failed``.
+    :param reason: why, in words (for a failure: the one line naming host, model, version and device).
+    :param class_key: the hardware class it was filed under.
+    :param object: the SHA-256 the set is stored under.
+    :param size: the stored object's size in bytes.
+    """
+
+    model: str
+    version: int
+    device: str
+    spec_id: str
+    status: str
+    reason: str = ""
+    class_key: str | None = None
+    object: str | None = None
+    size: int | None = None
+
+    def to_xcom(self) -> dict[str, Any]:
+        """The compact, JSON-serialisable dict a task returns."""
+        return asdict(self)
+
+
+@dataclass
+class StorePutReport:
+    """What ``store-put`` did on one host (the builder).
+
+    :param host: the host the command ran on.
+    :param store: the store, as the host named it.
+    :param items: one row per entry.
+    :param summary: counts per status.
+    :param seconds: how long the command took on the host.
+    """
+
+    host: str
+    store: str
+    items: list[StorePutItem]
+    summary: dict[str, int]
+    seconds: float
+
+    @classmethod
+    def from_run(cls, run: AgentRun) -> StorePutReport:
+        """Build the report from a parsed agent run.
+
+        :param run: the run whose ``result`` this command wrote.
+        """
+        res = run.result
+        return cls(
+            host=run.host,
+            store=str(res.get("store", "")),
+            items=[read_row(StorePutItem, i) for i in res.get("items", [])],
+            summary={k: int(v) for k, v in (res.get("summary") or {}).items()},
+            seconds=run.seconds,
+        )
+
+    def to_xcom(self) -> dict[str, Any]:
+        """The compact, JSON-serialisable dict a task returns."""
+        return {"host": self.host, "store": self.store, "summary": self.summary, "items": [i.to_xcom() for i in self.items]}
+
+
+@dataclass(frozen=True)
+class InstallItem:
+    """One item of an install: what happened to one (model, version, device) on one host.
+
+    :param model: the model.
+    :param version: the model version.
+    :param device: the device.
+    :param status: ``installed``, ``warmed`` (fell back to a local compile), ``unchanged`` or ``failed``.
+    :param reason: why, in words.
+    :param class_key: the host's hardware class for the device.
+    :param object: the stored set fetched, if any.
+    :param blob: the blob file in the cache directory.
+    :param size: the bytes published.
+    :param fallback: why the stored set was not installed (one line naming host, model, version, device, class).
+    :param compile_seconds: how long the local compile took, when it fell back.
+    :param loaded_from_cache: whether a compile following the profile loaded the blob (not proof the server does).
+    :param load_ms: that compile's load time.
+    :param error: the item's error, for a failed item.
+    """
+
+    model: str
+    version: int | None
+    device: str
+    status: str
+    reason: str = ""
+    class_key: str | None = None
+    object: str | None = None
+    blob: str | None = None
+    size: int | None = None
+    fallback: str | None = None
+    compile_seconds: float | None = None
+    loaded_from_cache: bool | None = None
+    load_ms: float | None = None
+    error: AgentFailure | None = None
+
+    @classmethod
+    def from_json(cls, data: dict[str, Any]) -> InstallItem:
+        """Read one row of the agent's result.
+
+        :param data: the row as parsed from JSON.
+        """
+        error = data.get("error")
+        return read_row(cls, data, error=AgentFailure.from_json(error) if isinstance(error, dict) else None)
+
+    def to_xcom(self) -> dict[str, Any]:
+        """The compact, JSON-serialisable dict a task returns (the error as its one line)."""
+        data = {k: v for k, v in asdict(self).items() if k != "error" and v is not None}
+        if self.error is not None:
+            data["error"] = self.reason
+        return data
+
+
+@dataclass
+class InstallReport:
+    """What an install did on one host: per item, installed from the store or compiled there, and why.
+
+    :param host: the host the command ran on.
+    :param cache_dir: the cache directory.
+    :param store: the store, as the host named it.
+    :param items: one row per (model, version, device).
+    :param summary: counts per status.
+    :param warnings: what the agent warned about.
+    :param seconds: how long the command took on the host.
+    """
+
+    host: str
+    cache_dir: str
+    store: str
+    items: list[InstallItem]
+    summary: dict[str, int]
+    warnings: list[str]
+    seconds: float
+
+    @classmethod
+    def from_run(cls, run: AgentRun) -> InstallReport:
+        """Build the report from a parsed agent run.
+
+        :param run: the run whose ``result`` this command wrote.
+        """
+        res = run.result
+        return cls(
+            host=run.host,
+            cache_dir=str(res.get("cache_dir", "")),
+            store=str(res.get("store", "")),
+            items=[InstallItem.from_json(i) for i in res.get("items", [])],
+            summary={k: int(v) for k, v in (res.get("summary") or {}).items()},
+            warnings=[str(w) for w in res.get("warnings", [])],
+            seconds=run.seconds,
+        )
+
+    @property
+    def fell_back(self) -> list[InstallItem]:
+        """The items compiled locally because the stored set did not pass a check."""
+        return [i for i in self.items if i.fallback]
+
+    def to_xcom(self) -> dict[str, Any]:
+        """The compact, JSON-serialisable dict a task returns."""
+        return {
+            "host": self.host,
+            "cache_dir": self.cache_dir,
+            "store": self.store,
+            "summary": self.summary,
+            "items": [i.to_xcom() for i in self.items],
+            "seconds": self.seconds,
+        }

@@ -54,6 +54,9 @@ class Command(Text):
     DEVICES = "devices"
     MODELS = "models"
     RELEASE = "release"
+    STORE_PUT = "store-put"
+    INSTALL = "install"
+    STORE_PRUNE = "store-prune"
     REPAIR_MANIFEST = "repair-manifest"
     SAMPLE_REPOSITORY = "sample-repository"
     VERSION = "version"
@@ -65,6 +68,24 @@ class WarmStatus(Text):
     WARMED = "warmed"
     UNCHANGED = "unchanged"
     SKIPPED = "skipped"
+    FAILED = "failed"
+
+
+class InstallStatus(Text):
+    """What an install did with one (model, version, device) item."""
+
+    # The store's set was published and a fresh-process compile loaded it from cache.
+    INSTALLED = "installed"
+    # A check failed (the item's ``fallback`` says which): compiled locally, as a warm does.
+    WARMED = "warmed"
+    UNCHANGED = "unchanged"
+    FAILED = "failed"
+
+
+class PutStatus(Text):
+    """What ``store-put`` did with one manifest entry."""
+
+    STORED = "stored"
     FAILED = "failed"
 
 
@@ -168,3 +189,4 @@ class ErrorCode(Text):
     KEY_MISMATCH = "key-mismatch"
     UNSAFE_CACHE_DIR = "unsafe-cache-dir"
     INTEGRITY = "integrity"
+    STORE = "store"

@@ -17,6 +17,8 @@ from .codes import (
     Command,
     EvidenceState,
     ExitCode,
+    InstallStatus,
+    PutStatus,
     ReleaseStep,
     RemovalReason,
     StepStatus,
@@ -71,6 +73,9 @@ RESULT_SHAPES = (
     Command.MODELS,
     Command.VERSION,
     Command.RELEASE,
+    Command.STORE_PUT,
+    Command.INSTALL,
+    Command.STORE_PRUNE,
 )
 
 ERROR = _object(
@@ -330,6 +335,105 @@ RELEASE = _object(
     },
 )
 
+STORE_PUT_ITEM = _object(
+    ["model", "version", "device", "spec_id", "status", "reason", "class_key", "object", "size", "error"],
+    {
+        "model": STRING,
+        "version": INTEGER,
+        "device": STRING,
+        "spec_id": STRING,
+        "status": _enum(PutStatus),
+        "reason": STRING,
+        "class_key": STRING_OR_NULL,
+        "object": STRING_OR_NULL,
+        "size": INTEGER_OR_NULL,
+        "error": _or_null(_ref("error")),
+    },
+)
+
+STORE_PUT = _object(
+    ["cache_dir", "store", "items", "summary", "warnings"],
+    {
+        "store": STRING,
+        "items": _list(_ref("store_put_item")),
+        "summary": _object([status.value for status in PutStatus], additionalProperties=INTEGER),
+        "warnings": _ref("warnings"),
+    },
+)
+
+INSTALL_ITEM = _object(
+    [
+        "model",
+        "version",
+        "device",
+        "status",
+        "reason",
+        "class_key",
+        "spec_id",
+        "object",
+        "blob",
+        "size",
+        "fallback",
+        "seconds",
+        "loaded_from_cache",
+        "error",
+    ],
+    {
+        "model": STRING,
+        "version": INTEGER_OR_NULL,
+        "device": STRING,
+        "status": _enum(InstallStatus),
+        "reason": STRING,
+        "class_key": STRING_OR_NULL,
+        "spec_id": STRING_OR_NULL,
+        "object": STRING_OR_NULL,
+        "blob": STRING_OR_NULL,
+        "blobs": _or_null(_list(STRING)),
+        "size": INTEGER_OR_NULL,
+        "fallback": STRING_OR_NULL,
+        "compile_seconds": NUMBER_OR_NULL,
+        "seconds": NUMBER,
+        "loaded_from_cache": BOOLEAN_OR_NULL,
+        "load_ms": NUMBER_OR_NULL,
+        "error": _or_null(_ref("error")),
+        "warnings": _list(STRING),
+    },
+)
+
+INSTALL = _object(
+    ["cache_dir", "repository", "store", "items", "summary", "warnings"],
+    {
+        "store": STRING,
+        "items": _list(_ref("install_item")),
+        "summary": _object([status.value for status in InstallStatus], additionalProperties=INTEGER),
+        "warnings": _ref("warnings"),
+    },
+)
+
+STORED_SET = _object(
+    ["model", "version", "spec_id", "class_key", "object", "size", "created"],
+    {
+        "model": STRING,
+        "version": INTEGER,
+        "spec_id": STRING,
+        "class_key": STRING,
+        "object": STRING,
+        "size": INTEGER,
+        "created": STRING,
+    },
+)
+
+STORE_PRUNE = _object(
+    ["store", "keep", "dry_run", "removed", "kept"],
+    {
+        "store": STRING,
+        "keep": STRING,
+        "dry_run": BOOLEAN,
+        "removed": _list(_ref("stored_set")),
+        "kept": _list(_ref("stored_set")),
+    },
+)
+
 DEFS: dict[str, Shape] = {
     "error": ERROR,
     "warm_item": WARM_ITEM,
@@ -349,6 +453,12 @@ DEFS: dict[str, Shape] = {
     "release_version": RELEASE_VERSION,
     "release_step": RELEASE_STEP,
     "release": RELEASE,
+    "store_put_item": STORE_PUT_ITEM,
+    "store-put": STORE_PUT,
+    "install_item": INSTALL_ITEM,
+    "install": INSTALL,
+    "stored_set": STORED_SET,
+    "store-prune": STORE_PRUNE,
 }
 
 ENVELOPE_KEYS = [

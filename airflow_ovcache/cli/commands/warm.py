@@ -34,28 +34,9 @@ def warm_result(args: argparse.Namespace) -> tuple[dict[str, Any], ExitCode]:
     :return: the result (shape ``warm``) and :attr:`ExitCode.ERROR` if any item failed, else :attr:`ExitCode.OK`.
     """
     from ...core.warm import Warmer, warm_many
-    from ...core.warmplan import WarmRequest, plan_request
+    from ...core.warmplan import plan_request
 
-    request = WarmRequest(
-        repository=args.repository,
-        models=args.models or [],
-        versions=args.versions,
-        version_numbers=args.version_numbers or [],
-        config=args.config,
-        devices=args.devices or [],
-        properties=args.properties,
-        compile_mode=args.compile_mode,
-        cache_mode=args.cache_mode,
-        model_file=args.model_file,
-        encryption_key_file=args.encryption_key_file,
-        encryption_key_stdin=args.encryption_key_stdin,
-        profile=args.profile,
-        loader=args.loader,
-        loader_path=args.loader_path,
-        ovms_config=args.ovms_config,
-        ovms_path_map=args.ovms_path_map,
-    )
-    plan = plan_request(request, args.cache_dir)
+    plan = plan_request(warm_request(args), args.cache_dir)
     repo, items = plan.repository, plan.items
     cache = open_cache(args, create=True, writable=True)
     warmer = Warmer(cache, repository_root=repo.root, force=args.force, on_no_cache=args.no_cache_device, confirm=args.confirm)
@@ -106,3 +87,31 @@ def warm_result(args: argparse.Namespace) -> tuple[dict[str, Any], ExitCode]:
         if r.status == WarmStatus.FAILED:
             print(f"ovcache: error: {r.reason}", file=sys.stderr)
     return result, ExitCode.ERROR if summary[WarmStatus.FAILED] else ExitCode.OK
+
+
+def warm_request(args: argparse.Namespace) -> Any:
+    """The :class:`~airflow_ovcache.core.warmplan.WarmRequest` the warm flags describe (``warm``, ``install``).
+
+    :param args: a parsed command line with the warm's spec and selection flags.
+    """
+    from ...core.warmplan import WarmRequest
+
+    return WarmRequest(
+        repository=args.repository,
+        models=args.models or [],
+        versions=args.versions,
+        version_numbers=args.version_numbers or [],
+        config=args.config,
+        devices=args.devices or [],
+        properties=args.properties,
+        compile_mode=args.compile_mode,
+        cache_mode=args.cache_mode,
+        model_file=args.model_file,
+        encryption_key_file=args.encryption_key_file,
+        encryption_key_stdin=args.encryption_key_stdin,
+        profile=args.profile,
+        loader=args.loader,
+        loader_path=args.loader_path,
+        ovms_config=args.ovms_config,
+        ovms_path_map=args.ovms_path_map,
+    )
