@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import shutil
 import subprocess
 import sys
 from pathlib import Path
@@ -11,6 +12,7 @@ import pytest
 
 from airflow_ovcache.core.blobstore import DirectoryStore, SetCorrupt, SetKey, StoreError, prune
 from airflow_ovcache.core.policy import VersionPolicy
+from tests.conftest import require, usable_by_others
 
 KEY = SetKey("mlp", 1, "abc123", "cpu-0123456789abcdef")
 META = {"format": 1, "model": "mlp", "version": 1, "fingerprint": "blake3:00", "model_file_stat": [10, 20]}
@@ -105,11 +107,32 @@ def test_an_unreachable_store_is_one_line_naming_it(tmp_path: Path) -> None:
         missing.get(KEY, tmp_path)
     assert str(tmp_path / "nowhere") in caught.value.one_line() and "\n" not in caught.value.one_line()
     assert not (tmp_path / "nowhere").exists()  # a missing mount is not silently replaced by an empty store
+    # A store the agent's user may not read: as ourselves when not root, else as nobody (root reads anything).
+    locked = tmp_path / "locked"
+    locked.mkdir(mode=0)
     if os.geteuid() != 0:
-        locked = tmp_path / "locked"
-        locked.mkdir(mode=0)
         with pytest.raises(StoreError):
             DirectoryStore(locked).list()
+        return
+    require(shutil.which("runuser") is not None, "needs runuser to act as nobody")
+    import tempfile
+
+    locked = Path(tempfile.mkdtemp(prefix="ovcache-store-")) / "locked"  # a folder nobody may traverse to
+    os.chmod(locked.parent, 0o755)
+    locked.mkdir(mode=0)
+    probe = (
+        "import sys; from airflow_ovcache.core.blobstore import DirectoryStore, StoreError\n"
+        "try:\n    DirectoryStore(sys.argv[1]).list()\nexcept StoreError as e:\n    print('REFUSED', e.one_line())"
+    )
+    with usable_by_others():
+        out = subprocess.run(
+            ["runuser", "-u", "nobody", "--", sys.executable, "-c", probe, str(locked)],
+            capture_output=True,
+            text=True,
+            env={**os.environ, "PYTHONPATH": str(Path(__file__).resolve().parents[2])},
+        )
+    shutil.rmtree(locked.parent)
+    assert out.stdout.startswith("REFUSED") and str(locked) in out.stdout, (out.stdout, out.stderr[-500:])
 
 
 def test_prune_keeps_what_the_policy_serves(tmp_path: Path) -> None:
