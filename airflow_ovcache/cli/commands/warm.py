@@ -38,6 +38,7 @@ def run(args: argparse.Namespace, env: Envelope) -> ExitCode:
         profile=args.profile,
         loader=args.loader,
         loader_path=args.loader_path,
+        model_class=args.model_class,
         ovms_config=args.ovms_config,
         ovms_path_map=args.ovms_path_map,
     )
