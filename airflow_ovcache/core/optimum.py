@@ -115,12 +115,12 @@ def compiled_models(loaded: Any) -> list[Any]:
     return found
 
 
-def loaded_from_cache(loaded: Any) -> bool | None:
+def loaded_from_cache(compiled: Any) -> bool | None:
     """Whether every compiled model of the OVModel came from the cache; None when it holds none or a device does not say.
 
-    :param loaded: what ``from_pretrained`` returned.
+    :param compiled: what ``from_pretrained`` returned.
     """
-    models = compiled_models(loaded)
+    models = compiled_models(compiled)
     if not models:
         return None
     try:
