@@ -371,9 +371,15 @@ class ServingConfig:
                 )
             from .optimum import MODEL_FILE
 
-            # optimum-intel reads the graph and compiles the model object: the blob name hashes the graph.
-            texts.setdefault("model_file", MODEL_FILE)
-            texts["compile_mode"] = "model"
+            # optimum-intel reads openvino_model.xml and compiles the model object: the blob name hashes the graph.
+            if texts.get("model_file", MODEL_FILE) != MODEL_FILE or texts.get("compile_mode", "model") != "model":
+                raise UsageError(
+                    f"serving config {self.source}: model {model}: the optimum profile loads {MODEL_FILE} and compiles "
+                    "the model object, as optimum-intel does",
+                    hint="drop model_file and compile_mode (--model-file, --compile-mode) for this model",
+                    where=where,
+                )
+            texts["model_file"], texts["compile_mode"] = MODEL_FILE, "model"
         if "loader" in texts and profile != "python":
             raise UsageError(f'serving config {self.source}: model {model}: a loader needs profile = "python"', where=where)
         if "model_class" in texts and profile != "optimum":

@@ -20,6 +20,9 @@ from pathlib import Path
 
 import pytest
 
+from airflow_ovcache.core.errors import UsageError
+from airflow_ovcache.core.optimum import check_model_class
+from airflow_ovcache.core.spec import CacheSpec, ServingConfig
 from airflow_ovcache.samples import build_ir
 from tests.conftest import blobs_in, ovcache, require
 
@@ -225,3 +228,29 @@ def test_the_core_and_other_profiles_never_import_the_libraries() -> None:
     )
     done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, env=_env(), check=True)
     assert done.stdout.strip() == "[]"
+
+
+def test_the_optimum_spec_is_what_optimum_intel_loads() -> None:
+    (spec,) = ServingConfig(defaults={"profile": "optimum", "model_class": CLASS}).specs_for("m")
+    assert (spec.model_file, spec.compile_mode, spec.profile_options) == ("openvino_model.xml", "model", {"model_class": CLASS})
+    assert spec.spec_id(None) != CacheSpec.make(model_file="openvino_model.xml", compile_mode="model").spec_id(None)
+    (override,) = ServingConfig(defaults={"profile": "optimum", "model_class": CLASS}).specs_for(
+        "m", {"profile_options": {"model_class": "OVModelForCausalLM"}}
+    )
+    assert override.profile_options == {"model_class": "OVModelForCausalLM"}
+
+
+@pytest.mark.parametrize(
+    ("settings", "needle"),
+    [
+        ({"profile": "optimum"}, "needs a model_class"),
+        ({"profile": "optimum", "model_class": CLASS, "model_file": "other.xml"}, "loads openvino_model.xml"),
+        ({"profile": "optimum", "model_class": CLASS, "compile_mode": "path"}, "compiles the model object"),
+        ({"model_class": CLASS}, 'a model_class needs profile = "optimum"'),
+    ],
+)
+def test_an_optimum_spec_that_cannot_be_right_is_refused(settings: dict[str, str], needle: str) -> None:
+    with pytest.raises(UsageError, match=needle):
+        ServingConfig(models={"m": settings}).specs_for("m")
+    with pytest.raises(UsageError, match="is not one the agent knows"):
+        check_model_class("OVModelForTeleportation")
