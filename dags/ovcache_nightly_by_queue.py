@@ -54,6 +54,7 @@ def ovcache_nightly_by_queue() -> None:
     @task(trigger_rule=TriggerRule.ALL_DONE)
     def report() -> dict:
         """One report over every host; fails the run, naming each problem, if any remain."""
+        from airflow_ovcache.fleet.edge import not_reached
         from airflow_ovcache.fleet.report import build_report, write_report
         from airflow_ovcache.fleet.report_store import run_stamp, stem_for_run
         from airflow_ovcache.fleet.runs import RunFailed, report_dir, step_records
@@ -67,9 +68,8 @@ def ovcache_nightly_by_queue() -> None:
             if record["result"] is not None:
                 results.append({"host": host.name, **record["result"]})
             else:
-                why = (
-                    record["error"]["message"] if record["error"] else f"no answer (is a worker listening on queue {host.queue}?)"
-                )
+                # no record: no worker took the task (an edge host offline or in maintenance) or it died running it
+                why = record["error"]["message"] if record["error"] else not_reached(host, "rewarm")["reason"]
                 kind = record["error"].get("kind") if record["error"] else "cannot-connect"  # no worker took it
                 results.append({"host": host.name, "error": why, "error_kind": kind or "task"})
         fleet_report = build_report(results)
@@ -92,6 +92,7 @@ def ovcache_nightly_by_queue() -> None:
                 host_name=host.name,
                 cache_dir=host.cache_dir,
                 queue=host.queue,
+                executor=host.executor,  # an edge host's tasks go to the Edge executor (docs/edge-hosts.md)
                 load_check=True,
                 # the report decides what fails the run
                 fail_on_unrepaired=False,

@@ -153,7 +153,8 @@ def ovcache_release_by_queue() -> None:
 
     def host_group(host: FleetHost, released: XComArg) -> TaskGroup:
         group = host_group_id(host.name)
-        on_host = {"ovcache_conn_id": host.conn_id, "host_name": host.name, "queue": host.queue}
+        # executor: None is Airflow's default executor; an edge host names the Edge executor (docs/edge-hosts.md)
+        on_host = {"ovcache_conn_id": host.conn_id, "host_name": host.name, "queue": host.queue, "executor": host.executor}
 
         @task_group(group_id=group, tooltip=f"host {host.name}, queue {host.queue}")
         def per_release(model: str, version: int) -> None:
@@ -169,7 +170,7 @@ def ovcache_release_by_queue() -> None:
                 **on_host,
             )
 
-            @task(queue=host.queue)
+            @task(queue=host.queue, executor=host.executor)
             def check_devices() -> dict:
                 """Every device of the host must be present and able to cache (EXPORT_IMPORT)."""
                 from airflow_ovcache.fleet.runs import record_failure
@@ -222,7 +223,9 @@ def ovcache_release_by_queue() -> None:
                 records = step_records(ti, group, STEPS)
                 result = host_outcome(records, STEPS, host=host.name, queue=host.queue, model=model, version=version)
                 if not result["ok"] and not (records.get(result["failed_step"]) or {}).get("error"):
-                    result["reason"] += f"; if it never started, is a worker listening on queue {host.queue}?"
+                    from airflow_ovcache.fleet.edge import not_reached
+
+                    result.update(not_reached(host, result["failed_step"]))
                 return result
 
             wait >> check_devices() >> warm >> verify >> invalidate >> outcome(model, version)

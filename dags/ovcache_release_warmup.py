@@ -22,7 +22,14 @@ own (labelled with the host, so one failing host does not stop the others and is
 6. **invalidate**, only then: blobs of versions the host no longer keeps, stale or foreign ones;
 7. **outcome**: what happened on this host.
 
-The **summary** task logs one line per host; if any failed, the run fails and its message names
+A host the inventory marks `lean = true` is released in **one agent run** instead (`ovcache release`:
+the same steps except waiting for the server, in one process and one transport session), as two task
+instances: **release**, whose XCom keeps each step's status, summary and result, and **outcome**.
+A failed step fails the release task; its failure record and the host's outcome name the step. While
+`OVCACHE_WAIT_FOR_SERVED_SECONDS` is above 0, lean hosts are released step by step (that wait is a
+deferred step of its own).
+
+The **summary** task logs one line per host (a lean host's line also lists each step's status); if any failed, the run fails and its message names
 the host, model, version, the step that failed, why, and what to change.
 
 ## Starting it
@@ -40,7 +47,7 @@ the host, model, version, the step that failed, why, and what to change.
 - **Connections**: one `ovcache` connection per host, or a shared local one (docs/connections.md).
 - **Environment, read when the file is parsed**: `OVCACHE_REPOSITORY_NAME`,
   `OVCACHE_RELEASE_MODELS`, `OVCACHE_WAIT_FOR_VERSION_SECONDS`, `OVCACHE_WATCH_CONN_ID`,
-  `OVCACHE_WATCH_INTERVAL_SECONDS`.
+  `OVCACHE_WATCH_INTERVAL_SECONDS`, `OVCACHE_LEAN_WAIT_SECONDS`.
 
 Copy this file and edit the settings below. Parse-time settings come from the environment only:
 no Variables, no network, no OpenVINO at import. More in docs/dags.md.
@@ -71,6 +78,9 @@ WAIT_FOR_VERSION_SECONDS = float(os.environ.get("OVCACHE_WAIT_FOR_VERSION_SECOND
 # Optional: how long to wait for each host's server to read the new blob (0: do not wait).
 # Servers load a new version when they restart or reload; set this to how long that can take.
 WAIT_FOR_SERVED_SECONDS = float(os.environ.get("OVCACHE_WAIT_FOR_SERVED_SECONDS", "0"))
+# Lean hosts: how long the agent itself waits for the version folder (it holds a worker slot and
+# a transport session meanwhile; a longer lag is what the per-step path's deferrable sensor is for).
+LEAN_WAIT_SECONDS = float(os.environ.get("OVCACHE_LEAN_WAIT_SECONDS", "60"))
 
 # Optional: watch the repository for new version folders (see the module docstring).
 WATCH_CONN_ID = os.environ.get("OVCACHE_WATCH_CONN_ID", "")
@@ -86,6 +96,9 @@ HOST_CACHES = AssetAlias("ovcache-host-caches")
 # Mapped instances are labelled with their host (the ovcache operators and sensors do so themselves).
 HOST_LABEL = "{{ task.op_kwargs['host'] }}"
 HOST_MODEL_LABEL = "{{ task.op_kwargs['host'] }} · {{ task.op_kwargs['model'] }} v{{ task.op_kwargs['version'] }}"
+LEAN_LABEL = (
+    "{{ task.op_kwargs['target']['host'] }} · {{ task.op_kwargs['target']['model'] }} v{{ task.op_kwargs['target']['version'] }}"
+)
 STEPS = [
     "wait_for_version",
     "check_devices",
@@ -128,12 +141,38 @@ def ovcache_release_warmup() -> None:
 
     @task
     def targets(releases: list[dict]) -> list[dict]:
-        """Every (host, release) pair, from the fleet inventory read now."""
-        from airflow_ovcache.fleet.runs import host_kwargs, hosts_for_run, inventory
+        """Every (host, release) pair released step by step, from the fleet inventory read now."""
+        from airflow_ovcache.fleet.runs import host_kwargs, hosts_for_run, inventory, lean_split
 
-        params = get_current_context()["params"]
-        hosts = hosts_for_run(inventory(), params)
-        return [host_kwargs(h, model=r["model"], version=r["version"]) for h in hosts for r in releases]
+        per_step, _ = lean_split(hosts_for_run(inventory(), get_current_context()["params"]), WAIT_FOR_SERVED_SECONDS > 0)
+        return [host_kwargs(h, model=r["model"], version=r["version"]) for h in per_step for r in releases]
+
+    @task
+    def lean_targets(releases: list[dict]) -> list[dict]:
+        """Every (host, release) pair of the hosts the inventory marks lean: one agent run each."""
+        from airflow_ovcache.fleet.runs import host_kwargs, hosts_for_run, inventory, lean_split
+
+        _, lean = lean_split(hosts_for_run(inventory(), get_current_context()["params"]), WAIT_FOR_SERVED_SECONDS > 0)
+        return [host_kwargs(h, model=r["model"], version=r["version"]) for h in lean for r in releases]
+
+    @task_group
+    def on_lean_host(target: dict) -> None:
+        @task(map_index_template=LEAN_LABEL)
+        def release(target: dict) -> dict:
+            """The host's whole release in one agent run; each step's outcome goes to XCom."""
+            from airflow_ovcache.fleet.runs import lean_release
+
+            return lean_release(get_current_context()["ti"], target, wait=LEAN_WAIT_SECONDS)
+
+        @task(trigger_rule=TriggerRule.ALL_DONE, map_index_template=LEAN_LABEL)
+        def outcome(target: dict) -> dict:
+            """What happened on this host: ok, or the step that failed and why."""
+            from airflow_ovcache.fleet.runs import lean_outcome
+
+            ti = get_current_context()["ti"]
+            return lean_outcome(ti, "on_lean_host.release", host=target["host"], model=target["model"], version=target["version"])
+
+        release(target=target) >> outcome(target=target)
 
     @task_group
     def on_host(
@@ -241,13 +280,15 @@ def ovcache_release_warmup() -> None:
         from airflow_ovcache.fleet.runs import RunFailed, log_summary, mapped_results, release_summary
 
         ti = get_current_context()["ti"]
-        planned = ti.xcom_pull(task_ids="targets")
-        if planned is None:
-            raise RunFailed("no host was planned: the releases or targets task failed (see its log)")
+        per_step, lean = ti.xcom_pull(task_ids="targets"), ti.xcom_pull(task_ids="lean_targets")
+        if per_step is None or lean is None:
+            raise RunFailed("no host was planned: the releases, targets or lean_targets task failed (see its log)")
+        planned = per_step + lean
         # A host whose outcome task did not run is reported, not dropped.
+        got = mapped_results(ti, "on_host.outcome", len(per_step)) + mapped_results(ti, "on_lean_host.outcome", len(lean))
         outcomes = [
-            got if got is not None else {**target, "ok": False, "failed_step": "outcome", "reason": "no outcome recorded"}
-            for target, got in zip(planned, mapped_results(ti, "on_host.outcome", len(planned)), strict=True)
+            found if found is not None else {**target, "ok": False, "failed_step": "outcome", "reason": "no outcome recorded"}
+            for target, found in zip(planned, got, strict=True)
         ]
         text, failures = release_summary(outcomes)
         log_summary(text, failures)
@@ -255,7 +296,10 @@ def ovcache_release_warmup() -> None:
             raise RunFailed(f"{len(failures)} of {len(planned)} host release(s) failed: " + "; ".join(failures))
         return {"hosts": len(planned), "failures": 0, "outcomes": outcomes}
 
-    on_host.expand_kwargs(targets(releases())) >> summary()
+    released = releases()
+    done = summary()
+    on_host.expand_kwargs(targets(released)) >> done
+    on_lean_host.expand(target=lean_targets(released)) >> done
 
 
 release_warmup = ovcache_release_warmup()

@@ -72,6 +72,20 @@ class ArgumentError(Exception):
         self.parser = parser
 
 
+def _selection(what: Any, verb: str) -> None:
+    """The flags choosing model versions from a repository, as ``warm`` and ``install`` share them."""
+    what.add_argument("--repository", required=True, type=Path, help="model repository root (<model>/<version>/)")
+    what.add_argument("--model", action="append", dest="models", help=f"model to {verb} (repeatable; default every model)")
+    what.add_argument("--versions", default=None, help="version policy: latest[:N], specific:V1,V2, all (default latest:1)")
+    what.add_argument(
+        "--version-number",
+        type=version_number,
+        action="append",
+        dest="version_numbers",
+        help=f"{verb} exactly this version (repeatable)",
+    )
+
+
 def build_parser() -> argparse.ArgumentParser:
     """The ``ovcache`` parser; ``parser.commands`` maps each command name to its own subparser."""
     common = _Parser(add_help=False)
@@ -189,17 +203,7 @@ def build_parser() -> argparse.ArgumentParser:
         "compile model versions into the cache as the server would",
         "ovcache warm --repository /models --cache-dir /var/cache/ov --versions latest:2 --device CPU --confirm",
     )
-    what = p.add_argument_group("what to warm")
-    what.add_argument("--repository", required=True, type=Path, help="model repository root (<model>/<version>/)")
-    what.add_argument("--model", action="append", dest="models", help="model to warm (repeatable; default every model)")
-    what.add_argument("--versions", default=None, help="version policy: latest[:N], specific:V1,V2, all (default latest:1)")
-    what.add_argument(
-        "--version-number",
-        type=version_number,
-        action="append",
-        dest="version_numbers",
-        help="warm exactly this version (repeatable)",
-    )
+    _selection(p.add_argument_group("what to warm"), "warm")
     safety = p.add_argument_group("checks")
     safety.add_argument(
         "--no-cache-device", choices=("fail", "skip"), default="fail", help="what to do when a device cannot cache (default fail)"
@@ -290,6 +294,64 @@ def build_parser() -> argparse.ArgumentParser:
         help="verify with load checks, so blobs a compile following their profile would not load are rebuilt too",
     )
     p.add_argument("--no-confirm", action="store_true", help="do not load each rebuilt blob in a fresh process")
+
+    p = command(
+        "release",
+        [common, cache, spec_parser, ovms_parser, key],
+        "release one model version on this host in one process: check the version folder and the devices, warm "
+        "(confirmed), verify with a load check, invalidate what --retain no longer keeps; stops at the first failing step",
+        "ovcache release --repository /models --cache-dir /var/cache/ov --model resnet --version 3 --retain latest:2 --json",
+    )
+    what = p.add_argument_group("what to release")
+    what.add_argument("--repository", required=True, type=Path, help="model repository root (<model>/<version>/)")
+    what.add_argument("--model", required=True, help="the model released")
+    what.add_argument("--version", required=True, type=version_number, dest="version_number", help="the version released")
+    what.add_argument(
+        "--retain",
+        default=None,
+        help="version policy the invalidate step keeps (e.g. latest:2); default: the OVMS config's policies, else every version",
+    )
+    what.add_argument(
+        "--wait",
+        type=seconds,
+        default=0.0,
+        help="seconds to wait for the version folder to appear (default 0: look once; long waits belong to a sensor)",
+    )
+    what.add_argument("--force", action="store_true", help="recompile even when the blob is up to date")
+
+    store_help = "the blob store: a directory (on a builder, or a shared mount) that must exist"
+    p = command(
+        "store-put",
+        [common, cache],
+        "put verified managed entries (their blob sets) into a blob store, filed under this host's hardware class",
+        "ovcache store-put --cache-dir /var/cache/ov --store /mnt/ovstore --model resnet --version 3",
+    )
+    p.add_argument("--store", required=True, help=store_help)
+    what = p.add_argument_group("what to put (default every entry)")
+    what.add_argument("--model", help="only this model")
+    what.add_argument("--version", type=version_number, dest="version_number", help="only this version")
+    what.add_argument("--device", help="only this device")
+
+    p = command(
+        "install",
+        [common, cache, spec_parser, ovms_parser, key],
+        "install model versions from a blob store as a warm would publish them (this host's class), proven by a load "
+        "from cache; compile locally where a check fails",
+        "ovcache install --store /mnt/ovstore --repository /models --cache-dir /var/cache/ov --model resnet --version-number 3",
+    )
+    p.add_argument("--store", required=True, help=store_help)
+    _selection(p.add_argument_group("what to install"), "install")
+
+    p = command(
+        "store-prune",
+        [common],
+        "remove the blob store's sets of versions a version policy no longer keeps, and unreferenced objects",
+        "ovcache store-prune --store /mnt/ovstore --keep latest:2 --dry-run",
+    )
+    p.add_argument("--store", required=True, help=store_help)
+    p.add_argument("--keep", required=True, help="version policy whose versions stay, per model: latest[:N], specific:V1,V2, all")
+    p.add_argument("--model", help="only this model")
+    p.add_argument("--dry-run", action="store_true", help="list what would be removed; remove nothing")
 
     command(
         "repair-manifest",

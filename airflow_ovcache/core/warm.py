@@ -375,27 +375,45 @@ class Warmer:
                     {"blob": p.name, "size": p.stat().st_size, "checksum": c, "blob_stat": []} for p, _, c in records[1:]
                 ],
             )
-            with self.cache.update_manifest(critical=True) as manifest:
-                for superseded in self._resolve_conflicts(manifest, entry, where):
-                    del manifest.entries[superseded.key]
-                    source = entry.spec.get("encryption_key_file")
-                    result.warnings.append(
-                        f"entry {superseded.key} (key id {superseded.key_id}) is superseded: the key from "
-                        f"{'standard input' if source == '-' else source} is now key id {entry.key_id}, and both name blob {entry.blob}"
-                    )
-                self._publish(manifest, entry, [p for p, _, _ in records], stage, where)
-                manifest.entries[key] = entry
-                self._update_sharers(manifest, entry)
-                if previous is not None:
-                    for name in previous.all_blobs:
-                        if name not in entry.all_blobs and not manifest.referencing(name):
-                            unlink_inside(self.cache.root, name)
+            self.publish_entry(entry, [p for p, _, _ in records], stage, previous, where, result)
         self._remember_isa(isa)
         result.status = WARMED
         result.reason = result.reason or "compiled and published"
         result.blob, result.size, result.compile_seconds = entry.blob, entry.total_size, entry.compile_seconds
         if entry.extra_blobs:
             result.blobs = entry.all_blobs
+
+    def publish_entry(
+        self, entry: Entry, staged: list[Path], stage: Path, previous: Entry | None, where: Location, result: WarmResult
+    ) -> None:
+        """Publish staged blobs as ``entry``: record it in the manifest and rename the blobs into place, under the lock.
+
+        The one publish of the package: a warm calls it after its compile, an install (:mod:`.install`) after
+        fetching a blob set from a store. The caller holds the entry lock; blobs of ``previous`` that no entry
+        references any more are removed.
+
+        :param entry: the new entry (its ``blob_stat`` is filled in here).
+        :param staged: the entry's blobs in the staging folder, the primary one first.
+        :param stage: the staging folder (journaled for a multi-blob publish).
+        :param previous: the entry this one replaces, or None.
+        :param where: coordinates for errors.
+        :param result: the item's result; a superseded entry's warning is added to it.
+        """
+        with self.cache.update_manifest(critical=True) as manifest:
+            for superseded in self._resolve_conflicts(manifest, entry, where):
+                del manifest.entries[superseded.key]
+                source = entry.spec.get("encryption_key_file")
+                result.warnings.append(
+                    f"entry {superseded.key} (key id {superseded.key_id}) is superseded: the key from "
+                    f"{'standard input' if source == '-' else source} is now key id {entry.key_id}, and both name blob {entry.blob}"
+                )
+            self._publish(manifest, entry, staged, stage, where)
+            manifest.entries[entry.key] = entry
+            self._update_sharers(manifest, entry)
+            if previous is not None:
+                for name in previous.all_blobs:
+                    if name not in entry.all_blobs and not manifest.referencing(name):
+                        unlink_inside(self.cache.root, name)
 
     def _publish(self, manifest: Manifest, entry: Entry, staged: list[Path], stage: Path, where: Location) -> None:
         """Rename the staged blobs into the cache directory (the caller holds the manifest lock).

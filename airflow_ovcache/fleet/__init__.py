@@ -6,6 +6,7 @@ DAGs' tasks and in the UI plugin.
 
 - :mod:`.inventory`: the fleet inventory file (hosts, their connections and settings);
 - :mod:`.queues`: the hosts of the DAGs that route each host to its own worker queue;
+- :mod:`.edge`: hosts served by an Airflow edge worker (not reached, the queued bound, the worker's command);
 - :mod:`.runs`: what the example DAGs' tasks share (which hosts and releases a run is for,
   each host's outcome, the run's summary);
 - :mod:`.report`: the nightly fleet report (hosts x models, HTML and JSON);

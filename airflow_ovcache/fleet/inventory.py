@@ -13,12 +13,18 @@ parsed, so DAG files parse without it and without the network::
     name = "infer-01"
     conn_id = "ovcache_infer_01"     # an ovcache connection with transport "ssh"
     labels = ["eu-west", "cpu"]
+    lean = true                      # release it in one agent run (ovcache release)
 
     [[hosts]]
     name = "infer-02"
     conn_id = "ovcache_local"        # transport "local": the worker that runs the task
     queue = "infer-02"               # ... which is the host's own worker
     devices = ["CPU", "GPU"]
+
+    [[hosts]]
+    name = "shop-17"
+    conn_id = "ovcache_local"
+    executor = "EdgeExecutor"        # an edge worker on the host pulls its tasks over HTTPS; queue: its name
 
 How a host is reached lives in its ``ovcache`` connection (SSH through an SSH
 connection, or a local subprocess); where the task runs is its ``queue``. The
@@ -51,6 +57,7 @@ _KNOWN = {
     "labels",
     "conn_id",
     "queue",
+    "executor",
     "retain",
     "properties",
     "serving_config",
@@ -59,6 +66,7 @@ _KNOWN = {
     "loader_path",
     "ovms_config",
     "ovms_path_map",
+    "lean",
 }
 
 
@@ -81,6 +89,7 @@ class FleetHost:
     :param loader_path: where that loader's code is on the host.
     :param ovms_config: the OpenVINO Model Server config file on the host.
     :param ovms_path_map: server path prefix -> agent path prefix, where the server sees other paths.
+    :param lean: release the host with one agent run (``ovcache release``) instead of one task per step.
     """
 
     name: str
@@ -90,6 +99,8 @@ class FleetHost:
     devices: tuple[str, ...] = ("CPU",)
     labels: tuple[str, ...] = ()
     queue: str | None = None
+    # Airflow executor of the host's tasks when several are configured (an edge host: "EdgeExecutor").
+    executor: str | None = None
     retain: str = "latest:2"
     properties: dict[str, str] = field(default_factory=dict)
     serving_config: str | None = None
@@ -99,6 +110,8 @@ class FleetHost:
     loader_path: str | None = None
     ovms_config: str | None = None
     ovms_path_map: dict[str, str] = field(default_factory=dict)
+    # One agent run per release instead of one task per step (docs/fleet.md, "The lean path").
+    lean: bool = False
 
     def to_json(self) -> dict[str, Any]:
         """The host as plain JSON (lists, not tuples), for XCom and task arguments."""
@@ -244,6 +257,9 @@ def _host(name: str, merged: dict[str, Any], defaults: dict[str, Any], raw: dict
         raise fail(
             "ovms_path_map", 'must be a table of absolute server path = absolute agent path, e.g. {"/models" = "/srv/models"}'
         )
+    lean = merged.get("lean", False)
+    if not isinstance(lean, bool):
+        raise fail("lean", f"must be true or false, not {lean!r}")
     # A host whose server is OVMS keeps what its config.json's version policies serve, unless told otherwise.
     retain = text("retain", "" if text("ovms_config") else "latest:2") or ""
     try:
@@ -258,7 +274,9 @@ def _host(name: str, merged: dict[str, Any], defaults: dict[str, Any], raw: dict
         conn_id=text("conn_id") or "ovcache_" + name.replace("-", "_").replace(".", "_"),
         devices=tuple(devices),
         labels=tuple(labels),
-        queue=text("queue"),
+        # A host served by another executor's worker (an edge worker) is routed by queue, its own by default.
+        queue=text("queue") or (name if text("executor") else None),
+        executor=text("executor"),
         retain=retain,
         properties=properties,
         serving_config=text("serving_config"),
@@ -267,4 +285,5 @@ def _host(name: str, merged: dict[str, Any], defaults: dict[str, Any], raw: dict
         loader_path=text("loader_path"),
         ovms_config=text("ovms_config"),
         ovms_path_map=dict(path_map),
+        lean=lean,
     )

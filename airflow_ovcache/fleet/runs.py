@@ -20,6 +20,10 @@ from .inventory import INVENTORY_ENV, Fleet, FleetHost, load_fleet
 log = logging.getLogger(__name__)
 
 INVENTORY_VARIABLE = "ovcache_inventory"
+# The XCom key a failed lean release leaves its per-step report under (its return value is not written).
+RELEASE_XCOM_KEY = "ovcache_release"
+# What a lean outcome names as the failed step when the agent never answered (no step ran).
+LEAN_TASK_STEP = "release"
 REPORT_DIR_ENV = "OVCACHE_REPORT_DIR"
 
 
@@ -84,6 +88,119 @@ def host_kwargs(host: FleetHost, **extra: Any) -> dict[str, Any]:
         "ovms_path_map": dict(host.ovms_path_map),
         **extra,
     }
+
+
+def lean_split(hosts: list[FleetHost], waits_for_served: bool = False) -> tuple[list[FleetHost], list[FleetHost]]:
+    """The hosts released one task per step, and those released in one agent run (inventory key ``lean``).
+
+    Waiting for the server to read the new blob is a deferred step between verify and
+    invalidate; one agent run cannot hold it. While the DAG waits for the server, a lean
+    host is released step by step, and the log says so, so the old version is never
+    retired before the server has read the new one.
+
+    :param hosts: the run's hosts.
+    :param waits_for_served: the DAG waits for each host's server between verify and invalidate.
+    :return: ``(per_step, lean)``, each in the inventory's order.
+    """
+    lean = [h for h in hosts if h.lean]
+    if waits_for_served:
+        for host in lean:
+            log.info("host %s: lean is set, but this DAG waits for the server after verify: released step by step", host.name)
+        return list(hosts), []
+    return [h for h in hosts if not h.lean], lean
+
+
+def lean_release(ti: Any, target: Mapping[str, Any], wait: float = 0.0) -> dict[str, Any]:
+    """Release one host in one agent run (``ovcache release``); the lean path's one working task.
+
+    Returns the :class:`~airflow_ovcache.hooks.reports.ReleaseReport`'s XCom (each step's status,
+    summary and compact result). When a step fails, the same XCom is pushed under
+    :data:`RELEASE_XCOM_KEY`, a failure record naming the step is pushed as every ovcache task
+    does, and the task fails, so the host reads red in the grid and its outcome says where.
+
+    :param ti: the running task instance.
+    :param target: the host's task arguments (:func:`host_kwargs`, with ``model`` and ``version``).
+    :param wait: seconds the agent waits for the version folder to appear.
+    """
+    from ..hooks.ovcache import OvcacheHook
+    from ..operators.base import push_failure
+
+    host = str(target["host"])
+    hook = OvcacheHook(str(target["conn_id"]), host_name=host, cache_dir=target["cache_dir"], repository=target["repository"])
+    try:
+        report = hook.release(
+            model=str(target["model"]),
+            version=int(target["version"]),
+            retain=target.get("retain") or None,
+            devices=[d for d in str(target.get("devices") or "").split(",") if d],
+            properties=target.get("properties") or None,
+            serving_config=target.get("serving_config"),
+            profile=target.get("profile"),
+            loader=target.get("loader"),
+            loader_path=target.get("loader_path"),
+            ovms_config=target.get("ovms_config"),
+            ovms_path_map=target.get("ovms_path_map") or None,
+            wait=wait,
+        )
+    except Exception as exc:
+        # The agent never answered (unreachable, not installed...): no step ran.
+        push_failure(ti, LEAN_TASK_STEP, exc, log)
+        raise
+    xcom = report.to_xcom()
+    for step in report.steps:
+        (log.error if step.failed else log.info)("host %s: step %s: %s: %s", report.host, step.step, step.status, step.summary)
+    failed = report.failed_step
+    if failed is None:
+        return xcom
+    ti.xcom_push(key=RELEASE_XCOM_KEY, value=xcom)
+    error = _step_failure(hook, report, failed)
+    push_failure(ti, failed.step, error, log)
+    raise error
+
+
+def _step_failure(hook: Any, report: Any, failed: Any) -> Exception:
+    """The error a failed release step fails the lean task with: the agent's own, or the problems it found."""
+    from ..hooks.errors import AgentCommandError, ItemsFailed, ProblemsFound
+
+    target = hook.target(report.model, str(report.version)).with_host(report.host)
+    if failed.error is not None:
+        return AgentCommandError(target, failed.error, hook.ovcache_conn_id)
+    if failed.step == "warm":
+        hint = "the other items were published; fix the cause and rerun, unchanged items are not recompiled"
+        return ItemsFailed(target, f"step warm: {failed.summary}", hint)
+    return ProblemsFound(target, f"step {failed.step}: {failed.summary}", "the steps after it did not run; old versions are kept")
+
+
+def lean_outcome(ti: Any, task_id: str, **identity: Any) -> dict[str, Any]:
+    """One lean host's outcome, in the shape of :func:`host_outcome` plus each step's status and summary.
+
+    :param ti: the running task instance (its ``map_index`` selects the host).
+    :param task_id: the lean release task.
+    :param identity: what names the outcome (host, model, version), copied into it.
+    """
+    map_index = getattr(ti, "map_index", -1)
+    xcom = ti.xcom_pull(task_ids=task_id, map_indexes=map_index)
+    error = None
+    if xcom is None:
+        # Only a failed task leaves these; asking for them otherwise logs an error (see step_records).
+        xcom = ti.xcom_pull(task_ids=task_id, key=RELEASE_XCOM_KEY, map_indexes=map_index)
+        error = ti.xcom_pull(task_ids=task_id, key=ERROR_XCOM_KEY, map_indexes=map_index)
+    records: dict[str, dict[str, Any]] = {}
+    if not xcom:
+        # The agent never answered: the failure is the task's own.
+        records[LEAN_TASK_STEP] = {"result": None, "error": error}
+        return {**host_outcome(records, [LEAN_TASK_STEP], **identity), "lean": True, "steps": {}}
+    steps = xcom.get("steps") or {}
+    for name, step in steps.items():
+        if step.get("status") == "ok":
+            records[name] = {"result": step.get("result") or {}, "error": None}
+        elif step.get("status") == "failed":
+            own = error if error and error.get("task_id") == name else None
+            records[name] = {"result": None, "error": own or {"reason": step.get("summary"), "kind": None}}
+    outcome = host_outcome(records, list(steps), **identity)
+    outcome["lean"] = True
+    outcome["steps"] = {name: {"status": s.get("status"), "summary": s.get("summary")} for name, s in steps.items()}
+    return outcome
 
 
 def releases_of_run(triggering_asset_events: Any, params: Mapping[str, Any], models: Iterable[str]) -> list[dict[str, Any]]:
@@ -238,15 +355,19 @@ def release_summary(outcomes: Iterable[dict[str, Any] | None]) -> tuple[str, lis
     failures = []
     for o in sorted(rows, key=lambda r: (r.get("host", ""), r.get("model", ""))):
         label = f"host {o['host']}, model {o['model']}, version {o['version']}"
+        # A lean host's line also names each step of its one agent run.
+        steps = o.get("steps") or {}
+        done = ", ".join(f"{name} {step.get('status')}" for name, step in steps.items())
+        trail = f" [one agent run: {done}]" if steps else ""
         if o["ok"]:
             warm = (o.get("warm") or {}).get("summary", {})
             removed = len((o.get("invalidate") or {}).get("removals") or [])
             lines.append(
                 f"{label}: ok (warmed {warm.get('warmed', 0)}, unchanged {warm.get('unchanged', 0)}; "
-                f"verified with a load from cache; {removed} old blob(s) removed)"
+                f"verified with a load from cache; {removed} old blob(s) removed){trail}"
             )
         else:
-            line = f"{label}: FAILED at {o['failed_step']}: {o['reason']}"
+            line = f"{label}: FAILED at {o['failed_step']}: {o['reason']}{trail}"
             lines.append(line)
             failures.append(line)
     head = f"release warm-up: {len(rows) - len(failures)} of {len(rows)} host(s) ok"

@@ -25,21 +25,27 @@ from ..protocol.location import Location
 
 __all__ = [
     "DevicesRequest",
+    "InstallRequest",
     "InvalidateRequest",
     "ModelsRequest",
+    "ReleaseRequest",
     "Request",
     "RequestError",
     "RewarmRequest",
     "StatusRequest",
+    "StorePutRequest",
     "VerifyRequest",
     "WarmRequest",
     "agent_argv",
     "command_args",
     "devices_argv",
+    "install_argv",
     "invalidate_argv",
     "models_argv",
+    "release_argv",
     "rewarm_argv",
     "status_argv",
+    "store_put_argv",
     "verify_argv",
     "warm_argv",
 ]
@@ -457,7 +463,200 @@ def models_argv(request: ModelsRequest) -> list[str]:
     ]
 
 
-Request = WarmRequest | VerifyRequest | RewarmRequest | InvalidateRequest | StatusRequest | DevicesRequest | ModelsRequest
+@dataclass(frozen=True)
+class ReleaseRequest:
+    """``ovcache release``: one model version's whole release on the host, in one agent process.
+
+    The agent checks the version folder is there (waiting up to ``wait``), that the devices can
+    cache, warms the version (confirmed by a load in a fresh process), verifies it with a load
+    check and invalidates what ``retain`` no longer keeps, stopping at the first failing step.
+
+    :param cache_dir: OpenVINO ``cache_dir`` on the host (required).
+    :param repository: the model repository root on the host (required).
+    :param model: the model released (required).
+    :param version: the version released (required, 1 or more).
+    :param devices: the devices to check and compile for; empty means the agent's default (CPU).
+        With ``ovms_config`` they are only checked: the server's config says how it compiles.
+    :param properties: OpenVINO compile properties, ``KEY=VALUE`` each.
+    :param compile_mode: how the server calls ``compile_model`` (``path`` or ``model``).
+    :param cache_mode: OpenVINO ``CACHE_MODE`` (``OPTIMIZE_SPEED`` or ``OPTIMIZE_SIZE``).
+    :param model_file: the model file inside each version folder, when it is not the only one.
+    :param serving_config: a serving config (TOML or JSON) on the host with per-model cache specs.
+    :param encryption_key_file: a cache encryption key file on the host.
+    :param profile: the serving profile; ``openvino`` (the default) is not passed.
+    :param loader: a custom loader that compiles as the serving application does.
+    :param loader_path: where that loader is found on the host.
+    :param ovms_config: an OpenVINO Model Server ``config.json`` on the host.
+    :param ovms_path_map: ``(server path, agent path)`` pairs for paths in that config.
+    :param retain: the version policy the invalidate step keeps (``latest:2``); empty keeps what the
+        ``ovms_config``'s version policies serve, else every version.
+    :param wait: seconds the agent waits for the version folder (0: it looks once).
+    :param force: rebuild the blobs even when they are up to date.
+    """
+
+    command: ClassVar[str] = "release"
+
+    cache_dir: str | None
+    repository: str | None
+    model: str | None
+    version: int | None
+    devices: Sequence[str] = ()
+    properties: Mapping[str, Any] = field(default_factory=dict)
+    compile_mode: str | None = None
+    cache_mode: str | None = None
+    model_file: str | None = None
+    serving_config: str | None = None
+    encryption_key_file: str | None = None
+    profile: str | None = None
+    loader: str | None = None
+    loader_path: str | None = None
+    ovms_config: str | None = None
+    ovms_path_map: Sequence[tuple[str, str]] = ()
+    retain: str | None = None
+    wait: float = 0.0
+    force: bool = False
+
+    def location(self, host: str) -> Location:
+        """What the request is about (see :meth:`WarmRequest.location`).
+
+        :param host: the host's name.
+        """
+        device = ", ".join(self.devices) if self.devices else "CPU"
+        return Location(host, self.model, None if self.version is None else str(self.version), device)
+
+
+def release_argv(request: ReleaseRequest) -> list[str]:
+    """The arguments of ``ovcache release`` for ``request``.
+
+    The compile flags are the warm's (:func:`warm_argv`): the release's warm step must compile
+    exactly as a separate warm would.
+
+    :param request: what to release.
+    :raises RequestError: no cache directory, repository, model or version; a version below 1;
+        a negative or non-finite ``wait``.
+    """
+    model = _required("model", request.model)
+    if request.version is None:
+        raise RequestError("version")
+    version = _checked("version", request.version, _version_number)
+    compile_args = warm_argv(
+        WarmRequest(
+            cache_dir=request.cache_dir,
+            repository=request.repository,
+            devices=() if request.ovms_config else request.devices,
+            properties=request.properties,
+            compile_mode=request.compile_mode,
+            cache_mode=request.cache_mode,
+            model_file=request.model_file,
+            serving_config=request.serving_config,
+            encryption_key_file=request.encryption_key_file,
+            force=request.force,
+            profile=request.profile,
+            loader=request.loader,
+            loader_path=request.loader_path,
+            ovms_config=request.ovms_config,
+            ovms_path_map=request.ovms_path_map,
+        )
+    )
+    args = [*compile_args, "--model", model, "--version", str(version)]
+    if request.ovms_config:
+        args += _repeated("--device", request.devices)  # checked only; the server's config says how it compiles
+    if request.retain:
+        args += ["--retain", request.retain]
+    if request.wait:
+        args += ["--wait", repr(_checked("wait", request.wait, values.parse_seconds))]
+    return args
+
+
+@dataclass(frozen=True)
+class StorePutRequest:
+    """``ovcache store-put``: put verified managed entries into a blob store, under the host's hardware class.
+
+    :param cache_dir: OpenVINO ``cache_dir`` on the host (required).
+    :param store: the blob store as the host reaches it: a directory that exists (required).
+    :param model: only this model's entries; None for every entry.
+    :param version: only this version's (1 or more).
+    :param device: only this device's.
+    """
+
+    command: ClassVar[str] = "store-put"
+
+    cache_dir: str | None
+    store: str | None
+    model: str | None = None
+    version: int | None = None
+    device: str | None = None
+
+    def location(self, host: str) -> Location:
+        """What the request is about (see :meth:`WarmRequest.location`).
+
+        :param host: the host's name.
+        """
+        return Location(host, self.model, None if self.version is None else str(self.version), self.device)
+
+
+def store_put_argv(request: StorePutRequest) -> list[str]:
+    """The arguments of ``ovcache store-put`` for ``request``.
+
+    :param request: what to put.
+    :raises RequestError: no cache directory or store, or a version below 1.
+    """
+    args = ["--cache-dir", _required("cache_dir", request.cache_dir), "--store", _required("store", request.store)]
+    if request.model:
+        args += ["--model", request.model]
+    if request.version is not None:
+        args += ["--version", str(_checked("version", request.version, _version_number))]
+    if request.device:
+        args += ["--device", request.device]
+    return args
+
+
+@dataclass(frozen=True)
+class InstallRequest:
+    """``ovcache install``: install model versions from a blob store (the host's class), else compile them there.
+
+    :param warm: what to install and how the server compiles it, exactly as a warm of the same versions
+        (``confirm``, ``force`` and ``no_cache_device`` are not install's: it always proves each item by a load).
+    :param store: the blob store as the host reaches it: a directory that exists (required).
+    """
+
+    command: ClassVar[str] = "install"
+
+    warm: WarmRequest
+    store: str | None
+
+    def location(self, host: str) -> Location:
+        """What the request is about (see :meth:`WarmRequest.location`).
+
+        :param host: the host's name.
+        """
+        return self.warm.location(host)
+
+
+def install_argv(request: InstallRequest) -> list[str]:
+    """The arguments of ``ovcache install`` for ``request``: the warm's selection and compile flags, and ``--store``.
+
+    :param request: what to install.
+    :raises RequestError: no cache directory, repository or store; a version number below 1; a warm-only flag set.
+    """
+    for name in ("confirm", "force", "no_cache_device"):
+        if getattr(request.warm, name):
+            raise RequestError(name, "install always proves each item by a load and takes no such option")
+    return [*warm_argv(request.warm), "--store", _required("store", request.store)]
+
+
+Request = (
+    WarmRequest
+    | VerifyRequest
+    | RewarmRequest
+    | InvalidateRequest
+    | StatusRequest
+    | DevicesRequest
+    | ModelsRequest
+    | ReleaseRequest
+    | StorePutRequest
+    | InstallRequest
+)
 
 _BUILDERS: dict[type, Callable[[Any], list[str]]] = {
     WarmRequest: warm_argv,
@@ -467,6 +666,9 @@ _BUILDERS: dict[type, Callable[[Any], list[str]]] = {
     StatusRequest: status_argv,
     DevicesRequest: devices_argv,
     ModelsRequest: models_argv,
+    ReleaseRequest: release_argv,
+    StorePutRequest: store_put_argv,
+    InstallRequest: install_argv,
 }
 
 

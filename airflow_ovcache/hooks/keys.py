@@ -24,7 +24,7 @@ from ..protocol.location import Location
 from .errors import ConnectionConfigError
 
 # Agent commands that may open encrypted entries, and so take the key.
-KEYED_COMMANDS = frozenset({"warm", "verify", "rewarm", "invalidate"})
+KEYED_COMMANDS = frozenset({"warm", "verify", "rewarm", "invalidate", "release", "install"})
 KEY_FLAG = "--encryption-key-stdin"
 
 

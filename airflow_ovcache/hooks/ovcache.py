@@ -35,12 +35,15 @@ from ..protocol import ErrorCode
 from ..protocol.location import Location
 from .commands import (
     DevicesRequest,
+    InstallRequest,
     InvalidateRequest,
     ModelsRequest,
+    ReleaseRequest,
     Request,
     RequestError,
     RewarmRequest,
     StatusRequest,
+    StorePutRequest,
     VerifyRequest,
     WarmRequest,
     agent_argv,
@@ -53,9 +56,12 @@ from .keys import KEY_FLAG, KEYED_COMMANDS, read_connection_key, stdin_payload
 from .reports import (
     AgentVersion,
     DevicesReport,
+    InstallReport,
     InvalidateReport,
     ModelsReport,
+    ReleaseReport,
     RewarmReport,
+    StorePutReport,
     VerifyReport,
     WarmReport,
 )
@@ -373,11 +379,56 @@ class OvcacheHook(BaseHook):
         :param ovms_path_map: server path to agent path, for paths in that config; default the connection's.
         :param timeout: seconds the agent may run; default the connection's ``command_timeout``.
         """
+        request = self._warm_request(
+            models=models,
+            versions=versions,
+            version_numbers=version_numbers,
+            devices=devices,
+            properties=properties,
+            compile_mode=compile_mode,
+            cache_mode=cache_mode,
+            model_file=model_file,
+            serving_config=serving_config,
+            encryption_key_file=encryption_key_file,
+            no_cache_device=no_cache_device,
+            confirm=confirm,
+            force=force,
+            profile=profile,
+            loader=loader,
+            loader_path=loader_path,
+            ovms_config=ovms_config,
+            ovms_path_map=ovms_path_map,
+        )
+        return WarmReport.from_run(self.run_request(request, timeout=timeout))
+
+    def _warm_request(
+        self,
+        *,
+        models: Sequence[str] | None,
+        versions: str | None,
+        version_numbers: Sequence[int] | None,
+        devices: Sequence[str] | None,
+        properties: Mapping[str, Any] | None,
+        compile_mode: str | None,
+        cache_mode: str | None,
+        model_file: str | None,
+        serving_config: str | None,
+        encryption_key_file: str | None,
+        profile: str | None,
+        loader: str | None,
+        loader_path: str | None,
+        ovms_config: str | None,
+        ovms_path_map: Mapping[str, str] | None,
+        no_cache_device: str | None = None,
+        confirm: bool = False,
+        force: bool = False,
+    ) -> WarmRequest:
+        """The warm request :meth:`warm` and :meth:`install` share, the connection's values filling what is ``None``."""
         cfg = self.config
         ovms = ovms_config or cfg.ovms_config
         chosen_loader = loader or cfg.loader
         chosen_loader_path = loader_path or cfg.loader_path
-        request = WarmRequest(
+        return WarmRequest(
             cache_dir=cfg.cache_dir,
             repository=cfg.repository,
             models=tuple(models or ()),
@@ -399,7 +450,182 @@ class OvcacheHook(BaseHook):
             ovms_config=ovms,
             ovms_path_map=self._path_map(ovms_path_map) if ovms else (),
         )
-        return WarmReport.from_run(self.run_request(request, timeout=timeout))
+
+    def install(
+        self,
+        *,
+        store: str,
+        models: Sequence[str] | None = None,
+        versions: str | None = None,
+        version_numbers: Sequence[int] | None = None,
+        devices: Sequence[str] | None = None,
+        properties: Mapping[str, Any] | None = None,
+        compile_mode: str | None = None,
+        cache_mode: str | None = None,
+        model_file: str | None = None,
+        serving_config: str | None = None,
+        encryption_key_file: str | None = None,
+        profile: str | None = None,
+        loader: str | None = None,
+        loader_path: str | None = None,
+        ovms_config: str | None = None,
+        ovms_path_map: Mapping[str, str] | None = None,
+        timeout: float | None = None,
+    ) -> InstallReport:
+        """Install model versions from a blob store on the host, as a warm of them would publish (``ovcache install``).
+
+        For each item a warm would compile, the agent fetches the set stored for the host's hardware class,
+        checks it (checksum, class, model fingerprint, model path, model file size and mtime), publishes it
+        and proves it with a load in a fresh process; where any check fails it compiles locally and the
+        item's ``fallback`` says why. A fallback is not a failure; an unreachable store is (the cache is
+        untouched). Arguments left ``None`` take the connection's value where it has one, as for :meth:`warm`.
+
+        :param store: the blob store as the host reaches it (a directory that exists there).
+        :param models: the models to install; default every model in the repository.
+        :param versions: a version policy (``latest:1``, the default, ``all``, ``specific:1,3``).
+        :param version_numbers: exact version numbers to install, instead of ``versions``.
+        :param devices: the devices; default the connection's ``devices``, else CPU.
+        :param properties: OpenVINO compile properties the server passes.
+        :param compile_mode: how the server calls ``compile_model`` (``path`` or ``model``).
+        :param cache_mode: OpenVINO ``CACHE_MODE`` (``OPTIMIZE_SPEED`` or ``OPTIMIZE_SIZE``).
+        :param model_file: the model file in each version folder, when there are several.
+        :param serving_config: a serving config on the host; default the connection's.
+        :param encryption_key_file: a cache encryption key file on the host; without one, the key of
+            the connection's ``encryption_key_conn_id`` (if set) goes to the agent's standard input.
+        :param profile: the serving profile (``openvino`` or ``python``); default the connection's.
+        :param loader: a custom loader that compiles as the serving application does; default the connection's.
+        :param loader_path: where that loader is found on the host; default the connection's.
+        :param ovms_config: an OVMS ``config.json`` on the host; default the connection's.
+        :param ovms_path_map: server path to agent path, for paths in that config; default the connection's.
+        :param timeout: seconds the agent may run; default the connection's ``command_timeout``.
+        """
+        warm = self._warm_request(
+            models=models,
+            versions=versions,
+            version_numbers=version_numbers,
+            devices=devices,
+            properties=properties,
+            compile_mode=compile_mode,
+            cache_mode=cache_mode,
+            model_file=model_file,
+            serving_config=serving_config,
+            encryption_key_file=encryption_key_file,
+            profile=profile,
+            loader=loader,
+            loader_path=loader_path,
+            ovms_config=ovms_config,
+            ovms_path_map=ovms_path_map,
+        )
+        return InstallReport.from_run(self.run_request(InstallRequest(warm, store), timeout=timeout))
+
+    def store_put(
+        self,
+        *,
+        store: str,
+        model: str | None = None,
+        version: int | None = None,
+        device: str | None = None,
+        timeout: float | None = None,
+    ) -> StorePutReport:
+        """Put the host's verified managed entries into a blob store, filed under its hardware class (``ovcache store-put``).
+
+        Run on the host that compiled (a builder): an entry that is not whole and current there fails that
+        item and is not stored.
+
+        :param store: the blob store as the host reaches it (a directory that exists there).
+        :param model: only this model's entries; default every entry in the cache.
+        :param version: only this version's.
+        :param device: only this device's.
+        :param timeout: seconds the agent may run; default the connection's ``command_timeout``.
+        """
+        request = StorePutRequest(self.config.cache_dir, store, model, version, device)
+        return StorePutReport.from_run(self.run_request(request, timeout=timeout))
+
+    def release(
+        self,
+        *,
+        model: str,
+        version: int,
+        retain: str | None = None,
+        devices: Sequence[str] | None = None,
+        properties: Mapping[str, Any] | None = None,
+        compile_mode: str | None = None,
+        cache_mode: str | None = None,
+        model_file: str | None = None,
+        serving_config: str | None = None,
+        encryption_key_file: str | None = None,
+        profile: str | None = None,
+        loader: str | None = None,
+        loader_path: str | None = None,
+        ovms_config: str | None = None,
+        ovms_path_map: Mapping[str, str] | None = None,
+        wait: float = 0.0,
+        force: bool = False,
+        timeout: float | None = None,
+    ) -> ReleaseReport:
+        """Release one model version on the host in one agent run (``ovcache release``).
+
+        The agent checks the version folder, that the devices can cache, warms the version
+        (confirmed by a load in a fresh process, as the release DAG's warm task does), verifies it
+        with a load check and invalidates what ``retain`` no longer keeps; it stops at the first
+        failing step. A failed step does not raise: the report says which step failed and why
+        (:attr:`ReleaseReport.failed_step`), and every step's own result is kept. Arguments left
+        ``None`` take the connection's value where it has one.
+
+        .. note::
+            One agent process and one transport session instead of one per step: the cost a fleet
+            of hundreds of hosts pays per release. ``wait`` is for a copy that lags by seconds;
+            wait for a slow copy with :class:`~airflow_ovcache.sensors.model_version.OvcacheModelVersionSensor`
+            (deferrable) rather than holding a session open.
+
+        :param model: the model released.
+        :param version: the version released.
+        :param retain: the version policy the invalidate step keeps (``latest:2``); default the OVMS
+            config's own version policies (``ovms_config``), else every version.
+        :param devices: the devices to check and compile for; default the connection's ``devices``, else CPU.
+        :param properties: OpenVINO compile properties the server passes (``{"PERFORMANCE_HINT": "LATENCY"}``).
+        :param compile_mode: how the server calls ``compile_model`` (``path`` or ``model``).
+        :param cache_mode: OpenVINO ``CACHE_MODE`` (``OPTIMIZE_SPEED`` or ``OPTIMIZE_SIZE``).
+        :param model_file: the model file in each version folder, when there are several.
+        :param serving_config: a serving config on the host; default the connection's.
+        :param encryption_key_file: a cache encryption key file on the host; without one, the key of
+            the connection's ``encryption_key_conn_id`` (if set) goes to the agent's standard input.
+        :param profile: the serving profile (``openvino`` or ``python``); default the connection's.
+        :param loader: a custom loader that compiles as the serving application does; default the connection's.
+        :param loader_path: where that loader is found on the host; default the connection's.
+        :param ovms_config: an OVMS ``config.json`` on the host that says what and how to compile;
+            default the connection's. With one, ``devices`` are only checked and no compile argument is passed.
+        :param ovms_path_map: server path to agent path, for paths in that config; default the connection's.
+        :param wait: seconds the agent waits for the version folder to appear (0: it looks once).
+        :param force: rebuild the blobs even when they are up to date.
+        :param timeout: seconds the agent may run; default the connection's ``command_timeout``.
+        """
+        cfg = self.config
+        ovms = ovms_config or cfg.ovms_config
+        chosen_loader = loader or cfg.loader
+        chosen_loader_path = loader_path or cfg.loader_path
+        request = ReleaseRequest(
+            cache_dir=cfg.cache_dir,
+            repository=cfg.repository,
+            model=model,
+            version=version,
+            devices=tuple(devices or cfg.devices),
+            properties=dict(properties or {}),
+            compile_mode=compile_mode,
+            cache_mode=cache_mode,
+            model_file=model_file,
+            serving_config=serving_config or cfg.serving_config,
+            encryption_key_file=encryption_key_file,
+            profile=profile or cfg.profile,
+            loader=str(chosen_loader) if chosen_loader else None,
+            loader_path=str(chosen_loader_path) if chosen_loader_path else None,
+            ovms_config=ovms,
+            ovms_path_map=self._path_map(ovms_path_map) if ovms else (),
+            retain=retain or None,
+            wait=wait,
+            force=force,
+        )
+        return ReleaseReport.from_run(self.run_request(request, timeout=timeout))
 
     def _verify_request(
         self,

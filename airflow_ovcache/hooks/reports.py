@@ -18,7 +18,7 @@ from dataclasses import asdict, dataclass, field
 from typing import Any
 
 from ..core.text import printable
-from ..protocol import REPAIRABLE_STATUSES, EvidenceState, VerifyStatus, WarmStatus
+from ..protocol import REPAIRABLE_STATUSES, EvidenceState, ReleaseStep, StepStatus, VerifyStatus, WarmStatus
 from .envelope import AgentFailure, AgentRun, read_row
 
 # -- warm -------------------------------------------------------------------------------------
@@ -695,3 +695,328 @@ class AgentVersion:
             openvino=str(res.get("openvino", "")),
             python=str(res.get("python", "")),
         )
+
+
+# -- release ----------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class ReleaseStepReport:
+    """One step of ``ovcache release`` on one host: its status, its one-line summary, and its own report.
+
+    :param step: the step (:class:`~airflow_ovcache.protocol.ReleaseStep`: ``version``, ``devices``,
+        ``warm``, ``verify``, ``invalidate``).
+    :param status: ``ok``, ``failed`` (the release stopped here) or ``not-run``.
+    :param summary: what the step found or did, or why it failed, in one line.
+    :param exit_code: the step's exit code, as its own command would exit; None for a step not run.
+    :param seconds: how long the step took on the host.
+    :param xcom: the step's result in the compact form its own task returns (a warm step's is
+        :meth:`WarmReport.to_xcom`'s, and so on); None when it produced none.
+    :param error: the error the step raised, if it raised one.
+    """
+
+    step: str
+    status: str
+    summary: str
+    exit_code: int | None = None
+    seconds: float = 0.0
+    xcom: dict[str, Any] | None = None
+    error: AgentFailure | None = None
+
+    @property
+    def ok(self) -> bool:
+        """Whether the step ran and passed."""
+        return self.status == StepStatus.OK
+
+    @property
+    def failed(self) -> bool:
+        """Whether the release stopped at this step."""
+        return self.status == StepStatus.FAILED
+
+    def to_xcom(self) -> dict[str, Any]:
+        """The compact, JSON-serialisable dict a task returns."""
+        return {
+            "status": self.status,
+            "summary": self.summary,
+            "exit_code": self.exit_code,
+            "seconds": self.seconds,
+            "result": self.xcom,
+            "error": asdict(self.error) if self.error else None,
+        }
+
+
+def _step_xcom(run: AgentRun, step: str, result: dict[str, Any]) -> dict[str, Any]:
+    """A step's result as the report of the command of the same name gives it to XCom."""
+    sub = AgentRun(step, run.host, run.ok, run.exit_code, run.agent_version, run.schema_version, 0.0, result)
+    if step == ReleaseStep.WARM:
+        return WarmReport.from_run(sub).to_xcom()
+    if step == ReleaseStep.VERIFY:
+        return VerifyReport.from_run(sub).to_xcom()
+    if step == ReleaseStep.INVALIDATE:
+        return InvalidateReport.from_run(sub).to_xcom()
+    if step == ReleaseStep.DEVICES:
+        devices = DevicesReport.from_run(sub)
+        return {"host": devices.host, "runtime": devices.runtime, "devices": [d.to_xcom() for d in devices.devices]}
+    return dict(result)
+
+
+@dataclass
+class ReleaseReport:
+    """What ``ovcache release`` did on one host: each step, and the first that failed.
+
+    :param host: the host the command ran on.
+    :param cache_dir: the cache directory.
+    :param repository: the model repository root.
+    :param model: the model released.
+    :param version: the version released.
+    :param steps: every step, in order (those after a failure ``not-run``).
+    :param seconds: how long the release took on the host.
+    """
+
+    host: str
+    cache_dir: str
+    repository: str
+    model: str
+    version: int
+    steps: list[ReleaseStepReport]
+    seconds: float
+
+    @classmethod
+    def from_run(cls, run: AgentRun) -> ReleaseReport:
+        """Build the report from a parsed agent run.
+
+        :param run: the run whose ``result`` this command wrote.
+        """
+        res = run.result
+        steps = []
+        for raw in res.get("steps", []):
+            step, result, error = str(raw["step"]), raw.get("result"), raw.get("error")
+            steps.append(
+                ReleaseStepReport(
+                    step=step,
+                    status=str(raw["status"]),
+                    summary=str(raw.get("summary") or ""),
+                    exit_code=raw.get("exit_code"),
+                    seconds=float(raw.get("seconds") or 0.0),
+                    xcom=_step_xcom(run, step, result) if isinstance(result, dict) else None,
+                    error=AgentFailure.from_json(error) if isinstance(error, dict) else None,
+                )
+            )
+        return cls(
+            host=run.host,
+            cache_dir=str(res.get("cache_dir", "")),
+            repository=str(res.get("repository", "")),
+            model=str(res.get("model", "")),
+            version=int(res.get("version") or 0),
+            steps=steps,
+            seconds=run.seconds,
+        )
+
+    @property
+    def failed_step(self) -> ReleaseStepReport | None:
+        """The step the release stopped at, or None when every step passed."""
+        return next((s for s in self.steps if s.failed), None)
+
+    @property
+    def ok(self) -> bool:
+        """Whether every step ran and passed."""
+        return bool(self.steps) and all(s.ok for s in self.steps)
+
+    def step(self, name: str) -> ReleaseStepReport | None:
+        """The step called ``name``, or None.
+
+        :param name: a :class:`~airflow_ovcache.protocol.ReleaseStep` word.
+        """
+        return next((s for s in self.steps if s.step == name), None)
+
+    def to_xcom(self) -> dict[str, Any]:
+        """The compact, JSON-serialisable dict a task returns: each step's outcome under its name."""
+        failed = self.failed_step
+        return {
+            "host": self.host,
+            "cache_dir": self.cache_dir,
+            "repository": self.repository,
+            "model": self.model,
+            "version": self.version,
+            "ok": self.ok,
+            "failed_step": failed.step if failed else None,
+            "steps": {s.step: s.to_xcom() for s in self.steps},
+            "seconds": self.seconds,
+        }
+
+
+# -- the blob store ---------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class StorePutItem:
+    """One manifest entry ``store-put`` was asked to store.
+
+    :param model: the model.
+    :param version: the model version.
+    :param device: the device.
+    :param spec_id: the entry's spec id.
+    :param status: ``stored`` or ``failed``.
+    :param reason: why, in words (for a failure: the one line naming host, model, version and device).
+    :param class_key: the hardware class it was filed under.
+    :param object: the SHA-256 the set is stored under.
+    :param size: the stored object's size in bytes.
+    """
+
+    model: str
+    version: int
+    device: str
+    spec_id: str
+    status: str
+    reason: str = ""
+    class_key: str | None = None
+    object: str | None = None
+    size: int | None = None
+
+    def to_xcom(self) -> dict[str, Any]:
+        """The compact, JSON-serialisable dict a task returns."""
+        return asdict(self)
+
+
+@dataclass
+class StorePutReport:
+    """What ``store-put`` did on one host (the builder).
+
+    :param host: the host the command ran on.
+    :param store: the store, as the host named it.
+    :param items: one row per entry.
+    :param summary: counts per status.
+    :param seconds: how long the command took on the host.
+    """
+
+    host: str
+    store: str
+    items: list[StorePutItem]
+    summary: dict[str, int]
+    seconds: float
+
+    @classmethod
+    def from_run(cls, run: AgentRun) -> StorePutReport:
+        """Build the report from a parsed agent run.
+
+        :param run: the run whose ``result`` this command wrote.
+        """
+        res = run.result
+        return cls(
+            host=run.host,
+            store=str(res.get("store", "")),
+            items=[read_row(StorePutItem, i) for i in res.get("items", [])],
+            summary={k: int(v) for k, v in (res.get("summary") or {}).items()},
+            seconds=run.seconds,
+        )
+
+    def to_xcom(self) -> dict[str, Any]:
+        """The compact, JSON-serialisable dict a task returns."""
+        return {"host": self.host, "store": self.store, "summary": self.summary, "items": [i.to_xcom() for i in self.items]}
+
+
+@dataclass(frozen=True)
+class InstallItem:
+    """One item of an install: what happened to one (model, version, device) on one host.
+
+    :param model: the model.
+    :param version: the model version.
+    :param device: the device.
+    :param status: ``installed``, ``warmed`` (fell back to a local compile), ``unchanged`` or ``failed``.
+    :param reason: why, in words.
+    :param class_key: the host's hardware class for the device.
+    :param object: the stored set fetched, if any.
+    :param blob: the blob file in the cache directory.
+    :param size: the bytes published.
+    :param fallback: why the stored set was not installed (one line naming host, model, version, device, class).
+    :param compile_seconds: how long the local compile took, when it fell back.
+    :param loaded_from_cache: whether a compile following the profile loaded the blob (not proof the server does).
+    :param load_ms: that compile's load time.
+    :param error: the item's error, for a failed item.
+    """
+
+    model: str
+    version: int | None
+    device: str
+    status: str
+    reason: str = ""
+    class_key: str | None = None
+    object: str | None = None
+    blob: str | None = None
+    size: int | None = None
+    fallback: str | None = None
+    compile_seconds: float | None = None
+    loaded_from_cache: bool | None = None
+    load_ms: float | None = None
+    error: AgentFailure | None = None
+
+    @classmethod
+    def from_json(cls, data: dict[str, Any]) -> InstallItem:
+        """Read one row of the agent's result.
+
+        :param data: the row as parsed from JSON.
+        """
+        error = data.get("error")
+        return read_row(cls, data, error=AgentFailure.from_json(error) if isinstance(error, dict) else None)
+
+    def to_xcom(self) -> dict[str, Any]:
+        """The compact, JSON-serialisable dict a task returns (the error as its one line)."""
+        data = {k: v for k, v in asdict(self).items() if k != "error" and v is not None}
+        if self.error is not None:
+            data["error"] = self.reason
+        return data
+
+
+@dataclass
+class InstallReport:
+    """What an install did on one host: per item, installed from the store or compiled there, and why.
+
+    :param host: the host the command ran on.
+    :param cache_dir: the cache directory.
+    :param store: the store, as the host named it.
+    :param items: one row per (model, version, device).
+    :param summary: counts per status.
+    :param warnings: what the agent warned about.
+    :param seconds: how long the command took on the host.
+    """
+
+    host: str
+    cache_dir: str
+    store: str
+    items: list[InstallItem]
+    summary: dict[str, int]
+    warnings: list[str]
+    seconds: float
+
+    @classmethod
+    def from_run(cls, run: AgentRun) -> InstallReport:
+        """Build the report from a parsed agent run.
+
+        :param run: the run whose ``result`` this command wrote.
+        """
+        res = run.result
+        return cls(
+            host=run.host,
+            cache_dir=str(res.get("cache_dir", "")),
+            store=str(res.get("store", "")),
+            items=[InstallItem.from_json(i) for i in res.get("items", [])],
+            summary={k: int(v) for k, v in (res.get("summary") or {}).items()},
+            warnings=[str(w) for w in res.get("warnings", [])],
+            seconds=run.seconds,
+        )
+
+    @property
+    def fell_back(self) -> list[InstallItem]:
+        """The items compiled locally because the stored set did not pass a check."""
+        return [i for i in self.items if i.fallback]
+
+    def to_xcom(self) -> dict[str, Any]:
+        """The compact, JSON-serialisable dict a task returns."""
+        return {
+            "host": self.host,
+            "cache_dir": self.cache_dir,
+            "store": self.store,
+            "summary": self.summary,
+            "items": [i.to_xcom() for i in self.items],
+            "seconds": self.seconds,
+        }

@@ -53,6 +53,10 @@ class Command(Text):
     STATUS = "status"
     DEVICES = "devices"
     MODELS = "models"
+    RELEASE = "release"
+    STORE_PUT = "store-put"
+    INSTALL = "install"
+    STORE_PRUNE = "store-prune"
     REPAIR_MANIFEST = "repair-manifest"
     SAMPLE_REPOSITORY = "sample-repository"
     VERSION = "version"
@@ -64,6 +68,24 @@ class WarmStatus(Text):
     WARMED = "warmed"
     UNCHANGED = "unchanged"
     SKIPPED = "skipped"
+    FAILED = "failed"
+
+
+class InstallStatus(Text):
+    """What an install did with one (model, version, device) item."""
+
+    # The store's set was published and a fresh-process compile loaded it from cache.
+    INSTALLED = "installed"
+    # A check failed (the item's ``fallback`` says which): compiled locally, as a warm does.
+    WARMED = "warmed"
+    UNCHANGED = "unchanged"
+    FAILED = "failed"
+
+
+class PutStatus(Text):
+    """What ``store-put`` did with one manifest entry."""
+
+    STORED = "stored"
     FAILED = "failed"
 
 
@@ -103,6 +125,24 @@ REPAIRABLE_STATUSES = frozenset(
 )
 # What only a load check finds; a re-check without one cannot confirm or clear it.
 LOAD_STATUSES = frozenset({VerifyStatus.NOT_CACHED, VerifyStatus.LOAD_FAILED, VerifyStatus.OUTPUT_MISMATCH})
+
+
+class ReleaseStep(Text):
+    """The steps of ``ovcache release``, in the order it runs them on one host."""
+
+    VERSION = "version"
+    DEVICES = "devices"
+    WARM = "warm"
+    VERIFY = "verify"
+    INVALIDATE = "invalidate"
+
+
+class StepStatus(Text):
+    """What became of one step of ``ovcache release``: the release stops at the first failed one."""
+
+    OK = "ok"
+    FAILED = "failed"
+    NOT_RUN = "not-run"
 
 
 class EvidenceState(Text):
@@ -149,3 +189,4 @@ class ErrorCode(Text):
     KEY_MISMATCH = "key-mismatch"
     UNSAFE_CACHE_DIR = "unsafe-cache-dir"
     INTEGRITY = "integrity"
+    STORE = "store"

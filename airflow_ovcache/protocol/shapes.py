@@ -11,7 +11,20 @@ from __future__ import annotations
 from enum import Enum
 from typing import Any
 
-from .codes import SCHEMA, SCHEMA_VERSION, Command, EvidenceState, ExitCode, RemovalReason, VerifyStatus, WarmStatus
+from .codes import (
+    SCHEMA,
+    SCHEMA_VERSION,
+    Command,
+    EvidenceState,
+    ExitCode,
+    InstallStatus,
+    PutStatus,
+    ReleaseStep,
+    RemovalReason,
+    StepStatus,
+    VerifyStatus,
+    WarmStatus,
+)
 
 Shape = dict[str, Any]
 
@@ -59,6 +72,10 @@ RESULT_SHAPES = (
     Command.DEVICES,
     Command.MODELS,
     Command.VERSION,
+    Command.RELEASE,
+    Command.STORE_PUT,
+    Command.INSTALL,
+    Command.STORE_PRUNE,
 )
 
 ERROR = _object(
@@ -264,6 +281,159 @@ MODELS = _object(
 
 VERSION = _object(["agent_version", "schema", "schema_version", "openvino"])
 
+# ``ovcache release``'s first step: the version folder is in the repository (after waiting up to --wait).
+RELEASE_VERSION = _object(
+    ["repository", "model", "version", "versions", "waited_seconds"],
+    {
+        "repository": STRING,
+        "model": STRING,
+        "version": INTEGER,
+        "versions": _list(INTEGER),
+        "waited_seconds": NUMBER,
+    },
+)
+
+# Each step's own result is the shape of the command of the same name (the version step's is its own).
+_STEP_RESULTS = {
+    ReleaseStep.VERSION: "release_version",
+    ReleaseStep.DEVICES: "devices",
+    ReleaseStep.WARM: "warm",
+    ReleaseStep.VERIFY: "verify",
+    ReleaseStep.INVALIDATE: "invalidate",
+}
+
+RELEASE_STEP = _object(
+    ["step", "status", "summary", "exit_code", "seconds", "result", "error"],
+    {
+        "step": _enum(ReleaseStep),
+        "status": _enum(StepStatus),
+        "summary": STRING,
+        "exit_code": {"oneOf": [{"type": "null"}, _enum(ExitCode)]},
+        "seconds": NUMBER,
+        "result": {"type": ["object", "null"]},
+        "error": _or_null(_ref("error")),
+    },
+    allOf=[
+        {
+            "if": {"properties": {"step": {"const": step.value}, "result": {"type": "object"}}},
+            "then": {"properties": {"result": _ref(name)}},
+        }
+        for step, name in _STEP_RESULTS.items()
+    ],
+)
+
+RELEASE = _object(
+    ["cache_dir", "repository", "model", "version", "ok", "failed_step", "steps"],
+    {
+        "cache_dir": STRING,
+        "repository": STRING,
+        "model": STRING,
+        "version": INTEGER,
+        "ok": BOOLEAN,
+        "failed_step": {"oneOf": [{"type": "null"}, _enum(ReleaseStep)]},
+        "steps": {**_list(_ref("release_step")), "minItems": len(ReleaseStep), "maxItems": len(ReleaseStep)},
+    },
+)
+
+STORE_PUT_ITEM = _object(
+    ["model", "version", "device", "spec_id", "status", "reason", "class_key", "object", "size", "error"],
+    {
+        "model": STRING,
+        "version": INTEGER,
+        "device": STRING,
+        "spec_id": STRING,
+        "status": _enum(PutStatus),
+        "reason": STRING,
+        "class_key": STRING_OR_NULL,
+        "object": STRING_OR_NULL,
+        "size": INTEGER_OR_NULL,
+        "error": _or_null(_ref("error")),
+    },
+)
+
+STORE_PUT = _object(
+    ["cache_dir", "store", "items", "summary", "warnings"],
+    {
+        "store": STRING,
+        "items": _list(_ref("store_put_item")),
+        "summary": _object([status.value for status in PutStatus], additionalProperties=INTEGER),
+        "warnings": _ref("warnings"),
+    },
+)
+
+INSTALL_ITEM = _object(
+    [
+        "model",
+        "version",
+        "device",
+        "status",
+        "reason",
+        "class_key",
+        "spec_id",
+        "object",
+        "blob",
+        "size",
+        "fallback",
+        "seconds",
+        "loaded_from_cache",
+        "error",
+    ],
+    {
+        "model": STRING,
+        "version": INTEGER_OR_NULL,
+        "device": STRING,
+        "status": _enum(InstallStatus),
+        "reason": STRING,
+        "class_key": STRING_OR_NULL,
+        "spec_id": STRING_OR_NULL,
+        "object": STRING_OR_NULL,
+        "blob": STRING_OR_NULL,
+        "blobs": _or_null(_list(STRING)),
+        "size": INTEGER_OR_NULL,
+        "fallback": STRING_OR_NULL,
+        "compile_seconds": NUMBER_OR_NULL,
+        "seconds": NUMBER,
+        "loaded_from_cache": BOOLEAN_OR_NULL,
+        "load_ms": NUMBER_OR_NULL,
+        "error": _or_null(_ref("error")),
+        "warnings": _list(STRING),
+    },
+)
+
+INSTALL = _object(
+    ["cache_dir", "repository", "store", "items", "summary", "warnings"],
+    {
+        "store": STRING,
+        "items": _list(_ref("install_item")),
+        "summary": _object([status.value for status in InstallStatus], additionalProperties=INTEGER),
+        "warnings": _ref("warnings"),
+    },
+)
+
+STORED_SET = _object(
+    ["model", "version", "spec_id", "class_key", "object", "size", "created"],
+    {
+        "model": STRING,
+        "version": INTEGER,
+        "spec_id": STRING,
+        "class_key": STRING,
+        "object": STRING,
+        "size": INTEGER,
+        "created": STRING,
+    },
+)
+
+STORE_PRUNE = _object(
+    ["store", "keep", "dry_run", "removed", "kept"],
+    {
+        "store": STRING,
+        "keep": STRING,
+        "dry_run": BOOLEAN,
+        "removed": _list(_ref("stored_set")),
+        "kept": _list(_ref("stored_set")),
+    },
+)
+
 DEFS: dict[str, Shape] = {
     "error": ERROR,
     "warm_item": WARM_ITEM,
@@ -280,6 +450,15 @@ DEFS: dict[str, Shape] = {
     "devices": DEVICES,
     "models": MODELS,
     "version": VERSION,
+    "release_version": RELEASE_VERSION,
+    "release_step": RELEASE_STEP,
+    "release": RELEASE,
+    "store_put_item": STORE_PUT_ITEM,
+    "store-put": STORE_PUT,
+    "install_item": INSTALL_ITEM,
+    "install": INSTALL,
+    "stored_set": STORED_SET,
+    "store-prune": STORE_PRUNE,
 }
 
 ENVELOPE_KEYS = [

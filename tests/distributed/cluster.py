@@ -199,7 +199,8 @@ class Cluster:
                 "AIRFLOW__SCHEDULER__SCHEDULER_HEARTBEAT_SEC": "2",
                 "AIRFLOW__SCHEDULER__TASK_QUEUED_TIMEOUT": "240",
                 "AIRFLOW__LOGGING__LOGGING_LEVEL": "INFO",
-                "PYTHONPATH": str(self.root / "pylib"),  # the hostname callable; airflow_ovcache is installed
+                # the hostname callable; then the caller's path, so a worktree's airflow_ovcache wins over the installed one
+                "PYTHONPATH": os.pathsep.join(p for p in (str(self.root / "pylib"), os.environ.get("PYTHONPATH", "")) if p),
                 "AIRFLOW_CONN_OVCACHE_LOCAL": json.dumps({"conn_type": "ovcache", "extra": {"transport": "local"}}),
                 "OVCACHE_QUEUE_HOSTS": ",".join(f"{h.name}:{h.cache_dir}:{h.repository}" for h in self.hosts),
                 "OVCACHE_QUEUE_CONN_ID": "ovcache_local",

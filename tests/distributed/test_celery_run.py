@@ -216,6 +216,20 @@ def test_release_runs_each_hosts_tasks_on_its_own_worker_and_triggerer(tmp_path:
             assert len(blobs_in(host.cache_dir)) == 1
             assert _serve(host, 2) is True, f"{host.name}: a serving compile did not load from cache"
 
+        # per host-task latency, for docs/deployment.md's comparison with edge workers (the sensor deferred: left out)
+        from datetime import datetime
+
+        def _t(text: str) -> datetime:
+            return datetime.fromisoformat(text.replace("Z", "+00:00"))
+
+        for host in hosts:
+            rows = [tis[(f"{host.name}.{step}", 0)] for step in HOST_TASKS[1:]]
+            pickup = sorted((_t(r["start_date"]) - _t(r["queued_when"])).total_seconds() for r in rows)
+            total = sorted((_t(r["end_date"]) - _t(r["queued_when"])).total_seconds() for r in rows)
+            print(
+                f"celery host-task latency on {host.name}: pickup median {pickup[len(pickup) // 2]:.2f}s, queued to ended median {total[len(total) // 2]:.2f}s"
+            )
+
         # the per-host cache assets were emitted through the alias
         query = urllib.parse.urlencode({"source_dag_id": DAG_ID, "source_run_id": run_id, "limit": 100})
         events = cluster.request("GET", f"/api/v2/assets/events?{query}")

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+from typing import Any
 
 from ...protocol import ExitCode
 from ..output import Envelope
@@ -19,23 +20,34 @@ def run(args: argparse.Namespace, env: Envelope) -> ExitCode:
     :param env: the envelope the result goes into.
     :return: :attr:`ExitCode.PROBLEMS` if a device cannot cache, else :attr:`ExitCode.OK`.
     """
+    env.result, code = devices_result(args.devices, args.cache_dir)
+    if not args.json:
+        from ..render import devices_table
+
+        devices_table(env.result["devices"])
+    return code
+
+
+def devices_result(names: list[str] | None, cache_dir: str | None = None) -> tuple[dict[str, Any], ExitCode]:
+    """The devices' descriptions and classes, and the exit code (shared by ``devices`` and the devices step of ``release``).
+
+    :param names: the devices to describe; None or empty for every device.
+    :param cache_dir: a cache directory whose host facts hold (or get) the CPU's instruction set; None to probe.
+    :return: the result (shape ``devices``) and :attr:`ExitCode.PROBLEMS` if a device cannot cache, else :attr:`ExitCode.OK`.
+    """
     import openvino as ov
 
     from ...core import devices as dev
     from ...core.hostfacts import host_summary, runtime_build
 
     facts = None
-    if args.cache_dir is not None:
+    if cache_dir is not None:
         from ...core.cachedir import CacheDir
 
-        cache = CacheDir(args.cache_dir).check(create=False, writable=False)
+        cache = CacheDir(cache_dir).check(create=False, writable=False)
         facts = cache.host_facts_path if cache.state.is_dir() else None
     core = ov.Core()
-    infos = [dev.describe(name, core) for name in args.devices] if args.devices else dev.describe_all(core)
+    infos = [dev.describe(name, core) for name in names] if names else dev.describe_all(core)
     infos = [dev.classify(info, core, facts) for info in infos]
-    env.result = {"runtime": runtime_build(facts), "host": host_summary(), "devices": [i.to_json() for i in infos]}
-    if not args.json:
-        from ..render import devices_table
-
-        devices_table(env.result["devices"])
-    return ExitCode.OK if all(i.can_cache for i in infos) else ExitCode.PROBLEMS
+    result = {"runtime": runtime_build(facts), "host": host_summary(), "devices": [i.to_json() for i in infos]}
+    return result, ExitCode.OK if all(i.can_cache for i in infos) else ExitCode.PROBLEMS

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+from typing import Any
 
 from ...protocol import ExitCode
 from ..output import Envelope
@@ -15,6 +16,21 @@ def run(args: argparse.Namespace, env: Envelope) -> ExitCode:
     :param args: the parsed ``invalidate`` command line.
     :param env: the envelope the result goes into.
     :return: :attr:`ExitCode.PROBLEMS` if ``--max-bytes`` cannot be met, else :attr:`ExitCode.OK`.
+    """
+    env.result, code = invalidate_result(args)
+    if not args.json:
+        from ..render import invalidate_table
+
+        invalidate_table(env.result["plan"], env.result["applied"], args.dry_run)
+    return code
+
+
+def invalidate_result(args: argparse.Namespace) -> tuple[dict[str, Any], ExitCode]:
+    """The invalidation's result and exit code (shared by ``invalidate`` and the invalidate step of ``release``).
+
+    :param args: a parsed command line with the ``invalidate`` flags.
+    :return: the result (shape ``invalidate``) and :attr:`ExitCode.PROBLEMS` if ``--max-bytes`` cannot be met,
+        else :attr:`ExitCode.OK`.
     """
     from ...core.invalidate import apply_plan, plan_invalidation
     from ...core.policy import VersionPolicy
@@ -39,7 +55,7 @@ def run(args: argparse.Namespace, env: Envelope) -> ExitCode:
         max_bytes=args.max_bytes,
     )
     applied = None if args.dry_run else apply_plan(cache, plan)
-    env.result = {
+    result = {
         "cache_dir": str(cache.root),
         "dry_run": bool(args.dry_run),
         "policy": str(policy) if policy else ("OVMS config model_version_policy" if policies else "all"),
@@ -47,8 +63,4 @@ def run(args: argparse.Namespace, env: Envelope) -> ExitCode:
         "applied": applied.to_json() if applied else None,
         "warnings": take_warnings(cache),
     }
-    if not args.json:
-        from ..render import invalidate_table
-
-        invalidate_table(env.result["plan"], env.result["applied"], args.dry_run)
-    return ExitCode.OK if plan.budget_met else ExitCode.PROBLEMS
+    return result, ExitCode.OK if plan.budget_met else ExitCode.PROBLEMS

@@ -19,30 +19,24 @@ def run(args: argparse.Namespace, env: Envelope) -> ExitCode:
     :param env: the envelope the result goes into.
     :return: :attr:`ExitCode.ERROR` if any item failed, else :attr:`ExitCode.OK`.
     """
-    from ...core.warm import Warmer, warm_many
-    from ...core.warmplan import WarmRequest, plan_request
+    env.result, code = warm_result(args)
+    if not args.json:
+        from ..render import warm_table
 
-    request = WarmRequest(
-        repository=args.repository,
-        models=args.models or [],
-        versions=args.versions,
-        version_numbers=args.version_numbers or [],
-        config=args.config,
-        devices=args.devices or [],
-        properties=args.properties,
-        compile_mode=args.compile_mode,
-        cache_mode=args.cache_mode,
-        model_file=args.model_file,
-        encryption_key_file=args.encryption_key_file,
-        encryption_key_stdin=args.encryption_key_stdin,
-        profile=args.profile,
-        loader=args.loader,
-        loader_path=args.loader_path,
-        model_class=args.model_class,
-        ovms_config=args.ovms_config,
-        ovms_path_map=args.ovms_path_map,
-    )
-    plan = plan_request(request, args.cache_dir)
+        warm_table(env.result["items"], env.result["summary"])
+    return code
+
+
+def warm_result(args: argparse.Namespace) -> tuple[dict[str, Any], ExitCode]:
+    """The warm's result and exit code (shared by ``warm`` and the warm step of ``release``).
+
+    :param args: a parsed command line with the ``warm`` flags.
+    :return: the result (shape ``warm``) and :attr:`ExitCode.ERROR` if any item failed, else :attr:`ExitCode.OK`.
+    """
+    from ...core.warm import Warmer, warm_many
+    from ...core.warmplan import plan_request
+
+    plan = plan_request(warm_request(args), args.cache_dir)
     repo, items = plan.repository, plan.items
     cache = open_cache(args, create=True, writable=True)
     warmer = Warmer(cache, repository_root=repo.root, force=args.force, on_no_cache=args.no_cache_device, confirm=args.confirm)
@@ -82,7 +76,7 @@ def run(args: argparse.Namespace, env: Envelope) -> ExitCode:
     else:
         results = warm_many(warmer, items, progress)
     summary = {status.value: sum(1 for r in results if r.status == status) for status in WarmStatus}
-    env.result = {
+    result = {
         "cache_dir": str(cache.root),
         "repository": str(repo.root),
         "items": [r.to_json() for r in results],
@@ -92,8 +86,33 @@ def run(args: argparse.Namespace, env: Envelope) -> ExitCode:
     for r in results:
         if r.status == WarmStatus.FAILED:
             print(f"ovcache: error: {r.reason}", file=sys.stderr)
-    if not args.json:
-        from ..render import warm_table
+    return result, ExitCode.ERROR if summary[WarmStatus.FAILED] else ExitCode.OK
 
-        warm_table(env.result["items"], summary)
-    return ExitCode.ERROR if summary[WarmStatus.FAILED] else ExitCode.OK
+
+def warm_request(args: argparse.Namespace) -> Any:
+    """The :class:`~airflow_ovcache.core.warmplan.WarmRequest` the warm flags describe (``warm``, ``install``).
+
+    :param args: a parsed command line with the warm's spec and selection flags.
+    """
+    from ...core.warmplan import WarmRequest
+
+    return WarmRequest(
+        repository=args.repository,
+        models=args.models or [],
+        versions=args.versions,
+        version_numbers=args.version_numbers or [],
+        config=args.config,
+        devices=args.devices or [],
+        properties=args.properties,
+        compile_mode=args.compile_mode,
+        cache_mode=args.cache_mode,
+        model_file=args.model_file,
+        encryption_key_file=args.encryption_key_file,
+        encryption_key_stdin=args.encryption_key_stdin,
+        profile=args.profile,
+        loader=args.loader,
+        loader_path=args.loader_path,
+        model_class=args.model_class,
+        ovms_config=args.ovms_config,
+        ovms_path_map=args.ovms_path_map,
+    )

@@ -1,0 +1,64 @@
+"""``ovcache install``: install model versions from a blob store, proven by a load; compile where a check fails."""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from typing import Any
+
+from ...core.text import printable
+from ...protocol import ExitCode
+from ...protocol.codes import InstallStatus
+from ..output import Envelope
+from .common import open_cache, progress_printer
+from .warm import warm_request
+
+
+def run(args: argparse.Namespace, env: Envelope) -> ExitCode:
+    """Plan as a warm does, then install (or compile) each item; put the items and their summary in ``env.result``.
+
+    :param args: the parsed ``install`` command line.
+    :param env: the envelope the result goes into.
+    :return: :attr:`ExitCode.ERROR` if any item failed, else :attr:`ExitCode.OK` (a fallback compile is not a failure:
+        the item says why it fell back).
+    """
+    from ...core.blobstore import open_store
+    from ...core.install import Installer, InstallResult
+    from ...core.warm import WarmResult
+    from ...core.warmplan import plan_request
+
+    store = open_store(args.store).check()
+    plan = plan_request(warm_request(args), args.cache_dir)
+    cache = open_cache(args, create=True, writable=True)
+    installer = Installer(cache, store, repository_root=plan.repository.root)
+    say = progress_printer(args)
+    say(f"installing {len(plan.items)} item(s) from {store.description} into {cache.root}")
+    results: list[Any] = []
+    try:
+        for number, item in enumerate(plan.items, 1):
+            if isinstance(item, WarmResult):
+                result = InstallResult(item.model, item.version, item.device, InstallStatus.FAILED, item.reason, error=item.error)
+            else:
+                result = installer.install(*item)
+            results.append(result)
+            say(printable(f"[{number}/{len(plan.items)}] {result.model}@{result.version} {result.device}: {result.status}"))
+            if result.fallback:
+                print(printable(f"ovcache: warning: {result.fallback}"), file=sys.stderr)
+    finally:
+        installer.close()
+    summary = {status.value: sum(1 for r in results if r.status == status) for status in InstallStatus}
+    env.result = {
+        "cache_dir": str(cache.root),
+        "repository": str(plan.repository.root),
+        "store": store.description,
+        "items": [r.to_json() for r in results],
+        "summary": summary,
+        "warnings": sorted({w for r in results for w in r.warnings} | set(plan.repository.problems) | set(plan.warnings)),
+    }
+    for r in results:
+        if r.status == InstallStatus.FAILED:
+            print(printable(f"ovcache: error: {r.reason}"), file=sys.stderr)
+    if not args.json:
+        for r in results:
+            print(printable(f"{r.model}@{r.version} {r.device} {r.class_key or '-'}: {r.status}: {r.reason}"))
+    return ExitCode.ERROR if summary[InstallStatus.FAILED] else ExitCode.OK

@@ -1,0 +1,45 @@
+"""``ovcache store-put``: put verified managed entries into a blob store, filed under this host's hardware class."""
+
+from __future__ import annotations
+
+import argparse
+import sys
+
+from ...core.text import printable
+from ...protocol import ExitCode
+from ...protocol.codes import PutStatus
+from ..output import Envelope
+from .common import open_cache, take_warnings
+
+
+def run(args: argparse.Namespace, env: Envelope) -> ExitCode:
+    """Check and store each selected entry; put the items and their summary in ``env.result``.
+
+    :param args: the parsed ``store-put`` command line.
+    :param env: the envelope the result goes into.
+    :return: :attr:`ExitCode.ERROR` if any entry was not stored (or none was selected), else :attr:`ExitCode.OK`.
+    """
+    from ...core.blobstore import open_store
+    from ...core.install import put_entries
+
+    store = open_store(args.store).check(writable=True)
+    cache = open_cache(args, create=False, writable=False)
+    entries = cache.read_manifest().select(args.model, args.version_number, args.device)
+    results = put_entries(cache, store, entries)
+    summary = {status.value: sum(1 for r in results if r.status == status) for status in PutStatus}
+    env.result = {
+        "cache_dir": str(cache.root),
+        "store": store.description,
+        "items": [r.to_json() for r in results],
+        "summary": summary,
+        "warnings": take_warnings(cache),
+    }
+    for r in results:
+        if r.status == PutStatus.FAILED:
+            print(f"ovcache: error: {r.reason}", file=sys.stderr)
+    if not entries:
+        print(f"ovcache: error: no managed entry in {cache.root} matches (warm it first)", file=sys.stderr)
+    if not args.json:
+        for r in results:
+            print(printable(f"{r.model}@{r.version} {r.device} {r.class_key or '-'}: {r.status}: {r.reason}"))
+    return ExitCode.ERROR if summary[PutStatus.FAILED] or not entries else ExitCode.OK
