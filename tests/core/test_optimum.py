@@ -132,9 +132,6 @@ def test_optimum_warm_is_the_blob_optimum_reads(encoder: Path, tmp_path: Path) -
     assert blobs
     assert _served_from_cache(repo / "enc" / "1", cache)
     assert {p.name for p in blobs_in(cache)} == blobs  # optimum wrote nothing of its own
-    check = ovcache("verify", "--cache-dir", str(cache), "--load-check", "--json", env=OFFLINE)
-    assert check.returncode == 0, check.stdout
-    assert check.json["result"]["entries"][0]["status"] == "ok"
     # A plain by-model compile of the same IR is another blob: only the library's own load warms what it reads.
     plain = tmp_path / "plain"
     assert _warm(repo, plain, "--model-file", "openvino_model.xml", "--compile-mode", "model").returncode == 0
@@ -153,10 +150,10 @@ def test_a_changed_config_or_tokenizer_file_makes_the_entry_stale(encoder: Path,
     assert _status(cache) == "stale-model"
     rewarm = ovcache("rewarm", "--cache-dir", str(cache), "--json", env=OFFLINE)
     assert rewarm.returncode == 0, rewarm.stderr
-    assert _status(cache) == "ok"
-    # The graph did not change, so the rebuilt blob has the name optimum looks up, and optimum reads it.
+    # The graph did not change, so the rebuilt blob has the name optimum looks up; a load following the profile
+    # (optimum's own call, in verify's fresh process) reads it.
+    assert _status(cache, "--load-check") == "ok"
     assert {p.name for p in blobs_in(cache)} == first
-    assert _served_from_cache(repo / "enc" / "1", cache)
     # config.json changed: stale too; its old bytes back make the entry current again (a content hash, not a stat).
     config = repo / "enc" / "1" / "config.json"
     original = config.read_bytes()
@@ -172,8 +169,8 @@ def _add_key(path: Path) -> None:
     path.write_text(json.dumps(data))
 
 
-def _status(cache: Path) -> str:
-    run = ovcache("verify", "--cache-dir", str(cache), "--json", env=OFFLINE)
+def _status(cache: Path, *args: str) -> str:
+    run = ovcache("verify", "--cache-dir", str(cache), "--json", *args, env=OFFLINE)
     (row,) = run.json["result"]["entries"]
     assert run.returncode == (0 if row["status"] == "ok" else 1), run.stdout
     return str(row["status"])
