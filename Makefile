@@ -2,14 +2,16 @@
 PYTHON ?= python3
 VENV ?= .venv
 BIN := $(VENV)/bin
-EXTRAS ?= encryption,airflow,celery,edge,dev,ui-tests
+EXTRAS ?= encryption,airflow,celery,edge,dev,ui-tests,optimum
+# The optimum extra pins torch==2.13.0: its CPU wheel lies here on these machines (a bare torch is a multi-GB CUDA build).
+WHEELS ?= /opt/wheels
 
 .PHONY: venv demo test lint fmt bench clean
 
 $(VENV)/.installed: pyproject.toml
 	$(PYTHON) -m venv $(VENV)
 	$(BIN)/pip install --quiet --upgrade pip
-	$(BIN)/pip install --quiet -e '.[$(EXTRAS)]'
+	$(BIN)/pip install --quiet --find-links $(WHEELS) -e '.[$(EXTRAS)]'
 	touch $@
 
 venv: $(VENV)/.installed
@@ -31,7 +33,7 @@ fmt: venv
 
 # The benchmarks also need the bench extra (matplotlib, for the plots); installed once, on top of $(EXTRAS).
 $(VENV)/.bench-installed: $(VENV)/.installed
-	$(BIN)/pip install --quiet -e '.[$(EXTRAS),bench]'
+	$(BIN)/pip install --quiet --find-links $(WHEELS) -e '.[$(EXTRAS),bench]'
 	touch $@
 
 bench: $(VENV)/.bench-installed

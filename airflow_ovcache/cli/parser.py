@@ -147,14 +147,18 @@ def build_parser() -> argparse.ArgumentParser:
     )
     spec.add_argument(
         "--profile",
-        choices=("openvino", "python"),
-        help="how the server compiles: openvino (compile_model by path or model, default) or python (its own loader); "
+        choices=("openvino", "python", "optimum"),
+        help="how the server compiles: openvino (compile_model by path or model, default), python (its own loader) "
+        "or optimum (optimum-intel's from_pretrained); "
         "for OpenVINO Model Server give --ovms-config",
     )
     spec.add_argument(
         "--loader", metavar="PACKAGE.MODULE:FUNCTION", help="the python profile's loader: fn(model_dir, device, properties)"
     )
     spec.add_argument("--loader-path", metavar="DIR", help="a folder to import the loader from (prepended to sys.path)")
+    spec.add_argument(
+        "--model-class", metavar="OVMODELFORXXX", help="the optimum profile's model class, e.g. OVModelForFeatureExtraction"
+    )
 
     ovms_parser = _Parser(add_help=False)
     ovms = ovms_parser.add_argument_group("OpenVINO Model Server")

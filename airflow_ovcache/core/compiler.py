@@ -45,7 +45,7 @@ class Compiled:
     """One serving-style compile's outcome: the compiled model, its time and whether the cache served it.
 
     ``compiled`` is OpenVINO's compiled model, or ``None`` when the load ran in another
-    process (the ``python`` profile); ``loaded_from_cache`` is ``None`` when the device
+    process (the ``python`` and ``optimum`` profiles); ``loaded_from_cache`` is ``None`` when the device
     does not report it.
     """
 
@@ -82,7 +82,7 @@ def serving_compile(
     """
     if spec.profile == "ovms":
         return _ovms_compile(model_path, spec, cache_dir)
-    if spec.profile == "python":
+    if spec.profile in ("python", "optimum"):
         return _python_load(model_path, spec, cache_dir, where or Location())
     if cipher is None and cache_dir is not None and spec.encryption_key_file:
         cipher = CacheCipher(load_key(spec.encryption_key_file, where))
@@ -131,11 +131,19 @@ def _ovms_compile(model_path: Path, spec: CacheSpec, cache_dir: Path | None) -> 
 
 
 def _python_load(model_path: Path, spec: CacheSpec, cache_dir: Path | None, where: Location) -> Compiled:
-    """An in-house server's loader (:mod:`.pyloader`), in a fresh process; nothing compiled stays in ours."""
+    """An in-house server's loader (:mod:`.pyloader`) or optimum-intel's (:mod:`.optimum`), in a fresh process.
+
+    Nothing compiled stays in ours. An unknown optimum model class is refused here, before a child starts.
+    """
     from .pyloader import model_dir_of, run_loader
+
+    if spec.profile == "optimum":
+        from .optimum import check_model_class
+
+        check_model_class(spec.profile_options.get("model_class"), where)
 
     properties = dict(spec.property_dict)
     if cache_dir is not None:
         properties["CACHE_DIR"] = str(cache_dir)
-    seconds, loaded = run_loader(spec.profile_options, model_dir_of(model_path), spec.device, properties, where)
+    seconds, loaded = run_loader(spec.profile, spec.profile_options, model_dir_of(model_path), spec.device, properties, where)
     return Compiled(None, seconds, loaded)

@@ -219,7 +219,7 @@ def _one(check: LoadCheck, scratch_root: Path) -> LoadOutcome:
         except Exception as exc:  # noqa: BLE001
             return LoadOutcome(check.key, error=f"serving compile failed: {openvino_message(exc)}")
         loaded = cached.loaded_from_cache
-        if loaded is None and spec.profile == "python":
+        if loaded is None and spec.profile in ("python", "optimum"):
             # A loader that does not hand back its CompiledModel: a hit writes no new blob.
             loaded = {p.name for p in scratch.glob("*.blob")} == before
         outcome = LoadOutcome(check.key, loaded, round(cached.seconds * 1000, 3), key_rejected=cached.key_rejected)

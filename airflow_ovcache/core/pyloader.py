@@ -17,6 +17,9 @@ construction the ones that server writes, and the agent publishes them. Load
 checks and rewarm call it the same way. A returned ``CompiledModel`` answers
 ``LOADED_FROM_CACHE``; anything else leaves that unknown, and the agent then
 judges a cache hit by whether the load wrote any new blob.
+
+The same child makes the ``optimum`` profile's load (:mod:`.optimum`): a library's
+loader needs the same isolation, and its blobs are published the same way.
 """
 
 from __future__ import annotations
@@ -94,6 +97,7 @@ def loaded_from_cache(compiled: Any) -> bool | None:
 
 
 def run_loader(
+    profile: str,
     options: dict[str, Any],
     model_dir: str,
     device: str,
@@ -101,12 +105,13 @@ def run_loader(
     where: Location,
     timeout: float = DEFAULT_TIMEOUT,
 ) -> tuple[float, bool | None]:
-    """Call the loader in a fresh process; returns (seconds of the load call, LOADED_FROM_CACHE or None).
+    """Call the profile's loader in a fresh process; returns (seconds of the load call, LOADED_FROM_CACHE or None).
 
-    The team's code then cannot crash, leak into or hang the agent; its errors come back
-    as :class:`UsageError` (cannot import it) or :class:`CompileFailed`.
+    The team's code (or the library's) then cannot crash, leak into or hang the agent; its errors
+    come back as :class:`UsageError` (cannot import it) or :class:`CompileFailed`.
 
-    :param options: the ``python`` profile's options (``loader``, ``python_path``).
+    :param profile: ``python`` (the team's loader function) or ``optimum`` (optimum-intel's ``from_pretrained``).
+    :param options: the profile's options (``loader`` and ``python_path``, or ``model_class``).
     :param model_dir: the version folder the loader is given (:func:`model_dir_of`).
     :param device: the device to compile for.
     :param properties: the compile properties, ``CACHE_DIR`` pointing where the blobs should go.
@@ -114,6 +119,7 @@ def run_loader(
     :param timeout: seconds the child may take before it is given up as hung.
     """
     request = {
+        "profile": profile,
         "options": options,
         "model_dir": model_dir,
         "device": device,
@@ -130,7 +136,7 @@ def run_loader(
             env=dict(os.environ),
         )
     except subprocess.TimeoutExpired:
-        raise CompileFailed(f"python loader {options.get('loader')} did not return within {timeout:g}s", where) from None
+        raise CompileFailed(f"{_what(profile, options)} did not return within {timeout:g}s", where) from None
     answer = None
     for line in reversed(proc.stdout.splitlines()):
         try:
@@ -140,13 +146,19 @@ def run_loader(
             continue
     if not isinstance(answer, dict):
         last = (proc.stderr.strip().splitlines() or [f"exit code {proc.returncode}"])[-1]
-        raise CompileFailed(f"python loader {options.get('loader')} process ended without an answer: {last}", where)
+        raise CompileFailed(f"{_what(profile, options)} process ended without an answer: {last}", where)
     if answer.get("error"):
         err = answer["error"]
         if err.get("code") == ErrorCode.USAGE:
             raise UsageError(err["message"], hint=err.get("hint", ""), where=where)
         raise CompileFailed(err["message"], where, hint=err.get("hint", ""))
     return float(answer["seconds"]), answer.get("loaded_from_cache")
+
+
+def _what(profile: str, options: dict[str, Any]) -> str:
+    if profile == "optimum":
+        return f"optimum profile: {options.get('model_class')}.from_pretrained"
+    return f"python loader {options.get('loader')}"
 
 
 def main() -> int:
@@ -156,14 +168,19 @@ def main() -> int:
     request = json.loads(sys.stdin.read())
     host, model, version, device = request["where"]
     where = Location(host, model, version, device)
+    call, answer = call_loader, loaded_from_cache
+    if request["profile"] == "optimum":
+        from . import optimum
+
+        call, answer = optimum.load, optimum.loaded_from_cache
     started = time.perf_counter()
     try:
-        compiled = call_loader(request["options"], request["model_dir"], request["device"], request["properties"], where)
+        compiled = call(request["options"], request["model_dir"], request["device"], request["properties"], where)
     except OvcacheError as exc:
         print(json.dumps({"error": {"code": exc.code, "message": exc.message, "hint": exc.hint}}), flush=True)
         return 0
     seconds = time.perf_counter() - started
-    print(json.dumps({"seconds": seconds, "loaded_from_cache": loaded_from_cache(compiled)}), flush=True)
+    print(json.dumps({"seconds": seconds, "loaded_from_cache": answer(compiled)}), flush=True)
     return 0
 
 

@@ -35,8 +35,9 @@ COMPILE_MODES: tuple[str, ...] = ("path", "model")
 CACHE_MODES: tuple[str, ...] = ("OPTIMIZE_SPEED", "OPTIMIZE_SIZE")
 # How a kind of server turns a version folder into compile calls (see docs/serving-profiles.md):
 # openvino: compile_model by path or by model object; ovms: OpenVINO Model Server's preparation;
-# python: an in-house server's own loader function, called in a fresh process.
-PROFILES: tuple[str, ...] = ("openvino", "ovms", "python")
+# python: an in-house server's own loader function, called in a fresh process;
+# optimum: optimum-intel's OVModelForXxx.from_pretrained, called the same way.
+PROFILES: tuple[str, ...] = ("openvino", "ovms", "python", "optimum")
 DEFAULT_PROFILE = "openvino"
 # Set by the agent itself from the spec; a user-supplied value would silently disagree with it.
 RESERVED_PROPERTIES = {"CACHE_DIR", "CACHE_MODE", "CACHE_ENCRYPTION_CALLBACKS"}
@@ -110,8 +111,9 @@ class CacheSpec:
         :param cache_mode: ``OPTIMIZE_SPEED`` or ``OPTIMIZE_SIZE`` (any case).
         :param model_file: the model file's name in the version folder, when it holds several.
         :param encryption_key_file: the key file (or ``-`` for standard input) that encrypts the blob.
-        :param profile: the serving profile (``openvino``, ``ovms``, ``python``).
-        :param profile_options: what the profile needs besides: the OVMS model config, or the python loader.
+        :param profile: the serving profile (``openvino``, ``ovms``, ``python``, ``optimum``).
+        :param profile_options: what the profile needs besides: the OVMS model config, the python loader,
+            or optimum's ``model_class``.
         """
         if properties is not None and not isinstance(properties, dict):
             raise UsageError(f"properties {properties!r} is not a table of KEY = VALUE")
@@ -204,6 +206,8 @@ class CacheSpec:
             return f"{self.device} (ovms)"
         if self.profile == "python":
             return f"{self.device} (python loader {self.profile_options.get('loader', '?')})"
+        if self.profile == "optimum":
+            return f"{self.device} (optimum {self.profile_options.get('model_class', '?')})"
         extra = [self.compile_mode]
         if self.cache_mode != "OPTIMIZE_SPEED":
             extra.append(self.cache_mode)
@@ -274,7 +278,7 @@ class ServingConfig:
 
         :param model: the model name, which picks its ``[models.NAME]`` section (none is fine).
         :param overrides: settings from flags (``None`` values ignored); ``properties`` are merged key by key,
-            ``profile_options`` replaces the python loader.
+            ``profile_options`` replaces the python loader or optimum's model class.
         """
         merged: dict[str, Any] = {**self.defaults, **self.models.get(model, {})}
         for section in (self.defaults.get("properties"), self.models.get(model, {}).get("properties")):
@@ -305,6 +309,7 @@ class ServingConfig:
             "profile",
             "loader",
             "loader_path",
+            "model_class",
         }
         unknown = set(merged) - allowed
         where = Location(model=model)
@@ -319,7 +324,16 @@ class ServingConfig:
             devices = string_list(raw_devices, split_commas=True)
             texts = {
                 key: string(merged[key], "a string")
-                for key in ("compile_mode", "cache_mode", "model_file", "encryption_key_file", "profile", "loader", "loader_path")
+                for key in (
+                    "compile_mode",
+                    "cache_mode",
+                    "model_file",
+                    "encryption_key_file",
+                    "profile",
+                    "loader",
+                    "loader_path",
+                    "model_class",
+                )
                 if merged.get(key) is not None
             }
         except ValueError as exc:
@@ -346,8 +360,30 @@ class ServingConfig:
             options = {"loader": check_loader(texts["loader"])}
             if texts.get("loader_path"):
                 options["python_path"] = texts["loader_path"]
-        elif "loader" in texts:
+        elif profile == "optimum":
+            # The class is checked per item, when it is warmed, so a wrong one fails that model alone.
+            options = loader_override or {"model_class": texts.get("model_class")}
+            if not options.get("model_class"):
+                raise UsageError(
+                    f"serving config {self.source}: model {model}: the optimum profile needs a model_class (OVModelForXxx)",
+                    hint="set model_class, or pass --model-class",
+                    where=where,
+                )
+            from .optimum import MODEL_FILE
+
+            # optimum-intel reads openvino_model.xml and compiles the model object: the blob name hashes the graph.
+            if texts.get("model_file", MODEL_FILE) != MODEL_FILE or texts.get("compile_mode", "model") != "model":
+                raise UsageError(
+                    f"serving config {self.source}: model {model}: the optimum profile loads {MODEL_FILE} and compiles "
+                    "the model object, as optimum-intel does",
+                    hint="drop model_file and compile_mode (--model-file, --compile-mode) for this model",
+                    where=where,
+                )
+            texts["model_file"], texts["compile_mode"] = MODEL_FILE, "model"
+        if "loader" in texts and profile != "python":
             raise UsageError(f'serving config {self.source}: model {model}: a loader needs profile = "python"', where=where)
+        if "model_class" in texts and profile != "optimum":
+            raise UsageError(f'serving config {self.source}: model {model}: a model_class needs profile = "optimum"', where=where)
         return [
             CacheSpec.make(
                 device=device,

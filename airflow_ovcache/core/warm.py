@@ -454,6 +454,11 @@ class Warmer:
                 where,
                 hint="the loader must pass the properties it is given (CACHE_DIR among them) to compile_model",
             )
+        if spec.profile == "optimum":
+            raise NoBlobWritten(
+                f"optimum profile: {spec.profile_options.get('model_class')}.from_pretrained returned, but wrote no cache blob",
+                where,
+            )
         raise NoBlobWritten("the compile succeeded but OpenVINO wrote no cache blob", where)
 
     @staticmethod

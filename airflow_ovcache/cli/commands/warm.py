@@ -112,6 +112,7 @@ def warm_request(args: argparse.Namespace) -> Any:
         profile=args.profile,
         loader=args.loader,
         loader_path=args.loader_path,
+        model_class=args.model_class,
         ovms_config=args.ovms_config,
         ovms_path_map=args.ovms_path_map,
     )
