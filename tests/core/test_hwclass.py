@@ -16,8 +16,6 @@ import pytest
 
 from airflow_ovcache.core import devices as dev
 from airflow_ovcache.core import hostfacts
-from airflow_ovcache.hooks.envelope import AgentRun
-from airflow_ovcache.hooks.reports import DeviceReport, DevicesReport
 from airflow_ovcache.protocol.location import Location
 from tests.conftest import ovcache
 
@@ -121,6 +119,10 @@ def test_table_shows_the_key_and_its_parts() -> None:
 
 def test_device_report_carries_the_class() -> None:
     """The hook's DeviceReport reads the key and its parts from the agent's envelope and returns them in XCom."""
+    # Imported here: the hook side imports Airflow, which must not load before tests/provider points it at a test home.
+    from airflow_ovcache.hooks.envelope import AgentRun
+    from airflow_ovcache.hooks.reports import DeviceReport, DevicesReport
+
     run = ovcache("devices", "--device", "CPU", "--json", env={"OVCACHE_HOST": "infer-07"})
     report = DevicesReport.from_run(AgentRun.parse(run.stdout, run.returncode, Location("infer-07")))
     cpu = report.find("CPU")
