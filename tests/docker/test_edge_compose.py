@@ -29,17 +29,22 @@ CENTRAL = (
 )
 
 
-@pytest.fixture(scope="module")
-def merged(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Any]:
+def _config(env_dir: Path, *names: str) -> dict[str, Any]:
+    """``docker-compose config`` of the named files of docker/, merged in that order."""
     tool = shutil.which("docker-compose")
     require(tool is not None, "docker-compose is not installed (apt-get install -y docker-compose)")
-    env_file = tmp_path_factory.mktemp("edge-compose") / ".env"
+    env_file = env_dir / ".env"
     env_file.write_text("".join(f"{k}=test-{k.lower()}\n" for k in (*SECRETS, "AIRFLOW_ADMIN_PASSWORD")))
-    files = ["-f", str(DOCKER / "docker-compose.yaml"), "-f", str(DOCKER / "docker-compose.edge.yaml")]
+    files = [arg for name in names for arg in ("-f", str(DOCKER / name))]
     argv = [str(tool), "--project-directory", str(DOCKER), *files, "--env-file", str(env_file), "config"]
     done = subprocess.run(argv, capture_output=True, text=True, timeout=60)
     assert done.returncode == 0, done.stderr
     return dict(yaml.safe_load(done.stdout))
+
+
+@pytest.fixture(scope="module")
+def merged(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Any]:
+    return _config(tmp_path_factory.mktemp("edge-compose"), "docker-compose.yaml", "docker-compose.edge.yaml")
 
 
 def _networks(service: dict[str, Any]) -> set[str]:
@@ -87,3 +92,19 @@ def test_every_component_routes_the_same_hosts_with_the_same_executors(merged: d
     executors = {services[n]["environment"]["AIRFLOW__CORE__EXECUTOR"] for n in (*CENTRAL, "infer-2-worker", "infer-3")}
     assert executors == {"CeleryExecutor,airflow.providers.edge3.executors.EdgeExecutor"}
     assert services["airflow-apiserver"]["environment"]["AIRFLOW__EDGE__API_ENABLED"] == "true"
+
+
+def test_on_the_stand_ins_every_edge_image_builds_on_the_host_network(tmp_path: Path) -> None:
+    """The stack tests/docker/test_stack.py runs: with no registry, every build reaches PyPI the host's way."""
+    names = (
+        "docker-compose.yaml",
+        "docker-compose.stand-ins.yaml",
+        "docker-compose.edge.yaml",
+        "docker-compose.edge.stand-ins.yaml",
+    )
+    services = _config(tmp_path, *names)["services"]
+    edge_builds = {
+        n: s["build"] for n, s in services.items() if "build" in s and s["build"]["dockerfile"].endswith("edge.Dockerfile")
+    }
+    assert set(edge_builds) == {*CENTRAL, "infer-3"}, sorted(edge_builds)
+    assert {n: b.get("network") for n, b in edge_builds.items()} == dict.fromkeys(edge_builds, "host")

@@ -3,15 +3,20 @@
 What a platform team does on its first day, in order, with the project's own files:
 
 1. a Docker engine (``tests/infra/docker_engine.py``: its own daemon, socket and data root,
-   ``--iptables=false``), and two user-defined networks for the compose file's ``control`` and
-   ``inference`` networks, on /24s chosen like the fleet tier's, so no route of this machine
-   overlaps them;
+   ``--iptables=false``), and three user-defined networks for the compose files' ``control``,
+   ``inference`` and ``edge`` networks, on /24s chosen like the fleet tier's, so no route of this
+   machine overlaps them;
 2. the local stand-in base images (``docker/build/stand-in-bases.sh``), then every image of the
-   compose file, built with ``docker/docker-compose.stand-ins.yaml`` (no registry is reachable);
+   compose file, built with ``docker/docker-compose.stand-ins.yaml`` (no registry is reachable),
+   then the Edge executor's images on top of those (``docker-compose.edge.yaml`` with
+   ``docker-compose.edge.stand-ins.yaml``); the stack runs all four files, so it has an edge host,
+   infer-3, whose worker dials out to the API server alone;
 3. ``scripts/bootstrap.sh`` for the secrets, ``compose up``, every service healthy (the one-shot
    services exited 0), ``scripts/pin-host-keys.sh`` for infer-1, ``compose up`` again;
-4. through the REST API: the release warm-up for classifier version 2, over SSH for infer-1
-   and by queue for infer-2; then inside each inference host's container, a plain OpenVINO
+4. the edge worker registered with the API server (``airflow edge list-workers`` there);
+   through the REST API: the release warm-up for classifier version 2, over SSH for infer-1,
+   by queue for infer-2 (Celery) and infer-3 (Edge executor, on its own worker); then inside
+   each inference host's container, a plain OpenVINO
    compile as a server makes it must load the blob from that host's cache volume
    (``LOADED_FROM_CACHE``) and write none;
 5. the nightly verification of both kinds of host, and its JSON report, read back.
@@ -34,6 +39,7 @@ import subprocess
 import textwrap
 import time
 import urllib.error
+import urllib.parse
 import urllib.request
 from collections.abc import Iterator
 from dataclasses import dataclass, field
@@ -51,13 +57,17 @@ from tests.infra.docker_engine import Engine, engine_prerequisites, exclusive
 REPO = Path(__file__).resolve().parents[2]
 DOCKER = REPO / "docker"
 COMPOSE_FILES = (DOCKER / "docker-compose.yaml", DOCKER / "docker-compose.stand-ins.yaml")
+# The edge host (infer-3) on top: its images start from the base files' images, so those are built first.
+EDGE_FILES = (DOCKER / "docker-compose.edge.yaml", DOCKER / "docker-compose.edge.stand-ins.yaml")
 SUBNET_FIRST_OCTETS = (10, 214)  # beside the fleet tier's 10.213.K.0/24, under the same lock
 RELEASE = {"model": "classifier", "version": 2}
 # Each inference host, the compose service that is the host, and the DAGs that reach it.
 HOSTS = {
     "infer-1": {"release": "ovcache_release_warmup", "nightly": "ovcache_nightly_verify"},
     "infer-2": {"release": "ovcache_release_by_queue", "nightly": "ovcache_nightly_by_queue"},
+    "infer-3": {"release": "ovcache_release_by_queue", "nightly": "ovcache_nightly_by_queue"},
 }
+EDGE_HOST = "infer-3"  # its own service: an edge worker, the only container of the host
 ONE_SHOT = {"airflow-init", "models-init"}
 PROJECT_PREFIX = "ovcacheci"  # compose project ovcacheci<run id>; leftovers of killed runs are removed by prefix
 NETWORK_LABEL = "io.ovcache.test=docker-stack"
@@ -102,8 +112,10 @@ class Stack:
     def override(self) -> Path:
         return self.workdir / "networks.yaml"
 
-    def argv(self) -> list[str]:
-        files = [arg for path in (*COMPOSE_FILES, self.override) for arg in ("-f", str(path))]
+    def argv(self, edge: bool = True) -> list[str]:
+        """Compose on the stack's files; ``edge=False`` leaves the edge override out (the base images' build)."""
+        paths = (*COMPOSE_FILES, *(EDGE_FILES if edge else ()), self.override)
+        files = [arg for path in paths for arg in ("-f", str(path))]
         return [
             *self.compose_program,
             "--project-name",
@@ -128,9 +140,15 @@ class Stack:
         )
 
     def compose(
-        self, *args: str, timeout: float = 600, check: bool = True, input: str | None = None, nice: bool = False
+        self,
+        *args: str,
+        timeout: float = 600,
+        check: bool = True,
+        input: str | None = None,
+        nice: bool = False,
+        edge: bool = True,
     ) -> subprocess.CompletedProcess[str]:
-        argv = [*(["nice", "-n", "10"] if nice else []), *self.argv(), *args]
+        argv = [*(["nice", "-n", "10"] if nice else []), *self.argv(edge), *args]
         proc = subprocess.run(argv, capture_output=True, text=True, timeout=timeout, env=self.env(), cwd=DOCKER, input=input)
         if check and proc.returncode != 0:
             raise AssertionError(f"compose {' '.join(args)} failed ({proc.returncode}):\n{_tail(proc.stderr + proc.stdout, 60)}")
@@ -189,14 +207,14 @@ def _free_port() -> int:
 
 
 def _create_networks(engine: Engine, run_id: str) -> dict[str, str]:
-    """The compose file's two networks, each on a /24 no route of this machine overlaps.
+    """The compose files' three networks, each on a /24 no route of this machine overlaps.
 
     Picked and created under the fleet tier's lock, one after the other: a created
     network's bridge carries its subnet's route, so the next pick (ours or a fleet's) avoids it.
     """
     created: dict[str, str] = {}
     with fleet._locked():
-        for network, short in (("control", "ctl"), ("inference", "inf")):
+        for network, short in (("control", "ctl"), ("inference", "inf"), ("edge", "edg")):
             subnet = fleet._free_subnet(SUBNET_FIRST_OCTETS)
             gateway = str(next(subnet.hosts()))
             name = f"ovcache-ci-{run_id}-{network}"
@@ -291,6 +309,10 @@ class Api:
         events = [str(e.get("event", "")) if isinstance(e, dict) else str(e) for e in log.get("content", [])]
         return f"--- log of {task['task_id']} ---\n" + "\n".join(events[-40:])
 
+    def task_instances(self, dag_id: str, run_id: str) -> list[dict[str, Any]]:
+        path = f"/api/v2/dags/{dag_id}/dagRuns/{urllib.parse.quote(run_id, safe='')}/taskInstances?limit=1000"
+        return list(self.call("GET", path)["task_instances"])
+
     def xcom(self, dag_id: str, run_id: str, task_id: str) -> Any:
         path = f"/api/v2/dags/{dag_id}/dagRuns/{urllib.request.quote(run_id, safe='')}/taskInstances/{task_id}/xcomEntries/return_value"
         return self.call("GET", path)["value"]
@@ -377,8 +399,12 @@ def _bring_up(s: Stack) -> Iterator[Stack]:
     s.timed("stand-in bases", phase)
 
     phase = time.monotonic()
-    s.compose("build", timeout=2400, nice=True)
+    s.compose("build", timeout=2400, nice=True, edge=False)
     s.timed("compose build", phase)
+
+    phase = time.monotonic()
+    s.compose("build", timeout=1200, nice=True)
+    s.timed("compose build, edge", phase)
 
     phase = time.monotonic()
     s.compose("up", "--detach", timeout=900)
@@ -413,6 +439,14 @@ def api(stack: Stack) -> Api:
 
 
 @pytest.mark.timeout(3600)
+def _hosts_of(kind: str) -> dict[str, list[str]]:
+    """DAG id -> the hosts one run of it covers (the queue-routed DAGs cover infer-2 and infer-3 at once)."""
+    dags: dict[str, list[str]] = {}
+    for host, by_kind in HOSTS.items():
+        dags.setdefault(by_kind[kind], []).append(host)
+    return dags
+
+
 def test_the_stack_comes_up_with_every_dag_imported(stack: Stack, api: Api) -> None:
     """Every service healthy (the fixture waited for it); the example DAGs parse in the stack's own DAG processor."""
     for dags in HOSTS.values():
@@ -425,17 +459,39 @@ def test_the_stack_comes_up_with_every_dag_imported(stack: Stack, api: Api) -> N
     assert " ".join(served) == read_env_file(stack.env_file)["OVCACHE_INFER_1_HOST_KEY"]
 
 
+@pytest.mark.timeout(600)
+def test_the_edge_worker_registers_with_the_api_server_on_its_own_queue(stack: Stack) -> None:
+    """infer-3 reaches the API server alone (the edge network) and is listed by the central site's edge CLI."""
+    listed = json.loads(stack.exec("airflow-apiserver", "airflow", "edge", "list-workers", "--output", "json"))
+    workers = {w["worker_name"]: w for w in listed}
+    assert EDGE_HOST in workers, listed
+    worker = workers[EDGE_HOST]
+    assert worker["state"] in ("idle", "running"), worker
+    assert worker["queues"] == [EDGE_HOST], worker
+    assert str(worker["concurrency"]) == "1", worker  # the CLI's JSON gives its numbers as strings
+
+
 @pytest.mark.timeout(1800)
 def test_release_warms_each_host_and_a_serving_compile_loads_from_its_cache(stack: Stack, api: Api) -> None:
     phase = time.monotonic()
-    runs = {host: (dags["release"], api.trigger(dags["release"], RELEASE)) for host, dags in HOSTS.items()}
-    for dag_id, run_id in runs.values():
+    runs = {dag_id: api.trigger(dag_id, RELEASE) for dag_id in _hosts_of("release")}
+    for dag_id, run_id in runs.items():
         api.wait_for_run(dag_id, run_id)
     stack.timed("release DAGs", phase)
 
+    # The edge host's tasks ran on its own worker, from its queue, through the Edge executor; its
+    # bookkeeping task (`outcome`) stays on the default executor, centrally.
+    dag_id = HOSTS[EDGE_HOST]["release"]
+    tis = api.task_instances(dag_id, runs[dag_id])
+    on_edge = [ti for ti in tis if ti["task_id"].startswith(f"{EDGE_HOST}.") and ti["task_id"] != f"{EDGE_HOST}.outcome"]
+    assert on_edge, f"{dag_id} has no task for {EDGE_HOST}: {[ti['task_id'] for ti in tis]}"
+    for ti in on_edge:
+        assert (ti["state"], ti["queue"], ti["hostname"], ti["executor"]) == ("success", EDGE_HOST, EDGE_HOST, "EdgeExecutor"), ti
+
     model = f"/models/{RELEASE['model']}/{RELEASE['version']}/model.xml"
     for host in HOSTS:
-        # As the cache's owner, the way the serving application on the host runs.
+        # As the cache's owner, the way the serving application on the host runs (on infer-3,
+        # inside the edge worker's container: the one container of that host here).
         out = stack.exec(host, "/opt/ovcache/bin/python", "-", CACHE_DIR, model, user="ovcache", input=SERVING_COMPILE)
         result = json.loads(out.strip().splitlines()[-1])
         assert result["before"], f"{host}: no blob in its cache volume after the release"
@@ -446,25 +502,27 @@ def test_release_warms_each_host_and_a_serving_compile_loads_from_its_cache(stac
 @pytest.mark.timeout(1800)
 def test_nightly_verification_reports_every_host_ok(stack: Stack, api: Api) -> None:
     phase = time.monotonic()
-    runs = {host: (dags["nightly"], api.trigger(dags["nightly"], {})) for host, dags in HOSTS.items()}
-    for dag_id, run_id in runs.values():
+    nightly = _hosts_of("nightly")
+    runs = {dag_id: api.trigger(dag_id, {}) for dag_id in nightly}
+    for dag_id, run_id in runs.items():
         api.wait_for_run(dag_id, run_id)
     stack.timed("nightly DAGs", phase)
 
-    for host, (dag_id, run_id) in runs.items():
+    for dag_id, run_id in runs.items():
         paths = api.xcom(dag_id, run_id, "report")
         assert paths["json"].startswith(f"{REPORTS_DIR}/"), paths
         report = json.loads(stack.exec("airflow-worker", "cat", paths["json"]))
         assert report["ok"], report["problems"]
-        assert report["hosts"] == [host], report
-        cells = {(c["model"], c["version"], c["device"]): c for c in report["cells"]}
-        cell = cells.get((RELEASE["model"], RELEASE["version"], "CPU"))
-        assert cell is not None, f"{host}: the report has no cell for the release: {report['cells']}"
-        assert cell["outcome"] == "ok" and cell["after"] == "ok", cell
-        assert cell["load_ms"] is not None, cell
+        assert sorted(report["hosts"]) == sorted(nightly[dag_id]), report
+        for host in nightly[dag_id]:
+            cells = {(c["model"], c["version"], c["device"]): c for c in report["cells"] if c["host"] == host}
+            cell = cells.get((RELEASE["model"], RELEASE["version"], "CPU"))
+            assert cell is not None, f"{host}: the report has no cell for the release: {report['cells']}"
+            assert cell["outcome"] == "ok" and cell["after"] == "ok", cell
+            assert cell["load_ms"] is not None, cell
     # The report outlives the container that wrote it: it is in the ovcache-reports volume.
     stack.compose("up", "--detach", "--force-recreate", "--no-deps", "airflow-worker", timeout=600)
     stack.wait_healthy()
-    for _host, (dag_id, run_id) in runs.items():
+    for dag_id, run_id in runs.items():
         path = api.xcom(dag_id, run_id, "report")["json"]
         assert json.loads(stack.exec("airflow-worker", "cat", path))["ok"]
