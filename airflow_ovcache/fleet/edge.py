@@ -19,6 +19,7 @@ import shlex
 from dataclasses import dataclass
 from typing import Any
 
+from .. import outcomes
 from .inventory import FleetHost
 
 EDGE_EXECUTOR = "EdgeExecutor"
@@ -28,7 +29,10 @@ _STUCK_RETRIES_DEFAULT = 2
 
 
 def is_edge(host: FleetHost) -> bool:
-    """Whether the host's tasks go to Airflow's Edge executor (by alias, class name or import path)."""
+    """Whether the host's tasks go to Airflow's Edge executor (by alias, class name or import path).
+
+    :param host: an inventory host.
+    """
     return bool(host.executor) and str(host.executor).rsplit(".", 1)[-1].split(":")[-1] == EDGE_EXECUTOR
 
 
@@ -38,6 +42,10 @@ def queued_bound_seconds(timeout: float | None = None, retries: int | None = Non
     ``[scheduler] task_queued_timeout`` per attempt, ``num_stuck_in_queued_retries``
     requeues after the first, and up to one ``task_queued_timeout_check_interval``
     of lateness each time. Arguments left out are read from Airflow's configuration.
+
+    :param timeout: ``task_queued_timeout`` in seconds.
+    :param retries: ``num_stuck_in_queued_retries``.
+    :param check_interval: ``task_queued_timeout_check_interval`` in seconds.
     """
     if timeout is None or retries is None or check_interval is None:
         from airflow.configuration import conf
@@ -61,6 +69,10 @@ def not_reached(host: FleetHost, step: str, bound_seconds: float | None = None) 
     (worker stopped, offline, in maintenance) or died with its worker; the
     outcome says which worker to look at and that the host catches up on a
     retry of its tasks or on the next run, which re-queue it.
+
+    :param host: the inventory host.
+    :param step: the host's task that was not taken (``warm``, ``verify``...).
+    :param bound_seconds: the wait bound to name; default from Airflow's configuration.
     """
     try:
         bound = queued_bound_seconds() if bound_seconds is None else bound_seconds
@@ -78,14 +90,20 @@ def not_reached(host: FleetHost, step: str, bound_seconds: float | None = None) 
         check = f"is a worker listening on queue {host.queue}?"
     return {
         "reason": f"not reached: {who}, or its worker died running it ({check}); the host catches up on a retry or the next run",
-        "failure_kind": "cannot-connect",
+        "failure_kind": outcomes.CANNOT_CONNECT,
         "not_reached": True,
     }
 
 
 @dataclass(frozen=True)
 class EdgeWorkerSpec:
-    """How one edge worker is started on its host."""
+    """How one edge worker is started on its host.
+
+    :param host: the host's name, the worker's ``--edge-hostname``.
+    :param queue: the queue its tasks are sent to.
+    :param concurrency: task slots; 1 keeps one compile at a time beside the server.
+    :param airflow: the ``airflow`` command on the host.
+    """
 
     host: str
     queue: str
@@ -102,6 +120,8 @@ def edge_worker_argv(spec: EdgeWorkerSpec) -> list[str]:
 
     Concurrency 1 is the safe default: one compile at a time beside the serving
     application, and one writer per cache directory.
+
+    :param spec: the worker's host, queue, concurrency and ``airflow`` command.
     """
     return [
         spec.airflow,
@@ -117,5 +137,8 @@ def edge_worker_argv(spec: EdgeWorkerSpec) -> list[str]:
 
 
 def edge_worker_command(spec: EdgeWorkerSpec) -> str:
-    """:func:`edge_worker_argv` as one shell line (a systemd ``ExecStart``, a compose ``command``)."""
+    """:func:`edge_worker_argv` as one shell line (a systemd ``ExecStart``, a compose ``command``).
+
+    :param spec: the worker's host, queue, concurrency and ``airflow`` command.
+    """
     return shlex.join(edge_worker_argv(spec))
