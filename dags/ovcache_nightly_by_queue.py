@@ -21,6 +21,7 @@ import os
 import pendulum
 from airflow.sdk import CronTriggerTimetable, TaskGroup, TriggerRule, dag, get_current_context, task
 
+from airflow_ovcache import outcomes
 from airflow_ovcache.fleet.queues import QUEUE_HOSTS_ENV, host_group_id, parse_queue_hosts
 from airflow_ovcache.operators.rewarm import OvcacheRewarmOperator
 from airflow_ovcache.plugins.links import with_report_link
@@ -70,7 +71,7 @@ def ovcache_nightly_by_queue() -> None:
             else:
                 # no record: no worker took the task (an edge host offline or in maintenance) or it died running it
                 why = record["error"]["message"] if record["error"] else not_reached(host, "rewarm")["reason"]
-                kind = record["error"].get("kind") if record["error"] else "cannot-connect"  # no worker took it
+                kind = record["error"].get("kind") if record["error"] else outcomes.CANNOT_CONNECT  # no worker took it
                 results.append({"host": host.name, "error": why, "error_kind": kind or "task"})
         fleet_report = build_report(results)
         fleet_report.run = run_stamp(context)
