@@ -15,11 +15,13 @@ about the real server.
 from __future__ import annotations
 
 from dataclasses import asdict, dataclass, field
-from typing import Any
+from typing import Any, TypeVar
 
 from ..core.text import printable
 from ..protocol import REPAIRABLE_STATUSES, EvidenceState, ReleaseStep, StepStatus, VerifyStatus, WarmStatus
 from .envelope import AgentFailure, AgentRun, read_row
+
+_Item = TypeVar("_Item", bound="WarmItem")  # WarmItem.from_json builds the subclass it is called on
 
 # -- warm -------------------------------------------------------------------------------------
 
@@ -54,7 +56,7 @@ class WarmItem:
     error: AgentFailure | None = None
 
     @classmethod
-    def from_json(cls, data: dict[str, Any]) -> WarmItem:
+    def from_json(cls: type[_Item], data: dict[str, Any]) -> _Item:
         """Read one row of the agent's result.
 
         :param data: the row as parsed from JSON.
@@ -916,8 +918,11 @@ class StorePutReport:
 
 
 @dataclass(frozen=True)
-class InstallItem:
+class InstallItem(WarmItem):
     """One item of an install: what happened to one (model, version, device) on one host.
+
+    A warm item with what the store adds (class, object, why it fell back), so the
+    failure and description helpers of :class:`WarmItem` serve it too.
 
     :param model: the model.
     :param version: the model version.
@@ -935,29 +940,9 @@ class InstallItem:
     :param error: the item's error, for a failed item.
     """
 
-    model: str
-    version: int | None
-    device: str
-    status: str
-    reason: str = ""
     class_key: str | None = None
     object: str | None = None
-    blob: str | None = None
-    size: int | None = None
     fallback: str | None = None
-    compile_seconds: float | None = None
-    loaded_from_cache: bool | None = None
-    load_ms: float | None = None
-    error: AgentFailure | None = None
-
-    @classmethod
-    def from_json(cls, data: dict[str, Any]) -> InstallItem:
-        """Read one row of the agent's result.
-
-        :param data: the row as parsed from JSON.
-        """
-        error = data.get("error")
-        return read_row(cls, data, error=AgentFailure.from_json(error) if isinstance(error, dict) else None)
 
     def to_xcom(self) -> dict[str, Any]:
         """The compact, JSON-serialisable dict a task returns (the error as its one line)."""
