@@ -51,6 +51,8 @@ BENCHMARKS = (
     "bench_evidence",
     # the serving-side integrity check against OpenVINO's own cached load
     "bench_serving",
+    # the fleet at scale: compile once per hardware class, install elsewhere
+    "bench_classes",
 )
 
 

@@ -22,12 +22,21 @@ own (labelled with the host, so one failing host does not stop the others and is
 6. **invalidate**, only then: blobs of versions the host no longer keeps, stale or foreign ones;
 7. **outcome**: what happened on this host.
 
-A host the inventory marks `lean = true` is released in **one agent run** instead (`ovcache release`:
+A host the inventory marks `lean = true` (and gives no `store`) is released in **one agent run** instead (`ovcache release`:
 the same steps except waiting for the server, in one process and one transport session), as two task
 instances: **release**, whose XCom keeps each step's status, summary and result, and **outcome**.
 A failed step fails the release task; its failure record and the host's outcome name the step. While
 `OVCACHE_WAIT_FOR_SERVED_SECONDS` is above 0, lean hosts are released step by step (that wait is a
 deferred step of its own).
+
+Hosts the inventory gives a **store** (a blob store directory they reach) compile a release once
+per hardware class: the **plan** task asks each of them for its class (`ovcache devices`), and in
+each (store, class) one host, the **builder** (`builder = true`, else the first listed), is released
+in `on_builder` and puts what it compiled into the store; the others are released in `on_installer`,
+once every builder is done, and install that set instead of compiling (checked, published as a
+warm publishes, proven with a load from their cache); where a check fails the host compiles for
+itself and its line says why. Other hosts, and store hosts whose class could not be read, are
+released in `on_host` and compile for themselves.
 
 The **summary** task logs one line per host (a lean host's line also lists each step's status); if any failed, the run fails and its message names
 the host, model, version, the step that failed, why, and what to change.
@@ -99,6 +108,8 @@ HOST_MODEL_LABEL = "{{ task.op_kwargs['host'] }} · {{ task.op_kwargs['model'] }
 LEAN_LABEL = (
     "{{ task.op_kwargs['target']['host'] }} · {{ task.op_kwargs['target']['model'] }} v{{ task.op_kwargs['target']['version'] }}"
 )
+# The plan's paths and the task group that releases each (the order the summary lists them in).
+GROUPS = {"per_step": "on_host", "builders": "on_builder", "installers": "on_installer", "lean": "on_lean_host"}
 STEPS = [
     "wait_for_version",
     "check_devices",
@@ -140,20 +151,17 @@ def ovcache_release_warmup() -> None:
         return found
 
     @task
-    def targets(releases: list[dict]) -> list[dict]:
-        """Every (host, release) pair released step by step, from the fleet inventory read now."""
-        from airflow_ovcache.fleet.runs import host_kwargs, hosts_for_run, inventory, lean_split
+    def plan(releases: list[dict]) -> dict:
+        """Every (host, release) pair, by path: step by step, class builders, installers, lean (inventory read now)."""
+        from airflow_ovcache.fleet.runs import hosts_for_run, inventory, plan_release
 
-        per_step, _ = lean_split(hosts_for_run(inventory(), get_current_context()["params"]), WAIT_FOR_SERVED_SECONDS > 0)
-        return [host_kwargs(h, model=r["model"], version=r["version"]) for h in per_step for r in releases]
+        hosts = hosts_for_run(inventory(), get_current_context()["params"])
+        return plan_release(hosts, releases, waits_for_served=WAIT_FOR_SERVED_SECONDS > 0)
 
     @task
-    def lean_targets(releases: list[dict]) -> list[dict]:
-        """Every (host, release) pair of the hosts the inventory marks lean: one agent run each."""
-        from airflow_ovcache.fleet.runs import host_kwargs, hosts_for_run, inventory, lean_split
-
-        _, lean = lean_split(hosts_for_run(inventory(), get_current_context()["params"]), WAIT_FOR_SERVED_SECONDS > 0)
-        return [host_kwargs(h, model=r["model"], version=r["version"]) for h in lean for r in releases]
+    def targets(plan: dict, path: str) -> list[dict]:
+        """The plan's (host, release) pairs of one path, for its task group to map over."""
+        return plan[path]
 
     @task_group
     def on_lean_host(target: dict) -> None:
@@ -189,6 +197,8 @@ def ovcache_release_warmup() -> None:
         loader_path: str | None,
         ovms_config: str | None,
         ovms_path_map: dict,
+        store: str | None,
+        from_store: bool,
         model: str,
         version: int,
     ) -> None:
@@ -232,6 +242,8 @@ def ovcache_release_warmup() -> None:
             repository=repository,
             cache_dir=cache_dir,
             confirm=True,
+            store=store,
+            from_store=from_store,
             outlets=[HOST_CACHES],
             **where,
         )
@@ -254,7 +266,8 @@ def ovcache_release_warmup() -> None:
             from airflow_ovcache.fleet.runs import host_outcome, step_records
 
             ti = get_current_context()["ti"]
-            return host_outcome(step_records(ti, "on_host", STEPS), STEPS, host=host, model=model, version=version)
+            group = ti.task_id.rpartition(".")[0]  # on_host, on_builder or on_installer
+            return host_outcome(step_records(ti, group, STEPS), STEPS, host=host, model=model, version=version)
 
         checked = check_devices(conn_id=conn_id, host=host, devices=devices)
         after_verify = verify
@@ -280,26 +293,33 @@ def ovcache_release_warmup() -> None:
         from airflow_ovcache.fleet.runs import RunFailed, log_summary, mapped_results, release_summary
 
         ti = get_current_context()["ti"]
-        per_step, lean = ti.xcom_pull(task_ids="targets"), ti.xcom_pull(task_ids="lean_targets")
-        if per_step is None or lean is None:
-            raise RunFailed("no host was planned: the releases, targets or lean_targets task failed (see its log)")
-        planned = per_step + lean
+        plan = ti.xcom_pull(task_ids="plan")
+        if plan is None:
+            raise RunFailed("no host was planned: the releases or plan task failed (see its log)")
+        paths = {path: plan[path] for path in GROUPS}
+        planned = [target for path in GROUPS for target in paths[path]]
         # A host whose outcome task did not run is reported, not dropped.
-        got = mapped_results(ti, "on_host.outcome", len(per_step)) + mapped_results(ti, "on_lean_host.outcome", len(lean))
+        got = [found for path, group in GROUPS.items() for found in mapped_results(ti, f"{group}.outcome", len(paths[path]))]
         outcomes = [
             found if found is not None else {**target, "ok": False, "failed_step": "outcome", "reason": "no outcome recorded"}
             for target, found in zip(planned, got, strict=True)
         ]
-        text, failures = release_summary(outcomes)
+        text, failures = release_summary(outcomes, plan["classes"])
         log_summary(text, failures)
         if failures:
             raise RunFailed(f"{len(failures)} of {len(planned)} host release(s) failed: " + "; ".join(failures))
         return {"hosts": len(planned), "failures": 0, "outcomes": outcomes}
 
     released = releases()
+    planned = plan(released)
+    paths = {path: targets.override(task_id=f"{path}_targets")(planned, path) for path in GROUPS}
     done = summary()
-    on_host.expand_kwargs(targets(released)) >> done
-    on_lean_host.expand(target=lean_targets(released)) >> done
+    on_host.expand_kwargs(paths["per_step"]) >> done
+    # Installers start once every builder is done (a failed builder leaves its class to compile for itself).
+    builders = on_host.override(group_id="on_builder").expand_kwargs(paths["builders"])
+    installers = on_host.override(group_id="on_installer").expand_kwargs(paths["installers"])
+    builders >> installers >> done
+    on_lean_host.expand(target=paths["lean"]) >> done
 
 
 release_warmup = ovcache_release_warmup()

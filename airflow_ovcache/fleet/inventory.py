@@ -14,6 +14,7 @@ parsed, so DAG files parse without it and without the network::
     conn_id = "ovcache_infer_01"     # an ovcache connection with transport "ssh"
     labels = ["eu-west", "cpu"]
     lean = true                      # release it in one agent run (ovcache release)
+    store = "/mnt/ovcache-store"     # compile once per hardware class, install on the others
 
     [[hosts]]
     name = "infer-02"
@@ -67,6 +68,8 @@ _KNOWN = {
     "ovms_config",
     "ovms_path_map",
     "lean",
+    "store",
+    "builder",
 }
 
 
@@ -90,6 +93,9 @@ class FleetHost:
     :param ovms_config: the OpenVINO Model Server config file on the host.
     :param ovms_path_map: server path prefix -> agent path prefix, where the server sees other paths.
     :param lean: release the host with one agent run (``ovcache release``) instead of one task per step.
+    :param store: a blob store the host reaches (a directory there, absolute): hosts of one hardware
+        class sharing it compile a release once and install it everywhere else.
+    :param builder: with ``store``, prefer this host to compile for its class.
     """
 
     name: str
@@ -112,6 +118,9 @@ class FleetHost:
     ovms_path_map: dict[str, str] = field(default_factory=dict)
     # One agent run per release instead of one task per step (docs/fleet.md, "The lean path").
     lean: bool = False
+    # Compile once per hardware class and install elsewhere (docs/fleet.md, "The blob store and installs").
+    store: str | None = None
+    builder: bool = False
 
     def to_json(self) -> dict[str, Any]:
         """The host as plain JSON (lists, not tuples), for XCom and task arguments."""
@@ -257,9 +266,16 @@ def _host(name: str, merged: dict[str, Any], defaults: dict[str, Any], raw: dict
         raise fail(
             "ovms_path_map", 'must be a table of absolute server path = absolute agent path, e.g. {"/models" = "/srv/models"}'
         )
-    lean = merged.get("lean", False)
-    if not isinstance(lean, bool):
-        raise fail("lean", f"must be true or false, not {lean!r}")
+    flags = {}
+    for key in ("lean", "builder"):
+        flags[key] = merged.get(key, False)
+        if not isinstance(flags[key], bool):
+            raise fail(key, f"must be true or false, not {flags[key]!r}")
+    store = text("store")
+    if store and not store.startswith("/"):
+        raise fail("store", "must be an absolute path on the host (the blob store directory as the host reaches it)")
+    if flags["builder"] and not store:
+        raise fail("builder", "needs a store (set store on the host or in [defaults])")
     # A host whose server is OVMS keeps what its config.json's version policies serve, unless told otherwise.
     retain = text("retain", "" if text("ovms_config") else "latest:2") or ""
     try:
@@ -285,5 +301,7 @@ def _host(name: str, merged: dict[str, Any], defaults: dict[str, Any], raw: dict
         loader_path=text("loader_path"),
         ovms_config=text("ovms_config"),
         ovms_path_map=dict(path_map),
-        lean=lean,
+        lean=flags["lean"],
+        store=store,
+        builder=flags["builder"],
     )

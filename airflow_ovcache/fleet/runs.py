@@ -10,7 +10,7 @@ from __future__ import annotations
 import contextlib
 import logging
 import os
-from collections.abc import Iterable, Iterator, Mapping
+from collections.abc import Callable, Iterable, Iterator, Mapping
 from typing import Any
 
 from ..assets import parse_model_release, versions_from_extra
@@ -86,7 +86,56 @@ def host_kwargs(host: FleetHost, **extra: Any) -> dict[str, Any]:
         "loader_path": host.loader_path,
         "ovms_config": host.ovms_config,
         "ovms_path_map": dict(host.ovms_path_map),
+        # Compiles for itself unless the release plan makes it its class's builder or an installer.
+        "store": None,
+        "from_store": False,
         **extra,
+    }
+
+
+def plan_release(
+    hosts: list[FleetHost],
+    releases: list[Mapping[str, Any]],
+    waits_for_served: bool = False,
+    probe: Callable[[FleetHost], str | None] | None = None,
+) -> dict[str, Any]:
+    """The release's task-group arguments, by path: step by step, builders, installers, lean.
+
+    Hosts with a ``store`` are grouped by (store, hardware class), asked of each host now
+    (:mod:`.classes`); one host per group compiles and puts, the others install after it. A
+    lean host with a store is released step by step (one agent run does not wait for a builder),
+    and the log says so. Each list holds one entry per (host, release).
+
+    :param hosts: the run's hosts, in inventory order.
+    :param releases: the run's (model, version) pairs.
+    :param waits_for_served: the DAG waits for each host's server between verify and invalidate.
+    :param probe: returns one host's class key; default, asked of its agent through its connection.
+    :return: ``{"per_step", "builders", "installers", "lean", "classes"}``; ``classes`` lists each
+        (store, class) with its builder and installers.
+    """
+    from .classes import hook_probe, plan_classes, probe_classes
+
+    per_step, lean = lean_split(hosts, waits_for_served)
+    for host in [h for h in lean if h.store]:
+        log.info("host %s: lean and store are both set: released step by step, to install after its class's builder", host.name)
+    per_step = [h for h in hosts if h in per_step or (h in lean and h.store)]
+    lean = [h for h in lean if not h.store]
+    stored = [h for h in per_step if h.store]
+    plan = plan_classes(per_step, probe_classes(stored, probe or hook_probe))
+
+    def rows(group: list[FleetHost], **role: Any) -> list[dict[str, Any]]:
+        return [
+            host_kwargs(h, model=r["model"], version=r["version"], **(role and {"store": h.store, **role}))
+            for h in group
+            for r in releases
+        ]
+
+    return {
+        "per_step": rows(plan.own),
+        "builders": rows(plan.builders, from_store=False),
+        "installers": rows(plan.installers, from_store=True),
+        "lean": rows(lean),
+        "classes": [g.to_json() for g in plan.groups],
     }
 
 
@@ -345,11 +394,17 @@ def log_summary(text: str, failures: list[str]) -> None:
         (log.error if line in failures else log.info)("%s", line)
 
 
-def release_summary(outcomes: Iterable[dict[str, Any] | None]) -> tuple[str, list[str]]:
+def release_summary(
+    outcomes: Iterable[dict[str, Any] | None], classes: Iterable[Mapping[str, Any]] = ()
+) -> tuple[str, list[str]]:
     """A readable summary of a release run and one line per failure.
 
     :param outcomes: each host's :func:`host_outcome` (None where the host left none).
+    :param classes: the release plan's (store, class) groups (:func:`plan_release`'s ``classes``):
+        one more line each, saying who compiled, who installed, who fell back and what it saved.
     """
+    from .classes import class_lines
+
     rows = [o for o in outcomes if o]
     lines = []
     failures = []
@@ -360,10 +415,9 @@ def release_summary(outcomes: Iterable[dict[str, Any] | None]) -> tuple[str, lis
         done = ", ".join(f"{name} {step.get('status')}" for name, step in steps.items())
         trail = f" [one agent run: {done}]" if steps else ""
         if o["ok"]:
-            warm = (o.get("warm") or {}).get("summary", {})
             removed = len((o.get("invalidate") or {}).get("removals") or [])
             lines.append(
-                f"{label}: ok (warmed {warm.get('warmed', 0)}, unchanged {warm.get('unchanged', 0)}; "
+                f"{label}: ok ({_warm_words(o.get('warm') or {})}; "
                 f"verified with a load from cache; {removed} old blob(s) removed){trail}"
             )
         else:
@@ -371,7 +425,25 @@ def release_summary(outcomes: Iterable[dict[str, Any] | None]) -> tuple[str, lis
             lines.append(line)
             failures.append(line)
     head = f"release warm-up: {len(rows) - len(failures)} of {len(rows)} host(s) ok"
-    return "\n".join([head, *lines]), failures
+    return "\n".join([head, *lines, *class_lines(rows, classes)]), failures
+
+
+def _warm_words(warm: Mapping[str, Any]) -> str:
+    """What the warm step did on one host, in the words of its role (compiled, or installed from the store)."""
+    counts = warm.get("summary") or {}
+    if warm.get("role") == "installer":
+        fallbacks = [i["fallback"] for i in warm.get("items") or [] if i.get("fallback")]
+        words = (
+            f"installed {counts.get('installed', 0)} from the store, compiled {counts.get('warmed', 0)} here, "
+            f"unchanged {counts.get('unchanged', 0)}"
+        )
+        return words + (f"; fell back: {fallbacks[0]}" if fallbacks else "")
+    words = f"warmed {counts.get('warmed', 0)}, unchanged {counts.get('unchanged', 0)}"
+    if warm.get("role") == "builder":
+        put = warm.get("store_put") or {}
+        stored = sum(1 for i in put.get("items") or [] if i.get("status") == "stored")
+        words += f", stored {stored} in the store" + (f" (not stored: {put['problems'][0]})" if put.get("problems") else "")
+    return words
 
 
 def report_dir() -> str:

@@ -991,6 +991,11 @@ class InstallReport:
         )
 
     @property
+    def failed(self) -> list[InstallItem]:
+        """The items that failed (a fallback that compiled is not a failure)."""
+        return [i for i in self.items if i.failed]
+
+    @property
     def fell_back(self) -> list[InstallItem]:
         """The items compiled locally because the stored set did not pass a check."""
         return [i for i in self.items if i.fallback]

@@ -92,6 +92,23 @@ def path_map(value: Any) -> dict[str, str] | None:
     return mapping
 
 
+def as_flag(value: Any, name: str) -> bool:
+    """A yes/no argument that may arrive rendered from a template or an XCom: a bool, or ``true``/``false`` text.
+
+    :param value: the argument as rendered.
+    :param name: the argument's name, for the error.
+    :raises ValueError: anything else, naming the argument.
+    """
+    if isinstance(value, bool):
+        return value
+    text = str(value).strip().lower()
+    if text in ("true", "1", "yes"):
+        return True
+    if text in ("false", "0", "no", "", "none"):
+        return False
+    raise ValueError(f"{name} must be true or false, not {value!r}")
+
+
 def check_choice(name: str, value: Any, choices: Sequence[str | None]) -> None:
     """Refuse ``value`` when it is known now and is not one of ``choices`` (None and templates pass).
 

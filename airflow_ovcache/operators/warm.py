@@ -9,9 +9,10 @@ from airflow.sdk import Asset, AssetAlias
 
 from ..assets import host_cache, parse_model_release, release_versions
 from ..core.text import human_bytes, printable
-from ..hooks.errors import ItemsFailed, airflow_hint
-from ..hooks.reports import WarmItem, WarmReport
-from .arguments import as_names, as_version_numbers, check_choice, is_template, json_object, path_map
+from ..hooks.errors import ItemsFailed, OvcacheHookError, airflow_hint
+from ..hooks.reports import InstallReport, WarmItem, WarmReport
+from ..protocol.codes import PutStatus
+from .arguments import as_flag, as_names, as_version_numbers, check_choice, is_template, json_object, path_map
 from .base import OvcacheBaseOperator, reporting_failures
 
 if TYPE_CHECKING:
@@ -76,6 +77,14 @@ class OvcacheWarmOperator(OvcacheBaseOperator):
     :param force: recompile even entries that are up to date.
     :param release: an ``ovmodel://`` release asset (or its URI). When the run was triggered by
         events of that asset, warm the version(s) they carry instead of ``versions``.
+    :param store: a blob store on the host (a directory there, absolute; docs/fleet.md). Without
+        ``from_store``, the task is its hardware class's builder: after the warm, what it compiled for
+        the selected versions is put into the store, filed under the host's class (a put that fails is
+        a warning in the log and the XCom's ``store_put``, not a failure: this host's cache is warm, and
+        the class's other hosts fall back to compiling). (templated)
+    :param from_store: with ``store``, install instead of compiling: each item is fetched from the store
+        for this host's class, checked, published and proven with a load from cache; an item whose set
+        is missing or fails a check is compiled here, and the item's ``fallback`` says why. (templated)
     :param command_timeout: seconds the agent may run; default the connection's.
     :param kwargs: to :class:`.OvcacheBaseOperator` (``host_name``, ``encryption_key_conn_id``) and BaseOperator (``task_id``...).
     """
@@ -101,6 +110,8 @@ class OvcacheWarmOperator(OvcacheBaseOperator):
         "loader_path",
         "ovms_config",
         "ovms_path_map",
+        "store",
+        "from_store",
     )
     template_fields_renderers = {"properties": "json"}
     ui_color = "#b9dcf5"
@@ -128,9 +139,15 @@ class OvcacheWarmOperator(OvcacheBaseOperator):
         loader_path: str | None = None,
         ovms_config: str | None = None,
         ovms_path_map: dict[str, str] | str | None = None,
+        store: str | None = None,
+        from_store: bool | str = False,
         **kwargs: Any,
     ) -> None:
         super().__init__(**kwargs)
+        if isinstance(store, str) and store and not is_template(store) and not store.startswith("/"):
+            raise ValueError(f"store must be an absolute path on the host, not {store!r}")
+        self.store = store
+        self.from_store = from_store
         check_choice("profile", profile, ("openvino", "python", None))
         self.profile = profile
         self.loader = loader
@@ -187,43 +204,120 @@ class OvcacheWarmOperator(OvcacheBaseOperator):
 
     @reporting_failures
     def execute(self, context: Context) -> dict[str, Any]:
-        """Compile what is missing or stale on the host; the report goes to XCom, and failed items fail the task.
+        """Compile (or, ``from_store``, install) what is missing or stale on the host; failed items fail the task.
 
         :param context: the task's context.
         """
         models, versions, numbers = self._selection(context)
-        report = self.hook.warm(
-            models=models,
-            versions=versions,
-            version_numbers=numbers,
-            devices=as_names(self.devices),
-            properties=json_object(self.properties, "properties"),
-            compile_mode=self.compile_mode,
-            cache_mode=self.cache_mode,
-            model_file=self.model_file,
-            encryption_key_file=self.encryption_key_file or None,
-            serving_config=self.serving_config,
-            no_cache_device=self.no_cache_device,
-            confirm=self.confirm,
-            force=self.force,
-            profile=self.profile or None,
-            loader=self.loader or None,
-            loader_path=self.loader_path or None,
-            ovms_config=self.ovms_config or None,
-            ovms_path_map=path_map(self.ovms_path_map),
-        )
+        selection: dict[str, Any] = {
+            "models": models,
+            "versions": versions,
+            "version_numbers": numbers,
+            "devices": as_names(self.devices),
+            "properties": json_object(self.properties, "properties"),
+            "compile_mode": self.compile_mode,
+            "cache_mode": self.cache_mode,
+            "model_file": self.model_file,
+            "encryption_key_file": self.encryption_key_file or None,
+            "serving_config": self.serving_config,
+            "profile": self.profile or None,
+            "loader": self.loader or None,
+            "loader_path": self.loader_path or None,
+            "ovms_config": self.ovms_config or None,
+            "ovms_path_map": path_map(self.ovms_path_map),
+        }
+        store = self.store or None
+        if store and as_flag(self.from_store, "from_store"):
+            install = self.hook.install(store=store, **selection)
+            self._log_install(install)
+            self._emit_cache_assets(context, install)
+            self._fail_on(install.failed, len(install.items), install.host)
+            return {**install.to_xcom(), "role": "installer"}
+        report = self.hook.warm(**selection, no_cache_device=self.no_cache_device, confirm=self.confirm, force=self.force)
         self._log_summary(report)
         self._emit_cache_assets(context, report)
-        if report.failed:
-            lines = "; ".join(
-                f"{item.describe()}: {_item_reason(item, self.ovcache_conn_id, report.host)}" for item in report.failed
+        self._fail_on(report.failed, len(report.items), report.host)
+        if not store:
+            return report.to_xcom()
+        return {**report.to_xcom(), "store": store, "role": "builder", "store_put": self._put(report, store)}
+
+    def _fail_on(self, failed: Sequence[WarmItem], total: int, host: str) -> None:
+        if not failed:
+            return
+        lines = "; ".join(f"{item.describe()}: {_item_reason(item, self.ovcache_conn_id, host)}" for item in failed)
+        raise ItemsFailed(
+            self.hook.target().with_host(host),
+            f"{len(failed)} of {total} warm-up item(s) failed: {lines}",
+            "the other items were published; fix the cause and rerun, unchanged items are not recompiled",
+        )
+
+    def _put(self, report: WarmReport, store: str) -> dict[str, Any]:
+        """Put what this builder holds for the warmed versions into the store; a failed put is a warning.
+
+        The builder's own cache is warm whatever happens here, so its release goes on; the
+        class's other hosts find no set (or an older one) and compile for themselves, and their
+        items say so. The XCom's ``store_put`` keeps what was stored and what was not.
+        """
+        stored: list[dict[str, Any]] = []
+        problems: list[str] = []
+        for model, version in sorted({(i.model, i.version) for i in report.items if i.version is not None}):
+            try:
+                put = self.hook.store_put(store=store, model=model, version=version)
+            except OvcacheHookError as exc:
+                problems.append(str(exc))
+                continue
+            stored.extend(item.to_xcom() for item in put.items)
+            problems.extend(
+                f"host {report.host}, model {i.model}, version {i.version}, device {i.device}: not stored: {i.reason}"
+                for i in put.items
+                if i.status != PutStatus.STORED
             )
-            raise ItemsFailed(
-                self.hook.target().with_host(report.host),
-                f"{len(report.failed)} of {len(report.items)} warm-up item(s) failed: {lines}",
-                "the other items were published; fix the cause and rerun, unchanged items are not recompiled",
+        for item in stored:
+            if item.get("status") == PutStatus.STORED:
+                self.log.info(
+                    "stored %s@%s %s in %s for class %s (object %s)",
+                    item.get("model"),
+                    item.get("version"),
+                    item.get("device"),
+                    store,
+                    item.get("class_key"),
+                    item.get("object"),
+                )
+        for problem in problems:
+            self.log.warning(
+                "%s (the other hosts of this class compile for themselves; this host's cache is warm)", printable(problem)
             )
-        return report.to_xcom()
+        return {"store": store, "items": stored, "problems": problems}
+
+    def _log_install(self, report: InstallReport) -> None:
+        s = report.summary
+        self.log.info(
+            "install on host %s (%s) from store %s: %d installed, %d compiled here (fell back), %d unchanged, %d failed in %.2fs",
+            report.host,
+            report.cache_dir,
+            report.store,
+            s.get("installed", 0),
+            s.get("warmed", 0),
+            s.get("unchanged", 0),
+            s.get("failed", 0),
+            report.seconds,
+        )
+        for item in report.items:
+            parts = [f"  {item.model}@{item.version} {item.device}: {item.status}"]
+            if item.object:
+                parts.append(f"from object {item.object[:12]}")
+            if item.blob:
+                parts.append(f"{item.blob} ({human_bytes(item.size)})")
+            if item.load_ms is not None:
+                verdict = "loads" if item.loaded_from_cache else "does NOT load"
+                parts.append(f"a compile following its profile {verdict} from cache ({item.load_ms:.1f} ms)")
+            if item.status == "failed":
+                parts.append(f"- {_item_reason(item)}")
+            (self.log.warning if item.failed else self.log.info)("%s", printable(" ".join(parts)))
+            if item.fallback:
+                self.log.warning("  fell back to a local compile: %s", printable(item.fallback))
+        for warning in report.warnings:
+            self.log.warning("  %s", printable(warning))
 
     def _log_summary(self, report: WarmReport) -> None:
         s = report.summary
@@ -253,7 +347,7 @@ class OvcacheWarmOperator(OvcacheBaseOperator):
         for warning in report.warnings:
             self.log.warning("  %s", printable(warning))
 
-    def _emit_cache_assets(self, context: Context, report: WarmReport) -> None:
+    def _emit_cache_assets(self, context: Context, report: WarmReport | InstallReport) -> None:
         """One ``ovcache://<host>/<model>`` event per warmed model, through each AssetAlias outlet."""
         aliases = [o for o in self.outlets if isinstance(o, AssetAlias)]
         if not aliases:
@@ -272,6 +366,7 @@ class OvcacheWarmOperator(OvcacheBaseOperator):
                 "versions": sorted({i.version for i in items}),
                 "devices": sorted({i.device for i in items}),
                 "warmed": sum(1 for i in items if i.status == "warmed"),
+                "installed": sum(1 for i in items if i.status == "installed"),
             }
             for alias in aliases:
                 outlet_events[alias].add(asset, extra=extra)

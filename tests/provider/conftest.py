@@ -135,6 +135,7 @@ def run_asset_triggered(dag: Any) -> DagResult:
         dr.dag = SerializedDagModel.get(dag.dag_id, session=session).dag
         dr.state = DagRunState.RUNNING
         session.commit()
+        idle = 0
         while dr.state == DagRunState.RUNNING:
             session.expire_all()
             schedulable, _ = dr.update_state(session=session)
@@ -146,10 +147,16 @@ def run_asset_triggered(dag: Any) -> DagResult:
             for ti in scheduled:
                 _run_task(ti=ti, task=dag.task_dict[ti.task_id], run_triggerer=True)
             if not scheduled and not schedulable:
+                # Expanding a mapped group can take a round with nothing to schedule (an empty group is
+                # skipped, then what waits on it becomes schedulable): stop only after a few idle rounds.
+                idle += 1
                 session.expire_all()
                 dr.update_state(session=session)
                 session.commit()
-                break
+                if idle >= 5:
+                    break
+            else:
+                idle = 0
         return _collect(dag, dr)
 
 

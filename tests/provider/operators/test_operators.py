@@ -90,6 +90,8 @@ def test_arguments_are_checked_when_the_dag_is_parsed() -> None:
         OvcacheWarmOperator(task_id="w", compile_mode="bytes")
     with pytest.raises(ValueError, match="single model name"):
         OvcacheWarmOperator(task_id="w", release="ovmodel://repo/a/b")
+    with pytest.raises(ValueError, match="store must be an absolute path on the host, not 'store'"):
+        OvcacheWarmOperator(task_id="w", store="store")
     with pytest.raises(ValueError, match="checksum"):
         OvcacheVerifyOperator(task_id="v", checksum="sometimes")
     with pytest.raises(ValueError, match="needs a model"):
@@ -100,3 +102,20 @@ def test_arguments_are_checked_when_the_dag_is_parsed() -> None:
     OvcacheWarmOperator(task_id="w", version_numbers="{{ params.v }}", cache_mode="{{ params.mode }}")
     assert OvcacheWarmOperator(task_id="w2", cache_mode="optimize_size").cache_mode == "OPTIMIZE_SIZE"
     assert set(OvcacheWarmOperator.template_fields) >= {"ovcache_conn_id", "models", "versions", "devices", "cache_dir"}
+
+
+def test_from_store_reads_a_flag_as_it_arrives_from_a_template_or_an_xcom() -> None:
+    from airflow_ovcache.operators.arguments import as_flag
+
+    assert [as_flag(v, "from_store") for v in (True, "True", "true", "1", False, "False", "", None)] == [
+        True,
+        True,
+        True,
+        True,
+        False,
+        False,
+        False,
+        False,
+    ]
+    with pytest.raises(ValueError, match="from_store must be true or false, not 'maybe'"):
+        as_flag("maybe", "from_store")

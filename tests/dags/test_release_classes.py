@@ -1,0 +1,206 @@
+"""The release DAG compiles once per hardware class under dag.test(): one builder puts, the others install.
+
+Real agents on local hosts: each host its own cache, the hosts of a class one shared model repository
+(by-path blob names hash the model's path, so hosts share blobs only where it is the same) and one
+directory store. Every host of this machine has the same class, so a class here is "the hosts that
+share a store", and a second store makes a second class.
+"""
+
+from __future__ import annotations
+
+import shutil
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from airflow_ovcache.core.errors import UsageError
+from airflow_ovcache.core.manifest import Manifest
+from airflow_ovcache.fleet.classes import HostClass, class_of, plan_classes, probe_classes
+from airflow_ovcache.fleet.inventory import parse_fleet
+from airflow_ovcache.fleet.runs import release_summary
+from tests.provider.conftest import DagResult, load_dag, run_dag
+
+
+def _inventory(tmp_path: Path, monkeypatch: pytest.MonkeyPatch, hosts: list[dict[str, str]]) -> None:
+    lines = ["[defaults]", 'conn_id = "ovcache_local"', 'retain = "latest:1"', ""]
+    for host in hosts:
+        lines += ["[[hosts]]", *(f'{k} = "{v}"' if isinstance(v, str) else f"{k} = {str(v).lower()}" for k, v in host.items())]
+        lines.append("")
+    inventory = tmp_path / "fleet.toml"
+    inventory.write_text("\n".join(lines))
+    monkeypatch.setenv("OVCACHE_INVENTORY", str(inventory))
+    monkeypatch.setenv("OVCACHE_RELEASE_MODELS", "mlp")
+    monkeypatch.setenv("OVCACHE_WAIT_FOR_VERSION_SECONDS", "5")
+    monkeypatch.setenv("OVCACHE_REPORT_DIR", str(tmp_path / "reports"))
+
+
+def _statuses(result: DagResult, group: str) -> dict[str, list[str]]:
+    """Each host's warm-step item statuses in one task group."""
+    return {t.xcom["host"]: [i["status"] for i in t.xcom["items"]] for t in result.mapped(f"{group}.warm") if t.xcom}
+
+
+def _versions(cache: Path) -> list[tuple[str, int]]:
+    return sorted((e.model, e.version) for e in Manifest.load(cache / ".ovcache" / "manifest.json").entries.values())
+
+
+@pytest.fixture
+def hosts(tmp_path: Path, repo: Path, ovcache_conn, monkeypatch: pytest.MonkeyPatch) -> Any:  # type: ignore[no-untyped-def]
+    ovcache_conn("ovcache_local", transport="local")
+
+    def make(names: list[str], **per_host: dict[str, Any]) -> dict[str, Path]:
+        store = tmp_path / "store"
+        store.mkdir(exist_ok=True)
+        rows, caches = [], {}
+        for name in names:
+            caches[name] = tmp_path / name / "cache"
+            rows.append(
+                {
+                    "name": name,
+                    "cache_dir": str(caches[name]),
+                    "repository": str(repo),
+                    "store": str(store),
+                    **per_host.get(name, {}),
+                }
+            )
+        _inventory(tmp_path, monkeypatch, rows)
+        return caches
+
+    return make
+
+
+def test_a_class_compiles_once_and_every_other_host_installs_and_loads_from_its_own_cache(
+    example_dags: Path, hosts: Any, tmp_path: Path, repo: Path
+) -> None:
+    # h4 keeps its repository at another path: by-path blob names differ, so it must compile for itself.
+    other = tmp_path / "h4-models"
+    shutil.copytree(repo, other)
+    caches = hosts(["h1", "h2", "h3", "h4"], h3={"builder": True}, h4={"repository": str(other)})
+    result = run_dag(load_dag("ovcache_release_warmup", "release_warmup"), conf={"model": "mlp", "version": 2})
+    assert result.state == "success", [(t.task_id, t.map_index, t.state) for t in result.tasks if t.state != "success"]
+
+    # One compile for the class, on the builder the inventory named; the others installed or fell back.
+    assert _statuses(result, "on_builder") == {"h3": ["warmed"]}
+    installers = {t.xcom["host"]: t.xcom for t in result.mapped("on_installer.warm")}
+    assert {h: [i["status"] for i in x["items"]] for h, x in installers.items()} == {
+        "h1": ["installed"],
+        "h2": ["installed"],
+        "h4": ["warmed"],
+    }
+    (h4_item,) = installers["h4"]["items"]
+    assert h4_item["fallback"].startswith("host h4, model mlp, version 2, device CPU, class cpu-")
+    assert "keep the repository at one path on every host" in h4_item["fallback"]
+    builder = result.mapped("on_builder.warm")[0].xcom
+    assert builder["role"] == "builder" and [i["status"] for i in builder["store_put"]["items"]] == ["stored"]
+    assert not [t for t in result.tasks if t.task_id.startswith("on_host.") and t.map_index >= 0]
+
+    # Each host proved its own cache: the verify step's load check loads from cache in a fresh process.
+    for task in result.mapped("on_installer.verify") + result.mapped("on_builder.verify"):
+        assert task.xcom["summary"] == {"ok": 1}, task.xcom
+    assert {h: _versions(c) for h, c in caches.items()} == dict.fromkeys(caches, [("mlp", 2)])
+    blobs = {h: sorted(p.name for p in c.glob("*.blob")) for h, c in caches.items()}
+    assert blobs["h1"] == blobs["h2"] == blobs["h3"] != blobs["h4"]
+
+    outcomes = result.task("summary").xcom["outcomes"]
+    assert sorted(o["host"] for o in outcomes) == ["h1", "h2", "h3", "h4"] and all(o["ok"] for o in outcomes)
+    text, failures = release_summary(outcomes, _plan_classes(result))
+    assert not failures
+    (class_line,) = [line for line in text.splitlines() if line.startswith("class ")]
+    assert "compiled on h3 (1 item(s)" in class_line
+    assert "installed on h1, h2" in class_line and "compiled after a fallback on h4" in class_line
+    assert "2 compile(s) saved" in class_line
+    (h1_line,) = [line for line in text.splitlines() if line.startswith("host h1")]
+    assert "installed 1 from the store, compiled 0 here" in h1_line
+
+
+def _plan_classes(result: DagResult) -> list[dict[str, Any]]:
+    return result.task("plan").xcom["classes"]
+
+
+def test_a_failed_builder_leaves_its_class_to_compile_and_only_the_builder_fails(
+    example_dags: Path, hosts: Any, tmp_path: Path
+) -> None:
+    broken = tmp_path / "h1" / "cache"
+    broken.parent.mkdir(parents=True)
+    broken.write_text("not a directory")
+    caches = hosts(["h1", "h2", "h3"])
+    result = run_dag(load_dag("ovcache_release_warmup", "release_warmup"), conf={"model": "mlp", "version": 1})
+
+    assert result.state == "failed" and result.task("summary").state == "failed"
+    outcomes = {o.xcom["host"]: o.xcom for o in result.mapped("on_builder.outcome") + result.mapped("on_installer.outcome")}
+    assert outcomes["h1"]["ok"] is False and outcomes["h1"]["failed_step"] == "warm"
+    assert outcomes["h2"]["ok"] is outcomes["h3"]["ok"] is True
+    for name in ("h2", "h3"):
+        (item,) = outcomes[name]["warm"]["items"]
+        assert item["status"] == "warmed" and "has no set" in item["fallback"], item
+        assert _versions(caches[name]) == [("mlp", 1)]
+    assert broken.read_text() == "not a directory"
+
+
+# -- planning, without Airflow -------------------------------------------------------------------
+
+
+def _fleet(hosts: list[dict[str, Any]], **defaults: Any) -> Any:
+    return parse_fleet({"defaults": {"cache_dir": "/c", "repository": "/r", **defaults}, "hosts": hosts})
+
+
+def test_hosts_are_grouped_by_store_and_class_and_a_marked_builder_is_preferred() -> None:
+    fleet = _fleet(
+        [
+            {"name": "a"},
+            {"name": "b", "builder": True},
+            {"name": "c"},
+            {"name": "d", "store": "/other"},
+            {"name": "e", "store": ""},
+            {"name": "f"},
+        ],
+        store="/s",
+    )
+    classes = {
+        "a": HostClass("a", "cpu-1"),
+        "b": HostClass("b", "cpu-1"),
+        "c": HostClass("c", "cpu-2"),
+        "d": HostClass("d", "cpu-1"),
+        "f": HostClass("f", None, "ssh: connection refused"),
+    }
+    plan = plan_classes(fleet.hosts, classes)
+    assert [g.to_json() for g in plan.groups] == [
+        {"store": "/s", "class": "cpu-1", "builder": "b", "installers": ["a"]},
+        {"store": "/s", "class": "cpu-2", "builder": "c", "installers": []},
+        {"store": "/other", "class": "cpu-1", "builder": "d", "installers": []},
+    ]
+    assert [h.name for h in plan.own] == ["e", "f"]  # no store; class not readable
+    assert [h.name for h in plan.builders] == ["b", "c", "d"] and [h.name for h in plan.installers] == ["a"]
+
+
+def test_a_probe_that_fails_names_why_and_an_old_agent_has_no_class() -> None:
+    fleet = _fleet([{"name": "a"}, {"name": "b"}, {"name": "c"}], store="/s")
+
+    def probe(host: Any) -> str | None:
+        if host.name == "a":
+            raise RuntimeError("host a: ssh connection refused\ntraceback...")
+        return None if host.name == "b" else "cpu-9"
+
+    found = probe_classes(fleet.hosts, probe)
+    assert found["a"] == HostClass("a", None, "host a: ssh connection refused")
+    assert found["b"].key is None and "upgrade airflow-ovcache" in found["b"].reason
+    assert found["c"] == HostClass("c", "cpu-9")
+
+
+def test_class_of_joins_each_devices_key_and_needs_all_of_them() -> None:
+    class Row:
+        def __init__(self, key: str) -> None:
+            self.class_key = key
+
+    assert class_of([Row("cpu-1"), Row("gpu-2")]) == "cpu-1+gpu-2"
+    assert class_of([Row("cpu-1"), Row("")]) is None
+    assert class_of([]) is None
+
+
+def test_store_and_builder_keys_are_checked() -> None:
+    with pytest.raises(UsageError, match="host a: store must be an absolute path"):
+        _fleet([{"name": "a", "store": "relative"}])
+    with pytest.raises(UsageError, match="host a: builder needs a store"):
+        _fleet([{"name": "a", "builder": True}])
+    with pytest.raises(UsageError, match="host a: builder must be true or false"):
+        _fleet([{"name": "a", "builder": "yes"}], store="/s")
