@@ -41,7 +41,7 @@ TITLE = "Compile once per hardware class and install, against every host compili
 
 COUNTS_FULL = (1, 2, 4, 8)
 COUNTS_QUICK = (1, 2)
-MODEL = ("enc-big", 24, 384, 64, 31)  # name, layers, width, sequence, seed
+MODEL = ("enc-deep", 120, 128, 64, 31)  # name, layers, width, sequence, seed: a 4-5 s CPU compile here
 
 
 def _model(ctx: Context) -> Path:
@@ -113,12 +113,13 @@ def _fleet_numbers(hosts: list[dict[str, Any]], mode: str) -> dict[str, float]:
         release = max(wall(h) for h in hosts)
     else:
         release = wall(hosts[0]) + max((wall(h) for h in hosts[1:]), default=0.0)
-    return {"compile_cpu": compile_cpu, "total_cpu": total_cpu, "release_wall": release}
+    compiles = sum(1 for h in hosts if "warm" in h)
+    return {"compiles": compiles, "compile_cpu": compile_cpu, "total_cpu": total_cpu, "release_wall": release}
 
 
 def run(ctx: Context) -> dict[str, Any]:
     counts = COUNTS_QUICK if ctx.quick else COUNTS_FULL
-    rounds = ctx.repeats(2, 1)
+    rounds = ctx.repeats(3, 1)
     model = _model(ctx)
     ctx.log(f"classes: {rounds} round(s) of per-host and by-class releases on {', '.join(map(str, counts))} local hosts")
     samples: dict[str, dict[str, list[dict[str, Any]]]] = {}
@@ -147,6 +148,7 @@ def _analyse(samples: dict[str, Any], counts: tuple[int, ...], model: dict[str, 
                         role = "builder" if mode == "by-class" and index == 0 else ("host" if mode == "per-host" else "installer")
                         steps.setdefault(f"{role}.{step}", []).append(value["wall"])
             rows.setdefault(mode, {})[n] = {
+                "compiles": max(x["compiles"] for x in numbers),
                 "compile_cpu": summary([x["compile_cpu"] for x in numbers]),
                 "total_cpu": summary([x["total_cpu"] for x in numbers]),
                 "release_wall": summary([x["release_wall"] for x in numbers]),
@@ -160,6 +162,7 @@ def _median(stat: dict[str, Any]) -> float:
 
 
 def tables(result: dict[str, Any]) -> dict[str, str]:
+    result = result["measurements"]
     rows = result["rows"]
     body = []
     for n in result["counts"]:
@@ -167,6 +170,7 @@ def tables(result: dict[str, Any]) -> dict[str, str]:
         body.append(
             [
                 n,
+                f"{per['compiles']} / {cls['compiles']}",
                 f"{_median(per['compile_cpu']):.1f}",
                 f"{_median(cls['compile_cpu']):.1f}",
                 f"{_median(per['total_cpu']):.1f}",
@@ -178,6 +182,7 @@ def tables(result: dict[str, Any]) -> dict[str, str]:
     main = table(
         [
             "hosts",
+            "compiles, per-host / by class",
             "compile CPU-s, per-host",
             "compile CPU-s, by class",
             "all CPU-s, per-host",
@@ -199,15 +204,17 @@ def tables(result: dict[str, Any]) -> dict[str, str]:
 
 
 def targets(result: dict[str, Any]) -> list[dict[str, Any]]:
+    result = result["measurements"]
     rows = result["rows"]["by-class"]
     counts = result["counts"]
     first, last = rows[str(counts[0])], rows[str(counts[-1])]
     flat = _median(last["compile_cpu"]) / max(_median(first["compile_cpu"]), 1e-9)
+    once = all(rows[str(n)]["compiles"] == 1 for n in counts)
     return [
         {
             "what": f"compile CPU-seconds per release, {counts[-1]} hosts vs 1 (by class)",
-            "target": "flat (one compile per class)",
-            "result": f"{flat:.2f}x",
-            "met": flat <= 1.2,
+            "target": "flat: one compile per class at every size (CPU within 1.25x, the builder's run-to-run noise)",
+            "result": f"{flat:.2f}x; compiles per release: " + ", ".join(f"{rows[str(n)]['compiles']} at {n}" for n in counts),
+            "met": once and flat <= 1.25,
         },
     ]

@@ -22,7 +22,7 @@ own (labelled with the host, so one failing host does not stop the others and is
 6. **invalidate**, only then: blobs of versions the host no longer keeps, stale or foreign ones;
 7. **outcome**: what happened on this host.
 
-A host the inventory marks `lean = true` (and gives no `store`) is released in **one agent run** instead (`ovcache release`:
+A host the inventory marks `lean = true` is released in **one agent run** instead (`ovcache release`:
 the same steps except waiting for the server, in one process and one transport session), as two task
 instances: **release**, whose XCom keeps each step's status, summary and result, and **outcome**.
 A failed step fails the release task; its failure record and the host's outcome name the step. While
@@ -33,9 +33,9 @@ Hosts the inventory gives a **store** (a blob store directory they reach) compil
 per hardware class: the **plan** task asks each of them for its class (`ovcache devices`), and in
 each (store, class) one host, the **builder** (`builder = true`, else the first listed), is released
 in `on_builder` and puts what it compiled into the store; the others are released in `on_installer`,
-once every builder is done, and install that set instead of compiling (checked, published as a
-warm publishes, proven with a load from their cache); where a check fails the host compiles for
-itself and its line says why. Other hosts, and store hosts whose class could not be read, are
+once every builder is done (lean ones in `on_lean_installer`, one agent run each), and install
+that set instead of compiling (checked, published as a warm publishes, proven with a load from
+their cache); where a check fails the host compiles for itself and its line says why. Other hosts, and store hosts whose class could not be read, are
 released in `on_host` and compile for themselves.
 
 The **summary** task logs one line per host (a lean host's line also lists each step's status); if any failed, the run fails and its message names
@@ -109,7 +109,13 @@ LEAN_LABEL = (
     "{{ task.op_kwargs['target']['host'] }} · {{ task.op_kwargs['target']['model'] }} v{{ task.op_kwargs['target']['version'] }}"
 )
 # The plan's paths and the task group that releases each (the order the summary lists them in).
-GROUPS = {"per_step": "on_host", "builders": "on_builder", "installers": "on_installer", "lean": "on_lean_host"}
+GROUPS = {
+    "per_step": "on_host",
+    "builders": "on_builder",
+    "installers": "on_installer",
+    "lean_installers": "on_lean_installer",
+    "lean": "on_lean_host",
+}
 STEPS = [
     "wait_for_version",
     "check_devices",
@@ -178,7 +184,8 @@ def ovcache_release_warmup() -> None:
             from airflow_ovcache.fleet.runs import lean_outcome
 
             ti = get_current_context()["ti"]
-            return lean_outcome(ti, "on_lean_host.release", host=target["host"], model=target["model"], version=target["version"])
+            release = ti.task_id.replace(".outcome", ".release")  # on_lean_host or on_lean_installer
+            return lean_outcome(ti, release, host=target["host"], model=target["model"], version=target["version"])
 
         release(target=target) >> outcome(target=target)
 
@@ -318,7 +325,8 @@ def ovcache_release_warmup() -> None:
     # Installers start once every builder is done (a failed builder leaves its class to compile for itself).
     builders = on_host.override(group_id="on_builder").expand_kwargs(paths["builders"])
     installers = on_host.override(group_id="on_installer").expand_kwargs(paths["installers"])
-    builders >> installers >> done
+    lean_installers = on_lean_host.override(group_id="on_lean_installer").expand(target=paths["lean_installers"])
+    builders >> [installers, lean_installers] >> done
     on_lean_host.expand(target=paths["lean"]) >> done
 
 

@@ -318,6 +318,17 @@ def build_parser() -> argparse.ArgumentParser:
         help="seconds to wait for the version folder to appear (default 0: look once; long waits belong to a sensor)",
     )
     what.add_argument("--force", action="store_true", help="recompile even when the blob is up to date")
+    what.add_argument(
+        "--store",
+        help="a blob store (a directory that must exist): the warm step then puts what it compiled there, filed under "
+        "this host's hardware class (a builder); a failed put is a warning",
+    )
+    what.add_argument(
+        "--from-store",
+        action="store_true",
+        help="with --store: the warm step installs this host's class's set from the store instead of compiling "
+        "(checked, published, proven by a load); compiles where a check fails or the store cannot be reached",
+    )
 
     store_help = "the blob store: a directory (on a builder, or a shared mount) that must exist"
     p = command(

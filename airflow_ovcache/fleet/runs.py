@@ -102,26 +102,26 @@ def plan_release(
     """The release's task-group arguments, by path: step by step, builders, installers, lean.
 
     Hosts with a ``store`` are grouped by (store, hardware class), asked of each host now
-    (:mod:`.classes`); one host per group compiles and puts, the others install after it. A
-    lean host with a store is released step by step (one agent run does not wait for a builder),
-    and the log says so. Each list holds one entry per (host, release).
+    (:mod:`.classes`); one host per group compiles and puts (step by step, lean or not), the others
+    install after it (lean ones in one agent run each). A store host whose class cannot be read
+    compiles for itself on its own path. Each list holds one entry per (host, release).
 
     :param hosts: the run's hosts, in inventory order.
     :param releases: the run's (model, version) pairs.
     :param waits_for_served: the DAG waits for each host's server between verify and invalidate.
     :param probe: returns one host's class key; default, asked of its agent through its connection.
-    :return: ``{"per_step", "builders", "installers", "lean", "classes"}``; ``classes`` lists each
-        (store, class) with its builder and installers.
+    :return: ``{"per_step", "builders", "installers", "lean_installers", "lean", "classes"}``; ``classes``
+        lists each (store, class) with its builder and installers.
     """
     from .classes import hook_probe, plan_classes, probe_classes
 
     per_step, lean = lean_split(hosts, waits_for_served)
-    for host in [h for h in lean if h.store]:
-        log.info("host %s: lean and store are both set: released step by step, to install after its class's builder", host.name)
-    per_step = [h for h in hosts if h in per_step or (h in lean and h.store)]
-    lean = [h for h in lean if not h.store]
-    stored = [h for h in per_step if h.store]
-    plan = plan_classes(per_step, probe_classes(stored, probe or hook_probe))
+    # Hosts with a store are planned by class whether lean or not: a class's builder is released
+    # step by step (one host per class), its lean installers in one agent run each, after it.
+    lean_names = {h.name for h in lean}
+    plan = plan_classes(
+        [h for h in hosts if h in per_step or h.store], probe_classes([h for h in hosts if h.store], probe or hook_probe)
+    )
 
     def rows(group: list[FleetHost], **role: Any) -> list[dict[str, Any]]:
         return [
@@ -130,11 +130,13 @@ def plan_release(
             for r in releases
         ]
 
+    own = [h for h in plan.own if h.name not in lean_names]
     return {
-        "per_step": rows(plan.own),
+        "per_step": rows(own),
         "builders": rows(plan.builders, from_store=False),
-        "installers": rows(plan.installers, from_store=True),
-        "lean": rows(lean),
+        "installers": rows([h for h in plan.installers if h.name not in lean_names], from_store=True),
+        "lean_installers": rows([h for h in plan.installers if h.name in lean_names], from_store=True),
+        "lean": rows([h for h in lean if h in plan.own or not h.store]),
         "classes": [g.to_json() for g in plan.groups],
     }
 
@@ -190,6 +192,8 @@ def lean_release(ti: Any, target: Mapping[str, Any], wait: float = 0.0) -> dict[
             ovms_config=target.get("ovms_config"),
             ovms_path_map=target.get("ovms_path_map") or None,
             wait=wait,
+            store=target.get("store") or None,
+            from_store=bool(target.get("from_store")),
         )
     except Exception as exc:
         # The agent never answered (unreachable, not installed...): no step ran.
@@ -431,7 +435,9 @@ def release_summary(
 def _warm_words(warm: Mapping[str, Any]) -> str:
     """What the warm step did on one host, in the words of its role (compiled, or installed from the store)."""
     counts = warm.get("summary") or {}
-    if warm.get("role") == "installer":
+    # A lean host's warm step is the agent's own result: an install has ``installed`` counts, a fallback ``fallback`` items.
+    fell_back = any(i.get("fallback") for i in warm.get("items") or [])
+    if warm.get("role") == "installer" or "installed" in counts or fell_back:
         fallbacks = [i["fallback"] for i in warm.get("items") or [] if i.get("fallback")]
         words = (
             f"installed {counts.get('installed', 0)} from the store, compiled {counts.get('warmed', 0)} here, "

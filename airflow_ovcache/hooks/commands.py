@@ -492,6 +492,8 @@ class ReleaseRequest:
         ``ovms_config``'s version policies serve, else every version.
     :param wait: seconds the agent waits for the version folder (0: it looks once).
     :param force: rebuild the blobs even when they are up to date.
+    :param store: a blob store on the host: the warm step puts what it compiled there (a builder).
+    :param from_store: with ``store``, the warm step installs the host's class's set instead (an installer).
     """
 
     command: ClassVar[str] = "release"
@@ -515,6 +517,8 @@ class ReleaseRequest:
     retain: str | None = None
     wait: float = 0.0
     force: bool = False
+    store: str | None = None
+    from_store: bool = False
 
     def location(self, host: str) -> Location:
         """What the request is about (see :meth:`WarmRequest.location`).
@@ -565,6 +569,10 @@ def release_argv(request: ReleaseRequest) -> list[str]:
         args += ["--retain", request.retain]
     if request.wait:
         args += ["--wait", repr(_checked("wait", request.wait, values.parse_seconds))]
+    if request.from_store and not request.store:
+        raise RequestError("store", "from_store needs a store (the blob store to install from)")
+    if request.store:
+        args += ["--store", request.store, *(["--from-store"] if request.from_store else [])]
     return args
 
 

@@ -561,6 +561,8 @@ class OvcacheHook(BaseHook):
         ovms_path_map: Mapping[str, str] | None = None,
         wait: float = 0.0,
         force: bool = False,
+        store: str | None = None,
+        from_store: bool = False,
         timeout: float | None = None,
     ) -> ReleaseReport:
         """Release one model version on the host in one agent run (``ovcache release``).
@@ -598,6 +600,10 @@ class OvcacheHook(BaseHook):
         :param ovms_path_map: server path to agent path, for paths in that config; default the connection's.
         :param wait: seconds the agent waits for the version folder to appear (0: it looks once).
         :param force: rebuild the blobs even when they are up to date.
+        :param store: a blob store on the host (docs/fleet.md): the warm step puts what it compiled
+            there, filed under the host's hardware class, for the other hosts of the class.
+        :param from_store: with ``store``, the warm step installs the class's set instead of compiling
+            (falling back to a compile, item by item, where a check fails or the store is unreachable).
         :param timeout: seconds the agent may run; default the connection's ``command_timeout``.
         """
         cfg = self.config
@@ -624,6 +630,8 @@ class OvcacheHook(BaseHook):
             retain=retain or None,
             wait=wait,
             force=force,
+            store=store or None,
+            from_store=from_store,
         )
         return ReleaseReport.from_run(self.run_request(request, timeout=timeout))
 

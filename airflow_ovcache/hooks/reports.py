@@ -19,6 +19,7 @@ from typing import Any, TypeVar
 
 from ..core.text import printable
 from ..protocol import REPAIRABLE_STATUSES, EvidenceState, ReleaseStep, StepStatus, VerifyStatus, WarmStatus
+from ..protocol.codes import PutStatus
 from .envelope import AgentFailure, AgentRun, read_row
 
 _Item = TypeVar("_Item", bound="WarmItem")  # WarmItem.from_json builds the subclass it is called on
@@ -747,11 +748,39 @@ class ReleaseStepReport:
         }
 
 
+def _warm_step_xcom(sub: AgentRun, result: dict[str, Any]) -> dict[str, Any]:
+    """The warm step's XCom, in the shape the per-step warm task gives it for the same role.
+
+    With ``--from-store`` the step is an install (its result has a ``store``), or, when the store
+    could not be reached, a warm whose items say why they fell back; with ``--store`` alone a warm
+    with the builder's ``store_put``.
+    """
+    if "store" in result:
+        return {**InstallReport.from_run(sub).to_xcom(), "role": "installer"}
+    xcom = WarmReport.from_run(sub).to_xcom()
+    fallbacks = [item.get("fallback") for item in result.get("items") or []]
+    if any(fallbacks):
+        xcom["items"] = [{**item, "fallback": why} for item, why in zip(xcom["items"], fallbacks, strict=True)]
+        xcom["role"] = "installer"
+    put = result.get("store_put")
+    if isinstance(put, dict):
+        items = [i for i in put.get("items") or [] if isinstance(i, dict)]
+        problems = list(put.get("problems") or []) + [
+            f"host {sub.host}, model {i.get('model')}, version {i.get('version')}, device {i.get('device')}: not stored: "
+            f"{i.get('reason')}"
+            for i in items
+            if i.get("status") != PutStatus.STORED
+        ]
+        xcom["store_put"] = {"store": put.get("store"), "items": items, "problems": problems}
+        xcom["role"] = "builder"
+    return xcom
+
+
 def _step_xcom(run: AgentRun, step: str, result: dict[str, Any]) -> dict[str, Any]:
     """A step's result as the report of the command of the same name gives it to XCom."""
     sub = AgentRun(step, run.host, run.ok, run.exit_code, run.agent_version, run.schema_version, 0.0, result)
     if step == ReleaseStep.WARM:
-        return WarmReport.from_run(sub).to_xcom()
+        return _warm_step_xcom(sub, result)
     if step == ReleaseStep.VERIFY:
         return VerifyReport.from_run(sub).to_xcom()
     if step == ReleaseStep.INVALIDATE:

@@ -316,7 +316,10 @@ RELEASE_STEP = _object(
     allOf=[
         {
             "if": {"properties": {"step": {"const": step.value}, "result": {"type": "object"}}},
-            "then": {"properties": {"result": _ref(name)}},
+            # The warm step of a release --from-store is an install (shape ``install``).
+            "then": {
+                "properties": {"result": {"anyOf": [_ref(name), _ref("install")]} if step == ReleaseStep.WARM else _ref(name)}
+            },
         }
         for step, name in _STEP_RESULTS.items()
     ],

@@ -137,6 +137,52 @@ def test_a_failed_builder_leaves_its_class_to_compile_and_only_the_builder_fails
     assert broken.read_text() == "not a directory"
 
 
+def test_an_unreachable_store_costs_the_savings_not_the_release(example_dags: Path, hosts: Any, tmp_path: Path) -> None:
+    """The store's mount is gone: the builder's put is a warning, the installers compile, every host is released."""
+    caches = hosts(["h1", "h2"])
+    (tmp_path / "store").rmdir()
+    result = run_dag(load_dag("ovcache_release_warmup", "release_warmup"), conf={"model": "mlp", "version": 1})
+
+    assert result.state == "success", [(t.task_id, t.map_index, t.state) for t in result.tasks if t.state != "success"]
+    builder = result.mapped("on_builder.warm")[0].xcom
+    assert builder["store_put"]["items"] == [] and "store" in builder["store_put"]["problems"][0]
+    (installer,) = [t.xcom for t in result.mapped("on_installer.warm")]
+    (item,) = installer["items"]
+    assert (installer["role"], item["status"]) == ("installer", "warmed")
+    assert item["fallback"].startswith("host h2") and "compiled here instead" in item["fallback"]
+    assert {h: _versions(c) for h, c in caches.items()} == {"h1": [("mlp", 1)], "h2": [("mlp", 1)]}
+    text, failures = release_summary(result.task("summary").xcom["outcomes"], _plan_classes(result))
+    assert not failures
+    (class_line,) = [line for line in text.splitlines() if line.startswith("class ")]
+    assert "compiled after a fallback on h2" in class_line and "0 compile(s) saved" in class_line
+    (h1_line,) = [line for line in text.splitlines() if line.startswith("host h1")]
+    assert "stored 0 in the store (not stored: " in h1_line
+
+
+def test_lean_installers_install_in_one_agent_run_after_their_builder(example_dags: Path, hosts: Any) -> None:
+    """Lean hosts with a store: the class's builder is released step by step, the others in two task instances each."""
+    caches = hosts(["h1", "h2", "h3"], h1={"lean": True}, h2={"lean": True})
+    result = run_dag(load_dag("ovcache_release_warmup", "release_warmup"), conf={"model": "mlp", "version": 2})
+    assert result.state == "success", [(t.task_id, t.map_index, t.state) for t in result.tasks if t.state != "success"]
+
+    assert _statuses(result, "on_builder") == {"h1": ["warmed"]}  # lean, but its class's builder
+    assert _statuses(result, "on_installer") == {"h3": ["installed"]}
+    (release,) = result.mapped("on_lean_installer.release")
+    assert release.label == "h2 · mlp v2"
+    warm = release.xcom["steps"]["warm"]
+    assert warm["status"] == "ok", warm
+    assert [i["status"] for i in warm["result"]["items"]] == ["installed"] and warm["result"]["role"] == "installer"
+    per_host = [t.label.split(" · ")[0] for t in result.tasks if t.map_index >= 0 and t.label]
+    assert per_host.count("h2") == 2
+    assert {h: _versions(c) for h, c in caches.items()} == dict.fromkeys(caches, [("mlp", 2)])
+    text, failures = release_summary(result.task("summary").xcom["outcomes"], _plan_classes(result))
+    assert not failures
+    (h2_line,) = [line for line in text.splitlines() if line.startswith("host h2")]
+    assert "installed 1 from the store" in h2_line and "[one agent run: " in h2_line
+    (class_line,) = [line for line in text.splitlines() if line.startswith("class ")]
+    assert "installed on h2, h3" in class_line and "2 compile(s) saved" in class_line
+
+
 # -- planning, without Airflow -------------------------------------------------------------------
 
 

@@ -22,6 +22,22 @@ def run(args: argparse.Namespace, env: Envelope) -> ExitCode:
     :return: :attr:`ExitCode.ERROR` if any item failed, else :attr:`ExitCode.OK` (a fallback compile is not a failure:
         the item says why it fell back).
     """
+    env.result, code = install_result(args)
+    if not args.json:
+        for r in env.result["items"]:
+            print(
+                printable(f"{r['model']}@{r['version']} {r['device']} {r.get('class_key') or '-'}: {r['status']}: {r['reason']}")
+            )
+    return code
+
+
+def install_result(args: argparse.Namespace) -> tuple[dict[str, Any], ExitCode]:
+    """The install's result and exit code (shared by ``install`` and the warm step of ``release --from-store``).
+
+    :param args: a parsed command line with the ``install`` flags (warm's selection and compile flags, ``store``).
+    :return: the result (shape ``install``) and :attr:`ExitCode.ERROR` if any item failed, else :attr:`ExitCode.OK`.
+    :raises StoreError: the store cannot be reached; nothing was fetched or compiled.
+    """
     from ...core.blobstore import open_store
     from ...core.install import Installer, InstallResult
     from ...core.warm import WarmResult
@@ -47,7 +63,7 @@ def run(args: argparse.Namespace, env: Envelope) -> ExitCode:
     finally:
         installer.close()
     summary = {status.value: sum(1 for r in results if r.status == status) for status in InstallStatus}
-    env.result = {
+    answer = {
         "cache_dir": str(cache.root),
         "repository": str(plan.repository.root),
         "store": store.description,
@@ -58,7 +74,4 @@ def run(args: argparse.Namespace, env: Envelope) -> ExitCode:
     for r in results:
         if r.status == InstallStatus.FAILED:
             print(printable(f"ovcache: error: {r.reason}"), file=sys.stderr)
-    if not args.json:
-        for r in results:
-            print(printable(f"{r.model}@{r.version} {r.device} {r.class_key or '-'}: {r.status}: {r.reason}"))
-    return ExitCode.ERROR if summary[InstallStatus.FAILED] else ExitCode.OK
+    return answer, ExitCode.ERROR if summary[InstallStatus.FAILED] else ExitCode.OK

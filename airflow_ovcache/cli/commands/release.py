@@ -11,7 +11,9 @@ from __future__ import annotations
 import argparse
 import os
 import sys
+from typing import Any
 
+from ...core.errors import UsageError
 from ...core.text import printable
 from ...protocol import ExitCode, ReleaseStep, StepStatus
 from ...protocol.location import Location
@@ -22,6 +24,46 @@ from .common import progress_printer
 def _step_args(args: argparse.Namespace, **flags: object) -> argparse.Namespace:
     """The release's command line as one step's command would have parsed it, with that step's own flags."""
     return argparse.Namespace(**{**vars(args), **flags})
+
+
+def warm_step(args: argparse.Namespace, warm_args: argparse.Namespace) -> tuple[dict[str, Any], ExitCode]:
+    """The release's warm step: a warm; with ``--store``, then a put (a builder); with ``--from-store``, an install.
+
+    A builder's put that fails is a warning in the result (``store_put``), not a failed step: this
+    host's cache is warm, and the class's other hosts compile for themselves. An installer whose
+    store cannot be reached compiles here, and each item's ``fallback`` says why, as an install
+    does for a set that fails a check: the release is not held up by a lost mount.
+
+    :param args: the parsed ``release`` command line.
+    :param warm_args: the warm step's own command line (what ``warm`` would be given).
+    :return: the step's result (shape ``warm``, or ``install`` with ``--from-store``) and exit code.
+    """
+    from ...core.blobstore import StoreError
+    from .install import install_result
+    from .store_put import store_put_result
+    from .warm import warm_result
+
+    if args.store and args.from_store:
+        try:
+            return install_result(_step_args(warm_args, store=args.store))
+        except StoreError as exc:
+            fallback = f"{exc.message}: compiled here instead"
+            print(printable(f"ovcache: warning: {fallback}"), file=sys.stderr)
+        result, code = warm_result(warm_args)
+        result["items"] = [{**item, "fallback": fallback} for item in result["items"]]
+        return result, code
+    result, code = warm_result(warm_args)
+    if args.store and code == ExitCode.OK:
+        put_args = _step_args(args, model=args.model, version_number=args.version_number, device=None)
+        try:
+            result["store_put"], _ = store_put_result(put_args)
+        except StoreError as exc:
+            print(
+                printable(f"ovcache: warning: {exc.message} (the other hosts of this class compile for themselves)"),
+                file=sys.stderr,
+            )
+            result["store_put"] = {"store": args.store, "items": [], "problems": [exc.message]}
+    return result, code
 
 
 def run(args: argparse.Namespace, env: Envelope) -> ExitCode:
@@ -35,9 +77,10 @@ def run(args: argparse.Namespace, env: Envelope) -> ExitCode:
     from .devices import devices_result
     from .invalidate import invalidate_result
     from .verify import verify_result
-    from .warm import warm_result
 
     model, version = args.model, args.version_number
+    if args.from_store and not args.store:
+        raise UsageError("--from-store needs --store (the blob store to install from)", hint="add --store DIR")
     devices = args.devices or ["CPU"]
     warm_args = _step_args(
         args,
@@ -69,7 +112,7 @@ def run(args: argparse.Namespace, env: Envelope) -> ExitCode:
     steps = [
         (ReleaseStep.VERSION, lambda: wait_for_version(args.repository, model, version, args.wait)),
         (ReleaseStep.DEVICES, lambda: devices_result(devices, known_cache)),
-        (ReleaseStep.WARM, lambda: warm_result(warm_args)),
+        (ReleaseStep.WARM, lambda: warm_step(args, warm_args)),
         (ReleaseStep.VERIFY, lambda: verify_result(verify_args)),
         (ReleaseStep.INVALIDATE, lambda: invalidate_result(invalidate_args)),
     ]

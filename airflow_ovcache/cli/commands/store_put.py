@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import sys
+from typing import Any
 
 from ...core.text import printable
 from ...protocol import ExitCode
@@ -19,6 +20,24 @@ def run(args: argparse.Namespace, env: Envelope) -> ExitCode:
     :param env: the envelope the result goes into.
     :return: :attr:`ExitCode.ERROR` if any entry was not stored (or none was selected), else :attr:`ExitCode.OK`.
     """
+    env.result, code = store_put_result(args)
+    if not args.json:
+        for r in env.result["items"]:
+            print(
+                printable(f"{r['model']}@{r['version']} {r['device']} {r.get('class_key') or '-'}: {r['status']}: {r['reason']}")
+            )
+    return code
+
+
+def store_put_result(args: argparse.Namespace) -> tuple[dict[str, Any], ExitCode]:
+    """The put's result and exit code (shared by ``store-put`` and the warm step of ``release --store``).
+
+    :param args: a parsed command line with ``cache_dir``, ``store`` and the ``model``, ``version_number``
+        and ``device`` selection.
+    :return: the result (shape ``store_put``) and :attr:`ExitCode.ERROR` if an entry was not stored
+        (or none was selected), else :attr:`ExitCode.OK`.
+    :raises StoreError: the store cannot be reached or written.
+    """
     from ...core.blobstore import open_store
     from ...core.install import put_entries
 
@@ -27,7 +46,7 @@ def run(args: argparse.Namespace, env: Envelope) -> ExitCode:
     entries = cache.read_manifest().select(args.model, args.version_number, args.device)
     results = put_entries(cache, store, entries)
     summary = {status.value: sum(1 for r in results if r.status == status) for status in PutStatus}
-    env.result = {
+    result = {
         "cache_dir": str(cache.root),
         "store": store.description,
         "items": [r.to_json() for r in results],
@@ -39,7 +58,4 @@ def run(args: argparse.Namespace, env: Envelope) -> ExitCode:
             print(f"ovcache: error: {r.reason}", file=sys.stderr)
     if not entries:
         print(f"ovcache: error: no managed entry in {cache.root} matches (warm it first)", file=sys.stderr)
-    if not args.json:
-        for r in results:
-            print(printable(f"{r.model}@{r.version} {r.device} {r.class_key or '-'}: {r.status}: {r.reason}"))
-    return ExitCode.ERROR if summary[PutStatus.FAILED] or not entries else ExitCode.OK
+    return result, ExitCode.ERROR if summary[PutStatus.FAILED] or not entries else ExitCode.OK

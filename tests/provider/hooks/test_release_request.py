@@ -37,6 +37,8 @@ def test_release_minimal() -> None:
         ({"force": True}, ["--force"]),
         ({"retain": "latest:2"}, ["--retain", "latest:2"]),
         ({"wait": 30}, ["--wait", "30.0"]),
+        ({"store": "/mnt/store"}, ["--store", "/mnt/store"]),
+        ({"store": "/mnt/store", "from_store": True}, ["--store", "/mnt/store", "--from-store"]),
     ],
 )
 def test_release_flags(fields: dict[str, object], extra: list[str]) -> None:
@@ -97,3 +99,10 @@ def test_release_refusals_name_the_argument(fields: dict[str, object], argument:
 def test_release_location_names_the_model_version_and_devices() -> None:
     assert _request(devices=("CPU", "GPU")).location("h1") == Location("h1", "mlp", "3", "CPU, GPU")
     assert _request().location("h1").device == "CPU"
+
+
+def test_installing_from_a_store_needs_the_store() -> None:
+    with pytest.raises(RequestError, match="from_store needs a store"):
+        release_argv(_request(from_store=True))
+    parsed = build_parser().parse_args(["release", *release_argv(_request(store="/s", from_store=True))])
+    assert (parsed.store, parsed.from_store) == ("/s", True)
