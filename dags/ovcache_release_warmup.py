@@ -206,6 +206,7 @@ def ovcache_release_warmup() -> None:
         ovms_path_map: dict,
         store: str | None,
         from_store: bool,
+        relay_from: dict | None,
         model: str,
         version: int,
     ) -> None:
@@ -251,6 +252,7 @@ def ovcache_release_warmup() -> None:
             confirm=True,
             store=store,
             from_store=from_store,
+            relay_from=relay_from,
             outlets=[HOST_CACHES],
             **where,
         )

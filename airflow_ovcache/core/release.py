@@ -174,7 +174,14 @@ def _devices_summary(result: dict[str, Any], code: ExitCode) -> str:
 
 def _warm_summary(result: dict[str, Any], code: ExitCode) -> str:
     counts = result.get("summary") or {}
-    text = ", ".join(f"{counts.get(k, 0)} {k}" for k in ("warmed", "unchanged", "skipped", "failed"))
+    # An install (release --from-store) counts what it installed and what it compiled after a fallback.
+    kinds = (
+        ("installed", "warmed", "unchanged", "failed") if "installed" in counts else ("warmed", "unchanged", "skipped", "failed")
+    )
+    text = ", ".join(f"{counts.get(k, 0)} {k}" for k in kinds)
+    fell_back = sum(1 for i in result.get("items") or [] if i.get("fallback"))
+    if fell_back:
+        text += f" ({fell_back} compiled here after a fallback)"
     failed = [i for i in result.get("items") or [] if i.get("status") == "failed"]
     if failed:
         text += ": " + "; ".join(one_line(str(i.get("reason") or "failed")) for i in failed)

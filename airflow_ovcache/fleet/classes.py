@@ -29,6 +29,8 @@ log = logging.getLogger(__name__)
 # How many hosts are asked for their class at once (each is one short agent run).
 PROBE_WORKERS = 16
 
+# The group's store when each host keeps its own and sets are relayed (inventory ``store_relay``).
+RELAYED = "relayed between hosts"
 #: A host's role in a release, as its outcome and the summary name it.
 BUILDER = "builder"
 INSTALLER = "installer"
@@ -146,7 +148,8 @@ def plan_classes(hosts: Iterable[FleetHost], classes: Mapping[str, HostClass]) -
             log.warning("host %s: hardware class not known (%s): it compiles for itself", host.name, why)
             plan.own.append(host)
             continue
-        members.setdefault((host.store, found.key), []).append(host)
+        # Relayed stores are one per host: the class's hosts share the builder's through the worker.
+        members.setdefault((RELAYED if host.store_relay else host.store, found.key), []).append(host)
     for (store, key), group in members.items():
         marked = [h for h in group if h.builder]
         builder = (marked or group)[0]

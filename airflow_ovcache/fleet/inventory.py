@@ -70,6 +70,7 @@ _KNOWN = {
     "lean",
     "store",
     "builder",
+    "store_relay",
 }
 
 
@@ -96,6 +97,8 @@ class FleetHost:
     :param store: a blob store the host reaches (a directory there, absolute): hosts of one hardware
         class sharing it compile a release once and install it everywhere else.
     :param builder: with ``store``, prefer this host to compile for its class.
+    :param store_relay: ``store`` is a directory on each host rather than one shared mount: the
+        worker copies a class's sets from its builder's store into each installer's.
     """
 
     name: str
@@ -121,6 +124,7 @@ class FleetHost:
     # Compile once per hardware class and install elsewhere (docs/fleet.md, "The blob store and installs").
     store: str | None = None
     builder: bool = False
+    store_relay: bool = False
 
     def to_json(self) -> dict[str, Any]:
         """The host as plain JSON (lists, not tuples), for XCom and task arguments."""
@@ -267,15 +271,16 @@ def _host(name: str, merged: dict[str, Any], defaults: dict[str, Any], raw: dict
             "ovms_path_map", 'must be a table of absolute server path = absolute agent path, e.g. {"/models" = "/srv/models"}'
         )
     flags = {}
-    for key in ("lean", "builder"):
+    for key in ("lean", "builder", "store_relay"):
         flags[key] = merged.get(key, False)
         if not isinstance(flags[key], bool):
             raise fail(key, f"must be true or false, not {flags[key]!r}")
     store = text("store")
     if store and not store.startswith("/"):
         raise fail("store", "must be an absolute path on the host (the blob store directory as the host reaches it)")
-    if flags["builder"] and not store:
-        raise fail("builder", "needs a store (set store on the host or in [defaults])")
+    for key in ("builder", "store_relay"):
+        if flags[key] and not store:
+            raise fail(key, "needs a store (set store on the host or in [defaults])")
     # A host whose server is OVMS keeps what its config.json's version policies serve, unless told otherwise.
     retain = text("retain", "" if text("ovms_config") else "latest:2") or ""
     try:
@@ -304,4 +309,5 @@ def _host(name: str, merged: dict[str, Any], defaults: dict[str, Any], raw: dict
         lean=flags["lean"],
         store=store,
         builder=flags["builder"],
+        store_relay=flags["store_relay"],
     )

@@ -89,6 +89,7 @@ def host_kwargs(host: FleetHost, **extra: Any) -> dict[str, Any]:
         # Compiles for itself unless the release plan makes it its class's builder or an installer.
         "store": None,
         "from_store": False,
+        "relay_from": None,
         **extra,
     }
 
@@ -131,11 +132,22 @@ def plan_release(
         ]
 
     own = [h for h in plan.own if h.name not in lean_names]
+    by_name = {h.name: h for h in hosts}
+    relay: dict[str, dict[str, Any]] = {}
+    for group in plan.groups:
+        builder = by_name[group.builder]
+        for name in group.installers:
+            if by_name[name].store_relay:
+                relay[name] = {"conn_id": builder.conn_id, "host": builder.name, "store": builder.store, "class": group.key}
+
+    def installing(group: list[FleetHost]) -> list[dict[str, Any]]:
+        return [{**row, "relay_from": relay.get(row["host"])} for row in rows(group, from_store=True)]
+
     return {
         "per_step": rows(own),
         "builders": rows(plan.builders, from_store=False),
-        "installers": rows([h for h in plan.installers if h.name not in lean_names], from_store=True),
-        "lean_installers": rows([h for h in plan.installers if h.name in lean_names], from_store=True),
+        "installers": installing([h for h in plan.installers if h.name not in lean_names]),
+        "lean_installers": installing([h for h in plan.installers if h.name in lean_names]),
         "lean": rows([h for h in lean if h in plan.own or not h.store]),
         "classes": [g.to_json() for g in plan.groups],
     }
@@ -178,6 +190,13 @@ def lean_release(ti: Any, target: Mapping[str, Any], wait: float = 0.0) -> dict[
 
     host = str(target["host"])
     hook = OvcacheHook(str(target["conn_id"]), host_name=host, cache_dir=target["cache_dir"], repository=target["repository"])
+    relayed = None
+    if target.get("relay_from") and target.get("store") and target.get("from_store"):
+        from ..hooks.store_relay import relay_release
+
+        relayed = relay_release(
+            hook, dict(target["relay_from"]), str(target["store"]), [str(target["model"])], [int(target["version"])], log
+        )
     try:
         report = hook.release(
             model=str(target["model"]),
@@ -200,6 +219,8 @@ def lean_release(ti: Any, target: Mapping[str, Any], wait: float = 0.0) -> dict[
         push_failure(ti, LEAN_TASK_STEP, exc, log)
         raise
     xcom = report.to_xcom()
+    if relayed is not None:
+        xcom["relayed"] = relayed
     for step in report.steps:
         (log.error if step.failed else log.info)("host %s: step %s: %s: %s", report.host, step.step, step.status, step.summary)
     failed = report.failed_step

@@ -163,6 +163,10 @@ class OvcacheHook(BaseHook):
                 self._transport = LocalTransport(cfg.agent_command)
         return self._transport
 
+    def files(self) -> Any:
+        """The host's files (:class:`~.store_relay.HostFiles`), to relay blob-store sets between hosts."""
+        return self.get_conn().files(self.target())
+
     @property
     def host(self) -> str:
         """The host's name as failures report it before the agent has answered."""

@@ -14,7 +14,7 @@ import signal
 from collections import deque
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
-from typing import Protocol
+from typing import Any, Protocol
 
 from ..protocol.location import Location
 
@@ -76,6 +76,13 @@ class Transport(Protocol):
         """The host's address as the transport knows it before any run (SSH: the connection's host), or ``None``.
 
         :param target: what a failure to read the transport's own connection is about.
+        """
+        ...
+
+    def files(self, target: Location) -> Any:
+        """The host's files, for moving blob-store sets (:mod:`.store_relay`): SFTP over SSH, plain files locally.
+
+        :param target: what a failure to connect is about.
         """
         ...
 

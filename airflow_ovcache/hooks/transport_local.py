@@ -63,6 +63,15 @@ class LocalTransport:
         """
         return None
 
+    def files(self, target: Location) -> Any:
+        """The worker's own files: a local host is the worker.
+
+        :param target: unused; the protocol's signature.
+        """
+        from .store_relay import LocalFiles
+
+        return LocalFiles()
+
     # -- sync ---------------------------------------------------------------------------------
     @trace.traced("local.run")
     def run(

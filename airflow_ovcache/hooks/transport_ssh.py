@@ -200,6 +200,15 @@ class SSHTransport:
         host = self.ssh_hook(target).remote_host
         return str(host) if host else None
 
+    def files(self, target: Location) -> Any:
+        """The host's files over SFTP, on a session opened (with the same retries) as for an agent run.
+
+        :param target: what a failure to connect is about.
+        """
+        from .store_relay import SftpFiles
+
+        return SftpFiles(self._connect(target).open_sftp())
+
     # -- connect ------------------------------------------------------------------------------
     @trace.traced("ssh.connect")
     def _connect(self, target: Location) -> Any:

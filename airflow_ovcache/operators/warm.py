@@ -85,6 +85,11 @@ class OvcacheWarmOperator(OvcacheBaseOperator):
     :param from_store: with ``store``, install instead of compiling: each item is fetched from the store
         for this host's class, checked, published and proven with a load from cache; an item whose set
         is missing or fails a check is compiled here, and the item's ``fallback`` says why. (templated)
+    :param relay_from: with ``from_store``, for stores kept on each host (inventory ``store_relay``):
+        ``{"conn_id", "host", "store", "class"}`` of the class's builder. Before the install, the
+        builder's sets of the release for that class are copied from its store into this host's
+        ``store`` over the two hosts' connections (:mod:`~airflow_ovcache.hooks.store_relay`); a relay
+        that fails is a warning, and the install then falls back to compiling. (templated)
     :param command_timeout: seconds the agent may run; default the connection's.
     :param kwargs: to :class:`.OvcacheBaseOperator` (``host_name``, ``encryption_key_conn_id``) and BaseOperator (``task_id``...).
     """
@@ -112,6 +117,7 @@ class OvcacheWarmOperator(OvcacheBaseOperator):
         "ovms_path_map",
         "store",
         "from_store",
+        "relay_from",
     )
     template_fields_renderers = {"properties": "json"}
     ui_color = "#b9dcf5"
@@ -141,6 +147,7 @@ class OvcacheWarmOperator(OvcacheBaseOperator):
         ovms_path_map: dict[str, str] | str | None = None,
         store: str | None = None,
         from_store: bool | str = False,
+        relay_from: dict[str, Any] | None = None,
         **kwargs: Any,
     ) -> None:
         super().__init__(**kwargs)
@@ -148,6 +155,7 @@ class OvcacheWarmOperator(OvcacheBaseOperator):
             raise ValueError(f"store must be an absolute path on the host, not {store!r}")
         self.store = store
         self.from_store = from_store
+        self.relay_from = relay_from
         check_choice("profile", profile, ("openvino", "python", None))
         self.profile = profile
         self.loader = loader
@@ -228,7 +236,9 @@ class OvcacheWarmOperator(OvcacheBaseOperator):
         }
         store = self.store or None
         fallback = None
+        relayed = None
         if store and as_flag(self.from_store, "from_store"):
+            relayed = self._relay(store, models, numbers) if self.relay_from else None
             try:
                 install = self.hook.install(store=store, **selection)
             except AgentCommandError as exc:
@@ -242,7 +252,7 @@ class OvcacheWarmOperator(OvcacheBaseOperator):
                 self._log_install(install)
                 self._emit_cache_assets(context, install)
                 self._fail_on(install.failed, len(install.items), install.host)
-                return {**install.to_xcom(), "role": "installer"}
+                return {**install.to_xcom(), "role": "installer", **({"relayed": relayed} if relayed else {})}
         report = self.hook.warm(**selection, no_cache_device=self.no_cache_device, confirm=self.confirm, force=self.force)
         self._log_summary(report)
         self._emit_cache_assets(context, report)
@@ -254,8 +264,14 @@ class OvcacheWarmOperator(OvcacheBaseOperator):
             xcom["items"] = [{**item, "fallback": fallback} for item in xcom["items"]]
             counts = xcom["summary"]
             xcom["summary"] = {"installed": 0, "warmed": counts.get("warmed", 0), "unchanged": counts.get("unchanged", 0)}
-            return {**xcom, "store": store, "role": "installer"}
+            return {**xcom, "store": store, "role": "installer", **({"relayed": relayed} if relayed else {})}
         return {**report.to_xcom(), "store": store, "role": "builder", "store_put": self._put(report, store)}
+
+    def _relay(self, store: str, models: list[str] | None, numbers: list[int] | None) -> dict[str, Any]:
+        """Copy the builder's sets of the release into this host's store (see :func:`~.store_relay.relay_release`)."""
+        from ..hooks.store_relay import relay_release
+
+        return relay_release(self.hook, dict(self.relay_from or {}), store, models or [], numbers or [], self.log)
 
     def _fail_on(self, failed: Sequence[WarmItem], total: int, host: str) -> None:
         if not failed:

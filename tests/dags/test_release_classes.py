@@ -183,6 +183,42 @@ def test_lean_installers_install_in_one_agent_run_after_their_builder(example_da
     assert "installed on h2, h3" in class_line and "2 compile(s) saved" in class_line
 
 
+def test_stores_kept_on_each_host_are_relayed_from_the_builder_through_the_worker(
+    example_dags: Path, hosts: Any, tmp_path: Path
+) -> None:
+    """``store_relay``: each host has its own store; the class's sets move from the builder's into each installer's."""
+    stores = {name: tmp_path / name / "store" for name in ("h1", "h2", "h3", "h4")}
+    for name in ("h1", "h2", "h3"):
+        stores[name].mkdir(parents=True)
+    per_host = {name: {"store": str(path), "store_relay": True} for name, path in stores.items()}
+    per_host["h3"]["lean"] = True
+    caches = hosts(["h1", "h2", "h3", "h4"], **per_host)  # h4's store folder does not exist
+    result = run_dag(load_dag("ovcache_release_warmup", "release_warmup"), conf={"model": "mlp", "version": 2})
+    assert result.state == "success", [(t.task_id, t.map_index, t.state) for t in result.tasks if t.state != "success"]
+
+    (group,) = result.task("plan").xcom["classes"]
+    assert (group["builder"], group["installers"], group["store"]) == ("h1", ["h2", "h3", "h4"], "relayed between hosts")
+    installers = {t.xcom["host"]: t.xcom for t in result.mapped("on_installer.warm")}
+    assert [i["status"] for i in installers["h2"]["items"]] == ["installed"]
+    relayed = installers["h2"]["relayed"]
+    assert relayed["from"] == "h1" and len(relayed["sets"]) == 1 and len(relayed["objects"]) == 1 and not relayed["problems"]
+    (obj,) = relayed["objects"]
+    assert (stores["h2"] / "objects" / obj[:2] / f"{obj}.set").stat().st_size == relayed["bytes"] - _ref_bytes(stores["h2"])
+    assert not list((stores["h2"] / "tmp").iterdir())  # every temp name was renamed into place
+    (lean,) = result.mapped("on_lean_installer.release")
+    assert [i["status"] for i in lean.xcom["steps"]["warm"]["result"]["items"]] == ["installed"]
+    assert lean.xcom["relayed"]["objects"] == [obj]
+    # h4: no store folder: the relay is a warning, the install cannot reach its store, the host compiles.
+    (h4_item,) = installers["h4"]["items"]
+    assert h4_item["status"] == "warmed" and "compiled here instead" in h4_item["fallback"]
+    assert "does not exist on the installing host" in installers["h4"]["relayed"]["problems"][0]
+    assert {h: _versions(c) for h, c in caches.items()} == dict.fromkeys(caches, [("mlp", 2)])
+
+
+def _ref_bytes(store: Path) -> int:
+    return sum(p.stat().st_size for p in (store / "sets").rglob("*.json"))
+
+
 # -- planning, without Airflow -------------------------------------------------------------------
 
 

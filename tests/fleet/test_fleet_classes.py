@@ -104,3 +104,44 @@ def test_a_release_compiles_once_per_runtime_class_and_every_host_loads_from_its
         version, loaded = _serve(host, pythons[host.name], model)
         assert loaded, f"{host.name} ({version}) did not load from its cache"
     assert _serve(h3, second_python, model)[0].startswith(SECOND_OPENVINO)
+
+
+def test_stores_kept_on_each_host_are_relayed_over_sftp_on_the_hosts_own_ssh_connections(
+    example_dags: Path,  # noqa: F811
+    make_fleet: Callable[..., Fleet],
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """No shared mount: each host has its own store folder; the worker copies the builder's set into the others'."""
+    fleet = make_fleet(3)
+    repository = tmp_path / "shared-models"
+    model = build_ir(repository / "mlp" / "1" / "model.xml", size_mb=2.0, seed=8)
+    lines = ["[defaults]", 'devices = ["CPU"]', 'retain = "latest:1"', f'repository = "{repository}"', "store_relay = true"]
+    lines += ['properties = { PERFORMANCE_HINT = "LATENCY" }']
+    for host in fleet:
+        (host.root / "store").mkdir(parents=True)
+        lines += ["", "[[hosts]]", f'name = "{host.name}"', f'conn_id = "{host.conn_id}"', f'cache_dir = "{host.cache_dir}"']
+        lines += [f'store = "{host.root / "store"}"']
+    inventory = tmp_path / "fleet.toml"
+    inventory.write_text("\n".join(lines) + "\n")
+    monkeypatch.setenv("OVCACHE_INVENTORY", str(inventory))
+    monkeypatch.setenv("OVCACHE_RELEASE_MODELS", "mlp")
+    monkeypatch.setenv("OVCACHE_WAIT_FOR_VERSION_SECONDS", "10")
+    monkeypatch.setenv("OVCACHE_REPORT_DIR", str(tmp_path / "reports"))
+
+    result = run_dag(load_dag("ovcache_release_warmup", "release_warmup"), conf={"model": "mlp", "version": 1})
+    assert result.state == "success", [(t.task_id, t.map_index, t.state) for t in result.tasks if t.state != "success"]
+
+    compiled = {t.xcom["host"]: [i["status"] for i in t.xcom["items"]] for t in result.mapped("on_builder.warm")}
+    assert compiled == {"h1": ["warmed"]}
+    for task in result.mapped("on_installer.warm"):
+        assert [i["status"] for i in task.xcom["items"]] == ["installed"], task.xcom
+        relayed = task.xcom["relayed"]
+        assert relayed["from"] == "h1" and len(relayed["objects"]) == 1 and not relayed["problems"], relayed
+        (name,) = relayed["objects"]
+        host = fleet[task.xcom["host"]]
+        copied = host.root / "store" / "objects" / name[:2] / f"{name}.set"
+        original = fleet["h1"].root / "store" / "objects" / name[:2] / f"{name}.set"
+        assert copied.read_bytes() == original.read_bytes()
+    for host in fleet:
+        assert _serve(host, Path(sys.executable), model)[1], f"{host.name} did not load from its cache"

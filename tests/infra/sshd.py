@@ -134,6 +134,8 @@ class SshServer:
             "LogLevel": "VERBOSE",
             "MaxStartups": "64:30:128",
             "MaxSessions": "64",
+            # As on a stock host (Debian's sshd_config has it): the relayed blob store copies over SFTP.
+            "Subsystem": "sftp internal-sftp",
             **self.extra_config,
         }
         return "".join(f"{key} {value}\n" for key, value in settings.items())

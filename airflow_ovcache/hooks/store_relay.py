@@ -1,0 +1,425 @@
+"""The relayed blob store: sets move from the builder's store to an installer's over the hosts' own connections.
+
+A fleet without a shared mount keeps a store directory on each host (the inventory's ``store``,
+with ``store_relay = true``). After the builder of a class has put a release, the Airflow worker
+copies that class's sets of the release from the builder's store into each installer's, reading
+over the builder's connection and writing over the installer's (SFTP on the SSH sessions the hook
+already opens; plain files for a local connection). The bytes pass through the worker in 1 MiB
+pieces, never whole in memory.
+
+What is copied is the directory store's own layout (:class:`~airflow_ovcache.core.blobstore.DirectoryStore`):
+each ``sets/<model>/<version>/<spec id>/<class>.json`` ref of the release and the object it names.
+Every file is written under a temp name in the destination store's ``tmp/`` and renamed into place,
+the object before its ref, so an installer's store never names an object it does not hold. The relay
+checks nothing itself: the installer's ``ovcache install`` re-hashes each object against its name
+and refuses a torn or altered copy, exactly as for a shared store, so the relay cannot make an
+install trust bytes it would not trust from a mount.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import posixpath
+import stat
+import uuid
+from collections.abc import Iterable
+from dataclasses import dataclass, field
+from typing import IO, Any, Protocol
+
+CHUNK = 1 << 20
+_REF_LIMIT = 1 << 20
+
+
+class RelayError(Exception):
+    """A relay could not finish: the message names the stores and the file; nothing half-written stays named."""
+
+
+class HostFiles(Protocol):
+    """Files on one host, as the relay needs them (paths are the host's, absolute)."""
+
+    def listdir(self, path: str) -> list[str]:
+        """The names in a directory; an empty list when it does not exist.
+
+        :param path: the directory.
+        """
+        ...
+
+    def size(self, path: str) -> int | None:
+        """A regular file's size, or None when there is none.
+
+        :param path: the file.
+        """
+        ...
+
+    def is_dir(self, path: str) -> bool:
+        """Whether ``path`` is a directory.
+
+        :param path: the path.
+        """
+        ...
+
+    def open_read(self, path: str) -> IO[bytes]:
+        """A file opened for reading bytes.
+
+        :param path: the file.
+        """
+        ...
+
+    def open_write(self, path: str) -> IO[bytes]:
+        """A new file opened for writing bytes (only the owner may read it, as the store's files).
+
+        :param path: the file.
+        """
+        ...
+
+    def makedirs(self, path: str) -> None:
+        """Make a directory and its parents, if missing.
+
+        :param path: the directory.
+        """
+        ...
+
+    def replace(self, source: str, target: str) -> None:
+        """Rename ``source`` to ``target``, replacing it (atomic on one filesystem).
+
+        :param source: the temp file.
+        :param target: its final name.
+        """
+        ...
+
+    def remove(self, path: str) -> None:
+        """Remove a file if it is there.
+
+        :param path: the file.
+        """
+        ...
+
+
+class LocalFiles:
+    """The worker's own files: a host reached by a local connection."""
+
+    def listdir(self, path: str) -> list[str]:
+        """The names in ``path``, or none when it is missing.
+
+        :param path: the directory.
+        """
+        try:
+            return sorted(os.listdir(path))
+        except (FileNotFoundError, NotADirectoryError):
+            return []
+
+    def size(self, path: str) -> int | None:
+        """``path``'s size when it is a regular file.
+
+        :param path: the file.
+        """
+        try:
+            info = os.stat(path)
+        except (FileNotFoundError, NotADirectoryError):
+            return None
+        return info.st_size if stat.S_ISREG(info.st_mode) else None
+
+    def is_dir(self, path: str) -> bool:
+        """Whether ``path`` is a directory.
+
+        :param path: the path.
+        """
+        return os.path.isdir(path)
+
+    def open_read(self, path: str) -> IO[bytes]:
+        """Open ``path`` for reading.
+
+        :param path: the file.
+        """
+        return open(path, "rb")
+
+    def open_write(self, path: str) -> IO[bytes]:
+        """Create ``path`` (0600) for writing.
+
+        :param path: the file.
+        """
+        return os.fdopen(os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600), "wb")
+
+    def makedirs(self, path: str) -> None:
+        """``mkdir -p path``.
+
+        :param path: the directory.
+        """
+        os.makedirs(path, exist_ok=True)
+
+    def replace(self, source: str, target: str) -> None:
+        """Rename over ``target``.
+
+        :param source: the temp file.
+        :param target: its final name.
+        """
+        os.replace(source, target)
+
+    def remove(self, path: str) -> None:
+        """Remove ``path`` if present.
+
+        :param path: the file.
+        """
+        try:
+            os.unlink(path)
+        except FileNotFoundError:
+            pass
+
+
+class SftpFiles:
+    """A host's files over SFTP on an open SSH session (paramiko's ``SFTPClient``).
+
+    :param sftp: the client, closed by :meth:`close`.
+    """
+
+    def __init__(self, sftp: Any) -> None:
+        self.sftp = sftp
+
+    def listdir(self, path: str) -> list[str]:
+        """The names in ``path``, or none when it is missing.
+
+        :param path: the directory.
+        """
+        try:
+            return sorted(self.sftp.listdir(path))
+        except OSError:
+            return []
+
+    def size(self, path: str) -> int | None:
+        """``path``'s size when it is a regular file.
+
+        :param path: the file.
+        """
+        try:
+            info = self.sftp.stat(path)
+        except OSError:
+            return None
+        return int(info.st_size) if info.st_mode is not None and stat.S_ISREG(info.st_mode) else None
+
+    def open_read(self, path: str) -> IO[bytes]:
+        """Open ``path`` for reading, with read-ahead.
+
+        :param path: the file.
+        """
+        handle = self.sftp.open(path, "rb")
+        handle.prefetch()
+        return handle
+
+    def open_write(self, path: str) -> IO[bytes]:
+        """Create ``path`` for writing (0600), pipelined.
+
+        :param path: the file.
+        """
+        handle = self.sftp.open(path, "wbx")
+        handle.chmod(0o600)
+        handle.set_pipelined(True)
+        return handle
+
+    def makedirs(self, path: str) -> None:
+        """``mkdir -p path`` over SFTP.
+
+        :param path: the directory.
+        """
+        missing = []
+        current = path
+        while current not in ("", "/") and self.size(current) is None and not self.is_dir(current):
+            missing.append(current)
+            current = posixpath.dirname(current)
+        for folder in reversed(missing):
+            try:
+                self.sftp.mkdir(folder, 0o700)
+            except OSError:
+                if not self.is_dir(folder):
+                    raise
+
+    def is_dir(self, path: str) -> bool:
+        """Whether ``path`` is a directory there.
+
+        :param path: the path.
+        """
+        try:
+            return stat.S_ISDIR(self.sftp.stat(path).st_mode or 0)
+        except OSError:
+            return False
+
+    def replace(self, source: str, target: str) -> None:
+        """``rename(2)`` over ``target`` (the posix-rename extension).
+
+        :param source: the temp file.
+        :param target: its final name.
+        """
+        self.sftp.posix_rename(source, target)
+
+    def remove(self, path: str) -> None:
+        """Remove ``path`` if present.
+
+        :param path: the file.
+        """
+        try:
+            self.sftp.remove(path)
+        except FileNotFoundError:
+            pass
+
+    def close(self) -> None:
+        """Close the SFTP channel (the SSH session stays the hook's)."""
+        self.sftp.close()
+
+
+@dataclass
+class Relayed:
+    """What a relay copied into an installer's store.
+
+    :param sets: each ref copied, ``<model>/<version>/<spec id>/<class>``.
+    :param objects: the objects copied (their names); those the destination already held are not.
+    :param bytes_copied: the bytes that crossed the worker.
+    """
+
+    sets: list[str] = field(default_factory=list)
+    objects: list[str] = field(default_factory=list)
+    bytes_copied: int = 0
+
+    def to_json(self) -> dict[str, Any]:
+        """As plain JSON, for XCom."""
+        return {"sets": list(self.sets), "objects": list(self.objects), "bytes": self.bytes_copied}
+
+
+def _copy(source: HostFiles, path: str, target: HostFiles, store: str, final: str) -> int:
+    """Copy one file into ``store`` through its ``tmp/``, then rename it to ``final``; the bytes copied."""
+    tmp = posixpath.join(store, "tmp")
+    target.makedirs(tmp)
+    target.makedirs(posixpath.dirname(final))
+    temp = posixpath.join(tmp, f".relay-{uuid.uuid4().hex}.part")
+    copied = 0
+    try:
+        with source.open_read(path) as src, target.open_write(temp) as dst:
+            while True:
+                piece = src.read(CHUNK)
+                if not piece:
+                    break
+                dst.write(piece)
+                copied += len(piece)
+        target.replace(temp, final)
+    except BaseException:
+        target.remove(temp)
+        raise
+    return copied
+
+
+def relay_sets(
+    source: HostFiles,
+    source_store: str,
+    target: HostFiles,
+    target_store: str,
+    model: str,
+    version: int,
+    class_keys: Iterable[str],
+) -> Relayed:
+    """Copy every set of ``model`` ``version`` filed under ``class_keys`` from one host's store to another's.
+
+    :param source: the builder's files.
+    :param source_store: the builder's store directory.
+    :param target: the installer's files.
+    :param target_store: the installer's store directory; it must exist (a missing store is a
+        missing mount or a typo, never made here).
+    :param model: the model released.
+    :param version: the version released.
+    :param class_keys: the installer's class keys (one per device).
+    :raises RelayError: a store is missing, or a file could not be read or written; what was renamed
+        into place before is whole.
+    """
+    if not target.is_dir(target_store):
+        raise RelayError(f"blob store {target_store} does not exist on the installing host (create it, or fix store)")
+    release = posixpath.join(source_store, "sets", model, str(version))
+    done = Relayed()
+    try:
+        for spec_id in source.listdir(release):
+            for class_key in class_keys:
+                ref_path = posixpath.join(release, spec_id, f"{class_key}.json")
+                if source.size(ref_path) is None:
+                    continue
+                with source.open_read(ref_path) as handle:
+                    raw = handle.read(_REF_LIMIT)
+                ref = json.loads(raw)
+                name = str(ref.get("object", ""))
+                if len(name) != 64:
+                    raise RelayError(f"set ref {ref_path} in blob store {source_store} names no object")
+                relative = posixpath.join("objects", name[:2], f"{name}.set")
+                object_path = posixpath.join(source_store, relative)
+                want = source.size(object_path)
+                if want is None:
+                    raise RelayError(f"blob store {source_store} names object {name} but does not hold it")
+                final = posixpath.join(target_store, relative)
+                if target.size(final) != want:
+                    done.bytes_copied += _copy(source, object_path, target, target_store, final)
+                    done.objects.append(name)
+                done.bytes_copied += _copy(
+                    source,
+                    ref_path,
+                    target,
+                    target_store,
+                    posixpath.join(target_store, "sets", model, str(version), spec_id, f"{class_key}.json"),
+                )
+                done.sets.append(f"{model}/{version}/{spec_id}/{class_key}")
+    except (OSError, ValueError) as exc:
+        raise RelayError(f"relaying {model} version {version} from {source_store} to {target_store}: {exc}") from exc
+    return done
+
+
+def relay_release(
+    installer: Any, relay_from: dict[str, Any], store: str, models: Iterable[str], versions: Iterable[int], log: Any
+) -> dict[str, Any]:
+    """Relay a release's sets from the class's builder into an installer's store; never raises.
+
+    What the release task does before ``ovcache install`` on a host whose store is its own
+    (inventory ``store_relay``). A relay that fails is a warning naming both hosts: the install then
+    finds no set (or an older one) and compiles, which is what the host would do without a store.
+
+    :param installer: the installing host's :class:`~.ovcache.OvcacheHook`.
+    :param relay_from: the builder: ``{"conn_id", "host", "store", "class"}`` (the class's keys joined by ``+``).
+    :param store: the installer's store directory.
+    :param models: the released models.
+    :param versions: the released versions.
+    :param log: where the outcome is logged (the task's logger).
+    :return: ``{"from", "sets", "objects", "bytes", "problems"}``, for the task's XCom.
+    """
+    from .errors import OvcacheHookError
+    from .ovcache import OvcacheHook
+
+    builder = OvcacheHook(str(relay_from["conn_id"]), host_name=str(relay_from.get("host") or "") or None)
+    keys = [k for k in str(relay_from.get("class") or "").split("+") if k]
+    done: dict[str, Any] = {"from": relay_from.get("host"), "sets": [], "objects": [], "bytes": 0, "problems": []}
+    opened: list[Any] = []
+    try:
+        source = builder.files()
+        opened.append(source)
+        target = installer.files()
+        opened.append(target)
+        for model in models:
+            for version in versions:
+                got = relay_sets(source, str(relay_from["store"]), target, store, model, int(version), keys)
+                done["sets"] += got.sets
+                done["objects"] += got.objects
+                done["bytes"] += got.bytes_copied
+    except Exception as exc:  # noqa: BLE001 - a relay that fails (SFTP refused, a lost session...) must not fail the release
+        if not isinstance(exc, (RelayError, OvcacheHookError, OSError)):
+            exc = RelayError(f"{type(exc).__name__}: {exc} (is SFTP enabled on both hosts' sshd?)")
+        line = (
+            f"host {installer.host}: relaying from {relay_from.get('host')}'s store failed: {exc} (the install compiles instead)"
+        )
+        log.warning("%s", line)
+        done["problems"].append(line)
+        return done
+    finally:
+        for files in opened:
+            getattr(files, "close", lambda: None)()
+    log.info(
+        "relayed %d set(s), %d object(s), %d bytes from %s's store %s into %s",
+        len(done["sets"]),
+        len(done["objects"]),
+        done["bytes"],
+        relay_from.get("host"),
+        relay_from.get("store"),
+        store,
+    )
+    return done
