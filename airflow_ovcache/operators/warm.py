@@ -334,22 +334,7 @@ class OvcacheWarmOperator(OvcacheBaseOperator):
             s.get("failed", 0),
             report.seconds,
         )
-        for item in report.items:
-            parts = [f"  {item.model}@{item.version} {item.device}: {item.status}"]
-            if item.object:
-                parts.append(f"from object {item.object[:12]}")
-            if item.blob:
-                parts.append(f"{item.blob} ({human_bytes(item.size)})")
-            if item.load_ms is not None:
-                verdict = "loads" if item.loaded_from_cache else "does NOT load"
-                parts.append(f"a compile following its profile {verdict} from cache ({item.load_ms:.1f} ms)")
-            if item.status == "failed":
-                parts.append(f"- {_item_reason(item)}")
-            (self.log.warning if item.failed else self.log.info)("%s", printable(" ".join(parts)))
-            if item.fallback:
-                self.log.warning("  fell back to a local compile: %s", printable(item.fallback))
-        for warning in report.warnings:
-            self.log.warning("  %s", printable(warning))
+        self._log_items(report.items, report.warnings)
 
     def _log_summary(self, report: WarmReport) -> None:
         s = report.summary
@@ -363,8 +348,15 @@ class OvcacheWarmOperator(OvcacheBaseOperator):
             s.get("failed", 0),
             report.seconds,
         )
-        for item in report.items:
+        self._log_items(report.items, report.warnings)
+
+    def _log_items(self, items: Sequence[WarmItem], warnings: Sequence[str]) -> None:
+        """One line per item (a warm's, or an install's with its object and fallback), then the agent's warnings."""
+        for item in items:
             parts = [f"  {item.model}@{item.version} {item.device}: {item.status}"]
+            stored = getattr(item, "object", None)
+            if stored:
+                parts.append(f"from object {stored[:12]}")
             if item.blob:
                 parts.append(f"{item.blob} ({human_bytes(item.size)})")
             if item.compile_seconds is not None:
@@ -376,7 +368,10 @@ class OvcacheWarmOperator(OvcacheBaseOperator):
             if item.status in ("failed", "skipped"):
                 parts.append(f"- {_item_reason(item)}")
             (self.log.warning if item.failed else self.log.info)("%s", printable(" ".join(parts)))
-        for warning in report.warnings:
+            fallback = getattr(item, "fallback", None)
+            if fallback:
+                self.log.warning("  fell back to a local compile: %s", printable(fallback))
+        for warning in warnings:
             self.log.warning("  %s", printable(warning))
 
     def _emit_cache_assets(self, context: Context, report: WarmReport | InstallReport) -> None:

@@ -44,6 +44,23 @@ def second_python() -> Path:
         raise
 
 
+def _release_inventory(
+    fleet: Fleet, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, *defaults: str, store: Callable[[Host], Path] | None = None
+) -> None:
+    """A TOML inventory of the fleet's hosts with these ``[defaults]`` lines (and a store per host), and the DAG's settings."""
+    lines = ["[defaults]", 'devices = ["CPU"]', 'retain = "latest:1"', 'properties = { PERFORMANCE_HINT = "LATENCY" }', *defaults]
+    for host in fleet:
+        lines += ["", "[[hosts]]", f'name = "{host.name}"', f'conn_id = "{host.conn_id}"', f'cache_dir = "{host.cache_dir}"']
+        if store is not None:
+            lines.append(f'store = "{store(host)}"')
+    inventory = tmp_path / "fleet.toml"
+    inventory.write_text("\n".join(lines) + "\n")
+    monkeypatch.setenv("OVCACHE_INVENTORY", str(inventory))
+    monkeypatch.setenv("OVCACHE_RELEASE_MODELS", "mlp")
+    monkeypatch.setenv("OVCACHE_WAIT_FOR_VERSION_SECONDS", "10")
+    monkeypatch.setenv("OVCACHE_REPORT_DIR", str(tmp_path / "reports"))
+
+
 def _serve(host: Host, python: Path, model: Path) -> tuple[str, bool]:
     proc = host.run([str(python), "-c", SERVE, str(model), str(host.cache_dir)], check=True, timeout=180)
     version, loaded = proc.stdout.strip().splitlines()[-1].rsplit(" ", 1)
@@ -68,16 +85,7 @@ def test_a_release_compiles_once_per_runtime_class_and_every_host_loads_from_its
     model = build_ir(repository / "mlp" / "1" / "model.xml", size_mb=2.0, seed=7)
     store = tmp_path / "store"
     store.mkdir()
-    lines = ["[defaults]", 'devices = ["CPU"]', 'retain = "latest:1"', f'store = "{store}"', f'repository = "{repository}"']
-    lines += ['properties = { PERFORMANCE_HINT = "LATENCY" }']
-    for host in fleet:
-        lines += ["", "[[hosts]]", f'name = "{host.name}"', f'conn_id = "{host.conn_id}"', f'cache_dir = "{host.cache_dir}"']
-    inventory = tmp_path / "fleet.toml"
-    inventory.write_text("\n".join(lines) + "\n")
-    monkeypatch.setenv("OVCACHE_INVENTORY", str(inventory))
-    monkeypatch.setenv("OVCACHE_RELEASE_MODELS", "mlp")
-    monkeypatch.setenv("OVCACHE_WAIT_FOR_VERSION_SECONDS", "10")
-    monkeypatch.setenv("OVCACHE_REPORT_DIR", str(tmp_path / "reports"))
+    _release_inventory(fleet, tmp_path, monkeypatch, f'repository = "{repository}"', f'store = "{store}"')
 
     result = run_dag(load_dag("ovcache_release_warmup", "release_warmup"), conf={"model": "mlp", "version": 1})
     assert result.state == "success", [(t.task_id, t.map_index, t.state) for t in result.tasks if t.state != "success"]
@@ -116,18 +124,11 @@ def test_stores_kept_on_each_host_are_relayed_over_sftp_on_the_hosts_own_ssh_con
     fleet = make_fleet(3)
     repository = tmp_path / "shared-models"
     model = build_ir(repository / "mlp" / "1" / "model.xml", size_mb=2.0, seed=8)
-    lines = ["[defaults]", 'devices = ["CPU"]', 'retain = "latest:1"', f'repository = "{repository}"', "store_relay = true"]
-    lines += ['properties = { PERFORMANCE_HINT = "LATENCY" }']
     for host in fleet:
         (host.root / "store").mkdir(parents=True)
-        lines += ["", "[[hosts]]", f'name = "{host.name}"', f'conn_id = "{host.conn_id}"', f'cache_dir = "{host.cache_dir}"']
-        lines += [f'store = "{host.root / "store"}"']
-    inventory = tmp_path / "fleet.toml"
-    inventory.write_text("\n".join(lines) + "\n")
-    monkeypatch.setenv("OVCACHE_INVENTORY", str(inventory))
-    monkeypatch.setenv("OVCACHE_RELEASE_MODELS", "mlp")
-    monkeypatch.setenv("OVCACHE_WAIT_FOR_VERSION_SECONDS", "10")
-    monkeypatch.setenv("OVCACHE_REPORT_DIR", str(tmp_path / "reports"))
+    _release_inventory(
+        fleet, tmp_path, monkeypatch, f'repository = "{repository}"', "store_relay = true", store=lambda h: h.root / "store"
+    )
 
     result = run_dag(load_dag("ovcache_release_warmup", "release_warmup"), conf={"model": "mlp", "version": 1})
     assert result.state == "success", [(t.task_id, t.map_index, t.state) for t in result.tasks if t.state != "success"]
