@@ -280,3 +280,13 @@ def test_the_queue_dag_gives_each_host_s_warm_its_profile_and_class(
     embed, plain = dag.get_task("embed-1.warm"), dag.get_task("plain-1.warm")
     assert (embed.profile, embed.model_class) == ("optimum", CLASS)
     assert (plain.profile, plain.model_class) == (None, None)
+
+
+def test_the_release_dag_s_host_group_takes_every_host_argument() -> None:
+    """on_host is mapped with host_kwargs rows: a key it lacks (model_class) fails every run, not the parse."""
+    import ast
+
+    source = Path(__file__).resolve().parents[2] / "dags" / "ovcache_release_warmup.py"
+    on_host = next(n for n in ast.walk(ast.parse(source.read_text())) if isinstance(n, ast.FunctionDef) and n.name == "on_host")
+    row = host_kwargs(_fleet(profile="optimum", model_class=CLASS).hosts[0], model="enc", version=1)
+    assert {a.arg for a in on_host.args.args} == set(row)
