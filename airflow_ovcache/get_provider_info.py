@@ -44,10 +44,11 @@ CONN_FIELDS: dict[str, dict[str, Any]] = {
     "serving_config": _string("Serving config", "Optional serving config (TOML or JSON) on the host with per-model cache specs."),
     "profile": _string(
         "Serving profile",
-        "How the server compiles: openvino (compile_model by path or model) or python (its own loader). "
+        "How the server compiles: openvino (compile_model by path or model), python (its own loader) "
+        "or optimum (optimum-intel's from_pretrained, with a model class). "
         "For OpenVINO Model Server set the OVMS config instead.",
         "openvino",
-        enum=["openvino", "python"],
+        enum=["openvino", "python", "optimum"],
     ),
     "ovms_config": _string(
         "OVMS config.json",
@@ -59,6 +60,10 @@ CONN_FIELDS: dict[str, dict[str, Any]] = {
     ),
     "loader": _string("Python loader", "For the python profile: the server's loader, package.module:function."),
     "loader_path": _string("Loader import path", "For the python profile: a folder on the host to import the loader from."),
+    "model_class": _string(
+        "optimum model class",
+        "For the optimum profile (required with it): the class the server loads with, e.g. OVModelForFeatureExtraction.",
+    ),
     "encryption_key_conn_id": _string(
         "Encryption key connection",
         "Optional: a connection whose password is the cache encryption key (64 hex characters); sent to the agent on stdin.",

@@ -12,7 +12,8 @@ own (labelled with the host, so one failing host does not stop the others and is
    (deferrable; copying models to hosts can lag the release);
 2. **check_devices**: every device of the host can cache (`EXPORT_IMPORT`);
 3. **warm**: compile the version as the host's server does (its *serving profile*: plain
-   `compile_model`, OpenVINO Model Server from its own `config.json`, or an in-house loader),
+   `compile_model`, OpenVINO Model Server from its own `config.json`, an in-house loader, or
+   optimum-intel's `from_pretrained`),
    then confirm in a fresh process that a compile following that profile loads from cache;
    the host's cache is emitted as an `ovcache://<host>/<model>` asset event;
 4. **verify** with a load check;
@@ -202,6 +203,7 @@ def ovcache_release_warmup() -> None:
         profile: str | None,
         loader: str | None,
         loader_path: str | None,
+        model_class: str | None,
         ovms_config: str | None,
         ovms_path_map: dict,
         store: str | None,
@@ -245,6 +247,7 @@ def ovcache_release_warmup() -> None:
             profile=profile,
             loader=loader,
             loader_path=loader_path,
+            model_class=model_class,
             ovms_config=ovms_config,
             ovms_path_map=ovms_path_map,
             repository=repository,

@@ -44,6 +44,7 @@ from typing import Any
 
 from ..core.configfile import load_table
 from ..core.errors import UsageError
+from ..core.optimum import MODEL_CLASSES
 from ..core.policy import VersionPolicy
 from ..core.text import printable
 from ..core.values import property_value, string_list
@@ -65,6 +66,7 @@ _KNOWN = {
     "profile",
     "loader",
     "loader_path",
+    "model_class",
     "ovms_config",
     "ovms_path_map",
     "lean",
@@ -91,6 +93,7 @@ class FleetHost:
     :param profile: how the host's server compiles (docs/serving-profiles.md).
     :param loader: an in-house loader's name, for the ``loader`` profile.
     :param loader_path: where that loader's code is on the host.
+    :param model_class: the ``OVModelForXxx`` class the server loads with, for the ``optimum`` profile.
     :param ovms_config: the OpenVINO Model Server config file on the host.
     :param ovms_path_map: server path prefix -> agent path prefix, where the server sees other paths.
     :param lean: release the host with one agent run (``ovcache release``) instead of one task per step.
@@ -117,6 +120,7 @@ class FleetHost:
     profile: str | None = None
     loader: str | None = None
     loader_path: str | None = None
+    model_class: str | None = None
     ovms_config: str | None = None
     ovms_path_map: dict[str, str] = field(default_factory=dict)
     # One agent run per release instead of one task per step (docs/fleet.md, "The lean path").
@@ -222,9 +226,10 @@ def parse_fleet(data: dict[str, Any], source: str = "<inventory>") -> Fleet:
 
 
 def _host(name: str, merged: dict[str, Any], defaults: dict[str, Any], raw: dict[str, Any], source: str) -> FleetHost:
-    def fail(key: str, why: str) -> UsageError:
+    def fail(key: str, why: str, fix: str | None = None) -> UsageError:
         return UsageError(
-            f"fleet inventory {source}: host {name}: {key} {why}", hint=f"fix {key} for host {name} (or in [defaults])"
+            f"fleet inventory {source}: host {name}: {key} {why}",
+            hint=f"{fix or f'fix {key}'} for host {name} (or in [defaults])",
         )
 
     def text(key: str, default: str | None = None) -> str | None:
@@ -261,8 +266,21 @@ def _host(name: str, merged: dict[str, Any], defaults: dict[str, Any], raw: dict
             except ValueError as exc:
                 raise fail(f"properties.{key}", str(exc)) from None
     profile = text("profile")
-    if profile not in (None, "openvino", "python"):
-        raise fail("profile", f"must be openvino or python, not {profile!r} (for OpenVINO Model Server set ovms_config)")
+    if profile not in (None, "openvino", "python", "optimum"):
+        raise fail("profile", f"must be openvino, python or optimum, not {profile!r} (for OpenVINO Model Server set ovms_config)")
+    model_class = text("model_class")
+    if profile == "optimum" and not model_class:
+        raise fail(
+            "profile", "optimum needs model_class (an OVModelForXxx class, e.g. OVModelForFeatureExtraction)", "set model_class"
+        )
+    if model_class and profile != "optimum":
+        raise fail(
+            "model_class",
+            f"is the optimum profile's, but profile is {profile or 'not set (openvino)'}: "
+            'set profile = "optimum" beside it, or remove model_class',
+        )
+    if model_class and model_class not in MODEL_CLASSES:
+        raise fail("model_class", f"{model_class!r} is not an optimum-intel class the agent knows ({', '.join(MODEL_CLASSES)})")
     path_map = merged.get("ovms_path_map") or {}
     if not isinstance(path_map, dict) or not all(
         isinstance(k, str) and isinstance(v, str) and k.startswith("/") and v.startswith("/") for k, v in path_map.items()
@@ -304,6 +322,7 @@ def _host(name: str, merged: dict[str, Any], defaults: dict[str, Any], raw: dict
         profile=profile,
         loader=text("loader"),
         loader_path=text("loader_path"),
+        model_class=model_class,
         ovms_config=text("ovms_config"),
         ovms_path_map=dict(path_map),
         lean=flags["lean"],

@@ -21,6 +21,7 @@ from dataclasses import dataclass, field
 from typing import Any, ClassVar
 
 from ..core import values
+from ..core.optimum import MODEL_CLASSES
 from ..protocol.location import Location
 
 __all__ = [
@@ -58,12 +59,16 @@ class RequestError(ValueError):
 
     :param argument: the request's field, named as the operator or hook argument is (``cache_dir``).
     :param problem: what is wrong with its value; ``None`` when no value was given at all.
+    :param needed_by: for a missing value, what needs it and what it looks like, when the name alone
+        does not say (``profile optimum needs an OVModelForXxx class``).
     """
 
-    def __init__(self, argument: str, problem: str | None = None) -> None:
+    def __init__(self, argument: str, problem: str | None = None, needed_by: str | None = None) -> None:
         self.argument = argument
         self.problem = problem
-        super().__init__(f"argument {argument}: {problem}" if problem else f"no {argument} given")
+        self.needed_by = needed_by
+        missing = f"no {argument} given" + (f" ({needed_by})" if needed_by else "")
+        super().__init__(f"argument {argument}: {problem}" if problem else missing)
 
     @property
     def missing(self) -> bool:
@@ -98,6 +103,26 @@ def _ovms_args(ovms_config: str, path_map: Sequence[tuple[str, str]]) -> list[st
     return ["--ovms-config", ovms_config, *_repeated("--ovms-path-map", [f"{server}={agent}" for server, agent in path_map])]
 
 
+def _model_class_args(profile: str | None, model_class: str | None) -> list[str]:
+    """``--model-class`` for the ``optimum`` profile, which needs one; a class with any other profile is refused."""
+    if profile == "optimum":
+        if not model_class:
+            raise RequestError(
+                "model_class", needed_by="profile optimum needs an OVModelForXxx class, e.g. OVModelForFeatureExtraction"
+            )
+        if model_class not in MODEL_CLASSES:
+            raise RequestError(
+                "model_class", f"{model_class!r} is not an optimum-intel class the agent knows ({', '.join(MODEL_CLASSES)})"
+            )
+        return ["--model-class", model_class]
+    if model_class:
+        raise RequestError(
+            "model_class",
+            f"{model_class!r} is the optimum profile's, but the profile is {profile or 'openvino'}: set profile optimum",
+        )
+    return []
+
+
 @dataclass(frozen=True)
 class WarmRequest:
     """``ovcache warm``: compile model versions into the cache as the server would.
@@ -122,6 +147,7 @@ class WarmRequest:
     :param profile: the serving profile; ``openvino`` (the default) is not passed.
     :param loader: a custom loader that compiles as the serving application does.
     :param loader_path: where that loader is found on the host.
+    :param model_class: the ``optimum`` profile's ``OVModelForXxx`` class (required with it, refused without it).
     :param ovms_config: an OpenVINO Model Server ``config.json`` on the host; the server's own
         settings then say what to compile.
     :param ovms_path_map: ``(server path, agent path)`` pairs for paths in that config.
@@ -147,6 +173,7 @@ class WarmRequest:
     profile: str | None = None
     loader: str | None = None
     loader_path: str | None = None
+    model_class: str | None = None
     ovms_config: str | None = None
     ovms_path_map: Sequence[tuple[str, str]] = ()
 
@@ -170,7 +197,8 @@ def warm_argv(request: WarmRequest) -> list[str]:
     """The arguments of ``ovcache warm`` for ``request``.
 
     :param request: what to warm.
-    :raises RequestError: no cache directory or repository, or a version number below 1.
+    :raises RequestError: no cache directory or repository, a version number below 1, or a
+        ``model_class`` without the ``optimum`` profile (or that profile without one).
     """
     args = ["--cache-dir", _required("cache_dir", request.cache_dir), "--repository", _required("repository", request.repository)]
     args += _repeated("--model", request.models)
@@ -202,6 +230,7 @@ def warm_argv(request: WarmRequest) -> list[str]:
             args += ["--loader", request.loader]
         if request.loader_path:
             args += ["--loader-path", request.loader_path]
+        args += _model_class_args(request.profile, request.model_class)
     if request.no_cache_device:
         args += ["--no-cache-device", request.no_cache_device]
     if request.confirm:
@@ -486,6 +515,7 @@ class ReleaseRequest:
     :param profile: the serving profile; ``openvino`` (the default) is not passed.
     :param loader: a custom loader that compiles as the serving application does.
     :param loader_path: where that loader is found on the host.
+    :param model_class: the ``optimum`` profile's ``OVModelForXxx`` class (required with it, refused without it).
     :param ovms_config: an OpenVINO Model Server ``config.json`` on the host.
     :param ovms_path_map: ``(server path, agent path)`` pairs for paths in that config.
     :param retain: the version policy the invalidate step keeps (``latest:2``); empty keeps what the
@@ -512,6 +542,7 @@ class ReleaseRequest:
     profile: str | None = None
     loader: str | None = None
     loader_path: str | None = None
+    model_class: str | None = None
     ovms_config: str | None = None
     ovms_path_map: Sequence[tuple[str, str]] = ()
     retain: str | None = None
@@ -537,7 +568,8 @@ def release_argv(request: ReleaseRequest) -> list[str]:
 
     :param request: what to release.
     :raises RequestError: no cache directory, repository, model or version; a version below 1;
-        a negative or non-finite ``wait``.
+        a negative or non-finite ``wait``; a ``model_class`` without the ``optimum`` profile (or that
+        profile without one).
     """
     model = _required("model", request.model)
     if request.version is None:
@@ -558,6 +590,7 @@ def release_argv(request: ReleaseRequest) -> list[str]:
             profile=request.profile,
             loader=request.loader,
             loader_path=request.loader_path,
+            model_class=request.model_class,
             ovms_config=request.ovms_config,
             ovms_path_map=request.ovms_path_map,
         )

@@ -16,6 +16,7 @@ from dataclasses import dataclass, replace
 from typing import Any
 
 from ..core import values
+from ..core.optimum import MODEL_CLASSES
 from ..protocol.location import Location
 from .errors import ConnectionConfigError
 
@@ -76,9 +77,34 @@ def _names(value: Any) -> tuple[str, ...]:
 
 def _profile(value: Any) -> str:
     name = _text(value).lower()
-    if name not in ("openvino", "python"):
-        raise ValueError(f"{value!r} is not a serving profile (openvino or python; for OVMS set ovms_config)")
+    if name not in ("openvino", "python", "optimum"):
+        raise ValueError(f"{value!r} is not a serving profile (openvino, python or optimum; for OVMS set ovms_config)")
     return name
+
+
+def _model_class(value: Any) -> str:
+    name = _text(value)
+    if name not in MODEL_CLASSES:
+        raise ValueError(f"{value!r} is not an optimum-intel class the agent knows ({', '.join(MODEL_CLASSES)})")
+    return name
+
+
+def _check_optimum(profile: str | None, model_class: str | None, conn_id: str, where: Location) -> None:
+    """The ``optimum`` profile and ``model_class`` come together: one without the other names the field to set."""
+    if profile == "optimum" and not model_class:
+        raise ConnectionConfigError(
+            where,
+            f"connection {conn_id}: field profile: optimum needs model_class "
+            "(an OVModelForXxx class, e.g. OVModelForFeatureExtraction)",
+            f"set model_class in the extra of connection {conn_id}",
+        )
+    if model_class and profile != "optimum":
+        raise ConnectionConfigError(
+            where,
+            f"connection {conn_id}: field model_class: {model_class} is the optimum profile's, "
+            f"but the profile is {profile or 'openvino (not set)'}",
+            f"set profile to optimum in the extra of connection {conn_id}, or remove model_class",
+        )
 
 
 def _path_map(value: Any) -> tuple[tuple[str, str], ...]:
@@ -133,9 +159,10 @@ class HostConfig:
     :param devices: the devices warmed and checked by default.
     :param agent_command: the agent's command line on the host.
     :param serving_config: a serving config on the host with per-model cache specs.
-    :param profile: the host's serving profile (``openvino`` or ``python``).
+    :param profile: the host's serving profile (``openvino``, ``python`` or ``optimum``).
     :param loader: a custom loader that compiles as the serving application does.
     :param loader_path: where that loader is found on the host.
+    :param model_class: the ``optimum`` profile's ``OVModelForXxx`` class (set with that profile only).
     :param ovms_config: the OVMS ``config.json`` on the host, when OVMS serves it.
     :param ovms_path_map: ``(server path, agent path)`` pairs for paths in that config.
     :param encryption_key_conn_id: a connection whose password is the cache encryption key.
@@ -159,6 +186,7 @@ class HostConfig:
     profile: str | None = None
     loader: str | None = None
     loader_path: str | None = None
+    model_class: str | None = None
     ovms_config: str | None = None
     ovms_path_map: tuple[tuple[str, str], ...] = ()
     # A connection whose password is the cache encryption key (see hooks/keys.py).
@@ -205,6 +233,9 @@ class HostConfig:
         else:
             command = local_agent_command() if transport == "local" else DEFAULT_SSH_AGENT
         timeout = _read(extra, "command_timeout", DEFAULT_COMMAND_TIMEOUT, values.parse_seconds, conn_id, where)
+        profile = _read(extra, "profile", None, _profile, conn_id, where)
+        model_class = _read(extra, "model_class", None, _model_class, conn_id, where)
+        _check_optimum(profile, model_class, conn_id, where)
         return cls(
             conn_id=conn_id,
             transport=transport,
@@ -214,9 +245,10 @@ class HostConfig:
             devices=_read(extra, "devices", (), _names, conn_id, where),
             agent_command=command,
             serving_config=_read(extra, "serving_config", None, _text, conn_id, where),
-            profile=_read(extra, "profile", None, _profile, conn_id, where),
+            profile=profile,
             loader=_read(extra, "loader", None, _text, conn_id, where),
             loader_path=_read(extra, "loader_path", None, _text, conn_id, where),
+            model_class=model_class,
             ovms_config=_read(extra, "ovms_config", None, _text, conn_id, where),
             ovms_path_map=_read(extra, "ovms_path_map", (), _path_map, conn_id, where),
             encryption_key_conn_id=_read(extra, "encryption_key_conn_id", None, _text, conn_id, where),

@@ -324,11 +324,22 @@ class OvcacheHook(BaseHook):
             return command_args(request)
         except RequestError as exc:
             if exc.missing:
+                needed_by = f" ({exc.needed_by})" if exc.needed_by else ""
                 message = (
-                    f"no {exc.argument} given: set {exc.argument} on connection {self.ovcache_conn_id} or pass it to the operator"
+                    f"no {exc.argument} given{needed_by}: set {exc.argument} on connection {self.ovcache_conn_id} "
+                    "or pass it to the operator"
                 )
                 raise ConnectionConfigError(target, message) from None
             raise ConnectionConfigError(target, str(exc), "fix the operator or hook argument") from None
+
+    def _model_class(self, profile: str | None, model_class: str | None) -> str | None:
+        """``--model-class``: the argument's, else the connection's while the profile is the connection's ``optimum``.
+
+        The connection's class belongs to its profile: a task that asks for another profile does not inherit it.
+        """
+        if model_class:
+            return model_class
+        return self.config.model_class if (profile or self.config.profile) == "optimum" else None
 
     def _path_map(self, path_map: Mapping[str, str] | None) -> tuple[tuple[str, str], ...]:
         """``--ovms-path-map`` pairs: the argument's, else the connection's."""
@@ -353,6 +364,7 @@ class OvcacheHook(BaseHook):
         profile: str | None = None,
         loader: str | None = None,
         loader_path: str | None = None,
+        model_class: str | None = None,
         ovms_config: str | None = None,
         ovms_path_map: Mapping[str, str] | None = None,
         timeout: float | None = None,
@@ -375,9 +387,11 @@ class OvcacheHook(BaseHook):
         :param no_cache_device: what to do with a device that cannot cache (``fail`` or ``skip``).
         :param confirm: load each new blob back before reporting it warmed.
         :param force: rebuild blobs that are already warm.
-        :param profile: the serving profile (``openvino`` or ``python``); default the connection's.
+        :param profile: the serving profile (``openvino``, ``python`` or ``optimum``); default the connection's.
         :param loader: a custom loader that compiles as the serving application does; default the connection's.
         :param loader_path: where that loader is found on the host; default the connection's.
+        :param model_class: the ``optimum`` profile's ``OVModelForXxx`` class; default the connection's when
+            the profile is the connection's ``optimum``.
         :param ovms_config: an OVMS ``config.json`` on the host that says what and how to compile;
             default the connection's. With one, ``devices`` and the compile arguments are not passed.
         :param ovms_path_map: server path to agent path, for paths in that config; default the connection's.
@@ -400,6 +414,7 @@ class OvcacheHook(BaseHook):
             profile=profile,
             loader=loader,
             loader_path=loader_path,
+            model_class=model_class,
             ovms_config=ovms_config,
             ovms_path_map=ovms_path_map,
         )
@@ -421,6 +436,7 @@ class OvcacheHook(BaseHook):
         profile: str | None,
         loader: str | None,
         loader_path: str | None,
+        model_class: str | None,
         ovms_config: str | None,
         ovms_path_map: Mapping[str, str] | None,
         no_cache_device: str | None = None,
@@ -451,6 +467,7 @@ class OvcacheHook(BaseHook):
             profile=profile or cfg.profile,
             loader=str(chosen_loader) if chosen_loader else None,
             loader_path=str(chosen_loader_path) if chosen_loader_path else None,
+            model_class=self._model_class(profile, model_class),
             ovms_config=ovms,
             ovms_path_map=self._path_map(ovms_path_map) if ovms else (),
         )
@@ -472,6 +489,7 @@ class OvcacheHook(BaseHook):
         profile: str | None = None,
         loader: str | None = None,
         loader_path: str | None = None,
+        model_class: str | None = None,
         ovms_config: str | None = None,
         ovms_path_map: Mapping[str, str] | None = None,
         timeout: float | None = None,
@@ -496,9 +514,11 @@ class OvcacheHook(BaseHook):
         :param serving_config: a serving config on the host; default the connection's.
         :param encryption_key_file: a cache encryption key file on the host; without one, the key of
             the connection's ``encryption_key_conn_id`` (if set) goes to the agent's standard input.
-        :param profile: the serving profile (``openvino`` or ``python``); default the connection's.
+        :param profile: the serving profile (``openvino``, ``python`` or ``optimum``); default the connection's.
         :param loader: a custom loader that compiles as the serving application does; default the connection's.
         :param loader_path: where that loader is found on the host; default the connection's.
+        :param model_class: the ``optimum`` profile's ``OVModelForXxx`` class; default the connection's when
+            the profile is the connection's ``optimum``.
         :param ovms_config: an OVMS ``config.json`` on the host; default the connection's.
         :param ovms_path_map: server path to agent path, for paths in that config; default the connection's.
         :param timeout: seconds the agent may run; default the connection's ``command_timeout``.
@@ -517,6 +537,7 @@ class OvcacheHook(BaseHook):
             profile=profile,
             loader=loader,
             loader_path=loader_path,
+            model_class=model_class,
             ovms_config=ovms_config,
             ovms_path_map=ovms_path_map,
         )
@@ -561,6 +582,7 @@ class OvcacheHook(BaseHook):
         profile: str | None = None,
         loader: str | None = None,
         loader_path: str | None = None,
+        model_class: str | None = None,
         ovms_config: str | None = None,
         ovms_path_map: Mapping[str, str] | None = None,
         wait: float = 0.0,
@@ -596,9 +618,11 @@ class OvcacheHook(BaseHook):
         :param serving_config: a serving config on the host; default the connection's.
         :param encryption_key_file: a cache encryption key file on the host; without one, the key of
             the connection's ``encryption_key_conn_id`` (if set) goes to the agent's standard input.
-        :param profile: the serving profile (``openvino`` or ``python``); default the connection's.
+        :param profile: the serving profile (``openvino``, ``python`` or ``optimum``); default the connection's.
         :param loader: a custom loader that compiles as the serving application does; default the connection's.
         :param loader_path: where that loader is found on the host; default the connection's.
+        :param model_class: the ``optimum`` profile's ``OVModelForXxx`` class; default the connection's when
+            the profile is the connection's ``optimum``.
         :param ovms_config: an OVMS ``config.json`` on the host that says what and how to compile;
             default the connection's. With one, ``devices`` are only checked and no compile argument is passed.
         :param ovms_path_map: server path to agent path, for paths in that config; default the connection's.
@@ -629,6 +653,7 @@ class OvcacheHook(BaseHook):
             profile=profile or cfg.profile,
             loader=str(chosen_loader) if chosen_loader else None,
             loader_path=str(chosen_loader_path) if chosen_loader_path else None,
+            model_class=self._model_class(profile, model_class),
             ovms_config=ovms,
             ovms_path_map=self._path_map(ovms_path_map) if ovms else (),
             retain=retain or None,

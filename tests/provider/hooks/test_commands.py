@@ -55,6 +55,10 @@ def test_warm_minimal() -> None:
         ({"profile": "openvino"}, []),
         ({"loader": "pkg:load"}, ["--loader", "pkg:load"]),
         ({"loader_path": "/l"}, ["--loader-path", "/l"]),
+        (
+            {"profile": "optimum", "model_class": "OVModelForFeatureExtraction"},
+            ["--profile", "optimum", "--model-class", "OVModelForFeatureExtraction"],
+        ),
         ({"no_cache_device": "skip"}, ["--no-cache-device", "skip"]),
         ({"confirm": True}, ["--confirm"]),
         ({"force": True}, ["--force"]),

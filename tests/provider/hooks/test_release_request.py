@@ -34,6 +34,10 @@ def test_release_minimal() -> None:
             {"profile": "python", "loader": "pkg:load", "loader_path": "/l"},
             ["--profile", "python", "--loader", "pkg:load", "--loader-path", "/l"],
         ),
+        (
+            {"profile": "optimum", "model_class": "OVModelForFeatureExtraction"},
+            ["--profile", "optimum", "--model-class", "OVModelForFeatureExtraction"],
+        ),
         ({"force": True}, ["--force"]),
         ({"retain": "latest:2"}, ["--retain", "latest:2"]),
         ({"wait": 30}, ["--wait", "30.0"]),
