@@ -8,6 +8,7 @@ share a store", and a second store makes a second class.
 
 from __future__ import annotations
 
+import os
 import shutil
 from pathlib import Path
 from typing import Any
@@ -217,6 +218,51 @@ def test_stores_kept_on_each_host_are_relayed_from_the_builder_through_the_worke
 
 def _ref_bytes(store: Path) -> int:
     return sum(p.stat().st_size for p in (store / "sets").rglob("*.json"))
+
+
+def test_a_builder_killed_mid_compile_leaves_its_class_to_compile_and_loses_nothing(
+    example_dags: Path, hosts: Any, tmp_path: Path, repo: Path, ovcache_conn: Any
+) -> None:
+    """The builder's agent is SIGKILLed while it compiles v2: its v1 stays, nothing of v2 is stored, the others compile."""
+    import sys
+
+    from airflow_ovcache.samples import build_transformer
+
+    caches = hosts(["h1", "h2", "h3"])
+    run_dag(load_dag("ovcache_release_warmup", "release_warmup"), conf={"model": "mlp", "version": 1})
+    before = {p.name: p.read_bytes() for p in caches["h1"].glob("*.blob")}
+    # A model that compiles for seconds, as v2, so there is a compile to die in.
+    mlp2 = repo / "mlp" / "2"
+    for old in mlp2.iterdir():
+        old.unlink()
+    build_transformer(mlp2 / "model.xml", layers=60, width=128, seq=64, seed=5)  # a 2 s compile here
+    staging = caches["h1"] / ".ovcache" / "staging"
+    wrapper = tmp_path / "dies-while-warming.sh"
+    wrapper.write_text(
+        "#!/bin/sh\n"
+        'case " $* " in *" warm "*) ;; *) exec "$@" ;; esac\n'
+        '"$@" & agent=$!\n'
+        # Once the warm has made its private staging folder, it is compiling: kill it there.
+        f'for _ in $(seq 600); do [ -n "$(ls -A {staging} 2>/dev/null)" ] && break; sleep 0.05; done\n'
+        "sleep 0.5; kill -KILL $agent; wait $agent\n"
+    )
+    ovcache_conn("ovcache_dies", transport="local", agent_command=f"sh {wrapper} {sys.executable} -m airflow_ovcache.cli.main")
+    inventory = Path(os.environ["OVCACHE_INVENTORY"])
+    inventory.write_text(inventory.read_text().replace('name = "h1"\n', 'name = "h1"\nconn_id = "ovcache_dies"\n'))
+
+    result = run_dag(load_dag("ovcache_release_warmup", "release_warmup"), conf={"model": "mlp", "version": 2})
+    assert result.state == "failed"
+    outcomes = {o.xcom["host"]: o.xcom for o in result.mapped("on_builder.outcome") + result.mapped("on_installer.outcome")}
+    assert (outcomes["h1"]["ok"], outcomes["h1"]["failed_step"]) == (False, "warm")
+    assert "signal" in outcomes["h1"]["reason"] or "killed" in outcomes["h1"]["reason"], outcomes["h1"]["reason"]
+    for name in ("h2", "h3"):
+        (item,) = outcomes[name]["warm"]["items"]
+        assert item["status"] == "warmed" and "has no set" in item["fallback"], item
+    # Nothing of v2 was stored, and the builder's v1 is whole (invalidation never ran there).
+    assert not list((tmp_path / "store" / "sets" / "mlp" / "2").rglob("*.json"))
+    assert not list((tmp_path / "store" / "tmp").iterdir())
+    assert _versions(caches["h1"]) == [("mlp", 1)]
+    assert {p.name: p.read_bytes() for p in caches["h1"].glob("*.blob")} == before
 
 
 # -- planning, without Airflow -------------------------------------------------------------------
