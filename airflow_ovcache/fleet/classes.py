@@ -31,9 +31,6 @@ PROBE_WORKERS = 16
 
 # The group's store when each host keeps its own and sets are relayed (inventory ``store_relay``).
 RELAYED = "relayed between hosts"
-#: A host's role in a release, as its outcome and the summary name it.
-BUILDER = "builder"
-INSTALLER = "installer"
 
 
 @dataclass(frozen=True)

@@ -457,10 +457,10 @@ def release_summary(
 
 def _warm_words(warm: Mapping[str, Any]) -> str:
     """What the warm step did on one host, in the words of its role (compiled, or installed from the store)."""
+    from ..hooks.reports import BUILDER, INSTALLER
+
     counts = warm.get("summary") or {}
-    # A lean host's warm step is the agent's own result: an install has ``installed`` counts, a fallback ``fallback`` items.
-    fell_back = any(i.get("fallback") for i in warm.get("items") or [])
-    if warm.get("role") == "installer" or "installed" in counts or fell_back:
+    if warm.get("role") == INSTALLER:
         fallbacks = [i["fallback"] for i in warm.get("items") or [] if i.get("fallback")]
         words = (
             f"installed {counts.get('installed', 0)} from the store, compiled {counts.get('warmed', 0)} here, "
@@ -468,7 +468,7 @@ def _warm_words(warm: Mapping[str, Any]) -> str:
         )
         return words + (f"; fell back: {fallbacks[0]}" if fallbacks else "")
     words = f"warmed {counts.get('warmed', 0)}, unchanged {counts.get('unchanged', 0)}"
-    if warm.get("role") == "builder":
+    if warm.get("role") == BUILDER:
         put = warm.get("store_put") or {}
         stored = sum(1 for i in put.get("items") or [] if i.get("status") == "stored")
         words += f", stored {stored} in the store" + (f" (not stored: {put['problems'][0]})" if put.get("problems") else "")

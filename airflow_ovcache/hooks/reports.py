@@ -14,6 +14,7 @@ about the real server.
 
 from __future__ import annotations
 
+from collections.abc import Iterable, Mapping
 from dataclasses import asdict, dataclass, field
 from typing import Any, TypeVar
 
@@ -748,6 +749,24 @@ class ReleaseStepReport:
         }
 
 
+# A warm step's role in a release by hardware class, in its XCom (``role``): compiled and put, or installed.
+BUILDER = "builder"
+INSTALLER = "installer"
+
+
+def not_stored(host: str, items: Iterable[Mapping[str, Any]]) -> list[str]:
+    """One line per put item (its XCom) that was not stored, naming host, model, version and device, and why.
+
+    :param host: the host that put.
+    :param items: the put's items as XCom rows (``status``, ``reason`` and the coordinates).
+    """
+    return [
+        f"host {host}, model {i.get('model')}, version {i.get('version')}, device {i.get('device')}: not stored: {i.get('reason')}"
+        for i in items
+        if i.get("status") != PutStatus.STORED
+    ]
+
+
 def _warm_step_xcom(sub: AgentRun, result: dict[str, Any]) -> dict[str, Any]:
     """The warm step's XCom, in the shape the per-step warm task gives it for the same role.
 
@@ -756,23 +775,18 @@ def _warm_step_xcom(sub: AgentRun, result: dict[str, Any]) -> dict[str, Any]:
     with the builder's ``store_put``.
     """
     if "store" in result:
-        return {**InstallReport.from_run(sub).to_xcom(), "role": "installer"}
+        return {**InstallReport.from_run(sub).to_xcom(), "role": INSTALLER}
     xcom = WarmReport.from_run(sub).to_xcom()
     fallbacks = [item.get("fallback") for item in result.get("items") or []]
     if any(fallbacks):
         xcom["items"] = [{**item, "fallback": why} for item, why in zip(xcom["items"], fallbacks, strict=True)]
-        xcom["role"] = "installer"
+        xcom["role"] = INSTALLER
     put = result.get("store_put")
     if isinstance(put, dict):
         items = [i for i in put.get("items") or [] if isinstance(i, dict)]
-        problems = list(put.get("problems") or []) + [
-            f"host {sub.host}, model {i.get('model')}, version {i.get('version')}, device {i.get('device')}: not stored: "
-            f"{i.get('reason')}"
-            for i in items
-            if i.get("status") != PutStatus.STORED
-        ]
+        problems = list(put.get("problems") or []) + not_stored(sub.host, items)
         xcom["store_put"] = {"store": put.get("store"), "items": items, "problems": problems}
-        xcom["role"] = "builder"
+        xcom["role"] = BUILDER
     return xcom
 
 

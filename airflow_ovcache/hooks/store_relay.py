@@ -223,7 +223,7 @@ class SftpFiles:
         """
         missing = []
         current = path
-        while current not in ("", "/") and self.size(current) is None and not self.is_dir(current):
+        while current not in ("", "/") and not self.is_dir(current):
             missing.append(current)
             current = posixpath.dirname(current)
         for folder in reversed(missing):
@@ -285,11 +285,9 @@ class Relayed:
 
 
 def _copy(source: HostFiles, path: str, target: HostFiles, store: str, final: str) -> int:
-    """Copy one file into ``store`` through its ``tmp/``, then rename it to ``final``; the bytes copied."""
-    tmp = posixpath.join(store, "tmp")
-    target.makedirs(tmp)
+    """Copy one file into ``store`` through its ``tmp/`` (made by the caller), then rename it to ``final``; the bytes copied."""
     target.makedirs(posixpath.dirname(final))
-    temp = posixpath.join(tmp, f".relay-{uuid.uuid4().hex}.part")
+    temp = posixpath.join(store, "tmp", f".relay-{uuid.uuid4().hex}.part")
     copied = 0
     try:
         with source.open_read(path) as src, target.open_write(temp) as dst:
@@ -314,6 +312,7 @@ def relay_sets(
     model: str,
     version: int,
     class_keys: Iterable[str],
+    into: Relayed | None = None,
 ) -> Relayed:
     """Copy every set of ``model`` ``version`` filed under ``class_keys`` from one host's store to another's.
 
@@ -325,14 +324,16 @@ def relay_sets(
     :param model: the model released.
     :param version: the version released.
     :param class_keys: the installer's class keys (one per device).
+    :param into: what earlier calls copied, to add this call's to (a new record by default).
     :raises RelayError: a store is missing, or a file could not be read or written; what was renamed
         into place before is whole.
     """
     if not target.is_dir(target_store):
         raise RelayError(f"blob store {target_store} does not exist on the installing host (create it, or fix store)")
     release = posixpath.join(source_store, "sets", model, str(version))
-    done = Relayed()
+    done = into if into is not None else Relayed()
     try:
+        target.makedirs(posixpath.join(target_store, "tmp"))
         for spec_id in source.listdir(release):
             for class_key in class_keys:
                 ref_path = posixpath.join(release, spec_id, f"{class_key}.json")
@@ -388,7 +389,7 @@ def relay_release(
 
     builder = OvcacheHook(str(relay_from["conn_id"]), host_name=str(relay_from.get("host") or "") or None)
     keys = [k for k in str(relay_from.get("class") or "").split("+") if k]
-    done: dict[str, Any] = {"from": relay_from.get("host"), "sets": [], "objects": [], "bytes": 0, "problems": []}
+    done = Relayed()
     opened: list[Any] = []
     try:
         source = builder.files()
@@ -397,10 +398,7 @@ def relay_release(
         opened.append(target)
         for model in models:
             for version in versions:
-                got = relay_sets(source, str(relay_from["store"]), target, store, model, int(version), keys)
-                done["sets"] += got.sets
-                done["objects"] += got.objects
-                done["bytes"] += got.bytes_copied
+                relay_sets(source, str(relay_from["store"]), target, store, model, int(version), keys, into=done)
     except Exception as exc:  # noqa: BLE001 - a relay that fails (SFTP refused, a lost session...) must not fail the release
         if not isinstance(exc, (RelayError, OvcacheHookError, OSError)):
             exc = RelayError(f"{type(exc).__name__}: {exc} (is SFTP enabled on both hosts' sshd?)")
@@ -408,18 +406,17 @@ def relay_release(
             f"host {installer.host}: relaying from {relay_from.get('host')}'s store failed: {exc} (the install compiles instead)"
         )
         log.warning("%s", line)
-        done["problems"].append(line)
-        return done
+        return {"from": relay_from.get("host"), **done.to_json(), "problems": [line]}
     finally:
         for files in opened:
             getattr(files, "close", lambda: None)()
     log.info(
         "relayed %d set(s), %d object(s), %d bytes from %s's store %s into %s",
-        len(done["sets"]),
-        len(done["objects"]),
-        done["bytes"],
+        len(done.sets),
+        len(done.objects),
+        done.bytes_copied,
         relay_from.get("host"),
         relay_from.get("store"),
         store,
     )
-    return done
+    return {"from": relay_from.get("host"), **done.to_json(), "problems": []}

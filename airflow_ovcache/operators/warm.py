@@ -11,7 +11,7 @@ from ..assets import host_cache, parse_model_release, release_versions
 from ..core.optimum import MODEL_CLASSES
 from ..core.text import human_bytes, printable
 from ..hooks.errors import AgentCommandError, ItemsFailed, OvcacheHookError, airflow_hint
-from ..hooks.reports import InstallReport, WarmItem, WarmReport
+from ..hooks.reports import BUILDER, INSTALLER, InstallReport, WarmItem, WarmReport, not_stored
 from ..protocol.codes import ErrorCode, PutStatus
 from .arguments import as_flag, as_names, as_version_numbers, check_choice, is_template, json_object, path_map
 from .base import OvcacheBaseOperator, reporting_failures
@@ -260,12 +260,12 @@ class OvcacheWarmOperator(OvcacheBaseOperator):
                 fallback = f"{exc}: compiled here instead"
                 self.log.warning("%s", printable(fallback))
             else:
-                self._log_install(install)
+                self._log_report(install)
                 self._emit_cache_assets(context, install)
                 self._fail_on(install.failed, len(install.items), install.host)
-                return {**install.to_xcom(), "role": "installer", **({"relayed": relayed} if relayed else {})}
+                return {**install.to_xcom(), "role": INSTALLER, **({"relayed": relayed} if relayed else {})}
         report = self.hook.warm(**selection, no_cache_device=self.no_cache_device, confirm=self.confirm, force=self.force)
-        self._log_summary(report)
+        self._log_report(report)
         self._emit_cache_assets(context, report)
         self._fail_on(report.failed, len(report.items), report.host)
         if not store:
@@ -275,8 +275,8 @@ class OvcacheWarmOperator(OvcacheBaseOperator):
             xcom["items"] = [{**item, "fallback": fallback} for item in xcom["items"]]
             counts = xcom["summary"]
             xcom["summary"] = {"installed": 0, "warmed": counts.get("warmed", 0), "unchanged": counts.get("unchanged", 0)}
-            return {**xcom, "store": store, "role": "installer", **({"relayed": relayed} if relayed else {})}
-        return {**report.to_xcom(), "store": store, "role": "builder", "store_put": self._put(report, store)}
+            return {**xcom, "store": store, "role": INSTALLER, **({"relayed": relayed} if relayed else {})}
+        return {**report.to_xcom(), "store": store, "role": BUILDER, "store_put": self._put(report, store)}
 
     def _relay(self, store: str, models: list[str] | None, numbers: list[int] | None) -> dict[str, Any]:
         """Copy the builder's sets of the release into this host's store (see :func:`~.store_relay.relay_release`)."""
@@ -309,12 +309,9 @@ class OvcacheWarmOperator(OvcacheBaseOperator):
             except OvcacheHookError as exc:
                 problems.append(str(exc))
                 continue
-            stored.extend(item.to_xcom() for item in put.items)
-            problems.extend(
-                f"host {report.host}, model {i.model}, version {i.version}, device {i.device}: not stored: {i.reason}"
-                for i in put.items
-                if i.status != PutStatus.STORED
-            )
+            rows = [item.to_xcom() for item in put.items]
+            stored.extend(rows)
+            problems.extend(not_stored(report.host, rows))
         for item in stored:
             if item.get("status") == PutStatus.STORED:
                 self.log.info(
@@ -332,33 +329,16 @@ class OvcacheWarmOperator(OvcacheBaseOperator):
             )
         return {"store": store, "items": stored, "problems": problems}
 
-    def _log_install(self, report: InstallReport) -> None:
-        s = report.summary
-        self.log.info(
-            "install on host %s (%s) from store %s: %d installed, %d compiled here (fell back), %d unchanged, %d failed in %.2fs",
-            report.host,
-            report.cache_dir,
-            report.store,
-            s.get("installed", 0),
-            s.get("warmed", 0),
-            s.get("unchanged", 0),
-            s.get("failed", 0),
-            report.seconds,
-        )
-        self._log_items(report.items, report.warnings)
-
-    def _log_summary(self, report: WarmReport) -> None:
-        s = report.summary
-        self.log.info(
-            "warm on host %s (%s): %d warmed, %d unchanged, %d skipped, %d failed in %.2fs",
-            report.host,
-            report.cache_dir,
-            s.get("warmed", 0),
-            s.get("unchanged", 0),
-            s.get("skipped", 0),
-            s.get("failed", 0),
-            report.seconds,
-        )
+    def _log_report(self, report: WarmReport | InstallReport) -> None:
+        """The head line (what the agent did, counted by status), then one line per item."""
+        if isinstance(report, InstallReport):
+            head = f"install on host {report.host} ({report.cache_dir}) from store {report.store}"
+            counted = (("installed", "installed"), ("warmed", "compiled here (fell back)"), ("unchanged", "unchanged"))
+        else:
+            head = f"warm on host {report.host} ({report.cache_dir})"
+            counted = (("warmed", "warmed"), ("unchanged", "unchanged"), ("skipped", "skipped"))
+        counts = ", ".join(f"{report.summary.get(key, 0)} {words}" for key, words in (*counted, ("failed", "failed")))
+        self.log.info("%s", printable(f"{head}: {counts} in {report.seconds:.2f}s"))
         self._log_items(report.items, report.warnings)
 
     def _log_items(self, items: Sequence[WarmItem], warnings: Sequence[str]) -> None:

@@ -52,3 +52,14 @@ def take_warnings(cache: Any) -> list[str]:
     warnings = sorted(set(cache.warnings))
     cache.warnings.clear()
     return warnings
+
+
+def print_store_items(items: list[dict[str, Any]]) -> None:
+    """One line per item of ``install`` or ``store-put`` for a person: coordinates, class, status, why.
+
+    :param items: the result's items (``model``, ``version``, ``device``, ``class_key``, ``status``, ``reason``).
+    """
+    from ...core.text import printable
+
+    for r in items:
+        print(printable(f"{r['model']}@{r['version']} {r['device']} {r.get('class_key') or '-'}: {r['status']}: {r['reason']}"))

@@ -10,7 +10,7 @@ from ...core.text import printable
 from ...protocol import ExitCode
 from ...protocol.codes import InstallStatus
 from ..output import Envelope
-from .common import open_cache, progress_printer
+from .common import open_cache, print_store_items, progress_printer
 from .warm import warm_request
 
 
@@ -24,10 +24,7 @@ def run(args: argparse.Namespace, env: Envelope) -> ExitCode:
     """
     env.result, code = install_result(args)
     if not args.json:
-        for r in env.result["items"]:
-            print(
-                printable(f"{r['model']}@{r['version']} {r['device']} {r.get('class_key') or '-'}: {r['status']}: {r['reason']}")
-            )
+        print_store_items(env.result["items"])
     return code
 
 

@@ -6,11 +6,10 @@ import argparse
 import sys
 from typing import Any
 
-from ...core.text import printable
 from ...protocol import ExitCode
 from ...protocol.codes import PutStatus
 from ..output import Envelope
-from .common import open_cache, take_warnings
+from .common import open_cache, print_store_items, take_warnings
 
 
 def run(args: argparse.Namespace, env: Envelope) -> ExitCode:
@@ -22,10 +21,7 @@ def run(args: argparse.Namespace, env: Envelope) -> ExitCode:
     """
     env.result, code = store_put_result(args)
     if not args.json:
-        for r in env.result["items"]:
-            print(
-                printable(f"{r['model']}@{r['version']} {r['device']} {r.get('class_key') or '-'}: {r['status']}: {r['reason']}")
-            )
+        print_store_items(env.result["items"])
     return code
 
 
