@@ -34,7 +34,7 @@ import time
 from pathlib import Path
 from typing import Any
 
-from benchlib import Context, describe_model, spawn, summary, table
+from benchlib import Context, describe_model, namespace_fleet, spawn, summary, table
 
 NAME = "classes"
 TITLE = "Compile once per hardware class and install, against every host compiling"
@@ -69,9 +69,8 @@ def _run(argv: list[str], expect: str) -> dict[str, Any]:
     data = proc.json()
     if proc.code != 0 or data.get("error"):
         raise RuntimeError(f"{' '.join(argv[:2])} failed (exit {proc.code}): {data.get('error')} {proc.err[-1500:]}")
-    statuses = [
-        i.get("status") for i in (data.get("result") or {}).get("items", []) or (data.get("result") or {}).get("entries", [])
-    ]
+    result = data.get("result") or {}
+    statuses = [i.get("status") for i in result.get("items") or result.get("entries") or []]
     if expect and statuses != [expect]:
         raise RuntimeError(f"{' '.join(argv[:2])}: expected one item {expect}, got {statuses}")
     return {"wall": round(wall, 4), "cpu": round(cpu, 4), "agent_seconds": data.get("seconds")}
@@ -141,37 +140,10 @@ def run(ctx: Context) -> dict[str, Any]:
 def _namespaces(ctx: Context, model: Path, counts: tuple[int, ...], rounds: int) -> dict[str, Any]:
     """The same comparison on namespace hosts over SSH, every host of a phase at once (``classes_probe.py``)."""
     import json
-    import os
-    import signal
-    import sys
 
-    from benchlib import BENCH_DIR, REPO_DIR
+    from benchlib import BENCH_DIR
 
-    if str(REPO_DIR) not in sys.path:
-        sys.path.insert(0, str(REPO_DIR))
-    from tests.infra.fleet import Fleet, fleet_prerequisites
-
-    reason = fleet_prerequisites()
-    if reason:
-        raise RuntimeError(f"the namespace part of the class benchmark cannot run here: {reason}")
-    fleet = Fleet(max(counts), ctx.fresh("classes/fleet"))
-    home = ctx.fresh("classes/airflow-home")
-    home.mkdir(parents=True)
-
-    def on_term(signum: int, frame: object) -> None:
-        signal.signal(signal.SIGTERM, signal.SIG_IGN)
-        raise KeyboardInterrupt  # unwinds through the finally below, which tears the fleet down
-
-    previous = signal.signal(signal.SIGTERM, on_term)
-    try:
-        fleet.start()
-        env = {
-            **os.environ,
-            "AIRFLOW_HOME": str(home),
-            "AIRFLOW__CORE__LOAD_EXAMPLES": "False",
-            "AIRFLOW__CORE__DAGS_FOLDER": str(home / "dags"),
-            **fleet.airflow_env(),
-        }
+    with namespace_fleet(ctx, max(counts), NAME) as (fleet, env, problems):
         args = {
             "hosts": [{"name": h.name, "conn_id": h.conn_id, "cache_dir": str(h.cache_dir)} for h in fleet],
             "sshd_pids": [h.server.process.pid for h in fleet if h.server.process is not None],
@@ -186,10 +158,6 @@ def _namespaces(ctx: Context, model: Path, counts: tuple[int, ...], rounds: int)
         if proc.code != 0:
             raise RuntimeError(f"classes probe failed (exit {proc.code}): {proc.err[-3000:]}")
         data = proc.json()
-    finally:
-        problems = fleet.stop(raise_errors=False)
-        signal.signal(signal.SIGTERM, previous)
-        ctx.log(f"classes: fleet torn down{'; problems: ' + '; '.join(problems) if problems else ''}")
     rows: dict[str, dict[str, Any]] = {}
     for mode in ("per-host", "by-class"):
         for n in counts:

@@ -31,13 +31,10 @@ parallel wall time cannot drop below half the sum of the CPU work.
 from __future__ import annotations
 
 import json
-import os
-import signal
-import sys
 from pathlib import Path
 from typing import Any
 
-from benchlib import BENCH_DIR, REPO_DIR, Context, describe_model, spawn, summary, table
+from benchlib import BENCH_DIR, Context, describe_model, namespace_fleet, spawn, summary, table
 
 NAME = "fleet"
 TITLE = "Fleet warm-up through the provider: 1 to 8 hosts over SSH"
@@ -60,44 +57,18 @@ def _model(ctx: Context) -> Path:
 
 
 def run(ctx: Context) -> dict[str, Any]:
-    if str(REPO_DIR) not in sys.path:
-        sys.path.insert(0, str(REPO_DIR))
-    from tests.infra.fleet import Fleet, fleet_prerequisites
-
-    reason = fleet_prerequisites()
-    if reason:
-        raise RuntimeError(f"the fleet benchmark cannot run here: {reason}")
     counts = COUNTS_QUICK if ctx.quick else COUNTS_FULL
     model = _model(ctx)
-    fleet = Fleet(max(counts), ctx.fresh("fleet/hosts"))
     local_cache = ctx.fresh("fleet/local-cache")
-    home = ctx.fresh("fleet/airflow-home")
-    home.mkdir(parents=True)
-
-    def on_term(signum: int, frame: object) -> None:
-        signal.signal(signal.SIGTERM, signal.SIG_IGN)
-        raise KeyboardInterrupt  # unwinds through the finally below, which tears the fleet down
-
-    previous = signal.signal(signal.SIGTERM, on_term)
-    teardown: list[str] = []
-    try:
-        ctx.log(f"fleet: starting {fleet.n} namespace hosts with their own sshd")
-        fleet.start()
+    with namespace_fleet(ctx, max(counts), NAME) as (fleet, env, teardown):
         for host in fleet:
             host.add_model(model.parent, MODEL[0], 1)
-        env = {
-            **os.environ,
-            "AIRFLOW_HOME": str(home),
-            "AIRFLOW__CORE__LOAD_EXAMPLES": "False",
-            "AIRFLOW__CORE__DAGS_FOLDER": str(home / "dags"),
-            **fleet.airflow_env(),
-            "AIRFLOW_CONN_OVCACHE_BENCH_LOCAL": json.dumps(
-                {
-                    "conn_type": "ovcache",
-                    "extra": {"transport": "local", "cache_dir": str(local_cache), "agent_command": fleet.agent_command},
-                }
-            ),
-        }
+        env["AIRFLOW_CONN_OVCACHE_BENCH_LOCAL"] = json.dumps(
+            {
+                "conn_type": "ovcache",
+                "extra": {"transport": "local", "cache_dir": str(local_cache), "agent_command": fleet.agent_command},
+            }
+        )
         args = {
             "hosts": [
                 {"name": h.name, "conn_id": h.conn_id, "cache_dir": str(h.cache_dir), "repository": str(h.repository)}
@@ -116,10 +87,6 @@ def run(ctx: Context) -> dict[str, Any]:
         if proc.code != 0:
             raise RuntimeError(f"fleet probe failed (exit {proc.code}): {proc.err[-3000:]}")
         data = proc.json()
-    finally:
-        teardown = fleet.stop(raise_errors=False)
-        signal.signal(signal.SIGTERM, previous)
-        ctx.log(f"fleet: torn down{'; problems: ' + '; '.join(teardown) if teardown else ''}")
     return _analyse(data, counts, describe_model(model), teardown)
 
 

@@ -10,17 +10,20 @@ from those files, so the page's tables always show the numbers that were stored.
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import platform
 import random
 import shutil
+import signal
 import statistics
 import subprocess
 import sys
 import tempfile
+import threading
 import time
-from collections.abc import Sequence
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -479,3 +482,81 @@ def table(header: Sequence[str], rows: Sequence[Sequence[Any]]) -> str:
     lines = ["| " + " | ".join(header) + " |", "|" + "|".join("---" for _ in header) + "|"]
     lines += ["| " + " | ".join(str(c) for c in row) + " |" for row in rows]
     return "\n".join(lines)
+
+
+# -- namespace hosts and parallel host-tasks ------------------------------------------------
+
+
+@contextlib.contextmanager
+def namespace_fleet(ctx: Context, n: int, name: str) -> Iterator[tuple[Any, dict[str, str], list[str]]]:
+    """``n`` network-namespace hosts with their own sshd (``tests/infra/fleet.py``), always torn down.
+
+    Yields the started fleet, an environment for a probe process (a scratch ``AIRFLOW_HOME`` and every
+    host's ``AIRFLOW_CONN_*``) and a list that holds the teardown's problems once the block has
+    ended. SIGTERM unwinds through the teardown too.
+
+    :param ctx: the benchmark's context (the fleet lives under ``<workdir>/<name>/``).
+    :param n: how many hosts.
+    :param name: the benchmark's name, for paths and log lines.
+    :raises RuntimeError: namespaces cannot be made here (not root, no iproute2 or sshd).
+    """
+    if str(REPO_DIR) not in sys.path:
+        sys.path.insert(0, str(REPO_DIR))
+    from tests.infra.fleet import Fleet, fleet_prerequisites
+
+    reason = fleet_prerequisites()
+    if reason:
+        raise RuntimeError(f"the {name} benchmark's namespace hosts cannot run here: {reason}")
+    fleet = Fleet(n, ctx.fresh(f"{name}/hosts"))
+    home = ctx.fresh(f"{name}/airflow-home")
+    home.mkdir(parents=True)
+
+    def on_term(signum: int, frame: object) -> None:
+        signal.signal(signal.SIGTERM, signal.SIG_IGN)
+        raise KeyboardInterrupt  # unwinds through the finally below, which tears the fleet down
+
+    previous = signal.signal(signal.SIGTERM, on_term)
+    teardown: list[str] = []
+    try:
+        ctx.log(f"{name}: starting {n} namespace hosts with their own sshd")
+        fleet.start()
+        env = {
+            **os.environ,
+            "AIRFLOW_HOME": str(home),
+            "AIRFLOW__CORE__LOAD_EXAMPLES": "False",
+            "AIRFLOW__CORE__DAGS_FOLDER": str(home / "dags"),
+            **fleet.airflow_env(),
+        }
+        yield fleet, env, teardown
+    finally:
+        teardown.extend(fleet.stop(raise_errors=False))
+        signal.signal(signal.SIGTERM, previous)
+        ctx.log(f"{name}: torn down{'; problems: ' + '; '.join(teardown) if teardown else ''}")
+
+
+def run_together(jobs: Sequence[Callable[[], Any]]) -> tuple[float, list[Any], list[BaseException | None]]:
+    """Run each job in its own thread, all released by one barrier, as parallel host-tasks on a worker.
+
+    :param jobs: the calls.
+    :return: seconds from the release until the last job ended, each job's result (None where it
+        raised) and each job's exception (None where it returned).
+    """
+    results: list[Any] = [None] * len(jobs)
+    errors: list[BaseException | None] = [None] * len(jobs)
+    barrier = threading.Barrier(len(jobs) + 1)
+
+    def worker(i: int) -> None:
+        barrier.wait()
+        try:
+            results[i] = jobs[i]()
+        except BaseException as exc:  # noqa: BLE001 - handed back to the caller
+            errors[i] = exc
+
+    threads = [threading.Thread(target=worker, args=(i,)) for i in range(len(jobs))]
+    for thread in threads:
+        thread.start()
+    barrier.wait()
+    start = time.perf_counter()
+    for thread in threads:
+        thread.join()
+    return time.perf_counter() - start, results, errors

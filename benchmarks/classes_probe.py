@@ -21,18 +21,16 @@ import json
 import os
 import shutil
 import sys
-import threading
 import time
 from pathlib import Path
 from typing import Any
 
+from benchlib import cpu_seconds, run_together
+
 
 def busy_seconds() -> float:
     """Core-seconds the machine has been busy since boot (all processes)."""
-    with open("/proc/stat") as handle:
-        fields = handle.readline().split()[1:]
-    user, nice, system, _idle, _iowait, irq, softirq, steal = (int(x) for x in fields[:8])
-    return (user + nice + system + irq + softirq + steal) / os.sysconf("SC_CLK_TCK")
+    return cpu_seconds()[1]
 
 
 def agents_cpu(pids: list[int]) -> float:
@@ -51,27 +49,12 @@ def agents_cpu(pids: list[int]) -> float:
 
 
 def in_parallel(jobs: list[Any]) -> float:
-    """Run each job in its own thread, released together; the seconds until the last one finished."""
-    errors: list[BaseException] = []
-    barrier = threading.Barrier(len(jobs) + 1)
-
-    def run(job: Any) -> None:
-        barrier.wait()
-        try:
-            job()
-        except BaseException as exc:  # noqa: BLE001 - reported after the join
-            errors.append(exc)
-
-    threads = [threading.Thread(target=run, args=(job,)) for job in jobs]
-    for thread in threads:
-        thread.start()
-    barrier.wait()
-    start = time.perf_counter()
-    for thread in threads:
-        thread.join()
-    if errors:
-        raise errors[0]
-    return time.perf_counter() - start
+    """Run the jobs at once (one thread each); the seconds until the last finished; the first failure raises."""
+    wall, _, errors = run_together(jobs)
+    for error in errors:
+        if error is not None:
+            raise error
+    return wall
 
 
 def main() -> int:

@@ -18,6 +18,8 @@ import time
 from pathlib import Path
 from typing import Any
 
+from benchlib import run_together
+
 T0 = time.perf_counter()
 
 
@@ -92,25 +94,8 @@ def main() -> int:
             Path(host["cache_dir"]).mkdir(mode=0o700)
 
     def parallel(chosen: list[dict[str, Any]]) -> dict[str, Any]:
-        results: list[dict[str, Any] | None] = [None] * len(chosen)
-        errors: list[str] = []
-        barrier = threading.Barrier(len(chosen) + 1)
-
-        def worker(i: int) -> None:
-            barrier.wait()
-            try:
-                results[i] = warm_call(chosen[i])
-            except Exception as exc:  # noqa: BLE001 - reported in the result
-                errors.append(f"{chosen[i]['name']}: {type(exc).__name__}: {exc}")
-
-        threads = [threading.Thread(target=worker, args=(i,)) for i in range(len(chosen))]
-        for thread in threads:
-            thread.start()
-        barrier.wait()
-        start = time.perf_counter()
-        for thread in threads:
-            thread.join()
-        wall = time.perf_counter() - start
+        wall, results, raised = run_together([lambda h=h: warm_call(h) for h in chosen])
+        errors = [f"{h['name']}: {type(e).__name__}: {e}" for h, e in zip(chosen, raised, strict=True) if e is not None]
         return {"hosts": len(chosen), "wall": wall, "tasks": [r for r in results if r is not None], "errors": errors}
 
     # 1. transport: the agent's cheapest command, through the hook, over SSH and locally
