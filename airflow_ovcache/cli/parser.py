@@ -352,6 +352,11 @@ def build_parser() -> argparse.ArgumentParser:
     )
     p.add_argument("--store", required=True, help=store_help)
     _selection(p.add_argument_group("what to install"), "install")
+    p.add_argument(
+        "--compile-if-unreachable",
+        action="store_true",
+        help="a store that cannot be reached is each item's fallback (compiled here, saying why) instead of an error",
+    )
 
     p = command(
         "store-prune",

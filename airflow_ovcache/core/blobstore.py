@@ -62,6 +62,7 @@ class StoreError(OvcacheError):
     """
 
     def __init__(self, store: str, problem: str, where: Location | None = None) -> None:
+        self.store = store
         super().__init__(
             f"blob store {store} is unreachable: {problem}",
             where or Location(),
@@ -447,6 +448,52 @@ def prune(store: BlobStore, keep: VersionPolicy, model: str | None = None, dry_r
     if not dry_run and isinstance(store, DirectoryStore):
         store.collect_garbage()
     return gone
+
+
+class UnreachableStore:
+    """A store that could not be reached, standing in for it so that every item falls back to a local compile.
+
+    ``ovcache install --compile-if-unreachable`` (what a release task asks for): each method raises
+    the error the store's check raised, and :class:`~.install.Installer` in that mode turns it into
+    the item's fallback instead of failing the command.
+
+    :param error: the check's error (it names the store and what is wrong with it).
+    """
+
+    def __init__(self, error: StoreError) -> None:
+        self.error = error
+        self.description = error.store
+
+    def put(self, key: SetKey, meta: dict[str, Any], blobs: Blobs) -> StoredSet:
+        """Raise the store's error.
+
+        :param key: unused.
+        :param meta: unused.
+        :param blobs: unused.
+        """
+        raise self.error
+
+    def get(self, key: SetKey, into: Path) -> StoredSet | None:
+        """Raise the store's error.
+
+        :param key: unused.
+        :param into: unused.
+        """
+        raise self.error
+
+    def list(self, model: str | None = None) -> Sets:
+        """Raise the store's error.
+
+        :param model: unused.
+        """
+        raise self.error
+
+    def remove(self, key: SetKey) -> bool:
+        """Raise the store's error.
+
+        :param key: unused.
+        """
+        raise self.error
 
 
 def open_store(location: str) -> DirectoryStore:

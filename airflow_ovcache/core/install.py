@@ -221,6 +221,8 @@ class Installer(Warmer):
     :param cache: the checked, writable cache directory.
     :param store: the store to fetch sets from (checked readable by the caller).
     :param repository_root: the model repository (as for :class:`.warm.Warmer`).
+    :param compile_if_unreachable: a store that cannot be reached is each item's fallback (it is
+        compiled here, and says why) instead of an error that stops the install.
     :param describe_device: a seam for tests, as for :class:`.warm.Warmer`.
     """
 
@@ -230,10 +232,12 @@ class Installer(Warmer):
         store: BlobStore,
         *,
         repository_root: Path | None = None,
+        compile_if_unreachable: bool = False,
         describe_device: Callable[[str, Any, Location], DeviceInfo] | None = None,
     ) -> None:
         super().__init__(cache, repository_root=repository_root, confirm=True, describe_device=describe_device)
         self.store = store
+        self.compile_if_unreachable = compile_if_unreachable
         self._classes: dict[str, DeviceInfo] = {}
 
     def install(self, version: ModelVersion, spec: CacheSpec) -> InstallResult:
@@ -249,8 +253,10 @@ class Installer(Warmer):
         force = False
         try:
             why, force = self._install(version, spec, where, result)
-        except StoreError:
-            raise
+        except StoreError as exc:
+            if not self.compile_if_unreachable:
+                raise
+            why = f"{exc.message}: compiled here instead"
         except OvcacheError as exc:
             exc.at(where)
             why = exc.message

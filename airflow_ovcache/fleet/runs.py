@@ -117,22 +117,11 @@ def plan_release(
     """
     from .classes import hook_probe, plan_classes, probe_classes
 
-    per_step, lean = lean_split(hosts, waits_for_served)
+    _, lean = lean_split(hosts, waits_for_served)
+    lean_names = {h.name for h in lean}
     # Hosts with a store are planned by class whether lean or not: a class's builder is released
     # step by step (one host per class), its lean installers in one agent run each, after it.
-    lean_names = {h.name for h in lean}
-    plan = plan_classes(
-        [h for h in hosts if h in per_step or h.store], probe_classes([h for h in hosts if h.store], probe or hook_probe)
-    )
-
-    def rows(group: list[FleetHost], **role: Any) -> list[dict[str, Any]]:
-        return [
-            host_kwargs(h, model=r["model"], version=r["version"], **(role and {"store": h.store, **role}))
-            for h in group
-            for r in releases
-        ]
-
-    own = [h for h in plan.own if h.name not in lean_names]
+    plan = plan_classes(hosts, probe_classes([h for h in hosts if h.store], probe or hook_probe))
     by_name = {h.name: h for h in hosts}
     relay: dict[str, dict[str, Any]] = {}
     for group in plan.groups:
@@ -141,15 +130,22 @@ def plan_release(
             if by_name[name].store_relay:
                 relay[name] = {"conn_id": builder.conn_id, "host": builder.name, "store": builder.store, "class": group.key}
 
-    def installing(group: list[FleetHost]) -> list[dict[str, Any]]:
-        return [{**row, "relay_from": relay.get(row["host"])} for row in rows(group, from_store=True)]
+    def rows(group: list[FleetHost], from_store: bool | None = None) -> list[dict[str, Any]]:
+        """The group's task arguments; ``from_store`` None: the hosts compile for themselves, without a store."""
+
+        def role(h: FleetHost) -> dict[str, Any]:
+            if from_store is None:
+                return {}
+            return {"store": h.store, "from_store": from_store, "relay_from": relay.get(h.name) if from_store else None}
+
+        return [host_kwargs(h, model=r["model"], version=r["version"], **role(h)) for h in group for r in releases]
 
     return {
-        "per_step": rows(own),
+        "per_step": rows([h for h in plan.own if h.name not in lean_names]),
         "builders": rows(plan.builders, from_store=False),
-        "installers": installing([h for h in plan.installers if h.name not in lean_names]),
-        "lean_installers": installing([h for h in plan.installers if h.name in lean_names]),
-        "lean": rows([h for h in lean if h in plan.own or not h.store]),
+        "installers": rows([h for h in plan.installers if h.name not in lean_names], from_store=True),
+        "lean_installers": rows([h for h in plan.installers if h.name in lean_names], from_store=True),
+        "lean": rows([h for h in plan.own if h.name in lean_names]),
         "classes": [g.to_json() for g in plan.groups],
     }
 

@@ -659,12 +659,15 @@ class InstallRequest:
     :param warm: what to install and how the server compiles it, exactly as a warm of the same versions
         (``confirm``, ``force`` and ``no_cache_device`` are not install's: it always proves each item by a load).
     :param store: the blob store as the host reaches it: a directory that exists (required).
+    :param compile_if_unreachable: a store that cannot be reached makes every item a fallback compiled
+        on the host (each saying why) instead of an error.
     """
 
     command: ClassVar[str] = "install"
 
     warm: WarmRequest
     store: str | None
+    compile_if_unreachable: bool = False
 
     def location(self, host: str) -> Location:
         """What the request is about (see :meth:`WarmRequest.location`).
@@ -683,7 +686,8 @@ def install_argv(request: InstallRequest) -> list[str]:
     for name in ("confirm", "force", "no_cache_device"):
         if getattr(request.warm, name):
             raise RequestError(name, "install always proves each item by a load and takes no such option")
-    return [*warm_argv(request.warm), "--store", _required("store", request.store)]
+    args = [*warm_argv(request.warm), "--store", _required("store", request.store)]
+    return [*args, "--compile-if-unreachable"] if request.compile_if_unreachable else args
 
 
 Request = (

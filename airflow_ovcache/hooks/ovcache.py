@@ -492,6 +492,7 @@ class OvcacheHook(BaseHook):
         model_class: str | None = None,
         ovms_config: str | None = None,
         ovms_path_map: Mapping[str, str] | None = None,
+        compile_if_unreachable: bool = False,
         timeout: float | None = None,
     ) -> InstallReport:
         """Install model versions from a blob store on the host, as a warm of them would publish (``ovcache install``).
@@ -521,6 +522,8 @@ class OvcacheHook(BaseHook):
             the profile is the connection's ``optimum``.
         :param ovms_config: an OVMS ``config.json`` on the host; default the connection's.
         :param ovms_path_map: server path to agent path, for paths in that config; default the connection's.
+        :param compile_if_unreachable: a store the host cannot reach makes every item a fallback compiled
+            there (each item's ``fallback`` says why) instead of an error; what a release task asks for.
         :param timeout: seconds the agent may run; default the connection's ``command_timeout``.
         """
         warm = self._warm_request(
@@ -541,7 +544,7 @@ class OvcacheHook(BaseHook):
             ovms_config=ovms_config,
             ovms_path_map=ovms_path_map,
         )
-        return InstallReport.from_run(self.run_request(InstallRequest(warm, store), timeout=timeout))
+        return InstallReport.from_run(self.run_request(InstallRequest(warm, store, compile_if_unreachable), timeout=timeout))
 
     def store_put(
         self,

@@ -770,17 +770,12 @@ def not_stored(host: str, items: Iterable[Mapping[str, Any]]) -> list[str]:
 def _warm_step_xcom(sub: AgentRun, result: dict[str, Any]) -> dict[str, Any]:
     """The warm step's XCom, in the shape the per-step warm task gives it for the same role.
 
-    With ``--from-store`` the step is an install (its result has a ``store``), or, when the store
-    could not be reached, a warm whose items say why they fell back; with ``--store`` alone a warm
-    with the builder's ``store_put``.
+    With ``--from-store`` the step is an install (its result has a ``store``; a store the host could
+    not reach makes each item a fallback); with ``--store`` alone a warm with the builder's ``store_put``.
     """
     if "store" in result:
         return {**InstallReport.from_run(sub).to_xcom(), "role": INSTALLER}
     xcom = WarmReport.from_run(sub).to_xcom()
-    fallbacks = [item.get("fallback") for item in result.get("items") or []]
-    if any(fallbacks):
-        xcom["items"] = [{**item, "fallback": why} for item, why in zip(xcom["items"], fallbacks, strict=True)]
-        xcom["role"] = INSTALLER
     put = result.get("store_put")
     if isinstance(put, dict):
         items = [i for i in put.get("items") or [] if isinstance(i, dict)]

@@ -10,9 +10,9 @@ from airflow.sdk import Asset, AssetAlias
 from ..assets import host_cache, parse_model_release, release_versions
 from ..core.optimum import MODEL_CLASSES
 from ..core.text import human_bytes, printable
-from ..hooks.errors import AgentCommandError, ItemsFailed, OvcacheHookError, airflow_hint
+from ..hooks.errors import ItemsFailed, OvcacheHookError, airflow_hint
 from ..hooks.reports import BUILDER, INSTALLER, InstallReport, WarmItem, WarmReport, not_stored
-from ..protocol.codes import ErrorCode, PutStatus
+from ..protocol.codes import PutStatus
 from .arguments import as_flag, as_names, as_version_numbers, check_choice, is_template, json_object, path_map
 from .base import OvcacheBaseOperator, reporting_failures
 
@@ -246,36 +246,21 @@ class OvcacheWarmOperator(OvcacheBaseOperator):
             "ovms_path_map": path_map(self.ovms_path_map),
         }
         store = self.store or None
-        fallback = None
-        relayed = None
         if store and as_flag(self.from_store, "from_store"):
             relayed = self._relay(store, models, numbers) if self.relay_from else None
-            try:
-                install = self.hook.install(store=store, **selection)
-            except AgentCommandError as exc:
-                if exc.code != ErrorCode.STORE:
-                    raise
-                # The store is unreachable from this host (a lost mount, say): nothing was fetched or
-                # touched, and compiling here is what the host would have done without a store.
-                fallback = f"{exc}: compiled here instead"
-                self.log.warning("%s", printable(fallback))
-            else:
-                self._log_report(install)
-                self._emit_cache_assets(context, install)
-                self._fail_on(install.failed, len(install.items), install.host)
-                return {**install.to_xcom(), "role": INSTALLER, **({"relayed": relayed} if relayed else {})}
+            # A store this host cannot reach (a lost mount, say) makes every item a fallback compiled
+            # here: what the host would have done without a store.
+            install = self.hook.install(store=store, compile_if_unreachable=True, **selection)
+            self._log_report(install)
+            self._emit_cache_assets(context, install)
+            self._fail_on(install.failed, len(install.items), install.host)
+            return {**install.to_xcom(), "role": INSTALLER, **({"relayed": relayed} if relayed else {})}
         report = self.hook.warm(**selection, no_cache_device=self.no_cache_device, confirm=self.confirm, force=self.force)
         self._log_report(report)
         self._emit_cache_assets(context, report)
         self._fail_on(report.failed, len(report.items), report.host)
         if not store:
             return report.to_xcom()
-        if fallback is not None:
-            xcom = report.to_xcom()
-            xcom["items"] = [{**item, "fallback": fallback} for item in xcom["items"]]
-            counts = xcom["summary"]
-            xcom["summary"] = {"installed": 0, "warmed": counts.get("warmed", 0), "unchanged": counts.get("unchanged", 0)}
-            return {**xcom, "store": store, "role": INSTALLER, **({"relayed": relayed} if relayed else {})}
         return {**report.to_xcom(), "store": store, "role": BUILDER, "store_put": self._put(report, store)}
 
     def _relay(self, store: str, models: list[str] | None, numbers: list[int] | None) -> dict[str, Any]:

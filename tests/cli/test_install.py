@@ -125,6 +125,21 @@ def test_an_unreachable_store_is_one_error_and_the_cache_is_untouched(built: tup
     assert put.returncode == 2 and put.json["error"]["code"] == "store"
 
 
+def test_with_compile_if_unreachable_a_lost_store_makes_every_item_a_fallback(repo: Path, tmp_path: Path) -> None:
+    """What a release task asks for: the host compiles what it would have compiled without a store, saying why."""
+    missing = tmp_path / "no-store"
+    run = ovcache(
+        "install", "--store", str(missing), "--repository", str(repo), "--cache-dir", str(tmp_path / "c"),
+        "--model", "mlp", "--compile-if-unreachable", "--json", "-q",
+    )  # fmt: skip
+    assert run.returncode == 0, run.stderr
+    items = run.json["result"]["items"]
+    assert items and all(i["status"] == "warmed" for i in items)
+    for item in items:
+        assert f"blob store {missing} is unreachable" in item["fallback"] and "compiled here instead" in item["fallback"]
+    assert run.json["result"]["summary"]["installed"] == 0 and run.json["result"]["store"] == str(missing)
+
+
 def test_a_set_whose_metadata_names_another_class_falls_back(built: tuple[Path, Path], repo: Path, tmp_path: Path) -> None:
     _, store_dir = built
     store = DirectoryStore(store_dir)

@@ -33,17 +33,25 @@ def install_result(args: argparse.Namespace) -> tuple[dict[str, Any], ExitCode]:
 
     :param args: a parsed command line with the ``install`` flags (warm's selection and compile flags, ``store``).
     :return: the result (shape ``install``) and :attr:`ExitCode.ERROR` if any item failed, else :attr:`ExitCode.OK`.
-    :raises StoreError: the store cannot be reached; nothing was fetched or compiled.
+    :raises StoreError: the store cannot be reached (without ``--compile-if-unreachable``); nothing was fetched or compiled.
     """
-    from ...core.blobstore import open_store
+    from ...core.blobstore import BlobStore, StoreError, UnreachableStore, open_store
     from ...core.install import Installer, InstallResult
     from ...core.warm import WarmResult
     from ...core.warmplan import plan_request
 
-    store = open_store(args.store).check()
+    compile_instead = bool(getattr(args, "compile_if_unreachable", False))
+    store: BlobStore
+    try:
+        store = open_store(args.store).check()
+    except StoreError as exc:
+        if not compile_instead:
+            raise
+        print(printable(f"ovcache: warning: {exc.message}: every item is compiled here instead"), file=sys.stderr)
+        store = UnreachableStore(exc)
     plan = plan_request(warm_request(args), args.cache_dir)
     cache = open_cache(args, create=True, writable=True)
-    installer = Installer(cache, store, repository_root=plan.repository.root)
+    installer = Installer(cache, store, repository_root=plan.repository.root, compile_if_unreachable=compile_instead)
     say = progress_printer(args)
     say(f"installing {len(plan.items)} item(s) from {store.description} into {cache.root}")
     results: list[Any] = []

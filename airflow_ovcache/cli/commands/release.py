@@ -44,14 +44,7 @@ def warm_step(args: argparse.Namespace, warm_args: argparse.Namespace) -> tuple[
     from .warm import warm_result
 
     if args.store and args.from_store:
-        try:
-            return install_result(_step_args(warm_args, store=args.store))
-        except StoreError as exc:
-            fallback = f"{exc.message}: compiled here instead"
-            print(printable(f"ovcache: warning: {fallback}"), file=sys.stderr)
-        result, code = warm_result(warm_args)
-        result["items"] = [{**item, "fallback": fallback} for item in result["items"]]
-        return result, code
+        return install_result(_step_args(warm_args, store=args.store, compile_if_unreachable=True))
     result, code = warm_result(warm_args)
     if args.store and code == ExitCode.OK:
         put_args = _step_args(args, model=args.model, version_number=args.version_number, device=None)

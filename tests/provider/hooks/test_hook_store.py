@@ -20,6 +20,7 @@ def test_store_requests_build_the_agent_flags() -> None:
     assert command_args(InstallRequest(warm, "/s")) == [
         "--cache-dir", "/c", "--repository", "/m", "--model", "mlp", "--version-number", "2", "--store", "/s",
     ]  # fmt: skip
+    assert command_args(InstallRequest(warm, "/s", compile_if_unreachable=True))[-1] == "--compile-if-unreachable"
     with pytest.raises(RequestError, match="store"):
         command_args(StorePutRequest("/c", None))
     with pytest.raises(RequestError, match="confirm"):
