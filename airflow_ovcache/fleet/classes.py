@@ -76,14 +76,12 @@ class ClassPlan:
     :param builders: one host per (store, class), which compiles and puts.
     :param installers: every other host of a class, which installs.
     :param groups: each (store, class) with its builder and installers.
-    :param classes: each store host's class key (None where it could not be read).
     """
 
     own: list[FleetHost] = field(default_factory=list)
     builders: list[FleetHost] = field(default_factory=list)
     installers: list[FleetHost] = field(default_factory=list)
     groups: list[ClassGroup] = field(default_factory=list)
-    classes: dict[str, str | None] = field(default_factory=dict)
 
 
 def class_of(devices: Iterable[Any]) -> str | None:
@@ -139,7 +137,6 @@ def plan_classes(hosts: Iterable[FleetHost], classes: Mapping[str, HostClass]) -
         if not host.store:
             plan.own.append(host)
             continue
-        plan.classes[host.name] = found.key if found else None
         if found is None or found.key is None:
             why = found.reason if found else "it was not asked"
             log.warning("host %s: hardware class not known (%s): it compiles for itself", host.name, why)
