@@ -147,9 +147,9 @@ def build_parser() -> argparse.ArgumentParser:
     )
     spec.add_argument(
         "--profile",
-        choices=("openvino", "python", "optimum"),
-        help="how the server compiles: openvino (compile_model by path or model, default), python (its own loader) "
-        "or optimum (optimum-intel's from_pretrained); "
+        choices=("openvino", "python", "optimum", "genai"),
+        help="how the server compiles: openvino (compile_model by path or model, default), python (its own loader), "
+        "optimum (optimum-intel's from_pretrained) or genai (OpenVINO GenAI's LLMPipeline); "
         "for OpenVINO Model Server give --ovms-config",
     )
     spec.add_argument(
@@ -159,6 +159,7 @@ def build_parser() -> argparse.ArgumentParser:
     spec.add_argument(
         "--model-class", metavar="OVMODELFORXXX", help="the optimum profile's model class, e.g. OVModelForFeatureExtraction"
     )
+    spec.add_argument("--pipeline", metavar="KIND", help="the genai profile's pipeline kind: LLMPipeline (the default)")
 
     ovms_parser = _Parser(add_help=False)
     ovms = ovms_parser.add_argument_group("OpenVINO Model Server")

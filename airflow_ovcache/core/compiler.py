@@ -82,7 +82,7 @@ def serving_compile(
     """
     if spec.profile == "ovms":
         return _ovms_compile(model_path, spec, cache_dir)
-    if spec.profile in ("python", "optimum"):
+    if spec.profile in ("python", "optimum", "genai"):
         return _python_load(model_path, spec, cache_dir, where or Location())
     if cipher is None and cache_dir is not None and spec.encryption_key_file:
         cipher = CacheCipher(load_key(spec.encryption_key_file, where))
@@ -131,9 +131,10 @@ def _ovms_compile(model_path: Path, spec: CacheSpec, cache_dir: Path | None) -> 
 
 
 def _python_load(model_path: Path, spec: CacheSpec, cache_dir: Path | None, where: Location) -> Compiled:
-    """An in-house server's loader (:mod:`.pyloader`) or optimum-intel's (:mod:`.optimum`), in a fresh process.
+    """An in-house server's loader (:mod:`.pyloader`), optimum-intel's (:mod:`.optimum`) or GenAI's (:mod:`.genai`).
 
-    Nothing compiled stays in ours. An unknown optimum model class is refused here, before a child starts.
+    Each in a fresh process: nothing compiled stays in ours. An unknown optimum model class or GenAI
+    pipeline kind is refused here, before a child starts.
     """
     from .pyloader import model_dir_of, run_loader
 
@@ -141,6 +142,10 @@ def _python_load(model_path: Path, spec: CacheSpec, cache_dir: Path | None, wher
         from .optimum import check_model_class
 
         check_model_class(spec.profile_options.get("model_class"), where)
+    if spec.profile == "genai":
+        from .genai import check_pipeline
+
+        check_pipeline(spec.profile_options.get("pipeline"), where)
 
     properties = dict(spec.property_dict)
     if cache_dir is not None:

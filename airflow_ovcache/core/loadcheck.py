@@ -197,6 +197,15 @@ def _infer(compiled: Any, feeds: dict[int, Any]) -> list[Any]:
     return [np.array(request.get_output_tensor(i).data, copy=True) for i in range(len(compiled.outputs))]
 
 
+def _blob_state(folder: Path) -> dict[str, tuple[int, int, int]]:
+    """Each blob's name with its inode, size and mtime: a load that hit the cache leaves them all as they were."""
+    state = {}
+    for path in folder.glob("*.blob"):
+        st = path.stat()
+        state[path.name] = (st.st_ino, st.st_size, st.st_mtime_ns)
+    return state
+
+
 def _one(check: LoadCheck, scratch_root: Path) -> LoadOutcome:
     import numpy as np
     import openvino as ov
@@ -213,15 +222,17 @@ def _one(check: LoadCheck, scratch_root: Path) -> LoadOutcome:
                 private_copy(Path(blob), scratch / os.path.basename(blob))
             except OSError as exc:
                 return LoadOutcome(check.key, error=f"cannot copy the blob into the load check's private folder: {exc.strerror}")
-        before = {p.name for p in scratch.glob("*.blob")}
+        before = _blob_state(scratch)
         try:
             cached = serving_compile(ov.Core(), Path(check.model_path), spec, scratch)
         except Exception as exc:  # noqa: BLE001
             return LoadOutcome(check.key, error=f"serving compile failed: {openvino_message(exc)}")
         loaded = cached.loaded_from_cache
-        if loaded is None and spec.profile in ("python", "optimum"):
+        if loaded is None and spec.profile in ("python", "optimum", "genai"):
             # A loader that does not hand back its CompiledModel: a hit writes no new blob.
-            loaded = {p.name for p in scratch.glob("*.blob")} == before
+            # Identity, not just names: OpenVINO replaces a blob it cannot import under the same name
+            # (unlink, then a new file), which GenAI's LLMPipeline does on every load with its default backend.
+            loaded = _blob_state(scratch) == before
         outcome = LoadOutcome(check.key, loaded, round(cached.seconds * 1000, 3), key_rejected=cached.key_rejected)
         if check.infer and cached.compiled is None:
             return outcome  # the loader keeps its compiled model to itself: nothing to run

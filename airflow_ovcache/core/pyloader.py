@@ -18,8 +18,9 @@ checks and rewarm call it the same way. A returned ``CompiledModel`` answers
 ``LOADED_FROM_CACHE``; anything else leaves that unknown, and the agent then
 judges a cache hit by whether the load wrote any new blob.
 
-The same child makes the ``optimum`` profile's load (:mod:`.optimum`): a library's
-loader needs the same isolation, and its blobs are published the same way.
+The same child makes the ``optimum`` profile's load (:mod:`.optimum`) and the ``genai``
+profile's (:mod:`.genai`): a library's loader needs the same isolation, and its blobs are
+published the same way.
 """
 
 from __future__ import annotations
@@ -110,8 +111,9 @@ def run_loader(
     The team's code (or the library's) then cannot crash, leak into or hang the agent; its errors
     come back as :class:`UsageError` (cannot import it) or :class:`CompileFailed`.
 
-    :param profile: ``python`` (the team's loader function) or ``optimum`` (optimum-intel's ``from_pretrained``).
-    :param options: the profile's options (``loader`` and ``python_path``, or ``model_class``).
+    :param profile: ``python`` (the team's loader function), ``optimum`` (optimum-intel's ``from_pretrained``)
+        or ``genai`` (OpenVINO GenAI's pipeline constructor).
+    :param options: the profile's options (``loader`` and ``python_path``, ``model_class``, or ``pipeline``).
     :param model_dir: the version folder the loader is given (:func:`model_dir_of`).
     :param device: the device to compile for.
     :param properties: the compile properties, ``CACHE_DIR`` pointing where the blobs should go.
@@ -158,6 +160,8 @@ def run_loader(
 def _what(profile: str, options: dict[str, Any]) -> str:
     if profile == "optimum":
         return f"optimum profile: {options.get('model_class')}.from_pretrained"
+    if profile == "genai":
+        return f"genai profile: {options.get('pipeline')}"
     return f"python loader {options.get('loader')}"
 
 
@@ -173,6 +177,10 @@ def main() -> int:
         from . import optimum
 
         call, answer = optimum.load, optimum.loaded_from_cache
+    elif request["profile"] == "genai":
+        from . import genai
+
+        call, answer = genai.load, genai.loaded_from_cache
     started = time.perf_counter()
     try:
         compiled = call(request["options"], request["model_dir"], request["device"], request["properties"], where)

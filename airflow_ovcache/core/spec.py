@@ -36,8 +36,9 @@ CACHE_MODES: tuple[str, ...] = ("OPTIMIZE_SPEED", "OPTIMIZE_SIZE")
 # How a kind of server turns a version folder into compile calls (see docs/serving-profiles.md):
 # openvino: compile_model by path or by model object; ovms: OpenVINO Model Server's preparation;
 # python: an in-house server's own loader function, called in a fresh process;
-# optimum: optimum-intel's OVModelForXxx.from_pretrained, called the same way.
-PROFILES: tuple[str, ...] = ("openvino", "ovms", "python", "optimum")
+# optimum: optimum-intel's OVModelForXxx.from_pretrained, called the same way;
+# genai: OpenVINO GenAI's pipeline constructor (LLMPipeline), called the same way.
+PROFILES: tuple[str, ...] = ("openvino", "ovms", "python", "optimum", "genai")
 DEFAULT_PROFILE = "openvino"
 # Set by the agent itself from the spec; a user-supplied value would silently disagree with it.
 RESERVED_PROPERTIES = {"CACHE_DIR", "CACHE_MODE", "CACHE_ENCRYPTION_CALLBACKS"}
@@ -111,9 +112,9 @@ class CacheSpec:
         :param cache_mode: ``OPTIMIZE_SPEED`` or ``OPTIMIZE_SIZE`` (any case).
         :param model_file: the model file's name in the version folder, when it holds several.
         :param encryption_key_file: the key file (or ``-`` for standard input) that encrypts the blob.
-        :param profile: the serving profile (``openvino``, ``ovms``, ``python``, ``optimum``).
+        :param profile: the serving profile (``openvino``, ``ovms``, ``python``, ``optimum``, ``genai``).
         :param profile_options: what the profile needs besides: the OVMS model config, the python loader,
-            or optimum's ``model_class``.
+            optimum's ``model_class`` or GenAI's ``pipeline``.
         """
         if properties is not None and not isinstance(properties, dict):
             raise UsageError(f"properties {properties!r} is not a table of KEY = VALUE")
@@ -208,6 +209,8 @@ class CacheSpec:
             return f"{self.device} (python loader {self.profile_options.get('loader', '?')})"
         if self.profile == "optimum":
             return f"{self.device} (optimum {self.profile_options.get('model_class', '?')})"
+        if self.profile == "genai":
+            return f"{self.device} (genai {self.profile_options.get('pipeline', '?')})"
         extra = [self.compile_mode]
         if self.cache_mode != "OPTIMIZE_SPEED":
             extra.append(self.cache_mode)
@@ -278,7 +281,7 @@ class ServingConfig:
 
         :param model: the model name, which picks its ``[models.NAME]`` section (none is fine).
         :param overrides: settings from flags (``None`` values ignored); ``properties`` are merged key by key,
-            ``profile_options`` replaces the python loader or optimum's model class.
+            ``profile_options`` replaces the python loader, optimum's model class or GenAI's pipeline.
         """
         merged: dict[str, Any] = {**self.defaults, **self.models.get(model, {})}
         for section in (self.defaults.get("properties"), self.models.get(model, {}).get("properties")):
@@ -310,6 +313,7 @@ class ServingConfig:
             "loader",
             "loader_path",
             "model_class",
+            "pipeline",
         }
         unknown = set(merged) - allowed
         where = Location(model=model)
@@ -333,6 +337,7 @@ class ServingConfig:
                     "loader",
                     "loader_path",
                     "model_class",
+                    "pipeline",
                 )
                 if merged.get(key) is not None
             }
@@ -380,10 +385,27 @@ class ServingConfig:
                     where=where,
                 )
             texts["model_file"], texts["compile_mode"] = MODEL_FILE, "model"
+        elif profile == "genai":
+            # LLMPipeline is what a GenAI server of this folder layout makes; the kind is checked per item, when it
+            # is warmed, so an unknown one fails that model alone.
+            options = loader_override or {"pipeline": texts.get("pipeline", "LLMPipeline")}
+            from .genai import MODEL_FILE as GENAI_MODEL_FILE
+
+            # GenAI reads openvino_model.xml (and the tokenizer IRs beside it) and compiles the model object.
+            if texts.get("model_file", GENAI_MODEL_FILE) != GENAI_MODEL_FILE or texts.get("compile_mode", "model") != "model":
+                raise UsageError(
+                    f"serving config {self.source}: model {model}: the genai profile loads {GENAI_MODEL_FILE} and compiles "
+                    "the model object, as OpenVINO GenAI does",
+                    hint="drop model_file and compile_mode (--model-file, --compile-mode) for this model",
+                    where=where,
+                )
+            texts["model_file"], texts["compile_mode"] = GENAI_MODEL_FILE, "model"
         if "loader" in texts and profile != "python":
             raise UsageError(f'serving config {self.source}: model {model}: a loader needs profile = "python"', where=where)
         if "model_class" in texts and profile != "optimum":
             raise UsageError(f'serving config {self.source}: model {model}: a model_class needs profile = "optimum"', where=where)
+        if "pipeline" in texts and profile != "genai":
+            raise UsageError(f'serving config {self.source}: model {model}: a pipeline needs profile = "genai"', where=where)
         return [
             CacheSpec.make(
                 device=device,

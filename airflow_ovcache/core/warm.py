@@ -325,7 +325,13 @@ class Warmer:
         info = self._device(spec.device, where)
         if not info.can_cache:
             raise DeviceCannotCache(spec.device, where)
-        check_properties(info, spec.property_dict, where)
+        properties = spec.property_dict
+        if spec.profile == "genai":
+            from .genai import PIPELINE_PROPERTIES
+
+            # The pipeline's own settings are GenAI's, not the device's: GenAI consumes them before compile_model.
+            properties = {k: v for k, v in properties.items() if k not in PIPELINE_PROPERTIES}
+        check_properties(info, properties, where)
         with self.cache.staging() as stage:
             try:
                 compiled = serving_compile(self._core, version.model_file, spec, stage, where)
@@ -459,6 +465,10 @@ class Warmer:
                 f"optimum profile: {spec.profile_options.get('model_class')}.from_pretrained returned, but wrote no cache blob",
                 where,
             )
+        if spec.profile == "genai":
+            raise NoBlobWritten(
+                f"genai profile: {spec.profile_options.get('pipeline')} was constructed, but wrote no cache blob", where
+            )
         raise NoBlobWritten("the compile succeeded but OpenVINO wrote no cache blob", where)
 
     @staticmethod
@@ -536,11 +546,14 @@ class Warmer:
         result.loaded_from_cache, result.load_ms = outcome.loaded_from_cache, outcome.load_ms
         if outcome.error or not outcome.loaded_from_cache:
             why = outcome.error or f"a compile following profile {profile} did not load it from cache (LOADED_FROM_CACHE=False)"
-            err = CompileFailed(
-                f"blob {entry.blob} was published but {why}",
-                where,
-                hint="the serving call and the warm-up spec differ; check path, device, properties and cache mode",
-            )
+            hint = "the serving call and the warm-up spec differ; check path, device, properties and cache mode"
+            if profile == "genai" and not outcome.error:
+                # Measured (core/genai.py): LLMPipeline's default paged-attention backend replaces its blob on every load.
+                why = "LLMPipeline replaced it on load instead of importing it (a cache miss)"
+                hint = (
+                    "with openvino-genai 2026.4 on CPU only ATTENTION_BACKEND=SDPA loads from cache; see docs/serving-profiles.md"
+                )
+            err = CompileFailed(f"blob {entry.blob} was published but {why}", where, hint=hint)
             result.status, result.reason, result.error = FAILED, err.one_line(), err.to_json()
             return
         confirmed = f"a compile following profile {profile} loads from cache ({outcome.load_ms or 0:.1f} ms)"

@@ -37,10 +37,11 @@ class WarmRequest:
     :param model_file: the file in each version folder the server loads, if there are several.
     :param encryption_key_file: a host-local key file for encrypted blobs.
     :param encryption_key_stdin: the key was read from standard input instead.
-    :param profile: the serving profile (``openvino``, ``python`` or ``optimum``).
+    :param profile: the serving profile (``openvino``, ``python``, ``optimum`` or ``genai``).
     :param loader: the python profile's loader, ``package.module:function``.
     :param loader_path: a folder the loader is imported from.
     :param model_class: the optimum profile's ``OVModelForXxx`` class.
+    :param pipeline: the genai profile's pipeline kind (``LLMPipeline``).
     :param ovms_config: OpenVINO Model Server's ``config.json``: warm what it serves, as it compiles.
     :param ovms_path_map: ``SERVER=AGENT`` prefixes for base paths the server sees elsewhere.
     """
@@ -61,6 +62,7 @@ class WarmRequest:
     loader: str | None = None
     loader_path: str | None = None
     model_class: str | None = None
+    pipeline: str | None = None
     ovms_config: Path | None = None
     ovms_path_map: list[str] = field(default_factory=list)
 
@@ -121,6 +123,10 @@ def plan_request(request: WarmRequest, cache_dir: Path) -> WarmPlan:
         if request.profile != "optimum":
             raise UsageError("--model-class is the optimum profile's: give --profile optimum --model-class OVModelForXxx")
         overrides["profile_options"] = {"model_class": request.model_class}
+    if request.pipeline:
+        if request.profile != "genai":
+            raise UsageError("--pipeline is the genai profile's: give --profile genai --pipeline LLMPipeline")
+        overrides["profile_options"] = {"pipeline": request.pipeline}
     policy = VersionPolicy.parse(request.versions or "latest:1")
     models = request.models or repo.models()
     if not models:
@@ -145,6 +151,7 @@ def _ovms_items(request: WarmRequest, repo: Any) -> tuple[list[WarmItem | WarmRe
             ("--profile", request.profile),
             ("--loader", request.loader),
             ("--model-class", request.model_class),
+            ("--pipeline", request.pipeline),
             ("--encryption-key-file", request.encryption_key_file),
             ("--encryption-key-stdin", request.encryption_key_stdin),
         )

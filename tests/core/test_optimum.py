@@ -215,13 +215,17 @@ def test_a_host_without_the_extra_names_it_and_warms_the_rest(encoder: Path, tmp
 
 
 def test_the_core_and_other_profiles_never_import_the_libraries() -> None:
+    """Neither optimum's nor GenAI's libraries (nor openvino-tokenizers) are imported by the core or a spec."""
     code = (
         "import sys\n"
         "import airflow_ovcache.cli.main, airflow_ovcache.core.warm, airflow_ovcache.core.verify\n"
-        "import airflow_ovcache.core.optimum, airflow_ovcache.core.pyloader, airflow_ovcache.core.compiler\n"
+        "import airflow_ovcache.core.optimum, airflow_ovcache.core.genai, airflow_ovcache.core.pyloader\n"
+        "import airflow_ovcache.core.compiler\n"
         "from airflow_ovcache.core.spec import ServingConfig\n"
         "ServingConfig(defaults={'profile': 'optimum', 'model_class': 'OVModelForCausalLM'}).specs_for('m')\n"
-        "print(sorted(m for m in ('optimum', 'torch', 'transformers') if m in sys.modules))\n"
+        "ServingConfig(defaults={'profile': 'genai', 'pipeline': 'LLMPipeline'}).specs_for('m')\n"
+        "libraries = ('optimum', 'torch', 'transformers', 'openvino_genai', 'openvino_tokenizers')\n"
+        "print(sorted(m for m in libraries if m in sys.modules))\n"
     )
     done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, env=_env(), check=True)
     assert done.stdout.strip() == "[]"

@@ -113,6 +113,7 @@ def warm_request(args: argparse.Namespace) -> Any:
         loader=args.loader,
         loader_path=args.loader_path,
         model_class=args.model_class,
+        pipeline=args.pipeline,
         ovms_config=args.ovms_config,
         ovms_path_map=args.ovms_path_map,
     )
