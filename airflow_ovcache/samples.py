@@ -135,6 +135,90 @@ def build_onnx(path: str | os.PathLike[str], width: int = 64, seed: int = 0) -> 
     return out
 
 
+# The causal LM builder runs in a child process: torch, transformers and optimum-intel's exporter stay
+# out of the caller (and its memory), and a crash in them is the child's.
+_CAUSAL_LM = r"""
+import sys
+from pathlib import Path
+
+import openvino as ov
+import torch
+from openvino_tokenizers import convert_tokenizer
+from optimum.exporters.openvino import main_export
+from tokenizers import Tokenizer, decoders, models, pre_tokenizers, trainers
+from transformers import AutoTokenizer, GPT2Config, GPT2LMHeadModel, PreTrainedTokenizerFast
+
+out, src, layers, width, seed = Path(sys.argv[1]), Path(sys.argv[2]), int(sys.argv[3]), int(sys.argv[4]), int(sys.argv[5])
+tok = Tokenizer(models.BPE(unk_token="<unk>"))
+tok.pre_tokenizer = pre_tokenizers.ByteLevel(add_prefix_space=False)
+tok.decoder = decoders.ByteLevel()
+sentences = ["the cache warms the model", "a blob is compiled once", "servers read blobs fast", "hello world"]
+trainer = trainers.BpeTrainer(
+    vocab_size=300, special_tokens=["<unk>", "<|endoftext|>"], initial_alphabet=pre_tokenizers.ByteLevel.alphabet()
+)
+tok.train_from_iterator(sentences, trainer)
+eos = tok.token_to_id("<|endoftext|>")
+torch.manual_seed(seed)
+heads = max(2, width // 64)
+config = GPT2Config(
+    vocab_size=tok.get_vocab_size(), n_embd=width, n_layer=layers, n_head=heads, n_positions=64, bos_token_id=eos, eos_token_id=eos
+)
+GPT2LMHeadModel(config).save_pretrained(src)
+PreTrainedTokenizerFast(tokenizer_object=tok, unk_token="<unk>", bos_token="<|endoftext|>", eos_token="<|endoftext|>").save_pretrained(src)
+main_export(str(src), output=str(out), task="text-generation-with-past")
+# main_export converts the tokenizer only for some tokenizer classes: convert it here, always.
+ov_tok, ov_detok = convert_tokenizer(AutoTokenizer.from_pretrained(out), with_detokenizer=True)
+ov.save_model(ov_tok, out / "openvino_tokenizer.xml")
+ov.save_model(ov_detok, out / "openvino_detokenizer.xml")
+"""
+# What OpenVINO GenAI's LLMPipeline and optimum-intel's OVModelForCausalLM read from the folder.
+CAUSAL_LM_FILES = ("openvino_model.xml", "openvino_model.bin", "openvino_tokenizer.xml", "openvino_detokenizer.xml", "config.json")
+
+
+def causal_lm_missing() -> str | None:
+    """What :func:`build_causal_lm` lacks on this host (a module and the extra that brings it), or ``None``."""
+    import importlib.util
+
+    for module, extra in (("optimum.intel", "optimum"), ("openvino_tokenizers", "genai"), ("torch", "optimum")):
+        if importlib.util.find_spec(module) is None:
+            return f"{module} is not installed (the {extra} extra)"
+    return None
+
+
+def build_causal_lm(
+    out: str | os.PathLike[str], work: str | os.PathLike[str], layers: int = 2, width: int = 32, seed: int = 0
+) -> Path:
+    """Build a random-weight GPT-2 causal LM with its tokenizer IRs, offline: what LLM servers load.
+
+    A byte-level BPE tokenizer trained by ``tokenizers`` on four sentences (vocabulary 300),
+    a GPT-2 config with random weights, exported to OpenVINO IR by optimum-intel's exporter
+    (``text-generation-with-past``: the stateful model GenAI expects), tokenizer and
+    detokenizer converted by ``openvino-tokenizers``. No hub, no network. Needs the
+    ``optimum`` and ``genai`` extras. The default (2 layers, 32 wide) is well under a MB and
+    builds in about 15 s on 2 cores; 6 layers of 384 make about 43 MB of FP32 weights.
+
+    :param out: the version folder to export to (``openvino_model.xml`` and the tokenizer IRs).
+    :param work: a scratch folder for the transformers checkpoint it is exported from.
+    :param layers: transformer blocks.
+    :param width: the hidden size (heads: one per 64, at least 2).
+    :param seed: the random seed of the weights.
+    :returns: ``out``.
+    """
+    import subprocess
+    import sys
+
+    env = {**os.environ, "HF_HUB_OFFLINE": "1", "TRANSFORMERS_OFFLINE": "1"}
+    argv = [sys.executable, "-c", _CAUSAL_LM, os.fspath(out), os.fspath(work), str(layers), str(width), str(seed)]
+    done = subprocess.run(argv, capture_output=True, text=True, env=env, timeout=600)
+    if done.returncode != 0:
+        raise RuntimeError(f"building the causal LM failed (exit {done.returncode}): {done.stderr.strip()[-2000:]}")
+    folder = Path(out)
+    absent = [name for name in CAUSAL_LM_FILES if not (folder / name).is_file()]
+    if absent:
+        raise RuntimeError(f"the causal LM export lacks {', '.join(absent)}")
+    return folder
+
+
 def swap_weights_in_place(bin_path: str | os.PathLike[str], seed: int = 1) -> None:
     """Overwrite an IR ``.bin`` in place with other weights of exactly the same size.
 

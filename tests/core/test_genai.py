@@ -4,8 +4,9 @@ The tiny LM (tests/core/tiny_llm.py) is built once per session. Each warm-up is 
 OpenVINO GenAI itself: a separate process, written here and not calling our module,
 constructs ``LLMPipeline`` on the version folder with the warmed ``CACHE_DIR``. GenAI does
 not expose its compiled model, so a hit is judged by the cache: the load writes no new
-blob and leaves every blob's bytes as they were (it does rewrite the file in place, see
-docs/serving-profiles.md). No network: the hub is off.
+blob and leaves every blob as it was (name, mtime, size, bytes). The default attention
+backend instead replaces its blob under the same name on every load (docs/serving-profiles.md),
+which one test pins down. No network: the hub is off.
 """
 
 from __future__ import annotations
