@@ -172,7 +172,13 @@ ov.save_model(ov_tok, out / "openvino_tokenizer.xml")
 ov.save_model(ov_detok, out / "openvino_detokenizer.xml")
 """
 # What OpenVINO GenAI's LLMPipeline and optimum-intel's OVModelForCausalLM read from the folder.
-CAUSAL_LM_FILES = ("openvino_model.xml", "openvino_model.bin", "openvino_tokenizer.xml", "openvino_detokenizer.xml", "config.json")
+CAUSAL_LM_FILES = (
+    "openvino_model.xml",
+    "openvino_model.bin",
+    "openvino_tokenizer.xml",
+    "openvino_detokenizer.xml",
+    "config.json",
+)
 
 
 def causal_lm_missing() -> str | None:
