@@ -56,6 +56,8 @@ BENCHMARKS = (
     "bench_serving",
     # the fleet at scale: compile once per hardware class, install elsewhere
     "bench_classes",
+    # the Python serving libraries' own loads
+    "bench_libraries",
 )
 
 
