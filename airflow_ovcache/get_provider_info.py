@@ -44,11 +44,12 @@ CONN_FIELDS: dict[str, dict[str, Any]] = {
     "serving_config": _string("Serving config", "Optional serving config (TOML or JSON) on the host with per-model cache specs."),
     "profile": _string(
         "Serving profile",
-        "How the server compiles: openvino (compile_model by path or model), python (its own loader) "
-        "or optimum (optimum-intel's from_pretrained, with a model class). "
+        "How the server compiles: openvino (compile_model by path or model), python (its own loader), "
+        "optimum (optimum-intel's from_pretrained, with a model class) or genai (OpenVINO GenAI's LLMPipeline). "
         "For OpenVINO Model Server set the OVMS config instead.",
         "openvino",
-        enum=["openvino", "python", "optimum"],
+        # core.profile_options.NAMED_PROFILES, written out: this module imports nothing of the package.
+        enum=["openvino", "python", "optimum", "genai"],
     ),
     "ovms_config": _string(
         "OVMS config.json",
@@ -63,6 +64,10 @@ CONN_FIELDS: dict[str, dict[str, Any]] = {
     "model_class": _string(
         "optimum model class",
         "For the optimum profile (required with it): the class the server loads with, e.g. OVModelForFeatureExtraction.",
+    ),
+    "pipeline": _string(
+        "GenAI pipeline",
+        "For the genai profile (optional with it): the pipeline the server constructs. Default LLMPipeline.",
     ),
     "encryption_key_conn_id": _string(
         "Encryption key connection",

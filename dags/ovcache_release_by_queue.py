@@ -194,6 +194,7 @@ def ovcache_release_by_queue() -> None:
                 loader=host.loader,
                 loader_path=host.loader_path,
                 model_class=host.model_class,
+                pipeline=host.pipeline,
                 ovms_config=host.ovms_config,
                 ovms_path_map=dict(host.ovms_path_map) or None,
                 repository=host.repository,

@@ -13,7 +13,7 @@ from pathlib import Path
 from typing import Any, NoReturn
 
 from .. import __version__
-from ..core import values
+from ..core import profile_options, values
 from ..core.permissions import UNSAFE_POLICIES
 from ..protocol import ExitCode
 
@@ -147,7 +147,7 @@ def build_parser() -> argparse.ArgumentParser:
     )
     spec.add_argument(
         "--profile",
-        choices=("openvino", "python", "optimum", "genai"),
+        choices=profile_options.NAMED_PROFILES,
         help="how the server compiles: openvino (compile_model by path or model, default), python (its own loader), "
         "optimum (optimum-intel's from_pretrained) or genai (OpenVINO GenAI's LLMPipeline); "
         "for OpenVINO Model Server give --ovms-config",

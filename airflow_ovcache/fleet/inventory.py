@@ -42,9 +42,9 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
+from ..core import profile_options
 from ..core.configfile import load_table
 from ..core.errors import UsageError
-from ..core.optimum import MODEL_CLASSES
 from ..core.policy import VersionPolicy
 from ..core.text import printable
 from ..core.values import property_value, string_list
@@ -67,6 +67,7 @@ _KNOWN = {
     "loader",
     "loader_path",
     "model_class",
+    "pipeline",
     "ovms_config",
     "ovms_path_map",
     "lean",
@@ -94,6 +95,7 @@ class FleetHost:
     :param loader: an in-house loader's name, for the ``loader`` profile.
     :param loader_path: where that loader's code is on the host.
     :param model_class: the ``OVModelForXxx`` class the server loads with, for the ``optimum`` profile.
+    :param pipeline: the pipeline the server constructs, for the ``genai`` profile (default ``LLMPipeline``).
     :param ovms_config: the OpenVINO Model Server config file on the host.
     :param ovms_path_map: server path prefix -> agent path prefix, where the server sees other paths.
     :param lean: release the host with one agent run (``ovcache release``) instead of one task per step.
@@ -121,6 +123,7 @@ class FleetHost:
     loader: str | None = None
     loader_path: str | None = None
     model_class: str | None = None
+    pipeline: str | None = None
     ovms_config: str | None = None
     ovms_path_map: dict[str, str] = field(default_factory=dict)
     # One agent run per release instead of one task per step (docs/fleet.md, "The lean path").
@@ -266,21 +269,23 @@ def _host(name: str, merged: dict[str, Any], defaults: dict[str, Any], raw: dict
             except ValueError as exc:
                 raise fail(f"properties.{key}", str(exc)) from None
     profile = text("profile")
-    if profile not in (None, "openvino", "python", "optimum"):
-        raise fail("profile", f"must be openvino, python or optimum, not {profile!r} (for OpenVINO Model Server set ovms_config)")
-    model_class = text("model_class")
-    if profile == "optimum" and not model_class:
+    model_class, pipeline = text("model_class"), text("pipeline")
+    found = profile_options.problem(profile, {"model_class": model_class, "pipeline": pipeline})
+    if found and found.kind == "profile":
         raise fail(
-            "profile", "optimum needs model_class (an OVModelForXxx class, e.g. OVModelForFeatureExtraction)", "set model_class"
+            "profile",
+            f"must be {profile_options.one_of(profile_options.NAMED_PROFILES)}, not {profile!r} (for OpenVINO Model Server set ovms_config)",
         )
-    if model_class and profile != "optimum":
+    if found and found.kind == "missing":
+        raise fail("profile", found.missing_text, f"set {found.key}")
+    if found and found.kind == "misplaced":
         raise fail(
-            "model_class",
-            f"is the optimum profile's, but profile is {profile or 'not set (openvino)'}: "
-            'set profile = "optimum" beside it, or remove model_class',
+            found.key,
+            f"is the {found.owner} profile's, but profile is {profile or 'not set (openvino)'}: "
+            f'set profile = "{found.owner}" beside it, or remove {found.key}',
         )
-    if model_class and model_class not in MODEL_CLASSES:
-        raise fail("model_class", f"{model_class!r} is not an optimum-intel class the agent knows ({', '.join(MODEL_CLASSES)})")
+    if found:
+        raise fail(found.key, found.unknown_text)
     path_map = merged.get("ovms_path_map") or {}
     if not isinstance(path_map, dict) or not all(
         isinstance(k, str) and isinstance(v, str) and k.startswith("/") and v.startswith("/") for k, v in path_map.items()
@@ -323,6 +328,7 @@ def _host(name: str, merged: dict[str, Any], defaults: dict[str, Any], raw: dict
         loader=text("loader"),
         loader_path=text("loader_path"),
         model_class=model_class,
+        pipeline=pipeline,
         ovms_config=text("ovms_config"),
         ovms_path_map=dict(path_map),
         lean=flags["lean"],

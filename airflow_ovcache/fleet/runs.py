@@ -85,6 +85,7 @@ def host_kwargs(host: FleetHost, **extra: Any) -> dict[str, Any]:
         "loader": host.loader,
         "loader_path": host.loader_path,
         "model_class": host.model_class,
+        "pipeline": host.pipeline,
         "ovms_config": host.ovms_config,
         "ovms_path_map": dict(host.ovms_path_map),
         # Compiles for itself unless the release plan makes it its class's builder or an installer.
@@ -206,6 +207,7 @@ def lean_release(ti: Any, target: Mapping[str, Any], wait: float = 0.0) -> dict[
             loader=target.get("loader"),
             loader_path=target.get("loader_path"),
             model_class=target.get("model_class"),
+            pipeline=target.get("pipeline"),
             ovms_config=target.get("ovms_config"),
             ovms_path_map=target.get("ovms_path_map") or None,
             wait=wait,

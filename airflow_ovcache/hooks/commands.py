@@ -20,8 +20,7 @@ from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any, ClassVar
 
-from ..core import values
-from ..core.optimum import MODEL_CLASSES
+from ..core import profile_options, values
 from ..protocol.location import Location
 
 __all__ = [
@@ -103,24 +102,23 @@ def _ovms_args(ovms_config: str, path_map: Sequence[tuple[str, str]]) -> list[st
     return ["--ovms-config", ovms_config, *_repeated("--ovms-path-map", [f"{server}={agent}" for server, agent in path_map])]
 
 
-def _model_class_args(profile: str | None, model_class: str | None) -> list[str]:
-    """``--model-class`` for the ``optimum`` profile, which needs one; a class with any other profile is refused."""
-    if profile == "optimum":
-        if not model_class:
-            raise RequestError(
-                "model_class", needed_by="profile optimum needs an OVModelForXxx class, e.g. OVModelForFeatureExtraction"
-            )
-        if model_class not in MODEL_CLASSES:
-            raise RequestError(
-                "model_class", f"{model_class!r} is not an optimum-intel class the agent knows ({', '.join(MODEL_CLASSES)})"
-            )
-        return ["--model-class", model_class]
-    if model_class:
+def _profile_option_args(profile: str | None, model_class: str | None, pipeline: str | None) -> list[str]:
+    """``--model-class`` (the ``optimum`` profile needs one) and ``--pipeline`` (``genai``'s, optional).
+
+    An option of another profile than the request's is refused, as the connection and the inventory refuse it.
+    """
+    found = profile_options.problem(profile, {"model_class": model_class, "pipeline": pipeline})
+    if found is None:
+        return [*(["--model-class", model_class] if model_class else []), *(["--pipeline", pipeline] if pipeline else [])]
+    if found.kind == "missing":
+        raise RequestError(found.key, needed_by=f"profile {found.owner} needs {profile_options.EXAMPLE[found.key]}")
+    if found.kind == "misplaced":
         raise RequestError(
-            "model_class",
-            f"{model_class!r} is the optimum profile's, but the profile is {profile or 'openvino'}: set profile optimum",
+            found.key,
+            f"{found.value!r} is the {found.owner} profile's, but the profile is {profile or 'openvino'}: "
+            f"set profile {found.owner}",
         )
-    return []
+    raise RequestError(found.key, found.unknown_text)
 
 
 @dataclass(frozen=True)
@@ -148,6 +146,7 @@ class WarmRequest:
     :param loader: a custom loader that compiles as the serving application does.
     :param loader_path: where that loader is found on the host.
     :param model_class: the ``optimum`` profile's ``OVModelForXxx`` class (required with it, refused without it).
+    :param pipeline: the ``genai`` profile's pipeline kind (``LLMPipeline``, the agent's default; refused with another profile).
     :param ovms_config: an OpenVINO Model Server ``config.json`` on the host; the server's own
         settings then say what to compile.
     :param ovms_path_map: ``(server path, agent path)`` pairs for paths in that config.
@@ -174,6 +173,7 @@ class WarmRequest:
     loader: str | None = None
     loader_path: str | None = None
     model_class: str | None = None
+    pipeline: str | None = None
     ovms_config: str | None = None
     ovms_path_map: Sequence[tuple[str, str]] = ()
 
@@ -230,7 +230,7 @@ def warm_argv(request: WarmRequest) -> list[str]:
             args += ["--loader", request.loader]
         if request.loader_path:
             args += ["--loader-path", request.loader_path]
-        args += _model_class_args(request.profile, request.model_class)
+        args += _profile_option_args(request.profile, request.model_class, request.pipeline)
     if request.no_cache_device:
         args += ["--no-cache-device", request.no_cache_device]
     if request.confirm:
@@ -516,6 +516,7 @@ class ReleaseRequest:
     :param loader: a custom loader that compiles as the serving application does.
     :param loader_path: where that loader is found on the host.
     :param model_class: the ``optimum`` profile's ``OVModelForXxx`` class (required with it, refused without it).
+    :param pipeline: the ``genai`` profile's pipeline kind (``LLMPipeline``, the agent's default; refused with another profile).
     :param ovms_config: an OpenVINO Model Server ``config.json`` on the host.
     :param ovms_path_map: ``(server path, agent path)`` pairs for paths in that config.
     :param retain: the version policy the invalidate step keeps (``latest:2``); empty keeps what the
@@ -543,6 +544,7 @@ class ReleaseRequest:
     loader: str | None = None
     loader_path: str | None = None
     model_class: str | None = None
+    pipeline: str | None = None
     ovms_config: str | None = None
     ovms_path_map: Sequence[tuple[str, str]] = ()
     retain: str | None = None
@@ -591,6 +593,7 @@ def release_argv(request: ReleaseRequest) -> list[str]:
             loader=request.loader,
             loader_path=request.loader_path,
             model_class=request.model_class,
+            pipeline=request.pipeline,
             ovms_config=request.ovms_config,
             ovms_path_map=request.ovms_path_map,
         )

@@ -15,8 +15,7 @@ import sys
 from dataclasses import dataclass, replace
 from typing import Any
 
-from ..core import values
-from ..core.optimum import MODEL_CLASSES
+from ..core import profile_options, values
 from ..protocol.location import Location
 from .errors import ConnectionConfigError
 
@@ -77,34 +76,28 @@ def _names(value: Any) -> tuple[str, ...]:
 
 def _profile(value: Any) -> str:
     name = _text(value).lower()
-    if name not in ("openvino", "python", "optimum"):
-        raise ValueError(f"{value!r} is not a serving profile (openvino, python or optimum; for OVMS set ovms_config)")
+    if name not in profile_options.NAMED_PROFILES:
+        known = ", ".join(profile_options.NAMED_PROFILES)
+        raise ValueError(f"{value!r} is not a serving profile ({known}); for OVMS set ovms_config")
     return name
 
 
-def _model_class(value: Any) -> str:
-    name = _text(value)
-    if name not in MODEL_CLASSES:
-        raise ValueError(f"{value!r} is not an optimum-intel class the agent knows ({', '.join(MODEL_CLASSES)})")
-    return name
-
-
-def _check_optimum(profile: str | None, model_class: str | None, conn_id: str, where: Location) -> None:
-    """The ``optimum`` profile and ``model_class`` come together: one without the other names the field to set."""
-    if profile == "optimum" and not model_class:
+def _check_profile(profile: str | None, options: dict[str, str | None], conn_id: str, where: Location) -> None:
+    """A profile and its options (optimum's ``model_class``, GenAI's ``pipeline``) agree, or the field to fix is named."""
+    found = profile_options.problem(profile, options)
+    if found is None:
+        return
+    fix = f"in the extra of connection {conn_id}"
+    if found.kind == "missing":
+        raise ConnectionConfigError(where, f"connection {conn_id}: field profile: {found.missing_text}", f"set {found.key} {fix}")
+    if found.kind == "misplaced":
         raise ConnectionConfigError(
             where,
-            f"connection {conn_id}: field profile: optimum needs model_class "
-            "(an OVModelForXxx class, e.g. OVModelForFeatureExtraction)",
-            f"set model_class in the extra of connection {conn_id}",
+            f"connection {conn_id}: field {found.key}: {found.value} is the {found.owner} profile's, "
+            f"but the profile is {found.profile_text}",
+            f"set profile to {found.owner} {fix}, or remove {found.key}",
         )
-    if model_class and profile != "optimum":
-        raise ConnectionConfigError(
-            where,
-            f"connection {conn_id}: field model_class: {model_class} is the optimum profile's, "
-            f"but the profile is {profile or 'openvino (not set)'}",
-            f"set profile to optimum in the extra of connection {conn_id}, or remove model_class",
-        )
+    raise ConnectionConfigError(where, f"connection {conn_id}: field {found.key}: {found.unknown_text}", f"fix {found.key} {fix}")
 
 
 def _path_map(value: Any) -> tuple[tuple[str, str], ...]:
@@ -159,10 +152,11 @@ class HostConfig:
     :param devices: the devices warmed and checked by default.
     :param agent_command: the agent's command line on the host.
     :param serving_config: a serving config on the host with per-model cache specs.
-    :param profile: the host's serving profile (``openvino``, ``python`` or ``optimum``).
+    :param profile: the host's serving profile (``openvino``, ``python``, ``optimum`` or ``genai``).
     :param loader: a custom loader that compiles as the serving application does.
     :param loader_path: where that loader is found on the host.
     :param model_class: the ``optimum`` profile's ``OVModelForXxx`` class (set with that profile only).
+    :param pipeline: the ``genai`` profile's pipeline kind (``LLMPipeline``; set with that profile only).
     :param ovms_config: the OVMS ``config.json`` on the host, when OVMS serves it.
     :param ovms_path_map: ``(server path, agent path)`` pairs for paths in that config.
     :param encryption_key_conn_id: a connection whose password is the cache encryption key.
@@ -187,6 +181,7 @@ class HostConfig:
     loader: str | None = None
     loader_path: str | None = None
     model_class: str | None = None
+    pipeline: str | None = None
     ovms_config: str | None = None
     ovms_path_map: tuple[tuple[str, str], ...] = ()
     # A connection whose password is the cache encryption key (see hooks/keys.py).
@@ -234,8 +229,9 @@ class HostConfig:
             command = local_agent_command() if transport == "local" else DEFAULT_SSH_AGENT
         timeout = _read(extra, "command_timeout", DEFAULT_COMMAND_TIMEOUT, values.parse_seconds, conn_id, where)
         profile = _read(extra, "profile", None, _profile, conn_id, where)
-        model_class = _read(extra, "model_class", None, _model_class, conn_id, where)
-        _check_optimum(profile, model_class, conn_id, where)
+        model_class = _read(extra, "model_class", None, _text, conn_id, where)
+        pipeline = _read(extra, "pipeline", None, _text, conn_id, where)
+        _check_profile(profile, {"model_class": model_class, "pipeline": pipeline}, conn_id, where)
         return cls(
             conn_id=conn_id,
             transport=transport,
@@ -249,6 +245,7 @@ class HostConfig:
             loader=_read(extra, "loader", None, _text, conn_id, where),
             loader_path=_read(extra, "loader_path", None, _text, conn_id, where),
             model_class=model_class,
+            pipeline=pipeline,
             ovms_config=_read(extra, "ovms_config", None, _text, conn_id, where),
             ovms_path_map=_read(extra, "ovms_path_map", (), _path_map, conn_id, where),
             encryption_key_conn_id=_read(extra, "encryption_key_conn_id", None, _text, conn_id, where),

@@ -29,7 +29,7 @@ from typing import Any
 
 from airflow.sdk import BaseHook
 
-from ..core import values
+from ..core import profile_options, values
 from ..core.text import printable
 from ..protocol import ErrorCode
 from ..protocol.location import Location
@@ -332,14 +332,16 @@ class OvcacheHook(BaseHook):
                 raise ConnectionConfigError(target, message) from None
             raise ConnectionConfigError(target, str(exc), "fix the operator or hook argument") from None
 
-    def _model_class(self, profile: str | None, model_class: str | None) -> str | None:
-        """``--model-class``: the argument's, else the connection's while the profile is the connection's ``optimum``.
+    def _profile_option(self, key: str, profile: str | None, value: str | None) -> str | None:
+        """``--model-class`` or ``--pipeline``: the argument's, else the connection's while the profile is the connection's.
 
-        The connection's class belongs to its profile: a task that asks for another profile does not inherit it.
+        The connection's class (or pipeline) belongs to its profile: a task that asks for another
+        profile does not inherit it.
         """
-        if model_class:
-            return model_class
-        return self.config.model_class if (profile or self.config.profile) == "optimum" else None
+        if value:
+            return value
+        configured = getattr(self.config, key)
+        return configured if (profile or self.config.profile) == profile_options.OWNER[key] else None
 
     def _path_map(self, path_map: Mapping[str, str] | None) -> tuple[tuple[str, str], ...]:
         """``--ovms-path-map`` pairs: the argument's, else the connection's."""
@@ -365,6 +367,7 @@ class OvcacheHook(BaseHook):
         loader: str | None = None,
         loader_path: str | None = None,
         model_class: str | None = None,
+        pipeline: str | None = None,
         ovms_config: str | None = None,
         ovms_path_map: Mapping[str, str] | None = None,
         timeout: float | None = None,
@@ -387,11 +390,13 @@ class OvcacheHook(BaseHook):
         :param no_cache_device: what to do with a device that cannot cache (``fail`` or ``skip``).
         :param confirm: load each new blob back before reporting it warmed.
         :param force: rebuild blobs that are already warm.
-        :param profile: the serving profile (``openvino``, ``python`` or ``optimum``); default the connection's.
+        :param profile: the serving profile (``openvino``, ``python``, ``optimum`` or ``genai``); default the connection's.
         :param loader: a custom loader that compiles as the serving application does; default the connection's.
         :param loader_path: where that loader is found on the host; default the connection's.
         :param model_class: the ``optimum`` profile's ``OVModelForXxx`` class; default the connection's when
             the profile is the connection's ``optimum``.
+        :param pipeline: the ``genai`` profile's pipeline kind (``LLMPipeline``, the agent's default); default
+            the connection's when the profile is the connection's ``genai``.
         :param ovms_config: an OVMS ``config.json`` on the host that says what and how to compile;
             default the connection's. With one, ``devices`` and the compile arguments are not passed.
         :param ovms_path_map: server path to agent path, for paths in that config; default the connection's.
@@ -415,6 +420,7 @@ class OvcacheHook(BaseHook):
             loader=loader,
             loader_path=loader_path,
             model_class=model_class,
+            pipeline=pipeline,
             ovms_config=ovms_config,
             ovms_path_map=ovms_path_map,
         )
@@ -437,6 +443,7 @@ class OvcacheHook(BaseHook):
         loader: str | None,
         loader_path: str | None,
         model_class: str | None,
+        pipeline: str | None,
         ovms_config: str | None,
         ovms_path_map: Mapping[str, str] | None,
         no_cache_device: str | None = None,
@@ -467,7 +474,8 @@ class OvcacheHook(BaseHook):
             profile=profile or cfg.profile,
             loader=str(chosen_loader) if chosen_loader else None,
             loader_path=str(chosen_loader_path) if chosen_loader_path else None,
-            model_class=self._model_class(profile, model_class),
+            model_class=self._profile_option("model_class", profile, model_class),
+            pipeline=self._profile_option("pipeline", profile, pipeline),
             ovms_config=ovms,
             ovms_path_map=self._path_map(ovms_path_map) if ovms else (),
         )
@@ -490,6 +498,7 @@ class OvcacheHook(BaseHook):
         loader: str | None = None,
         loader_path: str | None = None,
         model_class: str | None = None,
+        pipeline: str | None = None,
         ovms_config: str | None = None,
         ovms_path_map: Mapping[str, str] | None = None,
         compile_if_unreachable: bool = False,
@@ -515,11 +524,13 @@ class OvcacheHook(BaseHook):
         :param serving_config: a serving config on the host; default the connection's.
         :param encryption_key_file: a cache encryption key file on the host; without one, the key of
             the connection's ``encryption_key_conn_id`` (if set) goes to the agent's standard input.
-        :param profile: the serving profile (``openvino``, ``python`` or ``optimum``); default the connection's.
+        :param profile: the serving profile (``openvino``, ``python``, ``optimum`` or ``genai``); default the connection's.
         :param loader: a custom loader that compiles as the serving application does; default the connection's.
         :param loader_path: where that loader is found on the host; default the connection's.
         :param model_class: the ``optimum`` profile's ``OVModelForXxx`` class; default the connection's when
             the profile is the connection's ``optimum``.
+        :param pipeline: the ``genai`` profile's pipeline kind (``LLMPipeline``, the agent's default); default
+            the connection's when the profile is the connection's ``genai``.
         :param ovms_config: an OVMS ``config.json`` on the host; default the connection's.
         :param ovms_path_map: server path to agent path, for paths in that config; default the connection's.
         :param compile_if_unreachable: a store the host cannot reach makes every item a fallback compiled
@@ -541,6 +552,7 @@ class OvcacheHook(BaseHook):
             loader=loader,
             loader_path=loader_path,
             model_class=model_class,
+            pipeline=pipeline,
             ovms_config=ovms_config,
             ovms_path_map=ovms_path_map,
         )
@@ -586,6 +598,7 @@ class OvcacheHook(BaseHook):
         loader: str | None = None,
         loader_path: str | None = None,
         model_class: str | None = None,
+        pipeline: str | None = None,
         ovms_config: str | None = None,
         ovms_path_map: Mapping[str, str] | None = None,
         wait: float = 0.0,
@@ -621,11 +634,13 @@ class OvcacheHook(BaseHook):
         :param serving_config: a serving config on the host; default the connection's.
         :param encryption_key_file: a cache encryption key file on the host; without one, the key of
             the connection's ``encryption_key_conn_id`` (if set) goes to the agent's standard input.
-        :param profile: the serving profile (``openvino``, ``python`` or ``optimum``); default the connection's.
+        :param profile: the serving profile (``openvino``, ``python``, ``optimum`` or ``genai``); default the connection's.
         :param loader: a custom loader that compiles as the serving application does; default the connection's.
         :param loader_path: where that loader is found on the host; default the connection's.
         :param model_class: the ``optimum`` profile's ``OVModelForXxx`` class; default the connection's when
             the profile is the connection's ``optimum``.
+        :param pipeline: the ``genai`` profile's pipeline kind (``LLMPipeline``, the agent's default); default
+            the connection's when the profile is the connection's ``genai``.
         :param ovms_config: an OVMS ``config.json`` on the host that says what and how to compile;
             default the connection's. With one, ``devices`` are only checked and no compile argument is passed.
         :param ovms_path_map: server path to agent path, for paths in that config; default the connection's.
@@ -656,7 +671,8 @@ class OvcacheHook(BaseHook):
             profile=profile or cfg.profile,
             loader=str(chosen_loader) if chosen_loader else None,
             loader_path=str(chosen_loader_path) if chosen_loader_path else None,
-            model_class=self._model_class(profile, model_class),
+            model_class=self._profile_option("model_class", profile, model_class),
+            pipeline=self._profile_option("pipeline", profile, pipeline),
             ovms_config=ovms,
             ovms_path_map=self._path_map(ovms_path_map) if ovms else (),
             retain=retain or None,

@@ -8,7 +8,7 @@ from typing import TYPE_CHECKING, Any
 from airflow.sdk import Asset, AssetAlias
 
 from ..assets import host_cache, parse_model_release, release_versions
-from ..core.optimum import MODEL_CLASSES
+from ..core import profile_options
 from ..core.text import human_bytes, printable
 from ..hooks.errors import ItemsFailed, OvcacheHookError, airflow_hint
 from ..hooks.reports import BUILDER, INSTALLER, InstallReport, WarmItem, WarmReport, not_stored
@@ -60,13 +60,16 @@ class OvcacheWarmOperator(OvcacheBaseOperator):
     :param encryption_key_file: a key file on the host (0600) for ``CACHE_ENCRYPTION_CALLBACKS``;
         or set ``encryption_key_conn_id`` to send a key kept in Airflow. (templated)
     :param serving_config: serving config (TOML/JSON) on the host with per-model cache specs. (templated)
-    :param profile: how the server compiles, ``openvino`` (default), ``python`` (its own loader) or
-        ``optimum`` (optimum-intel's ``from_pretrained``, with ``model_class``); default the connection's.
+    :param profile: how the server compiles, ``openvino`` (default), ``python`` (its own loader),
+        ``optimum`` (optimum-intel's ``from_pretrained``, with ``model_class``) or ``genai`` (OpenVINO
+        GenAI's ``LLMPipeline``); default the connection's.
         See docs/serving-profiles.md. (templated)
     :param loader: for the ``python`` profile, the server's loader ``package.module:function``. (templated)
     :param loader_path: for the ``python`` profile, a folder on the host to import the loader from. (templated)
     :param model_class: for the ``optimum`` profile, the class the server loads with, e.g.
         ``OVModelForFeatureExtraction``; default the connection's. Refused with another profile. (templated)
+    :param pipeline: for the ``genai`` profile, the pipeline the server constructs (``LLMPipeline``, the
+        default); default the connection's. Refused with another profile. (templated)
     :param ovms_config: OpenVINO Model Server's ``config.json`` on the host: its models, devices, plugin
         config, shapes, layouts and version policies say what is warmed and how (the ``ovms`` profile);
         compile arguments are then not allowed. Default the connection's. (templated)
@@ -118,6 +121,7 @@ class OvcacheWarmOperator(OvcacheBaseOperator):
         "loader",
         "loader_path",
         "model_class",
+        "pipeline",
         "ovms_config",
         "ovms_path_map",
         "store",
@@ -149,6 +153,7 @@ class OvcacheWarmOperator(OvcacheBaseOperator):
         loader: str | None = None,
         loader_path: str | None = None,
         model_class: str | None = None,
+        pipeline: str | None = None,
         ovms_config: str | None = None,
         ovms_path_map: dict[str, str] | str | None = None,
         store: str | None = None,
@@ -162,14 +167,17 @@ class OvcacheWarmOperator(OvcacheBaseOperator):
         self.store = store
         self.from_store = from_store
         self.relay_from = relay_from
-        check_choice("profile", profile, ("openvino", "python", "optimum", None))
-        check_choice("model_class", model_class, (*MODEL_CLASSES, None))
-        if model_class and profile and not is_template(model_class) and not is_template(profile) and profile != "optimum":
-            raise ValueError(f"model_class={model_class!r} is the optimum profile's: pass profile='optimum', not {profile!r}")
+        check_choice("profile", profile, (*profile_options.NAMED_PROFILES, None))
+        for key, value in (("model_class", model_class), ("pipeline", pipeline)):
+            check_choice(key, value, (*profile_options.KNOWN[key], None))
+            owner = profile_options.OWNER[key]
+            if value and profile and not is_template(value) and not is_template(profile) and profile != owner:
+                raise ValueError(f"{key}={value!r} is the {owner} profile's: pass profile={owner!r}, not {profile!r}")
         self.profile = profile
         self.loader = loader
         self.loader_path = loader_path
         self.model_class = model_class
+        self.pipeline = pipeline
         self.ovms_config = ovms_config
         self.ovms_path_map = ovms_path_map
         check_choice("no_cache_device", no_cache_device, ("fail", "skip"))
@@ -242,6 +250,7 @@ class OvcacheWarmOperator(OvcacheBaseOperator):
             "loader": self.loader or None,
             "loader_path": self.loader_path or None,
             "model_class": self.model_class or None,
+            "pipeline": self.pipeline or None,
             "ovms_config": self.ovms_config or None,
             "ovms_path_map": path_map(self.ovms_path_map),
         }

@@ -109,7 +109,10 @@ def test_the_connection_reads_the_profile_and_its_class(airflow_db: Path) -> Non
             {"profile": "optimum", "model_class": "OVModelForTeleportation"},
             "field model_class: 'OVModelForTeleportation' is not an optimum-intel class the agent knows",
         ),
-        ({"profile": "onnxruntime"}, "is not a serving profile (openvino, python or optimum"),
+        (
+            {"profile": "onnxruntime"},
+            "field profile: 'onnxruntime' is not a serving profile (openvino, python, optimum, genai); for OVMS set ovms_config",
+        ),
     ],
 )
 def test_a_connection_with_half_the_profile_names_the_field(airflow_db: Path, extra: dict[str, Any], message: str) -> None:
@@ -257,7 +260,7 @@ def test_the_inventory_takes_the_profile_and_its_class_and_the_dags_get_them() -
             {"profile": "optimum", "model_class": "OVModelForTeleportation"},
             "host a: model_class 'OVModelForTeleportation' is not an optimum-intel class the agent knows",
         ),
-        ({"profile": "onnx"}, "host a: profile must be openvino, python or optimum, not 'onnx'"),
+        ({"profile": "onnx"}, "host a: profile must be openvino, python, optimum or genai, not 'onnx'"),
         ({"profile": "optimum", "model_class": 3}, "host a: model_class must be a string, not 3"),
     ],
 )
