@@ -56,6 +56,7 @@ BENCHMARKS = (
     "bench_serving",
     # the fleet at scale: compile once per hardware class, install elsewhere
     "bench_classes",
+    "bench_dagcost",
     # the Python serving libraries' own loads
     "bench_libraries",
 )

@@ -155,6 +155,8 @@ class Cluster:
     hosts: list[Host]
     dag_files: list[Path]
     extra_env: dict[str, str] = field(default_factory=dict)
+    # Task slots of the control plane's worker (the default queue); each host's worker has one.
+    control_concurrency: int = 1
     token: str = ""
     components: list[Component] = field(default_factory=list)
 
@@ -251,7 +253,11 @@ class Cluster:
             ("scheduler", ["scheduler"], control),
             ("dag-processor", ["dag-processor"], control),
             # the control plane's own worker: bookkeeping tasks on the default queue
-            ("worker-control", self._worker_args("default", "control"), self._with_log_port(control, "WORKER")),
+            (
+                "worker-control",
+                self._worker_args("default", "control", self.control_concurrency),
+                self._with_log_port(control, "WORKER"),
+            ),
         ]
         for host in self.hosts:
             machine = self._as_machine(env, host.name, OVCACHE_HOST=host.name)
@@ -267,14 +273,14 @@ class Cluster:
             component.start()
 
     @staticmethod
-    def _worker_args(queue: str, name: str) -> list[str]:
+    def _worker_args(queue: str, name: str, concurrency: int = 1) -> list[str]:
         return [
             "celery",
             "worker",
             "--queues",
             queue,
             "--concurrency",
-            "1",
+            str(concurrency),
             "--celery-hostname",
             f"{name}@%h",
             "--without-mingle",
@@ -322,8 +328,13 @@ class Cluster:
         self.token = self.wait_for("the API server to issue a token", token, timeout)
 
     def task_instances(self, dag_id: str, run_id: str) -> list[dict[str, Any]]:
-        got = self.request("GET", f"/api/v2/dags/{dag_id}/dagRuns/{run_id}/taskInstances?limit=1000")
-        return list(got["task_instances"])
+        """Every task instance of the run, page by page (the API serves at most ``[api] maximum_page_limit``, 100)."""
+        found: list[dict[str, Any]] = []
+        while True:
+            got = self.request("GET", f"/api/v2/dags/{dag_id}/dagRuns/{run_id}/taskInstances?limit=100&offset={len(found)}")
+            found += got["task_instances"]
+            if not got["task_instances"] or len(found) >= got["total_entries"]:
+                return found
 
     def xcom(self, dag_id: str, run_id: str, task_id: str, map_index: int = -1) -> Any:
         path = f"/api/v2/dags/{dag_id}/dagRuns/{run_id}/taskInstances/{task_id}/xcomEntries/return_value?map_index={map_index}&deserialize=true"
