@@ -12,8 +12,8 @@ own (labelled with the host, so one failing host does not stop the others and is
    (deferrable; copying models to hosts can lag the release);
 2. **check_devices**: every device of the host can cache (`EXPORT_IMPORT`);
 3. **warm**: compile the version as the host's server does (its *serving profile*: plain
-   `compile_model`, OpenVINO Model Server from its own `config.json`, an in-house loader, or
-   optimum-intel's `from_pretrained`),
+   `compile_model`, OpenVINO Model Server from its own `config.json`, an in-house loader,
+   optimum-intel's `from_pretrained`, or OpenVINO GenAI's `LLMPipeline`),
    then confirm in a fresh process that a compile following that profile loads from cache;
    the host's cache is emitted as an `ovcache://<host>/<model>` asset event;
 4. **verify** with a load check;
