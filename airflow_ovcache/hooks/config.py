@@ -76,9 +76,9 @@ def _names(value: Any) -> tuple[str, ...]:
 
 def _profile(value: Any) -> str:
     name = _text(value).lower()
-    if name not in profile_options.NAMED_PROFILES:
-        known = ", ".join(profile_options.NAMED_PROFILES)
-        raise ValueError(f"{value!r} is not a serving profile ({known}); for OVMS set ovms_config")
+    found = profile_options.problem(name, {})
+    if found is not None and found.kind == "profile":  # its options are checked with them (_check_profile)
+        raise ValueError(f"{found.unknown_text}; for OVMS set ovms_config")
     return name
 
 
