@@ -116,13 +116,20 @@ def test_the_connection_reads_the_profile_and_its_class(airflow_db: Path) -> Non
     ],
 )
 def test_a_connection_with_half_the_profile_names_the_field(airflow_db: Path, extra: dict[str, Any], message: str) -> None:
+    text = connection_refusal(extra)
+    assert message in text, text
+
+
+def connection_refusal(extra: dict[str, Any]) -> str:
+    """The one-line error reading connection ``c`` (host embed-01) with ``extra`` raises."""
     from airflow_ovcache.hooks.config import HostConfig
     from airflow_ovcache.hooks.errors import ConnectionConfigError
 
     with pytest.raises(ConnectionConfigError) as err:
         HostConfig.from_connection(_conn(extra))
     text = str(err.value)
-    assert text.startswith("host embed-01: connection c") and message in text and "\n" not in text, text
+    assert text.startswith("host embed-01: connection c") and "\n" not in text, text
+    return text
 
 
 def test_the_connection_form_offers_the_profile_and_its_class() -> None:
@@ -265,9 +272,25 @@ def test_the_inventory_takes_the_profile_and_its_class_and_the_dags_get_them() -
     ],
 )
 def test_inventory_mistakes_name_the_host_and_the_key(defaults: dict[str, object], message: str) -> None:
+    text = inventory_refusal(defaults)
+    assert message in text, text
+
+
+def inventory_refusal(defaults: dict[str, object]) -> str:
+    """The one-line error a two-host inventory with these ``[defaults]`` raises."""
     with pytest.raises(UsageError) as err:
         _fleet(**defaults)
-    assert message in str(err.value) and "\n" not in str(err.value), str(err.value)
+    assert "\n" not in str(err.value), str(err.value)
+    return str(err.value)
+
+
+def queue_dag_warms(ovcache_conn: Any, monkeypatch: pytest.MonkeyPatch, hosts: list[dict[str, Any]]) -> list[Any]:
+    """The warm task of each host of ``OVCACHE_QUEUE_HOSTS`` = ``hosts`` in the queue-routed release DAG."""
+    ovcache_conn("ovcache_local", transport="local")
+    monkeypatch.setenv("OVCACHE_QUEUE_HOSTS", json.dumps(hosts))
+    monkeypatch.setenv("OVCACHE_QUEUE_CONN_ID", "ovcache_local")
+    dag = load_dag("ovcache_release_by_queue", "release_by_queue")
+    return [dag.get_task(f"{host['name']}.warm") for host in hosts]
 
 
 def test_the_queue_dag_gives_each_host_s_warm_its_profile_and_class(
@@ -275,12 +298,8 @@ def test_the_queue_dag_gives_each_host_s_warm_its_profile_and_class(
     ovcache_conn: Any,
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
-    ovcache_conn("ovcache_local", transport="local")
     hosts = [{"name": "embed-1", "profile": "optimum", "model_class": CLASS}, {"name": "plain-1"}]
-    monkeypatch.setenv("OVCACHE_QUEUE_HOSTS", json.dumps(hosts))
-    monkeypatch.setenv("OVCACHE_QUEUE_CONN_ID", "ovcache_local")
-    dag = load_dag("ovcache_release_by_queue", "release_by_queue")
-    embed, plain = dag.get_task("embed-1.warm"), dag.get_task("plain-1.warm")
+    embed, plain = queue_dag_warms(ovcache_conn, monkeypatch, hosts)
     assert (embed.profile, embed.model_class) == ("optimum", CLASS)
     assert (plain.profile, plain.model_class) == (None, None)
 

@@ -25,6 +25,14 @@ def offline(monkeypatch: pytest.MonkeyPatch) -> None:
             monkeypatch.setenv(key, value)  # the agent, a child of this process, never reaches a model hub
 
 
+def _host(ovcache_conn: Any, model: Path, tmp_path: Path, host: str, **extra: str) -> tuple[Path, Path]:
+    """A local connection ``ovc_llm`` to ``host``: a repository holding the tiny LM as ``llm`` v1, an empty cache."""
+    repo = _repo(model, tmp_path, "llm")
+    cache = tmp_path / "cache"
+    ovcache_conn("ovc_llm", host=host, transport="local", cache_dir=cache, repository=repo, profile="genai", **extra)
+    return repo, cache
+
+
 def test_the_hook_warms_what_llmpipeline_reads_and_verifies_it(
     airflow_db: Path,
     ovcache_conn: Any,
@@ -32,11 +40,7 @@ def test_the_hook_warms_what_llmpipeline_reads_and_verifies_it(
     tmp_path: Path,
     offline: None,
 ) -> None:
-    repo = _repo(llm, tmp_path, "llm")
-    cache = tmp_path / "cache"
-    ovcache_conn(
-        "ovc_llm", host="llm-01", transport="local", cache_dir=cache, repository=repo, profile="genai", pipeline="LLMPipeline"
-    )
+    repo, cache = _host(ovcache_conn, llm, tmp_path, "llm-01", pipeline="LLMPipeline")
     hook = OvcacheHook("ovc_llm")
 
     report = hook.warm(models=["llm"], properties=SDPA_KWARGS, confirm=True)
@@ -63,9 +67,7 @@ def test_the_default_backend_fails_the_confirm_in_one_line_through_the_hook(
     offline: None,
 ) -> None:
     """GenAI's CPU default (paged attention) replaces its blob on every load: the hook's report says so, naming everything."""
-    repo = _repo(llm, tmp_path, "llm")
-    cache = tmp_path / "cache"
-    ovcache_conn("ovc_llm", host="llm-02", transport="local", cache_dir=cache, repository=repo, profile="genai")
+    _host(ovcache_conn, llm, tmp_path, "llm-02")
 
     report = OvcacheHook("ovc_llm").warm(models=["llm"], confirm=True)
 
