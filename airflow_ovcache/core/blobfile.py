@@ -18,7 +18,6 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from . import trace
-from .evidence import open_blob
 
 HEADER_LIMIT = 4096  # the XML line is a few hundred bytes; the CPU meta follows within a few more
 _BLOB_NAME = re.compile(r"^[0-9]{1,20}\.blob$")
@@ -104,6 +103,8 @@ def read_header(path: Path) -> BlobHeader:
 
     :param path: the blob file.
     """
+    from .evidence import open_blob  # not at import: the serving helper imports this module for parse_header
+
     with os.fdopen(open_blob(path), "rb") as handle:
         return parse_header(handle.read(HEADER_LIMIT))
 
@@ -118,6 +119,8 @@ def blob_checksum(path: Path) -> str:
     :param path: the blob file.
     """
     import blake3
+
+    from .evidence import open_blob
 
     fd = open_blob(path)
     try:

@@ -22,7 +22,6 @@ from pathlib import Path
 from ..protocol.location import Location
 from . import trace
 from .errors import InvalidName, ModelNotFound
-from .fsutil import atomic_write
 
 # A file modified this recently may be modified again within the same timestamp
 # tick after we hash it ("racy git"); such files are hashed but not remembered.
@@ -117,6 +116,8 @@ class StatCache:
         """Write the cache back if anything changed; a failure is ignored (it only costs a re-hash next time)."""
         if self.path is None or not self.dirty:
             return
+        from .fsutil import atomic_write  # only a save needs it; the serving helper only loads the cache
+
         try:
             atomic_write(self.path, json.dumps({"schema": 1, "files": self.entries}).encode(), self.mode)
             self.dirty = False

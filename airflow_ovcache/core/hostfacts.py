@@ -21,7 +21,6 @@ from pathlib import Path
 
 from . import trace
 from .blobfile import read_header
-from .fsutil import atomic_write
 
 
 @trace.traced("hostfacts.runtime_dist_version")
@@ -165,6 +164,8 @@ def write_host_facts(facts_path: Path, isa: str | None, mode: int = 0o600) -> No
         "cpu_model": cpu_model_name(),
         "isa": isa,
     }
+    from .fsutil import atomic_write  # a write: the serving helper, which only reads facts, never needs it
+
     atomic_write(facts_path, json.dumps(record, indent=1).encode(), mode)
 
 

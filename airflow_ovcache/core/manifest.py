@@ -19,7 +19,6 @@ from ..protocol.location import Location
 from . import trace
 from .blobfile import is_blob_name
 from .errors import ManifestCorrupt
-from .fsutil import atomic_write
 
 MANIFEST_SCHEMA = 1
 
@@ -330,6 +329,8 @@ class Manifest:
         }
         if self.publishing is not None:
             doc["publishing"] = self.publishing
+        from .fsutil import atomic_write  # only writers need it; the serving helper only loads manifests
+
         # Compact: at thousands of entries, indentation triples the time to write it.
         atomic_write(
             self.path, json.dumps(doc, sort_keys=True, separators=(",", ":"), ensure_ascii=False).encode(), self.file_mode, where
