@@ -44,6 +44,10 @@ def main() -> None:
 
     core = ov.Core()
     t1 = time.perf_counter()
+    import threading
+
+    # Threads besides this one at the start of the step: OpenVINO's telemetry sender would be one.
+    threads = [t.name for t in threading.enumerate() if t is not threading.current_thread()]
     config = {"CACHE_DIR": args["cache_dir"], **args.get("properties", {})}
     extra: dict[str, object] = {}
     if kind == "plain":
@@ -70,6 +74,7 @@ def main() -> None:
         "step_s": t2 - t1,
         "since_start_s": t2 - T_START,
         "loaded_from_cache": loaded,
+        "other_threads": threads,
         "memory_kib": _status(),
         **extra,
     }
