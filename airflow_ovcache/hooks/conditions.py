@@ -15,12 +15,16 @@ from __future__ import annotations
 
 import dataclasses
 from dataclasses import dataclass
-from typing import Any, ClassVar, Generic, TypeVar
+from typing import TYPE_CHECKING, Any, ClassVar, Generic, TypeVar
 
 from ..protocol.location import Location
 from .errors import AgentCommandError, AgentTooOld, CachingUnsupported, EvidenceUnavailable
-from .ovcache import OvcacheHook
-from .reports import DevicesReport, ModelsReport, VerifyEntry, VerifyReport
+
+if TYPE_CHECKING:
+    # Names for the type checker only: every sensor and trigger module imports this one when a
+    # DAG file is parsed, and the hook and the report readers are needed only once a task polls.
+    from .ovcache import OvcacheHook
+    from .reports import DevicesReport, ModelsReport, VerifyEntry, VerifyReport
 
 ReportT = TypeVar("ReportT")
 
@@ -116,8 +120,9 @@ class Condition(Generic[ReportT]):
         raise exc
 
 
+# The report types are quoted in the bases: they are imported for the type checker only (see above).
 @dataclass
-class EntryCondition(Condition[VerifyReport]):
+class EntryCondition(Condition["VerifyReport"]):
     """A condition on the managed entries of model@version in the agent's ``verify`` report, device by device.
 
     Of several entries for one device (one per cache spec) the most advanced one
@@ -335,7 +340,7 @@ class ServedCondition(EntryCondition):
 
 
 @dataclass
-class DeviceCondition(Condition[DevicesReport]):
+class DeviceCondition(Condition["DevicesReport"]):
     """A device is present on the host and can cache compiled models (``EXPORT_IMPORT``).
 
     :param device: the OpenVINO device name (``CPU``, ``GPU``, ``GPU.1``, ``NPU``).
@@ -388,7 +393,7 @@ class DeviceCondition(Condition[DevicesReport]):
 
 
 @dataclass
-class ModelVersionCondition(Condition[ModelsReport]):
+class ModelVersionCondition(Condition["ModelsReport"]):
     """A model version appeared in the host's repository.
 
     With ``version``: that version exists. With ``newer_than``: a version above it

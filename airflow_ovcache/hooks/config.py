@@ -20,6 +20,9 @@ from ..protocol.location import Location
 from .errors import ConnectionConfigError
 
 CONN_TYPE = "ovcache"
+# The connection a task uses when it names none. Here, not on the hook, so that operators and sensors
+# can default to it when a DAG file is parsed without importing the hook.
+DEFAULT_CONN_ID = "ovcache_default"
 TRANSPORTS = ("local", "ssh")
 DEFAULT_COMMAND_TIMEOUT = 3600.0
 DEFAULT_CONNECT_TIMEOUT = 10.0

@@ -49,7 +49,7 @@ from .commands import (
     agent_argv,
     command_args,
 )
-from .config import CONN_TYPE, HostConfig, split_list
+from .config import CONN_TYPE, DEFAULT_CONN_ID, HostConfig, split_list
 from .envelope import AgentRun
 from .errors import AgentCrashed, AgentNotInstalled, ConnectionConfigError
 from .keys import KEY_FLAG, KEYED_COMMANDS, read_connection_key, stdin_payload
@@ -91,7 +91,7 @@ class OvcacheHook(BaseHook):
     """
 
     conn_name_attr = "ovcache_conn_id"
-    default_conn_name = "ovcache_default"
+    default_conn_name = DEFAULT_CONN_ID
     conn_type = CONN_TYPE
     hook_name = "OpenVINO cache host"
 

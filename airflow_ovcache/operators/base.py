@@ -9,13 +9,18 @@ from __future__ import annotations
 import functools
 from collections.abc import Callable
 from functools import cached_property
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from airflow.sdk import BaseOperator
 
+from ..hooks.config import DEFAULT_CONN_ID
 from ..hooks.errors import failure_kind
-from ..hooks.ovcache import OvcacheHook
 from ..outcomes import ERROR_XCOM_KEY, failure_record
+
+if TYPE_CHECKING:
+    # The hook (and its commands and report readers) is imported where a task runs, not when a DAG
+    # file is parsed: every DAG that uses an ovcache operator imports this module.
+    from ..hooks.ovcache import OvcacheHook
 
 
 def host_label_template(*fields: str) -> str:
@@ -99,7 +104,7 @@ class OvcacheBaseOperator(BaseOperator):
     def __init__(
         self,
         *,
-        ovcache_conn_id: str = OvcacheHook.default_conn_name,
+        ovcache_conn_id: str = DEFAULT_CONN_ID,
         cache_dir: str | None = None,
         command_timeout: float | None = None,
         host_name: str | None = None,
@@ -128,6 +133,8 @@ class OvcacheBaseOperator(BaseOperator):
     @cached_property
     def hook(self) -> OvcacheHook:
         """The hook of the target host, made on first use (never when the DAG is parsed)."""
+        from ..hooks.ovcache import OvcacheHook
+
         return OvcacheHook(self.ovcache_conn_id, **self.hook_overrides())
 
     def on_kill(self) -> None:

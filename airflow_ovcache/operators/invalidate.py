@@ -7,12 +7,15 @@ from typing import TYPE_CHECKING, Any
 
 from ..core.text import human_bytes, printable
 from ..hooks.errors import ProblemsFound
-from ..hooks.reports import InvalidateReport
 from .arguments import as_names, path_map
 from .base import OvcacheBaseOperator, reporting_failures
 
 if TYPE_CHECKING:
     from airflow.sdk import Context
+
+    # The report types are for the type checker: the hook's readers are imported where the task runs,
+    # not when a DAG file is parsed.
+    from ..hooks.reports import InvalidateReport
 
 
 class OvcacheInvalidateOperator(OvcacheBaseOperator):

@@ -7,11 +7,14 @@ from typing import TYPE_CHECKING, Any
 
 from ..core.text import printable
 from ..hooks.errors import ProblemsFound
-from ..hooks.reports import RewarmReport
 from .base import OvcacheBaseOperator, reporting_failures
 
 if TYPE_CHECKING:
     from airflow.sdk import Context
+
+    # The report types are for the type checker: the hook's readers are imported where the task runs,
+    # not when a DAG file is parsed.
+    from ..hooks.reports import RewarmReport
 
 
 class OvcacheRewarmOperator(OvcacheBaseOperator):
@@ -62,6 +65,8 @@ class OvcacheRewarmOperator(OvcacheBaseOperator):
         return report.to_xcom()
 
     def _log_summary(self, report: RewarmReport) -> None:
+        from ..hooks.reports import RewarmReport
+
         def counts(summary: dict[str, int]) -> str:
             return ", ".join(f"{n} {status}" for status, n in summary.items()) or "no entries"
 

@@ -7,12 +7,15 @@ from typing import TYPE_CHECKING, Any
 
 from ..core.text import printable
 from ..hooks.errors import ProblemsFound
-from ..hooks.reports import VerifyReport
 from .arguments import as_version_numbers, check_choice, is_template
 from .base import OvcacheBaseOperator, reporting_failures
 
 if TYPE_CHECKING:
     from airflow.sdk import Context
+
+    # The report types are for the type checker: the hook's readers are imported where the task runs,
+    # not when a DAG file is parsed.
+    from ..hooks.reports import VerifyReport
 
 
 class OvcacheVerifyOperator(OvcacheBaseOperator):

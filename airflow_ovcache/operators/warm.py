@@ -11,13 +11,16 @@ from ..assets import host_cache, parse_model_release, release_versions
 from ..core import profile_options
 from ..core.text import human_bytes, printable
 from ..hooks.errors import ItemsFailed, OvcacheHookError, airflow_hint
-from ..hooks.reports import BUILDER, INSTALLER, InstallReport, WarmItem, WarmReport, not_stored
 from ..protocol.codes import PutStatus
 from .arguments import as_flag, as_names, as_version_numbers, check_choice, is_template, json_object, path_map
 from .base import OvcacheBaseOperator, reporting_failures
 
 if TYPE_CHECKING:
     from airflow.sdk import Context
+
+    # The report types are for the type checker: the hook's readers are imported where the task runs,
+    # not when a DAG file is parsed.
+    from ..hooks.reports import InstallReport, WarmItem, WarmReport
 
 
 def _item_reason(item: WarmItem, conn_id: str = "", host: str = "") -> str:
@@ -234,6 +237,8 @@ class OvcacheWarmOperator(OvcacheBaseOperator):
 
         :param context: the task's context.
         """
+        from ..hooks.reports import BUILDER, INSTALLER
+
         models, versions, numbers = self._selection(context)
         selection: dict[str, Any] = {
             "models": models,
@@ -295,6 +300,8 @@ class OvcacheWarmOperator(OvcacheBaseOperator):
         class's other hosts find no set (or an older one) and compile for themselves, and their
         items say so. The XCom's ``store_put`` keeps what was stored and what was not.
         """
+        from ..hooks.reports import not_stored
+
         stored: list[dict[str, Any]] = []
         problems: list[str] = []
         for model, version in sorted({(i.model, i.version) for i in report.items if i.version is not None}):
@@ -325,6 +332,8 @@ class OvcacheWarmOperator(OvcacheBaseOperator):
 
     def _log_report(self, report: WarmReport | InstallReport) -> None:
         """The head line (what the agent did, counted by status), then one line per item."""
+        from ..hooks.reports import InstallReport
+
         if isinstance(report, InstallReport):
             head = f"install on host {report.host} ({report.cache_dir}) from store {report.store}"
             counted = (("installed", "installed"), ("warmed", "compiled here (fell back)"), ("unchanged", "unchanged"))

@@ -10,14 +10,16 @@ from typing import TYPE_CHECKING, Any, ClassVar
 from airflow.sdk import BaseSensorOperator, PokeReturnValue, conf
 from airflow.sdk.exceptions import AirflowException, AirflowSensorTimeout
 
-from ..hooks.ovcache import OvcacheHook
+from ..hooks.config import DEFAULT_CONN_ID
 from ..operators.arguments import as_names, as_version_numbers, is_template
 from ..operators.base import reporting_failures
 
 if TYPE_CHECKING:
     from airflow.sdk import Context
 
+    # The hook is imported where the sensor pokes, not when a DAG file is parsed (see operators/base.py).
     from ..hooks.conditions import Condition
+    from ..hooks.ovcache import OvcacheHook
     from ..triggers.base import OvcachePollTrigger
 
 # The trigger enforces the sensor's timeout itself (and says what was still
@@ -78,7 +80,7 @@ class OvcacheBaseSensor(BaseSensorOperator):
     def __init__(
         self,
         *,
-        ovcache_conn_id: str = OvcacheHook.default_conn_name,
+        ovcache_conn_id: str = DEFAULT_CONN_ID,
         cache_dir: str | None = None,
         command_timeout: float | None = None,
         host_name: str | None = None,
@@ -98,6 +100,8 @@ class OvcacheBaseSensor(BaseSensorOperator):
     @cached_property
     def hook(self) -> OvcacheHook:
         """The hook of the host, with this sensor's overrides of the connection."""
+        from ..hooks.ovcache import OvcacheHook
+
         return OvcacheHook(
             self.ovcache_conn_id,
             cache_dir=self.cache_dir or None,

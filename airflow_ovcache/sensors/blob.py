@@ -3,11 +3,13 @@
 from __future__ import annotations
 
 from collections.abc import Sequence
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from ..hooks.conditions import BlobCondition
 from ..triggers.blob import OvcacheBlobTrigger
 from .base import OvcacheEntrySensor
+
+if TYPE_CHECKING:
+    from ..hooks.conditions import BlobCondition
 
 
 class OvcacheBlobSensor(OvcacheEntrySensor):
@@ -45,4 +47,6 @@ class OvcacheBlobSensor(OvcacheEntrySensor):
 
     def condition(self) -> BlobCondition:
         """A valid blob of the rendered model@version for the rendered devices."""
+        from ..hooks.conditions import BlobCondition  # when the sensor pokes, not at parse time
+
         return BlobCondition(self.model, self.version_number(), self.device_names(), self.load_check)

@@ -3,11 +3,13 @@
 from __future__ import annotations
 
 from collections.abc import Sequence
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from ..hooks.conditions import DeviceCondition
 from ..triggers.device import OvcacheDeviceTrigger
 from .base import OvcacheBaseSensor
+
+if TYPE_CHECKING:
+    from ..hooks.conditions import DeviceCondition
 
 
 class OvcacheDeviceSensor(OvcacheBaseSensor):
@@ -39,4 +41,6 @@ class OvcacheDeviceSensor(OvcacheBaseSensor):
 
     def condition(self) -> DeviceCondition:
         """The rendered device, present and able to cache."""
+        from ..hooks.conditions import DeviceCondition  # when the sensor pokes, not at parse time
+
         return DeviceCondition(self.device, self.fail_when_cannot_cache)

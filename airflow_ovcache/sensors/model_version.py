@@ -3,12 +3,14 @@
 from __future__ import annotations
 
 from collections.abc import Sequence
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from ..hooks.conditions import ModelVersionCondition
 from ..operators.arguments import is_template
 from ..triggers.model_version import OvcacheModelVersionTrigger
 from .base import OvcacheBaseSensor, one_version
+
+if TYPE_CHECKING:
+    from ..hooks.conditions import ModelVersionCondition
 
 
 class OvcacheModelVersionSensor(OvcacheBaseSensor):
@@ -58,6 +60,8 @@ class OvcacheModelVersionSensor(OvcacheBaseSensor):
 
     def condition(self) -> ModelVersionCondition:
         """The rendered version (or a version above the rendered ``newer_than``) of the model, in the repository."""
+        from ..hooks.conditions import ModelVersionCondition  # when the sensor pokes, not at parse time
+
         return ModelVersionCondition(
             self.model,
             one_version("version", self.version),

@@ -3,11 +3,13 @@
 from __future__ import annotations
 
 from collections.abc import Sequence
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from ..hooks.conditions import ServedCondition
 from ..triggers.served import OvcacheServedTrigger
 from .base import OvcacheEntrySensor
+
+if TYPE_CHECKING:
+    from ..hooks.conditions import ServedCondition
 
 
 class OvcacheServedSensor(OvcacheEntrySensor):
@@ -52,4 +54,6 @@ class OvcacheServedSensor(OvcacheEntrySensor):
 
     def condition(self) -> ServedCondition:
         """The server's read of the rendered model@version's blob, for the rendered devices."""
+        from ..hooks.conditions import ServedCondition  # when the sensor pokes, not at parse time
+
         return ServedCondition(self.model, self.version_number(), self.device_names(), self.fail_when_unknown)

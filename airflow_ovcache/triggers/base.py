@@ -16,15 +16,19 @@ from __future__ import annotations
 
 import asyncio
 from collections.abc import AsyncIterator
-from typing import Any, Generic, TypeVar
+from typing import TYPE_CHECKING, Any, Generic, TypeVar
 
 from airflow.triggers.base import BaseTrigger, TriggerEvent
 
-from ..hooks.conditions import Condition
 from ..hooks.errors import OvcacheHookError
-from ..hooks.ovcache import OvcacheHook
 
-ConditionT = TypeVar("ConditionT", bound=Condition[Any])
+if TYPE_CHECKING:
+    # A sensor module imports its trigger when a DAG file is parsed; the conditions and the hook are
+    # needed only once a trigger is made (by a deferring sensor, or in the triggerer).
+    from ..hooks.conditions import Condition
+    from ..hooks.ovcache import OvcacheHook
+
+ConditionT = TypeVar("ConditionT", bound="Condition[Any]")
 
 
 def poke_interval_seconds(poke_interval: float) -> float:
@@ -91,6 +95,8 @@ class OvcachePollTrigger(BaseTrigger, Generic[ConditionT]):
 
     def make_hook(self) -> OvcacheHook:
         """The hook the polls go through, with this trigger's overrides of the connection."""
+        from ..hooks.ovcache import OvcacheHook
+
         return OvcacheHook(
             self.ovcache_conn_id, cache_dir=self.cache_dir, command_timeout=self.command_timeout, host_name=self.host_name
         )

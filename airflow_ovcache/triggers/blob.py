@@ -2,13 +2,15 @@
 
 from __future__ import annotations
 
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from ..hooks.conditions import BlobCondition
 from .base import OvcachePollTrigger
 
+if TYPE_CHECKING:
+    from ..hooks.conditions import BlobCondition  # noqa: F401 - named in the quoted base below
 
-class OvcacheBlobTrigger(OvcachePollTrigger[BlobCondition]):
+
+class OvcacheBlobTrigger(OvcachePollTrigger["BlobCondition"]):
     """
     Fire when the host's cache holds a verified blob of ``model`` at ``version``.
 
@@ -23,4 +25,6 @@ class OvcacheBlobTrigger(OvcachePollTrigger[BlobCondition]):
     def __init__(
         self, *, model: str, version: int, devices: list[str] | None = None, load_check: bool = False, **kwargs: Any
     ) -> None:
+        from ..hooks.conditions import BlobCondition  # not at parse time: see triggers/base.py
+
         super().__init__(BlobCondition(model, version, devices, load_check), **kwargs)

@@ -2,13 +2,15 @@
 
 from __future__ import annotations
 
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from ..hooks.conditions import DeviceCondition
 from .base import OvcachePollTrigger
 
+if TYPE_CHECKING:
+    from ..hooks.conditions import DeviceCondition  # noqa: F401 - named in the quoted base below
 
-class OvcacheDeviceTrigger(OvcachePollTrigger[DeviceCondition]):
+
+class OvcacheDeviceTrigger(OvcachePollTrigger["DeviceCondition"]):
     """
     Fire when ``device`` is present on the host and reports ``EXPORT_IMPORT``.
 
@@ -20,4 +22,6 @@ class OvcacheDeviceTrigger(OvcachePollTrigger[DeviceCondition]):
     """
 
     def __init__(self, *, device: str, fail_when_cannot_cache: bool = True, **kwargs: Any) -> None:
+        from ..hooks.conditions import DeviceCondition  # not at parse time: see triggers/base.py
+
         super().__init__(DeviceCondition(device, fail_when_cannot_cache), **kwargs)

@@ -2,13 +2,15 @@
 
 from __future__ import annotations
 
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from ..hooks.conditions import ModelVersionCondition
 from .base import OvcachePollTrigger
 
+if TYPE_CHECKING:
+    from ..hooks.conditions import ModelVersionCondition  # noqa: F401 - named in the quoted base below
 
-class OvcacheModelVersionTrigger(OvcachePollTrigger[ModelVersionCondition]):
+
+class OvcacheModelVersionTrigger(OvcachePollTrigger["ModelVersionCondition"]):
     """
     Fire when ``model`` has ``version`` (or a version newer than ``newer_than``, or any version).
 
@@ -29,4 +31,6 @@ class OvcacheModelVersionTrigger(OvcachePollTrigger[ModelVersionCondition]):
         repository: str | None = None,
         **kwargs: Any,
     ) -> None:
+        from ..hooks.conditions import ModelVersionCondition  # not at parse time: see triggers/base.py
+
         super().__init__(ModelVersionCondition(model, version, newer_than, repository), **kwargs)

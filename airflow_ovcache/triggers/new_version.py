@@ -16,7 +16,6 @@ from ..hooks.errors import (
     HostKeyNotPinned,
     OvcacheHookError,
 )
-from ..hooks.ovcache import OvcacheHook
 from .base import poke_interval_seconds
 
 # Errors that polling again will not fix: the watcher fails loudly instead of retrying forever.
@@ -111,6 +110,9 @@ class OvcacheNewVersionTrigger(BaseEventTrigger):
     # -- the loop -----------------------------------------------------------------------------
     async def run(self) -> AsyncIterator[TriggerEvent]:
         """List the repository every ``poke_interval`` seconds and yield one event per new version, for ever."""
+        # Here, not at the top: a DAG with watched release assets builds this trigger when it is parsed.
+        from ..hooks.ovcache import OvcacheHook
+
         hook = OvcacheHook(self.ovcache_conn_id, repository=self.repository)
         seen = await self._load_seen()
         while True:

@@ -2,13 +2,15 @@
 
 from __future__ import annotations
 
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from ..hooks.conditions import ServedCondition
 from .base import OvcachePollTrigger
 
+if TYPE_CHECKING:
+    from ..hooks.conditions import ServedCondition  # noqa: F401 - named in the quoted base below
 
-class OvcacheServedTrigger(OvcachePollTrigger[ServedCondition]):
+
+class OvcacheServedTrigger(OvcachePollTrigger["ServedCondition"]):
     """
     Fire when the blob of ``model`` at ``version`` was read by someone other than the agent since it was published.
 
@@ -25,4 +27,6 @@ class OvcacheServedTrigger(OvcachePollTrigger[ServedCondition]):
     def __init__(
         self, *, model: str, version: int, devices: list[str] | None = None, fail_when_unknown: bool = True, **kwargs: Any
     ) -> None:
+        from ..hooks.conditions import ServedCondition  # not at parse time: see triggers/base.py
+
         super().__init__(ServedCondition(model, version, devices, fail_when_unknown), **kwargs)

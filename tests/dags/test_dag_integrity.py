@@ -45,6 +45,57 @@ def test_dag_file_imports_fast_and_clean(path: Path, tmp_path: Path) -> None:
     assert report["seconds"] < 1.0, f"{path.name} took {report['seconds']:.2f}s to import"
 
 
+# What only a running task needs: the hook, its agent command lines and report readers, the envelope,
+# the transports, and the conditions a sensor or trigger polls. A DAG file that pulls one in makes every DAG processor pay for it on every parse.
+TASK_ONLY_MODULES = tuple(
+    f"airflow_ovcache.hooks.{name}"
+    for name in (
+        "ovcache",
+        "commands",
+        "reports",
+        "envelope",
+        "keys",
+        "transport",
+        "transport_local",
+        "transport_ssh",
+        "store_relay",
+        "connection_check",
+        "conditions",
+    )
+)
+
+LOADED_PROBE = """
+import json, sys, importlib.util
+spec = importlib.util.spec_from_file_location("dag_under_test", sys.argv[1])
+module = importlib.util.module_from_spec(spec)
+spec.loader.exec_module(module)
+print(json.dumps(sorted(m for m in sys.modules if m.startswith("airflow_ovcache"))))
+"""
+
+# Each DAG file as the DAG processor sees it, and the release DAG with watched release assets,
+# which builds the repository watcher's trigger at parse time.
+PARSES = [(path, {}) for path in DAGS] + [
+    (next(p for p in DAGS if p.stem == "ovcache_release_warmup"), {"OVCACHE_WATCH_CONN_ID": "ovcache_source"})
+]
+
+
+@pytest.mark.parametrize(("path", "settings"), PARSES, ids=[p.name + ("-watched" if s else "") for p, s in PARSES])
+def test_dag_file_leaves_the_hook_side_to_the_tasks(path: Path, settings: dict[str, str], tmp_path: Path) -> None:
+    """Regression: operators/base.py, sensors/base.py, triggers/base.py and hooks/conditions.py imported
+    the hook, and with it hooks.commands and hooks.reports, at module level: the largest part of a parse."""
+    env = {k: v for k, v in os.environ.items() if not k.startswith("OVCACHE_")} | settings
+    env["AIRFLOW_HOME"] = str(tmp_path)
+    env["AIRFLOW__CORE__LOAD_EXAMPLES"] = "False"
+    proc = subprocess.run([sys.executable, "-c", LOADED_PROBE, str(path)], env=env, capture_output=True, text=True, timeout=120)
+    assert proc.returncode == 0, proc.stderr
+    loaded = set(json.loads(proc.stdout.strip().splitlines()[-1]))
+    assert "airflow_ovcache.operators.base" in loaded or "airflow_ovcache.sensors.base" in loaded, "the probe saw no operator"
+    if settings:
+        assert "airflow_ovcache.triggers.new_version" in loaded, "the watched release assets built no trigger"
+    early = sorted(loaded.intersection(TASK_ONLY_MODULES))
+    assert not early, f"{path.name} imports {', '.join(early)} at parse time: import it where the task runs"
+
+
 def test_dagbag_has_no_import_errors(example_dags: Path) -> None:
     from airflow.dag_processing.dagbag import DagBag
 
