@@ -8,7 +8,10 @@ Kinds, each what a serving process does after ``import openvino`` and ``Core()``
 ``checked``  ``import airflow_ovcache.serving`` and ``load_checked(...)`` with the same arguments;
 ``before``   the same, with the package as it was before the copy-free check (``args["before_path"]``
              first on ``sys.path``), for the before/after comparison;
-``fresh``    ``core.compile_model(path, "CPU")``: a compile without any cache.
+``fresh``    ``core.compile_model(path, "CPU")``: a compile without any cache;
+``floor``    no load at all: only what any check that keeps the helper's guarantees must do, on
+             the helper's own code: import blake3, read the blob (``args["blob"]``) into private
+             memory and hash it; then hash the same bytes again, now resident (the hash alone).
 
 The timed *step* starts before the helper's import, so a checked load pays it as a server does.
 With ``"hold": true`` the child prints its line after the load, then waits for its standard
@@ -35,6 +38,50 @@ def _status() -> dict[str, int]:
     return out
 
 
+def _floor(blob: str) -> dict[str, float]:
+    """Import blake3, read ``blob`` into private memory and hash it, as ``load_checked`` does; each part in ms.
+
+    The import part includes ``airflow_ovcache.serving`` itself (standard library only), whose
+    reader this uses (the same threads and pages as a checked load); then it
+    hashes the now-resident bytes a second time: that second hash is the part no check of every
+    byte can avoid, whatever it does about memory.
+    """
+    t0 = time.perf_counter()
+    import mmap
+    import os
+
+    import blake3
+
+    from airflow_ovcache import serving
+
+    t1 = time.perf_counter()
+    fd = os.open(blob, os.O_RDONLY)
+    size = os.fstat(fd).st_size
+    memory = mmap.mmap(-1, size, flags=mmap.MAP_PRIVATE | mmap.MAP_ANONYMOUS)
+    if size >= 2 << 20 and hasattr(mmap, "MADV_HUGEPAGE"):
+        memory.madvise(mmap.MADV_HUGEPAGE)
+    view = memoryview(memory)
+    done = serving._read_parallel(fd, view) if size >= serving._PARALLEL_READ_MIN else serving._read_whole(fd, view)
+    os.close(fd)
+    t2 = time.perf_counter()
+    threads = blake3.blake3.AUTO if size >= serving._THREADED_HASH_MIN else 1
+    blake3.blake3(view, max_threads=threads).hexdigest()
+    t3 = time.perf_counter()
+    blake3.blake3(view, max_threads=threads).hexdigest()
+    t4 = time.perf_counter()
+    view.release()
+    memory.close()
+    if done != size:
+        raise RuntimeError(f"read {done} of {size} bytes of {blob}")
+    return {
+        "import_ms": (t1 - t0) * 1000,
+        "read_ms": (t2 - t1) * 1000,
+        "hash_ms": (t3 - t2) * 1000,
+        "rehash_ms": (t4 - t3) * 1000,
+        "floor_ms": (t3 - t0) * 1000,
+    }
+
+
 def main() -> None:
     kind, args = sys.argv[1], json.loads(sys.argv[2])
     if kind == "before":
@@ -56,6 +103,8 @@ def main() -> None:
     elif kind == "fresh":
         compiled = core.compile_model(args["model"], "CPU", args.get("properties", {}))
         loaded = bool(compiled.get_property("LOADED_FROM_CACHE"))
+    elif kind == "floor":
+        compiled, loaded, extra = None, False, _floor(args["blob"])
     else:
         from airflow_ovcache import serving
 
