@@ -38,7 +38,7 @@ def _status() -> dict[str, int]:
     return out
 
 
-def _floor(blob: str) -> dict[str, float]:
+def _floor(blob: str) -> dict[str, object]:
     """Import blake3, read ``blob`` into private memory and hash it, as ``load_checked`` does; each part in ms.
 
     The import part includes ``airflow_ovcache.serving`` itself (standard library only), whose
