@@ -63,6 +63,18 @@ def add_version(model_templates: Path):  # type: ignore[no-untyped-def]
     return add
 
 
+@pytest.fixture(scope="session")
+def second_python() -> Path:
+    """The interpreter of an environment with another OpenVINO release (``tests/infra/runtime.py``), built once and kept."""
+    from tests.infra.runtime import SECOND_OPENVINO, RuntimeUnavailable, runtime_python
+
+    try:
+        return runtime_python()
+    except RuntimeUnavailable as exc:
+        require(False, f"a second OpenVINO runtime ({SECOND_OPENVINO}) could not be installed: {exc}")
+        raise
+
+
 @pytest.fixture
 def cache_dir(tmp_path: Path) -> Path:
     return tmp_path / "cache"

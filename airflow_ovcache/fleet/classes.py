@@ -178,7 +178,9 @@ def class_lines(outcomes: Iterable[Mapping[str, Any]], groups: Iterable[Mapping[
 
     "Saved" counts the items installed instead of compiled and prices them at the builder's own
     compile time for the same items, an estimate the line says it is; a host that fell back or
-    failed saved nothing and is named.
+    failed saved nothing and is named. An installer whose install found it of another class than the
+    plan did (its runtime or hardware changed in between) is named with the class it is now: the
+    line must not count it a member of the class it heads.
 
     :param outcomes: the hosts' outcomes (each with ``host`` and, when its warm step ran, ``warm``).
     :param groups: the plan's groups (:meth:`ClassGroup.to_json`).
@@ -201,7 +203,9 @@ def class_lines(outcomes: Iterable[Mapping[str, Any]], groups: Iterable[Mapping[
             head = f"nothing to compile on {builder} (unchanged)"
         installed: list[str] = []
         fell_back: list[str] = []
+        moved: list[str] = []
         failed: list[str] = []
+        planned = set(str(group["class"]).split("+"))
         saved_items = 0
         saved_seconds = 0.0
         for name in group.get("installers") or []:
@@ -214,13 +218,18 @@ def class_lines(outcomes: Iterable[Mapping[str, Any]], groups: Iterable[Mapping[
             saved_seconds += sum(per_item.get((i["model"], i["version"], i["device"]), 0.0) for i in done)
             if any(i.get("fallback") for i in items):
                 fell_back.append(str(name))
+                now = sorted({str(i["class_key"]) for i in items if i.get("class_key") and i["class_key"] not in planned})
+                if now:
+                    moved.append(f"{name} is class {', '.join(now)} now")
             elif done:
                 installed.append(str(name))
         parts = [head]
         if installed:
             parts.append(f"installed on {', '.join(installed)}")
         if fell_back:
-            parts.append(f"compiled after a fallback on {', '.join(fell_back)}")
+            whose = "its" if len(moved) == 1 else "their"
+            changed = f" ({', '.join(moved)}: {whose} class changed after the plan)" if moved else ""
+            parts.append(f"compiled after a fallback on {', '.join(fell_back)}{changed}")
         if failed:
             parts.append(f"failed on {', '.join(failed)}")
         if not group.get("installers"):

@@ -9,7 +9,10 @@ share a store", and a second store makes a second class.
 from __future__ import annotations
 
 import os
+import shlex
 import shutil
+import subprocess
+import sys
 from pathlib import Path
 from typing import Any
 
@@ -17,7 +20,7 @@ import pytest
 
 from airflow_ovcache.core.errors import UsageError
 from airflow_ovcache.core.manifest import Manifest
-from airflow_ovcache.fleet.classes import HostClass, class_of, plan_classes, probe_classes
+from airflow_ovcache.fleet.classes import HostClass, class_lines, class_of, plan_classes, probe_classes
 from airflow_ovcache.fleet.inventory import parse_fleet
 from airflow_ovcache.fleet.runs import release_summary
 from tests.provider.conftest import DagResult, load_dag, run_dag
@@ -224,7 +227,6 @@ def test_a_builder_killed_mid_compile_leaves_its_class_to_compile_and_loses_noth
     example_dags: Path, hosts: Any, tmp_path: Path, repo: Path, ovcache_conn: Any
 ) -> None:
     """The builder's agent is SIGKILLed while it compiles v2: its v1 stays, nothing of v2 is stored, the others compile."""
-    import sys
 
     from airflow_ovcache.samples import build_transformer
 
@@ -263,6 +265,109 @@ def test_a_builder_killed_mid_compile_leaves_its_class_to_compile_and_loses_noth
     assert not list((tmp_path / "store" / "tmp").iterdir())
     assert _versions(caches["h1"]) == [("mlp", 1)]
     assert {p.name: p.read_bytes() for p in caches["h1"].glob("*.blob")} == before
+
+
+# What a host's serving process runs: the spec the release warms here (by path, no properties), with its own runtime.
+SERVE = """
+import sys, openvino as ov
+cm = ov.Core().compile_model(sys.argv[1], "CPU", {"CACHE_DIR": sys.argv[2]})
+print(ov.get_version(), bool(cm.get_property("LOADED_FROM_CACHE")))
+"""
+
+
+def test_a_host_upgraded_between_plan_and_install_compiles_for_its_new_class_and_loses_nothing(
+    example_dags: Path, hosts: Any, tmp_path: Path, repo: Path, ovcache_conn: Any, second_python: Path
+) -> None:
+    """h3 tells the plan one class and is another by the time it installs: its runtime was upgraded in between.
+
+    h3's agent is a wrapper: until the plan has asked h3's class (its first ``ovcache devices``), it runs the
+    agent with this environment's OpenVINO; from then on, for every later step (wait, devices check, install,
+    verify, invalidate), with OpenVINO 2026.3.0 from an environment of its own, as if the host's runtime had been
+    upgraded right after it answered. h3 already serves v1, compiled by its old runtime, so the plan read its
+    class from host facts that the upgrade makes stale. The plan puts h3 in h1's class; the install must find
+    no set for h3's class now, compile for itself (not install the set of its old class), and say so.
+    """
+    from airflow_ovcache.core.blobfile import read_header
+    from airflow_ovcache.core.blobstore import DirectoryStore
+    from tests.conftest import ovcache
+    from tests.infra.runtime import SECOND_OPENVINO, agent_command
+
+    caches = hosts(["h1", "h2", "h3"], h3={"conn_id": "ovcache_upgraded"})
+    h3_cache = str(caches["h3"])
+    old = ovcache("warm", "--repository", str(repo), "--cache-dir", h3_cache, "--model", "mlp", "--versions", "specific:1", "-q")
+    assert old.returncode == 0, old.stderr
+    upgraded = tmp_path / "h3-upgraded"
+    wrapper = tmp_path / "h3-agent.sh"
+    wrapper.write_text(
+        "#!/bin/sh\n"
+        f'if [ -e {shlex.quote(str(upgraded))} ]; then exec {agent_command(second_python)} "$@"; fi\n'
+        f'if [ "$1" = devices ]; then : > {shlex.quote(str(upgraded))}; fi\n'
+        f'exec {shlex.quote(sys.executable)} -m airflow_ovcache.cli.main "$@"\n'
+    )
+    ovcache_conn("ovcache_upgraded", transport="local", agent_command=f"sh {wrapper}")
+
+    result = run_dag(load_dag("ovcache_release_warmup", "release_warmup"), conf={"model": "mlp", "version": 2})
+    assert result.state == "success", [(t.task_id, t.map_index, t.state) for t in result.tasks if t.state != "success"]
+
+    # The plan saw one class: h1 builds, h2 and h3 install.
+    (group,) = _plan_classes(result)
+    assert (group["builder"], group["installers"]) == ("h1", ["h2", "h3"])
+    planned = group["class"]
+    assert _statuses(result, "on_builder") == {"h1": ["warmed"]}
+    installers = {t.xcom["host"]: t.xcom for t in result.mapped("on_installer.warm")}
+    assert {h: [i["status"] for i in x["items"]] for h, x in installers.items()} == {"h2": ["installed"], "h3": ["warmed"]}
+    # h3 looked under the class it is now, found only the planned class's set, and compiled once, here.
+    (h3_item,) = installers["h3"]["items"]
+    now = h3_item["class_key"]
+    assert now and now != planned, h3_item
+    fallback = h3_item["fallback"]
+    assert "\n" not in fallback
+    head = f"host h3, model mlp, version 2, device CPU, class {now}: not installed from the store: "
+    assert fallback.startswith(head), fallback
+    assert fallback.endswith(f"has no set for this spec and class (it holds class {planned})"), fallback
+    assert h3_item["compile_seconds"] and h3_item["loaded_from_cache"] is True
+    (h3_entry,) = Manifest.load(caches["h3"] / ".ovcache" / "manifest.json").entries.values()
+    assert (h3_entry.version, h3_entry.runtime_dist) == (2, SECOND_OPENVINO)
+    (h3_blob,) = caches["h3"].glob("*.blob")
+    (h1_blob,) = caches["h1"].glob("*.blob")
+    assert read_header(h3_blob).runtime_version.startswith(SECOND_OPENVINO)
+    assert read_header(h3_blob).runtime_version != read_header(h1_blob).runtime_version  # not the other class's set
+
+    for task in result.mapped("on_installer.verify") + result.mapped("on_builder.verify"):
+        assert task.xcom["summary"] == {"ok": 1}, task.xcom
+    outcomes = result.task("summary").xcom["outcomes"]
+    assert sorted(o["host"] for o in outcomes) == ["h1", "h2", "h3"] and all(o["ok"] for o in outcomes)
+    text, failures = release_summary(outcomes, _plan_classes(result))
+    assert not failures
+    (class_line,) = [line for line in text.splitlines() if line.startswith("class ")]
+    assert "compiled on h1 (1 item(s)" in class_line and "installed on h2;" in class_line, class_line
+    moved = f"compiled after a fallback on h3 (h3 is class {now} now: its class changed after the plan)"
+    assert moved in class_line and "1 compile(s) saved" in class_line, class_line
+    (h3_line,) = [line for line in text.splitlines() if line.startswith("host h3")]
+    assert "installed 0 from the store, compiled 1 here" in h3_line and f"fell back: {fallback}" in h3_line, h3_line
+
+    # Nothing of the store or the builder's cache was lost: the one set is whole and holds the builder's blob.
+    store = DirectoryStore(tmp_path / "store")
+    (kept,) = store.list("mlp")
+    assert (kept.key.version, kept.key.class_key) == (2, planned)
+    fetched = tmp_path / "fetched"
+    fetched.mkdir()
+    assert store.get(kept.key, fetched) is not None  # re-hashes the object against its name
+    builder_blobs = {p.name: p.read_bytes() for p in caches["h1"].glob("*.blob")}
+    assert {p.name: p.read_bytes() for p in fetched.iterdir()} == builder_blobs
+    assert {p.name: p.read_bytes() for p in caches["h2"].glob("*.blob")} == builder_blobs
+    assert not list((tmp_path / "store" / "tmp").iterdir())
+    assert {h: _versions(c) for h, c in caches.items()} == dict.fromkeys(caches, [("mlp", 2)])
+
+    # Each host's server, with its own runtime, loads from its cache.
+    model = repo / "mlp" / "2" / "model.xml"
+    for name, python in (("h1", Path(sys.executable)), ("h2", Path(sys.executable)), ("h3", second_python)):
+        proc = subprocess.run(
+            [str(python), "-c", SERVE, str(model), str(caches[name])], capture_output=True, text=True, timeout=180, check=True
+        )
+        version, loaded = proc.stdout.split()[-2:]
+        assert loaded == "True", f"{name} ({version}) did not load from its cache"
+        assert version.startswith(SECOND_OPENVINO) is (name == "h3"), (name, version)
 
 
 # -- planning, without Airflow -------------------------------------------------------------------
@@ -323,6 +428,20 @@ def test_class_of_joins_each_devices_key_and_needs_all_of_them() -> None:
     assert class_of([Row("cpu-1"), Row("gpu-2")]) == "cpu-1+gpu-2"
     assert class_of([Row("cpu-1"), Row("")]) is None
     assert class_of([]) is None
+
+
+def test_the_class_line_names_an_installer_whose_class_changed_after_the_plan() -> None:
+    """A fallback whose install found another class than the plan's is said to be that class now; other fallbacks are not."""
+
+    def installer(host: str, class_key: str | None) -> dict[str, Any]:
+        item = {"model": "m", "version": 1, "device": "CPU", "status": "warmed", "class_key": class_key, "fallback": "..."}
+        return {"host": host, "ok": True, "warm": {"items": [item]}}
+
+    built = {"model": "m", "version": 1, "device": "CPU", "status": "warmed", "compile_seconds": 1.0}
+    outcomes = [{"host": "a", "ok": True, "warm": {"items": [built]}}, installer("b", "cpu-1"), installer("c", "cpu-2")]
+    groups = [{"store": "/s", "class": "cpu-1", "builder": "a", "installers": ["b", "c"]}]
+    (line,) = class_lines(outcomes, groups)
+    assert "compiled after a fallback on b, c (c is class cpu-2 now: its class changed after the plan)" in line, line
 
 
 def test_store_and_builder_keys_are_checked() -> None:

@@ -20,10 +20,9 @@ from pathlib import Path
 import pytest
 
 from airflow_ovcache.samples import build_ir
-from tests.conftest import require
 from tests.dags.conftest import example_dags  # noqa: F401 - fixture
 from tests.infra.fleet import Fleet, Host
-from tests.infra.runtime import SECOND_OPENVINO, RuntimeUnavailable, agent_command, runtime_python
+from tests.infra.runtime import SECOND_OPENVINO, agent_command
 from tests.provider.conftest import load_dag, run_dag
 
 pytestmark = [pytest.mark.root, pytest.mark.slow]
@@ -33,15 +32,6 @@ import sys, openvino as ov
 cm = ov.Core().compile_model(sys.argv[1], "CPU", {"CACHE_DIR": sys.argv[2], "PERFORMANCE_HINT": "LATENCY"})
 print(ov.get_version(), bool(cm.get_property("LOADED_FROM_CACHE")))
 """
-
-
-@pytest.fixture(scope="session")
-def second_python() -> Path:
-    try:
-        return runtime_python()
-    except RuntimeUnavailable as exc:
-        require(False, f"a second OpenVINO runtime ({SECOND_OPENVINO}) could not be installed: {exc}")
-        raise
 
 
 def _release_inventory(
