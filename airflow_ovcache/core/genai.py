@@ -29,10 +29,10 @@ gets a one-line error naming the extra.
 
 from __future__ import annotations
 
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from ..protocol.location import Location
-from .errors import CompileFailed, UsageError
+if TYPE_CHECKING:
+    from ..protocol.location import Location
 
 # The pipeline kinds the agent can construct. LLMPipeline(models_path, device, **properties) reads
 # openvino_model.xml and the tokenizer IRs from one folder; the siblings (VLMPipeline, WhisperPipeline,
@@ -52,6 +52,8 @@ def check_pipeline(name: Any, where: Location | None = None) -> str:
     :param name: the ``pipeline`` option (``LLMPipeline``).
     :param where: host/model/version/device for the error.
     """
+    from .errors import UsageError
+
     if name not in PIPELINES:
         raise UsageError(
             f"genai profile: pipeline {name!r} is not one the agent knows (known: {', '.join(PIPELINES)})",
@@ -72,6 +74,8 @@ def load(options: dict[str, Any], model_dir: str, device: str, properties: dict[
     :param properties: the pipeline properties, ``CACHE_DIR`` among them.
     :param where: host/model/version/device for the errors.
     """
+    from .errors import CompileFailed, UsageError
+
     name = check_pipeline(options.get("pipeline"), where)
     try:
         import openvino_genai

@@ -21,10 +21,10 @@ that loads does, so the core and the other profiles run on a host without the
 
 from __future__ import annotations
 
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from ..protocol.location import Location
-from .errors import CompileFailed, UsageError
+if TYPE_CHECKING:
+    from ..protocol.location import Location
 
 # The classes whose from_pretrained reads one model, openvino_model.xml, from the version folder
 # (optimum/intel/openvino/modeling.py and modeling_decoder.py). Classes of several models
@@ -55,6 +55,8 @@ def check_model_class(name: Any, where: Location | None = None) -> str:
     :param name: the ``model_class`` option (``OVModelForFeatureExtraction`` ...).
     :param where: host/model/version/device for the error.
     """
+    from .errors import UsageError
+
     if name not in MODEL_CLASSES:
         raise UsageError(
             f"optimum profile: model class {name!r} is not one the agent knows",
@@ -73,6 +75,8 @@ def load(options: dict[str, Any], model_dir: str, device: str, properties: dict[
     :param properties: the ``ov_config``, ``CACHE_DIR`` among them.
     :param where: host/model/version/device for the errors.
     """
+    from .errors import CompileFailed, UsageError
+
     name = check_model_class(options.get("model_class"), where)
     try:
         import optimum.intel as intel

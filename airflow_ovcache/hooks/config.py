@@ -17,12 +17,10 @@ from typing import Any
 
 from ..core import profile_options, values
 from ..protocol.location import Location
+from .defaults import split_list
 from .errors import ConnectionConfigError
 
 CONN_TYPE = "ovcache"
-# The connection a task uses when it names none. Here, not on the hook, so that operators and sensors
-# can default to it when a DAG file is parsed without importing the hook.
-DEFAULT_CONN_ID = "ovcache_default"
 TRANSPORTS = ("local", "ssh")
 DEFAULT_COMMAND_TIMEOUT = 3600.0
 DEFAULT_CONNECT_TIMEOUT = 10.0
@@ -34,18 +32,6 @@ DEFAULT_SSH_AGENT = ("ovcache",)
 def local_agent_command() -> tuple[str, ...]:
     """The agent that ships with this provider, run by the worker's own interpreter."""
     return (sys.executable, "-m", "airflow_ovcache.cli.main")
-
-
-def split_list(value: Any) -> tuple[str, ...]:
-    """``"CPU, GPU"``, ``["CPU", "GPU"]`` or ``None`` as a tuple of names.
-
-    :param value: a comma- (or semicolon-) separated string, a sequence of names, or ``None``.
-    """
-    if value is None or value == "":
-        return ()
-    if isinstance(value, str):
-        return tuple(part.strip() for part in value.replace(";", ",").split(",") if part.strip())
-    return tuple(str(part).strip() for part in value if str(part).strip())
 
 
 def _field(extra: dict[str, Any], name: str) -> Any:

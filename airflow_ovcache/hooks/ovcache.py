@@ -49,7 +49,8 @@ from .commands import (
     agent_argv,
     command_args,
 )
-from .config import CONN_TYPE, DEFAULT_CONN_ID, HostConfig, split_list
+from .config import CONN_TYPE, HostConfig
+from .defaults import DEFAULT_CONN_ID, split_list
 from .envelope import AgentRun
 from .errors import AgentCrashed, AgentNotInstalled, ConnectionConfigError
 from .keys import KEY_FLAG, KEYED_COMMANDS, read_connection_key, stdin_payload

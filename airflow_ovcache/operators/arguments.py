@@ -11,7 +11,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import Any
 
-from ..hooks.config import split_list
+from ..hooks.defaults import split_list
 
 
 def is_template(value: Any) -> bool:

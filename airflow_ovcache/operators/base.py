@@ -13,8 +13,7 @@ from typing import TYPE_CHECKING, Any
 
 from airflow.sdk import BaseOperator
 
-from ..hooks.config import DEFAULT_CONN_ID
-from ..hooks.errors import failure_kind
+from ..hooks.defaults import DEFAULT_CONN_ID
 from ..outcomes import ERROR_XCOM_KEY, failure_record
 
 if TYPE_CHECKING:
@@ -48,6 +47,8 @@ def push_failure(ti: Any, task_id: str, exc: BaseException, log: Any) -> None:
     :param exc: the exception the task is failing with.
     :param log: where to say so if the record cannot be pushed.
     """
+    from ..hooks.errors import failure_kind
+
     try:
         ti.xcom_push(key=ERROR_XCOM_KEY, value=failure_record(task_id, exc, failure_kind(exc)))
     except Exception:  # noqa: BLE001 - reporting must never mask the real failure

@@ -6,7 +6,6 @@ from collections.abc import Sequence
 from typing import TYPE_CHECKING, Any
 
 from ..core.text import human_bytes, printable
-from ..hooks.errors import ProblemsFound
 from .arguments import as_names, path_map
 from .base import OvcacheBaseOperator, reporting_failures
 
@@ -114,6 +113,8 @@ class OvcacheInvalidateOperator(OvcacheBaseOperator):
         )
         self._log_summary(report)
         if not report.budget_met and self.fail_on_problems and not report.dry_run:
+            from ..hooks.errors import ProblemsFound
+
             raise ProblemsFound(
                 self.hook.target(", ".join(as_names(self.models) or []) or None, self.versions).with_host(report.host),
                 f"the cache {report.cache_dir} still holds {human_bytes(report.bytes_after)}, over max_bytes={self.max_bytes}, after removing what the policy allows",

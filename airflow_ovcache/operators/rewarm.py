@@ -6,7 +6,6 @@ from collections.abc import Sequence
 from typing import TYPE_CHECKING, Any
 
 from ..core.text import printable
-from ..hooks.errors import ProblemsFound
 from .base import OvcacheBaseOperator, reporting_failures
 
 if TYPE_CHECKING:
@@ -57,6 +56,8 @@ class OvcacheRewarmOperator(OvcacheBaseOperator):
         self._log_summary(report)
         if report.unrepaired and self.fail_on_unrepaired:
             listed = "; ".join(f"{e.describe()}: {e.status} ({e.reason})" for e in report.unrepaired[:20])
+            from ..hooks.errors import ProblemsFound
+
             raise ProblemsFound(
                 self.hook.target().with_host(report.host),
                 f"{len(report.unrepaired)} entr(ies) could not be repaired in {report.cache_dir}: {listed}",

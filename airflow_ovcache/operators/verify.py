@@ -6,7 +6,6 @@ from collections.abc import Sequence
 from typing import TYPE_CHECKING, Any
 
 from ..core.text import printable
-from ..hooks.errors import ProblemsFound
 from .arguments import as_version_numbers, check_choice, is_template
 from .base import OvcacheBaseOperator, reporting_failures
 
@@ -96,6 +95,8 @@ class OvcacheVerifyOperator(OvcacheBaseOperator):
         if report.problems and self.fail_on_problems:
             listed = "; ".join(f"{e.describe()}: {e.status} ({e.reason})" for e in report.problems[:20])
             more = f"; and {len(report.problems) - 20} more" if len(report.problems) > 20 else ""
+            from ..hooks.errors import ProblemsFound
+
             raise ProblemsFound(
                 self.hook.target(self.model, None if not numbers else str(numbers[0]), self.device).with_host(report.host),
                 f"verify found {len(report.problems)} problem(s) in {report.cache_dir}: {listed}{more}",

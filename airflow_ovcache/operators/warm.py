@@ -10,8 +10,6 @@ from airflow.sdk import Asset, AssetAlias
 from ..assets import host_cache, parse_model_release, release_versions
 from ..core import profile_options
 from ..core.text import human_bytes, printable
-from ..hooks.errors import ItemsFailed, OvcacheHookError, airflow_hint
-from ..protocol.codes import PutStatus
 from .arguments import as_flag, as_names, as_version_numbers, check_choice, is_template, json_object, path_map
 from .base import OvcacheBaseOperator, reporting_failures
 
@@ -29,6 +27,8 @@ def _item_reason(item: WarmItem, conn_id: str = "", host: str = "") -> str:
         return item.reason
     if not item.error.hint:
         return item.error.message
+    from ..hooks.errors import airflow_hint
+
     hint = airflow_hint(item.error.hint, conn_id, host) if conn_id else item.error.hint
     return f"{item.error.message} ({hint})"
 
@@ -286,6 +286,8 @@ class OvcacheWarmOperator(OvcacheBaseOperator):
     def _fail_on(self, failed: Sequence[WarmItem], total: int, host: str) -> None:
         if not failed:
             return
+        from ..hooks.errors import ItemsFailed
+
         lines = "; ".join(f"{item.describe()}: {_item_reason(item, self.ovcache_conn_id, host)}" for item in failed)
         raise ItemsFailed(
             self.hook.target().with_host(host),
@@ -300,7 +302,9 @@ class OvcacheWarmOperator(OvcacheBaseOperator):
         class's other hosts find no set (or an older one) and compile for themselves, and their
         items say so. The XCom's ``store_put`` keeps what was stored and what was not.
         """
+        from ..hooks.errors import OvcacheHookError
         from ..hooks.reports import not_stored
+        from ..protocol.codes import PutStatus
 
         stored: list[dict[str, Any]] = []
         problems: list[str] = []

@@ -10,7 +10,7 @@ from typing import TYPE_CHECKING, Any, ClassVar
 from airflow.sdk import BaseSensorOperator, PokeReturnValue, conf
 from airflow.sdk.exceptions import AirflowException, AirflowSensorTimeout
 
-from ..hooks.config import DEFAULT_CONN_ID
+from ..hooks.defaults import DEFAULT_CONN_ID
 from ..operators.arguments import as_names, as_version_numbers, is_template
 from ..operators.base import reporting_failures
 
@@ -74,8 +74,10 @@ class OvcacheBaseSensor(BaseSensorOperator):
     ui_color = "#e0f0e6"
     # The fields a mapped instance is labelled with besides the host (see host_label_template).
     label_fields: tuple[str, ...] = ()
-    # The trigger that waits for the same condition in the triggerer.
-    trigger_class: ClassVar[type[OvcachePollTrigger[Any]]]
+    # The trigger that waits for the same condition in the triggerer, as "module:Class": imported only
+    # when the sensor defers, since the triggers import Airflow's trigger machinery (about 10 ms),
+    # which a DAG processor would otherwise pay on every parse of a file that uses a sensor.
+    trigger_path: ClassVar[str]
 
     def __init__(
         self,
@@ -115,9 +117,18 @@ class OvcacheBaseSensor(BaseSensorOperator):
         raise NotImplementedError
 
     # -- shared -------------------------------------------------------------------------------
+    @classmethod
+    def trigger_class(cls) -> type[OvcachePollTrigger[Any]]:
+        """The trigger class :attr:`trigger_path` names, imported now."""
+        import importlib
+
+        module, _, name = cls.trigger_path.partition(":")
+        found: type[OvcachePollTrigger[Any]] = getattr(importlib.import_module(module), name)
+        return found
+
     def trigger(self) -> OvcachePollTrigger[Any]:
         """The trigger that waits for :meth:`condition` in the triggerer, with this sensor's interval and timeout."""
-        return self.trigger_class(
+        return self.trigger_class()(
             **self.condition().arguments(),
             ovcache_conn_id=self.ovcache_conn_id,
             poke_interval=self.poke_interval,

@@ -5,7 +5,6 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import TYPE_CHECKING, Any
 
-from ..triggers.blob import OvcacheBlobTrigger
 from .base import OvcacheEntrySensor
 
 if TYPE_CHECKING:
@@ -31,7 +30,7 @@ class OvcacheBlobSensor(OvcacheEntrySensor):
     """
 
     label_fields = ("model", "version")
-    trigger_class = OvcacheBlobTrigger
+    trigger_path = "airflow_ovcache.triggers.blob:OvcacheBlobTrigger"
 
     def __init__(
         self,

@@ -5,7 +5,6 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import TYPE_CHECKING, Any
 
-from ..triggers.device import OvcacheDeviceTrigger
 from .base import OvcacheBaseSensor
 
 if TYPE_CHECKING:
@@ -29,7 +28,7 @@ class OvcacheDeviceSensor(OvcacheBaseSensor):
     """
 
     label_fields = ("device",)
-    trigger_class = OvcacheDeviceTrigger
+    trigger_path = "airflow_ovcache.triggers.device:OvcacheDeviceTrigger"
     template_fields: Sequence[str] = ("ovcache_conn_id", "host_name", "device")
 
     def __init__(self, *, device: str, fail_when_cannot_cache: bool = True, **kwargs: Any) -> None:

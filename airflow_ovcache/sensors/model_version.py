@@ -6,7 +6,6 @@ from collections.abc import Sequence
 from typing import TYPE_CHECKING, Any
 
 from ..operators.arguments import is_template
-from ..triggers.model_version import OvcacheModelVersionTrigger
 from .base import OvcacheBaseSensor, one_version
 
 if TYPE_CHECKING:
@@ -32,7 +31,7 @@ class OvcacheModelVersionSensor(OvcacheBaseSensor):
     """
 
     label_fields = ("model", "version")
-    trigger_class = OvcacheModelVersionTrigger
+    trigger_path = "airflow_ovcache.triggers.model_version:OvcacheModelVersionTrigger"
     template_fields: Sequence[str] = ("ovcache_conn_id", "host_name", "model", "version", "newer_than", "repository")
 
     def __init__(

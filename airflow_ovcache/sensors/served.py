@@ -5,7 +5,6 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import TYPE_CHECKING, Any
 
-from ..triggers.served import OvcacheServedTrigger
 from .base import OvcacheEntrySensor
 
 if TYPE_CHECKING:
@@ -38,7 +37,7 @@ class OvcacheServedSensor(OvcacheEntrySensor):
     :param kwargs: the arguments of :class:`~airflow_ovcache.sensors.base.OvcacheBaseSensor`.
     """
 
-    trigger_class = OvcacheServedTrigger
+    trigger_path = "airflow_ovcache.triggers.served:OvcacheServedTrigger"
 
     def __init__(
         self,
