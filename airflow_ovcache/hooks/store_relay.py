@@ -266,6 +266,101 @@ class SftpFiles:
         self.sftp.close()
 
 
+class ObjectStorageFiles:
+    """A store kept in object storage, through Airflow's ``ObjectStoragePath`` (``s3://``, ``gs://``, ``file://``...).
+
+    One more backend of the relay: a class's builder can relay its sets of a release into a store
+    here (a hub that no inference host mounts), and each installer's task relays them from here into
+    its own store, where ``ovcache install`` checks every object against its name as always. The
+    layout is the directory store's, under ``root``. Paths are URLs under ``root``
+    (``s3://bucket/ovcache/sets/...``).
+
+    Object storage has no directories and no atomic rename: :meth:`makedirs` is a no-op there,
+    the root counts as present (a prefix exists once an object is written under it), and
+    :meth:`replace` is the filesystem's move (a copy, then a delete of the temp object), whose
+    destination appears whole or not at all, which is what the relay's "object before ref, temp
+    name then final name" order needs. Measured here on ``file://`` only (no object store reachable).
+
+    :param root: the store's URL, e.g. ``s3://models-cache/ovcache``.
+    :param conn_id: the Airflow connection ``ObjectStoragePath`` authenticates with (none for ``file://``).
+    """
+
+    def __init__(self, root: str, conn_id: str | None = None) -> None:
+        self.root = root.rstrip("/")
+        self.conn_id = conn_id
+
+    def _path(self, path: str) -> Any:
+        from airflow.sdk import ObjectStoragePath
+
+        return ObjectStoragePath(path, conn_id=self.conn_id)
+
+    def listdir(self, path: str) -> list[str]:
+        """The names under ``path``, or none when nothing is there.
+
+        :param path: the prefix.
+        """
+        try:
+            return sorted(child.name for child in self._path(path).iterdir())
+        except (FileNotFoundError, NotADirectoryError):
+            return []
+
+    def size(self, path: str) -> int | None:
+        """The object's size, or None when there is none.
+
+        :param path: the object.
+        """
+        target = self._path(path)
+        try:
+            return int(target.stat().st_size) if target.is_file() else None
+        except FileNotFoundError:
+            return None
+
+    def is_dir(self, path: str) -> bool:
+        """Whether ``path`` is a prefix with objects under it; the store's root always is.
+
+        :param path: the prefix.
+        """
+        return path.rstrip("/") == self.root or bool(self._path(path).is_dir())
+
+    def open_read(self, path: str) -> IO[bytes]:
+        """The object opened for reading.
+
+        :param path: the object.
+        """
+        handle: IO[bytes] = self._path(path).open("rb")
+        return handle
+
+    def open_write(self, path: str) -> IO[bytes]:
+        """A new object opened for writing (uploaded whole when closed, on object storage).
+
+        :param path: the object.
+        """
+        handle: IO[bytes] = self._path(path).open("wb")
+        return handle
+
+    def makedirs(self, path: str) -> None:
+        """Make the prefix where the filesystem has directories (``file://``); nothing on object storage.
+
+        :param path: the prefix.
+        """
+        self._path(path).mkdir(parents=True, exist_ok=True)
+
+    def replace(self, source: str, target: str) -> None:
+        """Move ``source`` over ``target`` (a rename on ``file://``; a copy and a delete on object storage).
+
+        :param source: the temp object.
+        :param target: its final name.
+        """
+        self._path(source).rename(self._path(target))
+
+    def remove(self, path: str) -> None:
+        """Remove the object if it is there.
+
+        :param path: the object.
+        """
+        self._path(path).unlink(missing_ok=True)
+
+
 @dataclass
 class Relayed:
     """What a relay copied into an installer's store.
