@@ -42,6 +42,10 @@ from tests.infra.fleet import Host
 pytestmark = [pytest.mark.slow, pytest.mark.root, pytest.mark.timeout(900)]
 
 HOST_TASKS = ["wait_for_version", "check_devices", "warm", "verify", "invalidate"]
+# A stopped worker's state: "offline" when it told the API server on its way out, "unknown" when
+# the executor gave up on its heartbeat first (seen once under a full test run's load). Either way
+# no task reaches the host, which is what these tests need.
+WORKER_GONE = ("offline", "unknown")
 SERVE = """
 import sys, openvino as ov
 cm = ov.Core().compile_model(sys.argv[1], "CPU", {"CACHE_DIR": sys.argv[2]})
@@ -120,6 +124,20 @@ def releases(tmp_path_factory: pytest.TempPathFactory) -> dict[int, Path]:
     return {v: _release(tmp, v) for v in (1, 2)}
 
 
+@pytest.fixture(autouse=True)
+def _every_worker_back(edge_stack: EdgeStack) -> Iterator[None]:
+    """A test that stopped a host's worker and failed before starting it again leaves the next test a whole fleet."""
+    yield
+    for host in edge_stack.fleet:
+        if host.name not in edge_stack.workers:
+            edge_stack.start_worker(host)
+
+            def idle(name: str = host.name) -> bool:
+                return bool(edge_stack.edge_workers()[name]["state"] == "idle")
+
+            edge_stack.wait_for(f"{host.name}'s worker to be idle", idle, 120)
+
+
 def test_edge_hosts_reach_only_the_api_server(edge_stack: EdgeStack) -> None:
     """The hosts dial out to the API server's address and port and to nothing else, not even other ports there."""
     other = socket.socket()
@@ -186,7 +204,7 @@ def test_offline_edge_host_is_named_not_reached_within_the_bound_and_a_retry_com
     h1, h2 = edge_stack.fleet["h1"], edge_stack.fleet["h2"]
     with diagnosed(edge_stack):
         edge_stack.stop_worker(h2)
-        edge_stack.wait_for("h2's worker to be offline", lambda: edge_stack.edge_workers()["h2"]["state"] == "offline", 60)
+        edge_stack.wait_for("h2's worker to be gone", lambda: edge_stack.edge_workers()["h2"]["state"] in WORKER_GONE, 60)
         for host in edge_stack.fleet:
             _publish(releases[2], host, 2)
         began = time.monotonic()
@@ -214,8 +232,8 @@ def test_offline_edge_host_is_named_not_reached_within_the_bound_and_a_retry_com
         assert edge_stack.xcom(RELEASE_DAG, run_id, "h1.outcome", 0)["ok"] is True
         assert _versions(h1) == [("mlp", 1), ("mlp", 2)] and _serve_in_namespace(h1, 2) is True
         assert _versions(h2) == [("mlp", 1)]
-        # a person sees the host behind: the Edge Worker page lists its worker offline, since its last heartbeat
-        assert edge_stack.edge_workers()["h2"]["state"] == "offline"
+        # a person sees the host behind: the Edge Worker page lists its worker offline (or unknown), since its last heartbeat
+        assert edge_stack.edge_workers()["h2"]["state"] in WORKER_GONE
 
         # The host comes back; a retry of its tasks (clear h2's group and the summary) catches it up.
         edge_stack.start_worker(h2)
