@@ -26,6 +26,16 @@ Each host gets its own task group, mapped over the releases of the run:
 ``<host>.outcome``
     what happened on the host (on the default queue: it only reads XCom).
 
+Hosts that name a **store** (a blob store directory; hosts giving the same path share it, one
+mount at that path on each) compile a release once per store: its builders (hosts marked
+``builder``, one per hardware class, else the first host listed with that store) warm and put
+what they compiled into the store; every other host of the store waits in
+``<host>.builders_done`` (default queue) until the builders' warm tasks have ended, however they
+ended, then installs from the store and proves the load in a fresh process (a host whose class no
+builder has, or whose install check fails, compiles for itself and its summary line says why).
+``lean`` and ``store_relay`` are for the SSH release (``ovcache_release_warmup``); a host that
+sets them here is refused when the file is parsed, in one line naming it.
+
 Started by the model-release assets (``ovmodel://<repository>/<model>``, with
 ``{"version": N}`` in the event's extra) or by hand with params ``model`` and
 ``version``. Settings (environment variables, read at parse time only):
@@ -48,6 +58,7 @@ from __future__ import annotations
 
 import logging
 import os
+from typing import Any
 
 import pendulum
 from airflow.sdk import (
@@ -66,7 +77,13 @@ from airflow.sdk import (
 
 from airflow_ovcache.assets import model_release
 from airflow_ovcache.fleet.inventory import FleetHost
-from airflow_ovcache.fleet.queues import QUEUE_HOSTS_ENV, host_group_id, parse_queue_hosts
+from airflow_ovcache.fleet.queues import (
+    QUEUE_HOSTS_ENV,
+    host_group_id,
+    parse_queue_hosts,
+    refuse_unread_keys,
+    store_builders,
+)
 from airflow_ovcache.operators.invalidate import OvcacheInvalidateOperator
 from airflow_ovcache.operators.verify import OvcacheVerifyOperator
 from airflow_ovcache.operators.warm import OvcacheWarmOperator
@@ -88,6 +105,9 @@ HOSTS = parse_queue_hosts(
         "conn_id": os.environ.get("OVCACHE_QUEUE_CONN_ID", ""),
     },
 )
+refuse_unread_keys(HOSTS)
+# For each host with a store: the builders whose warm-ups it waits for (none: it is a builder).
+WAITS_FOR = store_builders(HOSTS)
 # A deferred sensor's trigger runs in a triggerer. Only with triggerer queues is that
 # triggerer on the host; otherwise wait on the host's own worker, in reschedule mode.
 _DEFERRABLE = os.environ.get("OVCACHE_QUEUE_DEFERRABLE", "auto").strip().lower()
@@ -151,10 +171,17 @@ def ovcache_release_by_queue() -> None:
             return []
         return releases
 
+    # Filled while the host groups are built, wired once all exist: builders' warm-ups -> installers' gates.
+    warms: dict[str, Any] = {}
+    gates: dict[str, Any] = {}
+
     def host_group(host: FleetHost, released: XComArg) -> TaskGroup:
         group = host_group_id(host.name)
         # executor: None is Airflow's default executor; an edge host names the Edge executor (docs/edge-hosts.md)
         on_host = {"ovcache_conn_id": host.conn_id, "host_name": host.name, "queue": host.queue, "executor": host.executor}
+        builders = WAITS_FOR.get(host.name, ())
+        # A builder warms and puts into the store; an installer installs from it (docs/fleet.md).
+        store_role = {"store": host.store, "from_store": bool(builders)} if host.store else {}
 
         @task_group(group_id=group, tooltip=f"host {host.name}, queue {host.queue}")
         def per_release(model: str, version: int) -> None:
@@ -201,8 +228,18 @@ def ovcache_release_by_queue() -> None:
                 cache_dir=host.cache_dir,
                 confirm=True,
                 outlets=[HOST_CACHES],
+                **store_role,
                 **on_host,
             )
+            warms[host.name] = warm
+            if builders:
+
+                @task(trigger_rule=TriggerRule.ALL_DONE)
+                def builders_done() -> None:
+                    """Wait for the store's builders to end their warm-ups, however they end (then this host installs)."""
+
+                gates[host.name] = builders_done()
+                gates[host.name] >> warm
             verify = OvcacheVerifyOperator(
                 task_id="verify", model=model, version=version, cache_dir=host.cache_dir, load_check=True, **on_host
             )
@@ -269,6 +306,9 @@ def ovcache_release_by_queue() -> None:
         shares = {host.name: pick.override(task_id=host_group_id(host.name))(released, host.name) for host in HOSTS}
     for host in HOSTS:
         host_group(host, shares[host.name]) >> done
+    for name, gate in gates.items():
+        for builder in WAITS_FOR[name]:
+            warms[builder] >> gate
     released >> targets >> done
 
 

@@ -81,6 +81,54 @@ def parse_queue_hosts(spec: str, defaults: dict[str, Any] | None = None, source:
     return found
 
 
+def store_builders(hosts: list[FleetHost]) -> dict[str, tuple[str, ...]]:
+    """Who compiles for a shared store in a queue-routed release, and whom each other host waits for.
+
+    The queue-routed release cannot ask the hosts for their hardware class before it is parsed
+    (a task's queue and its dependencies are fixed then), so it cannot pick one builder per class
+    at run time as the SSH release does. It picks per store, from the host list: the hosts marked
+    ``builder`` (one per hardware class, say), else the first host listed with that store. Hosts
+    that give the same ``store`` path share one store (a mount at the same path on each). Every
+    other host of the store waits for its builders' warm-ups and then installs; a host whose class
+    no builder has finds no set and compiles for itself, saying so in its line of the summary.
+
+    :param hosts: the DAG's hosts.
+    :return: for every host with a store, the builders it waits for (none for a builder itself).
+    """
+    by_store: dict[str, list[FleetHost]] = {}
+    for h in hosts:
+        if h.store:
+            by_store.setdefault(h.store, []).append(h)
+    waits: dict[str, tuple[str, ...]] = {}
+    for members in by_store.values():
+        builders = [h.name for h in members if h.builder] or [members[0].name]
+        for h in members:
+            waits[h.name] = () if h.name in builders else tuple(builders)
+    return waits
+
+
+def refuse_unread_keys(hosts: list[FleetHost], source: str = f"${QUEUE_HOSTS_ENV}") -> None:
+    """Fail on a host key the queue-routed release would otherwise ignore in silence.
+
+    :param hosts: the DAG's hosts.
+    :param source: what the setting is called in messages.
+    :raises UsageError: naming the first host and key.
+    """
+    for h in hosts:
+        if h.store_relay:
+            raise UsageError(
+                f"{source}: host {h.name}: store_relay is not read by the queue-routed release (a host's worker "
+                "reaches only its own host, so it cannot copy another host's store)",
+                hint="give every host the same store path on one shared mount, or release the host from ovcache_release_warmup",
+            )
+        if h.lean:
+            raise UsageError(
+                f"{source}: host {h.name}: lean is not read by the queue-routed release (each step is its own task "
+                "on the host's queue)",
+                hint="remove lean from the host, or release it from ovcache_release_warmup",
+            )
+
+
 def host_group_id(name: str) -> str:
     """A host's name as a task group id (a '.' would read as a group separator).
 

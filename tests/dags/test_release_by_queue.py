@@ -178,6 +178,64 @@ def test_a_failing_host_is_named_and_a_host_left_out_is_not_touched(example_dags
     assert hosts["h2"]["cache"].read_text() == "not a directory"
 
 
+def test_hosts_sharing_a_store_compile_once_and_the_others_install_after_the_builder(
+    example_dags: Path, queue_hosts: Any, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """infer-2 is marked builder: it alone compiles; infer-1 (listed first) and infer-3 wait for it and install."""
+    hosts = queue_hosts(["infer-1", "infer-2", "infer-3"])
+    store = tmp_path / "store"
+    store.mkdir()
+    # One repository path for all three, as on hosts that each mount /models: a by-path blob records the path.
+    models = hosts["infer-1"]["models"]
+    spec = [
+        {"name": name, "cache_dir": str(paths["cache"]), "repository": str(models), "store": str(store)}
+        | ({"builder": True} if name == "infer-2" else {})
+        for name, paths in hosts.items()
+    ]
+    monkeypatch.setenv("OVCACHE_QUEUE_HOSTS", json.dumps(spec))
+    dag = _dag()
+    share = {"targets.infer-1"}  # every task of the host's mapped group depends on its share of the run
+    assert dag.task_dict["infer-1.builders_done"].upstream_task_ids - share == {"infer-2.warm"}
+    assert dag.task_dict["infer-1.builders_done"].queue == "default"  # a builder's dead worker never blocks it
+    assert dag.task_dict["infer-1.warm"].upstream_task_ids - share == {"infer-1.check_devices", "infer-1.builders_done"}
+    assert dag.task_dict["infer-3.builders_done"].upstream_task_ids - {"targets.infer-3"} == {"infer-2.warm"}
+    assert "infer-2.builders_done" not in dag.task_dict
+
+    result = run_dag(dag, conf={"model": "mlp", "version": 2})
+    assert result.state == "success", [(t.task_id, t.map_index, t.state) for t in result.tasks]
+    (built,) = result.mapped("infer-2.warm")
+    assert (built.xcom["role"], built.xcom["summary"]["warmed"]) == ("builder", 1)
+    assert [i["status"] for i in built.xcom["store_put"]["items"]] == ["stored"]
+    for name in ("infer-1", "infer-3"):
+        (warm,) = result.mapped(f"{name}.warm")
+        (item,) = warm.xcom["items"]
+        assert (warm.xcom["role"], item["status"], item["loaded_from_cache"], item.get("fallback")) == (
+            "installer",
+            "installed",
+            True,
+            None,
+        ), item
+        assert _versions(hosts[name]["cache"]) == [("mlp", 2)]
+        (outcome,) = result.mapped(f"{name}.outcome")
+        assert outcome.xcom["ok"] is True and outcome.xcom["verify"]["summary"] == {"ok": 1}
+
+
+@pytest.mark.parametrize(
+    ("extra", "message"),
+    [
+        ({"store": "/srv/store", "store_relay": True}, "host b: store_relay is not read by the queue-routed release"),
+        ({"lean": True}, "host b: lean is not read by the queue-routed release"),
+    ],
+)
+def test_keys_only_the_ssh_release_reads_are_refused_in_one_line(extra: dict[str, Any], message: str) -> None:
+    from airflow_ovcache.fleet.queues import refuse_unread_keys
+
+    hosts = parse_queue_hosts(json.dumps([{"name": "a"}, {"name": "b", **extra}]), DEFAULTS)
+    with pytest.raises(UsageError) as err:
+        refuse_unread_keys(hosts)
+    assert message in str(err.value) and "ovcache_release_warmup" in str(err.value) and "\n" not in str(err.value)
+
+
 def test_without_hosts_the_dag_parses_and_its_runs_fail_saying_what_to_set(
     example_dags: Path, queue_hosts: Any, monkeypatch: pytest.MonkeyPatch
 ) -> None:
