@@ -107,6 +107,19 @@ def store_builders(hosts: list[FleetHost]) -> dict[str, tuple[str, ...]]:
     return waits
 
 
+# Host keys only the SSH release reads: why the queue-routed one cannot, and what to do instead.
+_SSH_RELEASE_ONLY = {
+    "store_relay": (
+        "a host's worker reaches only its own host, so it cannot copy another host's store",
+        "give every host the same store path on one shared mount, or release the host from ovcache_release_warmup",
+    ),
+    "lean": (
+        "each step is its own task on the host's queue",
+        "remove lean from the host, or release it from ovcache_release_warmup",
+    ),
+}
+
+
 def refuse_unread_keys(hosts: list[FleetHost], source: str = f"${QUEUE_HOSTS_ENV}") -> None:
     """Fail on a host key the queue-routed release would otherwise ignore in silence.
 
@@ -115,18 +128,9 @@ def refuse_unread_keys(hosts: list[FleetHost], source: str = f"${QUEUE_HOSTS_ENV
     :raises UsageError: naming the first host and key.
     """
     for h in hosts:
-        if h.store_relay:
-            raise UsageError(
-                f"{source}: host {h.name}: store_relay is not read by the queue-routed release (a host's worker "
-                "reaches only its own host, so it cannot copy another host's store)",
-                hint="give every host the same store path on one shared mount, or release the host from ovcache_release_warmup",
-            )
-        if h.lean:
-            raise UsageError(
-                f"{source}: host {h.name}: lean is not read by the queue-routed release (each step is its own task "
-                "on the host's queue)",
-                hint="remove lean from the host, or release it from ovcache_release_warmup",
-            )
+        for key, (why, hint) in _SSH_RELEASE_ONLY.items():
+            if getattr(h, key):
+                raise UsageError(f"{source}: host {h.name}: {key} is not read by the queue-routed release ({why})", hint=hint)
 
 
 def host_group_id(name: str) -> str:
