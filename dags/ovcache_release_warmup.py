@@ -36,8 +36,11 @@ each (store, class) one host, the **builder** (`builder = true`, else the first 
 in `on_builder` and puts what it compiled into the store; the others are released in `on_installer`,
 once every builder is done (lean ones in `on_lean_installer`, one agent run each), and install
 that set instead of compiling (checked, published as a warm publishes, proven with a load from
-their cache); where a check fails the host compiles for itself and its line says why. Other hosts, and store hosts whose class could not be read, are
-released in `on_host` and compile for themselves.
+their cache); where a check fails the host compiles for itself and its line says why. Where each
+host keeps its own store, sets move through the worker: from the builder's store (`store_relay`)
+or through a hub in object storage (`store_hub`: the builder's warm task copies them up after its
+put, each installer's down before its install). Other hosts, and store hosts whose class could not
+be read, are released in `on_host` and compile for themselves.
 
 The **summary** task logs one line per host (a lean host's line also lists each step's status); if any failed, the run fails and its message names
 the host, model, version, the step that failed, why, and what to change.
@@ -210,6 +213,7 @@ def ovcache_release_warmup() -> None:
         store: str | None,
         from_store: bool,
         relay_from: dict | None,
+        relay_to: dict | None,
         model: str,
         version: int,
     ) -> None:
@@ -258,6 +262,7 @@ def ovcache_release_warmup() -> None:
             store=store,
             from_store=from_store,
             relay_from=relay_from,
+            relay_to=relay_to,
             outlets=[HOST_CACHES],
             **where,
         )

@@ -33,6 +33,18 @@ PROBE_WORKERS = 16
 RELAYED = "relayed between hosts"
 
 
+def hub_label(url: str) -> str:
+    """The group's store when each host keeps its own and sets pass through a hub (inventory ``store_hub``)."""
+    return f"hub {url}"
+
+
+def shared_store(host: FleetHost) -> str:
+    """What a host shares its sets through: a hub, the builder's store (relayed), or one mounted store."""
+    if host.store_hub:
+        return hub_label(host.store_hub)
+    return RELAYED if host.store_relay else str(host.store)
+
+
 @dataclass(frozen=True)
 class HostClass:
     """What a host said its hardware class is, or why it could not.
@@ -142,8 +154,8 @@ def plan_classes(hosts: Iterable[FleetHost], classes: Mapping[str, HostClass]) -
             log.warning("host %s: hardware class not known (%s): it compiles for itself", host.name, why)
             plan.own.append(host)
             continue
-        # Relayed stores are one per host: the class's hosts share the builder's through the worker.
-        members.setdefault((RELAYED if host.store_relay else host.store, found.key), []).append(host)
+        # Relayed stores are one per host: the class's hosts share the builder's (or a hub's) through the worker.
+        members.setdefault((shared_store(host), found.key), []).append(host)
     for (store, key), group in members.items():
         marked = [h for h in group if h.builder]
         builder = (marked or group)[0]

@@ -74,7 +74,11 @@ _KNOWN = {
     "store",
     "builder",
     "store_relay",
+    "store_hub",
+    "store_hub_conn_id",
 }
+# A hub's URL: a scheme Airflow's object storage may know, then the bucket and prefix.
+_HUB_URL = re.compile(r"^[a-z][a-z0-9+.-]*://\S+$")
 
 
 @dataclass(frozen=True)
@@ -104,6 +108,11 @@ class FleetHost:
     :param builder: with ``store``, prefer this host to compile for its class.
     :param store_relay: ``store`` is a directory on each host rather than one shared mount: the
         worker copies a class's sets from its builder's store into each installer's.
+    :param store_hub: a hub in object storage (``s3://bucket/prefix``, any scheme Airflow's object
+        storage knows): ``store`` is a directory on each host, the builder's sets go up to the hub
+        and each installer's come down from it; hosts sharing a hub and a class compile once.
+    :param store_hub_conn_id: the Airflow connection the hub is reached with (none: the scheme's
+        default credentials).
     """
 
     name: str
@@ -132,6 +141,8 @@ class FleetHost:
     store: str | None = None
     builder: bool = False
     store_relay: bool = False
+    store_hub: str | None = None
+    store_hub_conn_id: str | None = None
 
     def to_json(self) -> dict[str, Any]:
         """The host as plain JSON (lists, not tuples), for XCom and task arguments."""
@@ -301,9 +312,19 @@ def _host(name: str, merged: dict[str, Any], defaults: dict[str, Any], raw: dict
     store = text("store")
     if store and not store.startswith("/"):
         raise fail("store", "must be an absolute path on the host (the blob store directory as the host reaches it)")
-    for key in ("builder", "store_relay"):
-        if flags[key] and not store:
+    for key in ("builder", "store_relay", "store_hub", "store_hub_conn_id"):
+        if merged.get(key) and not store:
             raise fail(key, "needs a store (set store on the host or in [defaults])")
+    hub = text("store_hub")
+    if hub and not _HUB_URL.match(hub):
+        raise fail(
+            "store_hub",
+            f"must be an object-storage URL such as s3://bucket/ovcache, not {hub!r}",
+            "set store_hub to the hub's URL (a store every host mounts is store alone)",
+        )
+    hub_conn = text("store_hub_conn_id")
+    if hub_conn and not hub:
+        raise fail("store_hub_conn_id", "needs a store_hub (the hub that connection reaches)")
     # A host whose server is OVMS keeps what its config.json's version policies serve, unless told otherwise.
     retain = text("retain", "" if text("ovms_config") else "latest:2") or ""
     try:
@@ -335,4 +356,6 @@ def _host(name: str, merged: dict[str, Any], defaults: dict[str, Any], raw: dict
         store=store,
         builder=flags["builder"],
         store_relay=flags["store_relay"],
+        store_hub=hub,
+        store_hub_conn_id=hub_conn,
     )

@@ -113,6 +113,10 @@ _SSH_RELEASE_ONLY = {
         "a host's worker reaches only its own host, so it cannot copy another host's store",
         "give every host the same store path on one shared mount, or release the host from ovcache_release_warmup",
     ),
+    "store_hub": (
+        "a builder's sets go up to the hub and an installer's come down from it in the SSH release's tasks",
+        "give every host the same store path on one shared mount, or release the host from ovcache_release_warmup",
+    ),
     "lean": (
         "each step is its own task on the host's queue",
         "remove lean from the host, or release it from ovcache_release_warmup",

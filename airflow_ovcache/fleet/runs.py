@@ -92,6 +92,7 @@ def host_kwargs(host: FleetHost, **extra: Any) -> dict[str, Any]:
         "store": None,
         "from_store": False,
         "relay_from": None,
+        "relay_to": None,
         **extra,
     }
 
@@ -127,6 +128,11 @@ def plan_release(
     relay: dict[str, dict[str, Any]] = {}
     for group in plan.groups:
         builder = by_name[group.builder]
+        if builder.store_hub:
+            # Up from the builder's store after its put, down into each installer's before its install.
+            hub = {"hub": builder.store_hub, "conn_id": builder.store_hub_conn_id, "class": group.key}
+            relay.update(dict.fromkeys([builder.name, *group.installers], hub))
+            continue
         for name in group.installers:
             if by_name[name].store_relay:
                 relay[name] = {"conn_id": builder.conn_id, "host": builder.name, "store": builder.store, "class": group.key}
@@ -137,7 +143,9 @@ def plan_release(
         def role(h: FleetHost) -> dict[str, Any]:
             if from_store is None:
                 return {}
-            return {"store": h.store, "from_store": from_store, "relay_from": relay.get(h.name) if from_store else None}
+            if not from_store:
+                return {"store": h.store, "from_store": False, "relay_to": relay.get(h.name)}
+            return {"store": h.store, "from_store": True, "relay_from": relay.get(h.name)}
 
         return [host_kwargs(h, model=r["model"], version=r["version"], **role(h)) for h in group for r in releases]
 

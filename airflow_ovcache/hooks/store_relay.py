@@ -5,7 +5,10 @@ with ``store_relay = true``). After the builder of a class has put a release, th
 copies that class's sets of the release from the builder's store into each installer's, reading
 over the builder's connection and writing over the installer's (SFTP on the SSH sessions the hook
 already opens; plain files for a local connection). The bytes pass through the worker in 1 MiB
-pieces, never whole in memory.
+pieces, never whole in memory. With a hub in object storage (inventory ``store_hub``), the builder's
+task copies its sets up to the hub after its put, and each installer's task copies them down from
+there (:class:`ObjectStorageFiles`): no two inference hosts need to reach each other, nor any of
+them the hub.
 
 What is copied is the directory store's own layout (:class:`~airflow_ovcache.core.blobstore.DirectoryStore`):
 each ``sets/<model>/<version>/<spec id>/<class>.json`` ref of the release and the object it names.
@@ -465,53 +468,156 @@ def relay_sets(
 def relay_release(
     installer: Any, relay_from: dict[str, Any], store: str, models: Iterable[str], versions: Iterable[int], log: Any
 ) -> dict[str, Any]:
-    """Relay a release's sets from the class's builder into an installer's store; never raises.
+    """Relay a release's sets into an installer's store, from its class's builder or from a hub; never raises.
 
     What the release task does before ``ovcache install`` on a host whose store is its own
-    (inventory ``store_relay``). A relay that fails is a warning naming both hosts: the install then
-    finds no set (or an older one) and compiles, which is what the host would do without a store.
+    (inventory ``store_relay`` or ``store_hub``). A relay that fails is a warning naming the host and
+    where the sets were to come from: the install then finds no set (or an older one) and compiles,
+    which is what the host would do without a store.
 
     :param installer: the installing host's :class:`~.ovcache.OvcacheHook`.
-    :param relay_from: the builder: ``{"conn_id", "host", "store", "class"}`` (the class's keys joined by ``+``).
+    :param relay_from: the builder, ``{"conn_id", "host", "store", "class"}``, or a hub in object
+        storage, ``{"hub", "conn_id", "class"}`` (the class's keys joined by ``+``; ``conn_id`` is the
+        hub's Airflow connection, or None).
     :param store: the installer's store directory.
     :param models: the released models.
     :param versions: the released versions.
     :param log: where the outcome is logged (the task's logger).
     :return: ``{"from", "sets", "objects", "bytes", "problems"}``, for the task's XCom.
     """
-    from .errors import OvcacheHookError
     from .ovcache import OvcacheHook
 
-    builder = OvcacheHook(str(relay_from["conn_id"]), host_name=str(relay_from.get("host") or "") or None)
     keys = [k for k in str(relay_from.get("class") or "").split("+") if k]
+    hub = relay_from.get("hub")
+    if hub:
+        return _relay_logged(
+            lambda: ObjectStorageFiles(str(hub), conn_id=relay_from.get("conn_id") or None),
+            str(hub),
+            installer.files,
+            store,
+            keys,
+            models,
+            versions,
+            log,
+            record={"from": str(hub)},
+            failure=f"host {installer.host}: relaying from hub {hub} failed",
+            then="the install compiles instead",
+        )
+    builder = OvcacheHook(str(relay_from["conn_id"]), host_name=str(relay_from.get("host") or "") or None)
+    return _relay_logged(
+        builder.files,
+        str(relay_from["store"]),
+        installer.files,
+        store,
+        keys,
+        models,
+        versions,
+        log,
+        record={"from": relay_from.get("host")},
+        failure=f"host {installer.host}: relaying from {relay_from.get('host')}'s store failed",
+        then="the install compiles instead",
+    )
+
+
+def relay_to_hub(
+    builder: Any, relay_to: dict[str, Any], store: str, models: Iterable[str], versions: Iterable[int], log: Any
+) -> dict[str, Any]:
+    """Copy what a class's builder put into its own store up to the class's hub; never raises.
+
+    What the builder's release task does after its put, for hosts with the inventory's
+    ``store_hub``. A copy that fails is a warning: the builder's cache is warm whatever happens
+    here, and the class's installers find no set in the hub and compile for themselves.
+
+    :param builder: the builder's :class:`~.ovcache.OvcacheHook`.
+    :param relay_to: the hub, ``{"hub", "conn_id", "class"}`` (as for :func:`relay_release`).
+    :param store: the builder's store directory, where its put left the sets.
+    :param models: the released models.
+    :param versions: the released versions.
+    :param log: where the outcome is logged (the task's logger).
+    :return: ``{"to", "sets", "objects", "bytes", "problems"}``, for the task's XCom.
+    """
+    hub = str(relay_to["hub"])
+    keys = [k for k in str(relay_to.get("class") or "").split("+") if k]
+    return _relay_logged(
+        builder.files,
+        store,
+        lambda: ObjectStorageFiles(hub, conn_id=relay_to.get("conn_id") or None),
+        hub,
+        keys,
+        models,
+        versions,
+        log,
+        record={"to": hub},
+        failure=f"host {builder.host}: relaying its sets up to hub {hub} failed",
+        then="the other hosts of its class compile for themselves; this host's cache is warm",
+    )
+
+
+def _relay_logged(
+    source: Any,
+    source_store: str,
+    target: Any,
+    target_store: str,
+    keys: list[str],
+    models: Iterable[str],
+    versions: Iterable[int],
+    log: Any,
+    record: dict[str, Any],
+    failure: str,
+    then: str,
+) -> dict[str, Any]:
+    """Open both sides (``source`` and ``target`` make their :class:`HostFiles`), relay every release, log it.
+
+    Any failure becomes one warning line, ``<failure>: <why> (<then>)``, and the XCom's ``problems``;
+    what was renamed into place before it is whole and stays.
+    """
+    from .errors import OvcacheHookError
+
     done = Relayed()
     opened: list[Any] = []
     try:
-        source = builder.files()
-        opened.append(source)
-        target = installer.files()
-        opened.append(target)
+        reader = source()
+        opened.append(reader)
+        writer = target()
+        opened.append(writer)
         for model in models:
             for version in versions:
-                relay_sets(source, str(relay_from["store"]), target, store, model, int(version), keys, into=done)
+                relay_sets(reader, source_store, writer, target_store, model, int(version), keys, into=done)
     except Exception as exc:  # noqa: BLE001 - a relay that fails (SFTP refused, a lost session...) must not fail the release
-        if not isinstance(exc, (RelayError, OvcacheHookError, OSError)):
-            exc = RelayError(f"{type(exc).__name__}: {exc} (is SFTP enabled on both hosts' sshd?)")
-        line = (
-            f"host {installer.host}: relaying from {relay_from.get('host')}'s store failed: {exc} (the install compiles instead)"
-        )
+        known = isinstance(exc, (RelayError, OvcacheHookError, OSError))
+        hint = _hint(exc, known, source_store, target_store)
+        if not known:
+            exc = RelayError(f"{type(exc).__name__}: {exc}")
+        line = f"{failure}: {exc} ({f'{hint}; ' if hint else ''}{then})"
         log.warning("%s", line)
-        return {"from": relay_from.get("host"), **done.to_json(), "problems": [line]}
+        return {**record, **done.to_json(), "problems": [line]}
     finally:
         for files in opened:
             getattr(files, "close", lambda: None)()
     log.info(
-        "relayed %d set(s), %d object(s), %d bytes from %s's store %s into %s",
+        "relayed %d set(s), %d object(s), %d bytes from %s into %s",
         len(done.sets),
         len(done.objects),
         done.bytes_copied,
-        relay_from.get("host"),
-        relay_from.get("store"),
-        store,
+        source_store,
+        target_store,
     )
-    return {"from": relay_from.get("host"), **done.to_json(), "problems": []}
+    return {**record, **done.to_json(), "problems": []}
+
+
+def _hint(exc: Exception, known: bool, *stores: str) -> str:
+    """What to check when a relay fails, where the error itself does not say; empty when it does.
+
+    :param exc: what the relay raised.
+    :param known: it is the relay's, the connection's or the filesystem's own error, which names its cause.
+    :param stores: the two stores (a hub's is a URL).
+    """
+    if not any("://" in s for s in stores):
+        return "" if known else "is SFTP enabled on both hosts' sshd?"
+    text = str(exc)
+    if isinstance(exc, ImportError) or "Unsupported filesystem" in text or "No filesystem registered" in text:
+        return (
+            "no filesystem for this scheme is installed where the task runs: install it there"
+            " (for s3://, apache-airflow-providers-amazon and s3fs), or fix store_hub"
+        )
+    return "" if known else "check the inventory's store_hub and store_hub_conn_id"

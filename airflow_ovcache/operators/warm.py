@@ -98,8 +98,14 @@ class OvcacheWarmOperator(OvcacheBaseOperator):
     :param relay_from: with ``from_store``, for stores kept on each host (inventory ``store_relay``):
         ``{"conn_id", "host", "store", "class"}`` of the class's builder. Before the install, the
         builder's sets of the release for that class are copied from its store into this host's
-        ``store`` over the two hosts' connections (:mod:`~airflow_ovcache.hooks.store_relay`); a relay
-        that fails is a warning, and the install then falls back to compiling. (templated)
+        ``store`` over the two hosts' connections (:mod:`~airflow_ovcache.hooks.store_relay`). With a
+        hub in object storage (inventory ``store_hub``), ``{"hub", "conn_id", "class"}``: the sets are
+        copied from the hub instead. A relay that fails is a warning, and the install then falls back
+        to compiling. (templated)
+    :param relay_to: without ``from_store``, for the builder of hosts sharing a hub (inventory
+        ``store_hub``): ``{"hub", "conn_id", "class"}``. After the put, what was put for that class is
+        copied from this host's ``store`` up to the hub (``conn_id``: the hub's Airflow connection);
+        a copy that fails is a warning in the log and the XCom's ``relayed``, as a failed put is. (templated)
     :param command_timeout: seconds the agent may run; default the connection's.
     :param kwargs: to :class:`.OvcacheBaseOperator` (``host_name``, ``encryption_key_conn_id``) and BaseOperator (``task_id``...).
     """
@@ -130,6 +136,7 @@ class OvcacheWarmOperator(OvcacheBaseOperator):
         "store",
         "from_store",
         "relay_from",
+        "relay_to",
     )
     template_fields_renderers = {"properties": "json"}
     ui_color = "#b9dcf5"
@@ -162,6 +169,7 @@ class OvcacheWarmOperator(OvcacheBaseOperator):
         store: str | None = None,
         from_store: bool | str = False,
         relay_from: dict[str, Any] | None = None,
+        relay_to: dict[str, Any] | None = None,
         **kwargs: Any,
     ) -> None:
         super().__init__(**kwargs)
@@ -170,6 +178,7 @@ class OvcacheWarmOperator(OvcacheBaseOperator):
         self.store = store
         self.from_store = from_store
         self.relay_from = relay_from
+        self.relay_to = relay_to
         check_choice("profile", profile, (*profile_options.NAMED_PROFILES, None))
         for key, value in (("model_class", model_class), ("pipeline", pipeline)):
             check_choice(key, value, (*profile_options.KNOWN[key], None))
@@ -275,7 +284,23 @@ class OvcacheWarmOperator(OvcacheBaseOperator):
         self._fail_on(report.failed, len(report.items), report.host)
         if not store:
             return report.to_xcom()
-        return {**report.to_xcom(), "store": store, "role": BUILDER, "store_put": self._put(report, store)}
+        put = self._put(report, store)
+        up = self._relay_up(store, report) if self.relay_to else None
+        return {**report.to_xcom(), "store": store, "role": BUILDER, "store_put": put, **({"relayed": up} if up else {})}
+
+    def _relay_up(self, store: str, report: WarmReport) -> dict[str, Any]:
+        """Copy what the put left in this builder's store up to its class's hub (see :func:`~.store_relay.relay_to_hub`)."""
+        from ..hooks.store_relay import relay_to_hub
+
+        released = sorted({(i.model, i.version) for i in report.items if i.version is not None})
+        return relay_to_hub(
+            self.hook,
+            dict(self.relay_to or {}),
+            store,
+            sorted({m for m, _ in released}),
+            sorted({int(v) for _, v in released if v is not None}),
+            self.log,
+        )
 
     def _relay(self, store: str, models: list[str] | None, numbers: list[int] | None) -> dict[str, Any]:
         """Copy the builder's sets of the release into this host's store (see :func:`~.store_relay.relay_release`)."""

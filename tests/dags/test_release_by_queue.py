@@ -225,6 +225,10 @@ def test_hosts_sharing_a_store_compile_once_and_the_others_install_after_the_bui
     [
         ({"store": "/srv/store", "store_relay": True}, "host b: store_relay is not read by the queue-routed release"),
         ({"lean": True}, "host b: lean is not read by the queue-routed release"),
+        (
+            {"store": "/srv/store", "store_hub": "s3://bucket/ovcache"},
+            "host b: store_hub is not read by the queue-routed release",
+        ),
     ],
 )
 def test_keys_only_the_ssh_release_reads_are_refused_in_one_line(extra: dict[str, Any], message: str) -> None:

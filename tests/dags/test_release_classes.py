@@ -219,6 +219,68 @@ def test_stores_kept_on_each_host_are_relayed_from_the_builder_through_the_worke
     assert {h: _versions(c) for h, c in caches.items()} == dict.fromkeys(caches, [("mlp", 2)])
 
 
+def test_stores_kept_on_each_host_are_filled_through_a_hub_in_object_storage(
+    example_dags: Path, hosts: Any, tmp_path: Path
+) -> None:
+    """``store_hub``: the builder's task copies its set up to the hub after its put; each installer's copies it down.
+
+    The hub is a real ``ObjectStoragePath`` on ``file://`` (no object store is reachable from this
+    machine); what the relay does there is only list, read, write and move, as on any scheme.
+    """
+    hub = tmp_path / "hub"
+    hub.mkdir()
+    stores = {name: tmp_path / name / "store" for name in ("h1", "h2", "h3")}
+    for path in stores.values():
+        path.mkdir(parents=True)
+    per_host = {name: {"store": str(path), "store_hub": f"file://{hub}"} for name, path in stores.items()}
+    per_host["h3"]["lean"] = True
+    caches = hosts(["h1", "h2", "h3"], **per_host)
+    result = run_dag(load_dag("ovcache_release_warmup", "release_warmup"), conf={"model": "mlp", "version": 2})
+    assert result.state == "success", [(t.task_id, t.map_index, t.state) for t in result.tasks if t.state != "success"]
+
+    (group,) = result.task("plan").xcom["classes"]
+    assert (group["builder"], group["installers"], group["store"]) == ("h1", ["h2", "h3"], f"hub file://{hub}")
+    (builder,) = [t.xcom for t in result.mapped("on_builder.warm")]
+    up = builder["relayed"]
+    assert up["to"] == f"file://{hub}" and len(up["sets"]) == 1 and not up["problems"], up
+    (obj,) = up["objects"]
+    hub_object = hub / "objects" / obj[:2] / f"{obj}.set"
+    assert hub_object.read_bytes() == (stores["h1"] / "objects" / obj[:2] / f"{obj}.set").read_bytes()
+    (h2,) = [t.xcom for t in result.mapped("on_installer.warm")]
+    assert [i["status"] for i in h2["items"]] == ["installed"]
+    assert h2["relayed"]["from"] == f"file://{hub}" and h2["relayed"]["objects"] == [obj]
+    (lean,) = result.mapped("on_lean_installer.release")
+    assert [i["status"] for i in lean.xcom["steps"]["warm"]["result"]["items"]] == ["installed"]
+    assert lean.xcom["relayed"]["objects"] == [obj]
+    for name in ("h2", "h3"):
+        assert (stores[name] / "objects" / obj[:2] / f"{obj}.set").read_bytes() == hub_object.read_bytes()
+    assert not list((hub / "tmp").iterdir())  # every temp object was moved to its name
+    assert {h: _versions(c) for h, c in caches.items()} == dict.fromkeys(caches, [("mlp", 2)])
+
+
+def test_a_hub_no_filesystem_serves_costs_the_savings_not_the_release(example_dags: Path, hosts: Any, tmp_path: Path) -> None:
+    """A hub whose scheme no installed provider serves: one warning each way naming host and hub; every host compiles."""
+    stores = {name: tmp_path / name / "store" for name in ("h1", "h2")}
+    for path in stores.values():
+        path.mkdir(parents=True)
+    per_host = {name: {"store": str(path), "store_hub": "nosuchscheme://bucket/ovcache"} for name, path in stores.items()}
+    caches = hosts(["h1", "h2"], **per_host)
+    result = run_dag(load_dag("ovcache_release_warmup", "release_warmup"), conf={"model": "mlp", "version": 2})
+    assert result.state == "success", [(t.task_id, t.map_index, t.state) for t in result.tasks if t.state != "success"]
+
+    (builder,) = [t.xcom for t in result.mapped("on_builder.warm")]
+    (up,) = builder["relayed"]["problems"]
+    assert up.startswith("host h1: relaying its sets up to hub nosuchscheme://bucket/ovcache failed"), up
+    assert "no filesystem for this scheme is installed where the task runs" in up and "this host's cache is warm" in up
+    (h2,) = [t.xcom for t in result.mapped("on_installer.warm")]
+    (down,) = h2["relayed"]["problems"]
+    assert down.startswith("host h2: relaying from hub nosuchscheme://bucket/ovcache failed") and "compiles instead" in down
+    (item,) = h2["items"]
+    assert item["status"] == "warmed" and item["fallback"]
+    assert [i["status"] for i in builder["store_put"]["items"]] == ["stored"]  # the builder's own store keeps its set
+    assert {h: _versions(c) for h, c in caches.items()} == dict.fromkeys(caches, [("mlp", 2)])
+
+
 def _ref_bytes(store: Path) -> int:
     return sum(p.stat().st_size for p in (store / "sets").rglob("*.json"))
 
@@ -449,5 +511,13 @@ def test_store_and_builder_keys_are_checked() -> None:
         _fleet([{"name": "a", "store": "relative"}])
     with pytest.raises(UsageError, match="host a: builder needs a store"):
         _fleet([{"name": "a", "builder": True}])
+    with pytest.raises(UsageError, match="host a: store_hub needs a store"):
+        _fleet([{"name": "a", "store_hub": "s3://bucket/ovcache"}])
+    with pytest.raises(UsageError, match="host a: store_hub must be an object-storage URL such as s3://bucket/ovcache"):
+        _fleet([{"name": "a", "store_hub": "/mnt/hub"}], store="/s")
+    with pytest.raises(UsageError, match="host a: store_hub_conn_id needs a store_hub"):
+        _fleet([{"name": "a", "store_hub_conn_id": "aws_default"}], store="/s")
+    hub = _fleet([{"name": "a", "store_hub": "s3://bucket/ovcache", "store_hub_conn_id": "aws_default"}], store="/s")
+    assert (hub.hosts[0].store_hub, hub.hosts[0].store_hub_conn_id) == ("s3://bucket/ovcache", "aws_default")
     with pytest.raises(UsageError, match="host a: builder must be true or false"):
         _fleet([{"name": "a", "builder": "yes"}], store="/s")
