@@ -2,7 +2,7 @@
 PYTHON ?= python3
 VENV ?= .venv
 BIN := $(VENV)/bin
-EXTRAS ?= encryption,airflow,celery,edge,dev,ui-tests,optimum,genai
+EXTRAS ?= encryption,airflow,celery,edge,dev,ui-tests,optimum,genai,hub-tests
 # The optimum extra pins torch==2.13.0: its CPU wheel lies here on these machines (a bare torch is a multi-GB CUDA build).
 WHEELS ?= /opt/wheels
 

@@ -278,11 +278,13 @@ class ObjectStorageFiles:
     layout is the directory store's, under ``root``. Paths are URLs under ``root``
     (``s3://bucket/ovcache/sets/...``).
 
-    Object storage has no directories and no atomic rename: :meth:`makedirs` is a no-op there,
-    the root counts as present (a prefix exists once an object is written under it), and
-    :meth:`replace` is the filesystem's move (a copy, then a delete of the temp object), whose
-    destination appears whole or not at all, which is what the relay's "object before ref, temp
-    name then final name" order needs. Measured here on ``file://`` only (no object store reachable).
+    Object storage has no directories and no atomic rename: :meth:`makedirs` does nothing there
+    (fsspec's ``mkdir`` would create a missing *bucket*, so a mistyped hub would quietly become a
+    new bucket), the root is present when its bucket is (a prefix exists only once an object is
+    written under it), and :meth:`replace` is the filesystem's move (a copy, then a delete of the
+    temp object), whose destination appears whole or not at all, which is what the relay's "object
+    before ref, temp name then final name" order needs. Tested on ``file://`` and on an S3 API
+    server stand-in (moto's) through Airflow's Amazon provider; no real object store is reachable here.
 
     :param root: the store's URL, e.g. ``s3://models-cache/ovcache``.
     :param conn_id: the Airflow connection ``ObjectStoragePath`` authenticates with (none for ``file://``).
@@ -318,12 +320,29 @@ class ObjectStorageFiles:
         except FileNotFoundError:
             return None
 
+    def _local(self, target: Any) -> bool:
+        """Whether ``target`` is on a filesystem with real directories (``file://``)."""
+        protocol = target.fs.protocol
+        return bool({"file", "local"} & set(protocol if isinstance(protocol, (tuple, list)) else (protocol,)))
+
     def is_dir(self, path: str) -> bool:
-        """Whether ``path`` is a prefix with objects under it; the store's root always is.
+        """Whether ``path`` is a prefix with objects under it; the store's root is when its bucket exists.
 
         :param path: the prefix.
         """
-        return path.rstrip("/") == self.root or bool(self._path(path).is_dir())
+        target = self._path(path)
+        if path.rstrip("/") != self.root or self._local(target):
+            return bool(target.is_dir())
+        return bool(self._path(f"{target.protocol}://{target.bucket}/").exists())
+
+    def missing_store(self, path: str) -> str:
+        """What to say when the store's root is missing (see :meth:`is_dir`).
+
+        :param path: the store's root.
+        """
+        bucket = getattr(self._path(path), "bucket", "")
+        where = f"bucket {bucket} does not exist" if bucket else "does not exist"
+        return f"hub {path}: {where} (create it, or fix store_hub)"
 
     def open_read(self, path: str) -> IO[bytes]:
         """The object opened for reading.
@@ -346,7 +365,9 @@ class ObjectStorageFiles:
 
         :param path: the prefix.
         """
-        self._path(path).mkdir(parents=True, exist_ok=True)
+        target = self._path(path)
+        if self._local(target):
+            target.mkdir(parents=True, exist_ok=True)
 
     def replace(self, source: str, target: str) -> None:
         """Move ``source`` over ``target`` (a rename on ``file://``; a copy and a delete on object storage).
@@ -427,7 +448,11 @@ def relay_sets(
         into place before is whole.
     """
     if not target.is_dir(target_store):
-        raise RelayError(f"blob store {target_store} does not exist on the installing host (create it, or fix store)")
+        raise RelayError(
+            _missing(target, target_store, "blob store {} does not exist on the installing host (create it, or fix store)")
+        )
+    if not source.is_dir(source_store):
+        raise RelayError(_missing(source, source_store, "blob store {} does not exist on the building host (fix its store)"))
     release = posixpath.join(source_store, "sets", model, str(version))
     done = into if into is not None else Relayed()
     try:
@@ -463,6 +488,12 @@ def relay_sets(
     except (OSError, ValueError) as exc:
         raise RelayError(f"relaying {model} version {version} from {source_store} to {target_store}: {exc}") from exc
     return done
+
+
+def _missing(files: HostFiles, store: str, otherwise: str) -> str:
+    """Why a store's root is missing: in the words of its backend where it has its own (a hub's bucket)."""
+    describe = getattr(files, "missing_store", None)
+    return str(describe(store)) if describe is not None else otherwise.format(store)
 
 
 def relay_release(
@@ -618,6 +649,6 @@ def _hint(exc: Exception, known: bool, *stores: str) -> str:
     if isinstance(exc, ImportError) or "Unsupported filesystem" in text or "No filesystem registered" in text:
         return (
             "no filesystem for this scheme is installed where the task runs: install it there"
-            " (for s3://, apache-airflow-providers-amazon and s3fs), or fix store_hub"
+            " (apache-airflow-providers-amazon and s3fs, for s3://) or fix store_hub"
         )
     return "" if known else "check the inventory's store_hub and store_hub_conn_id"

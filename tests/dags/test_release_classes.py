@@ -220,64 +220,85 @@ def test_stores_kept_on_each_host_are_relayed_from_the_builder_through_the_worke
 
 
 def test_stores_kept_on_each_host_are_filled_through_a_hub_in_object_storage(
-    example_dags: Path, hosts: Any, tmp_path: Path
+    example_dags: Path, hosts: Any, tmp_path: Path, s3_standin: Any
 ) -> None:
-    """``store_hub``: the builder's task copies its set up to the hub after its put; each installer's copies it down.
+    """``store_hub``: the builder's task copies its set up to an S3 hub after its put; each installer's copies it down.
 
-    The hub is a real ``ObjectStoragePath`` on ``file://`` (no object store is reachable from this
-    machine); what the relay does there is only list, read, write and move, as on any scheme.
+    The hub is an S3 bucket on moto's S3 API server (the stand-in: no object store runs here),
+    reached as a user's would be: ``s3://`` through Airflow's Amazon provider and an ``aws``
+    connection (``store_hub_conn_id``).
     """
-    hub = tmp_path / "hub"
-    hub.mkdir()
     stores = {name: tmp_path / name / "store" for name in ("h1", "h2", "h3")}
     for path in stores.values():
         path.mkdir(parents=True)
-    per_host = {name: {"store": str(path), "store_hub": f"file://{hub}"} for name, path in stores.items()}
+    hub = f"s3://{s3_standin.bucket}/fleet"
+    per_host = {
+        name: {"store": str(path), "store_hub": hub, "store_hub_conn_id": s3_standin.conn_id} for name, path in stores.items()
+    }
     per_host["h3"]["lean"] = True
     caches = hosts(["h1", "h2", "h3"], **per_host)
     result = run_dag(load_dag("ovcache_release_warmup", "release_warmup"), conf={"model": "mlp", "version": 2})
     assert result.state == "success", [(t.task_id, t.map_index, t.state) for t in result.tasks if t.state != "success"]
 
     (group,) = result.task("plan").xcom["classes"]
-    assert (group["builder"], group["installers"], group["store"]) == ("h1", ["h2", "h3"], f"hub file://{hub}")
+    assert (group["builder"], group["installers"], group["store"]) == ("h1", ["h2", "h3"], f"hub {hub}")
     (builder,) = [t.xcom for t in result.mapped("on_builder.warm")]
     up = builder["relayed"]
-    assert up["to"] == f"file://{hub}" and len(up["sets"]) == 1 and not up["problems"], up
+    assert up["to"] == hub and len(up["sets"]) == 1 and not up["problems"], up
     (obj,) = up["objects"]
-    hub_object = hub / "objects" / obj[:2] / f"{obj}.set"
-    assert hub_object.read_bytes() == (stores["h1"] / "objects" / obj[:2] / f"{obj}.set").read_bytes()
+    built = (stores["h1"] / "objects" / obj[:2] / f"{obj}.set").read_bytes()
+    in_hub = s3_standin.objects("fleet/")
+    assert in_hub[f"fleet/objects/{obj[:2]}/{obj}.set"] == built
+    assert not [key for key in in_hub if key.startswith("fleet/tmp/")]  # every temp object was moved to its name
     (h2,) = [t.xcom for t in result.mapped("on_installer.warm")]
     assert [i["status"] for i in h2["items"]] == ["installed"]
-    assert h2["relayed"]["from"] == f"file://{hub}" and h2["relayed"]["objects"] == [obj]
+    assert h2["relayed"]["from"] == hub and h2["relayed"]["objects"] == [obj] and not h2["relayed"]["problems"]
     (lean,) = result.mapped("on_lean_installer.release")
     assert [i["status"] for i in lean.xcom["steps"]["warm"]["result"]["items"]] == ["installed"]
     assert lean.xcom["relayed"]["objects"] == [obj]
     for name in ("h2", "h3"):
-        assert (stores[name] / "objects" / obj[:2] / f"{obj}.set").read_bytes() == hub_object.read_bytes()
-    assert not list((hub / "tmp").iterdir())  # every temp object was moved to its name
+        assert (stores[name] / "objects" / obj[:2] / f"{obj}.set").read_bytes() == built
     assert {h: _versions(c) for h, c in caches.items()} == dict.fromkeys(caches, [("mlp", 2)])
 
 
-def test_a_hub_no_filesystem_serves_costs_the_savings_not_the_release(example_dags: Path, hosts: Any, tmp_path: Path) -> None:
-    """A hub whose scheme no installed provider serves: one warning each way naming host and hub; every host compiles."""
-    stores = {name: tmp_path / name / "store" for name in ("h1", "h2")}
+def test_a_hub_that_cannot_be_reached_costs_the_savings_not_the_release(
+    example_dags: Path, hosts: Any, tmp_path: Path, s3_standin: Any
+) -> None:
+    """Two hubs that fail: a scheme no filesystem serves, and an S3 bucket that does not exist (never created).
+
+    Each builder's copy up and each installer's copy down is one warning naming the host and the hub
+    and what to do; the installers compile; every host ends with the release in its cache.
+    """
+    stores = {name: tmp_path / name / "store" for name in ("h1", "h2", "h3", "h4")}
     for path in stores.values():
         path.mkdir(parents=True)
-    per_host = {name: {"store": str(path), "store_hub": "nosuchscheme://bucket/ovcache"} for name, path in stores.items()}
-    caches = hosts(["h1", "h2"], **per_host)
+    hubs = {"h1": "nosuchscheme://bucket/ovcache", "h3": "s3://ovcache-hbu/fleet"}  # the second: a typo of the bucket
+    per_host = {
+        name: {"store": str(stores[name]), "store_hub": hubs[builder], "store_hub_conn_id": s3_standin.conn_id}
+        for name, builder in (("h1", "h1"), ("h2", "h1"), ("h3", "h3"), ("h4", "h3"))
+    }
+    caches = hosts(["h1", "h2", "h3", "h4"], **per_host)
     result = run_dag(load_dag("ovcache_release_warmup", "release_warmup"), conf={"model": "mlp", "version": 2})
     assert result.state == "success", [(t.task_id, t.map_index, t.state) for t in result.tasks if t.state != "success"]
 
-    (builder,) = [t.xcom for t in result.mapped("on_builder.warm")]
-    (up,) = builder["relayed"]["problems"]
+    builders = {t.xcom["host"]: t.xcom for t in result.mapped("on_builder.warm")}
+    installers = {t.xcom["host"]: t.xcom for t in result.mapped("on_installer.warm")}
+    assert sorted(builders) == ["h1", "h3"] and sorted(installers) == ["h2", "h4"]
+    (up,) = builders["h1"]["relayed"]["problems"]
     assert up.startswith("host h1: relaying its sets up to hub nosuchscheme://bucket/ovcache failed"), up
     assert "no filesystem for this scheme is installed where the task runs" in up and "this host's cache is warm" in up
-    (h2,) = [t.xcom for t in result.mapped("on_installer.warm")]
-    (down,) = h2["relayed"]["problems"]
+    (down,) = installers["h2"]["relayed"]["problems"]
     assert down.startswith("host h2: relaying from hub nosuchscheme://bucket/ovcache failed") and "compiles instead" in down
-    (item,) = h2["items"]
-    assert item["status"] == "warmed" and item["fallback"]
-    assert [i["status"] for i in builder["store_put"]["items"]] == ["stored"]  # the builder's own store keeps its set
+    (typo_up,) = builders["h3"]["relayed"]["problems"]
+    assert "hub s3://ovcache-hbu/fleet: bucket ovcache-hbu does not exist (create it, or fix store_hub)" in typo_up, typo_up
+    (typo_down,) = installers["h4"]["relayed"]["problems"]
+    assert typo_down.startswith("host h4: relaying from hub s3://ovcache-hbu/fleet failed"), typo_down
+    assert s3_standin.buckets() == [s3_standin.bucket]  # the mistyped bucket was not created
+    for name in ("h2", "h4"):
+        (item,) = installers[name]["items"]
+        assert item["status"] == "warmed" and item["fallback"], item
+    for name in ("h1", "h3"):  # each builder's own store keeps its set
+        assert [i["status"] for i in builders[name]["store_put"]["items"]] == ["stored"]
     assert {h: _versions(c) for h, c in caches.items()} == dict.fromkeys(caches, [("mlp", 2)])
 
 
