@@ -33,6 +33,22 @@ def require(condition: bool, why: str) -> None:
     pytest.skip(why)
 
 
+@pytest.fixture
+def s3_standin(monkeypatch: pytest.MonkeyPatch) -> Iterator[Any]:
+    """An S3 API server stand-in with one bucket and its ``aws`` connection (see :mod:`tests.infra.s3_standin`)."""
+    import importlib.util
+
+    require(
+        all(importlib.util.find_spec(m) for m in ("moto", "s3fs", "airflow.providers.amazon")),
+        "the hub tests need moto, s3fs and apache-airflow-providers-amazon (the hub-tests extra: make venv)",
+    )
+    from tests.infra.s3_standin import s3_standin as start
+
+    with start() as server:
+        monkeypatch.setenv(*server.env)
+        yield server
+
+
 @pytest.fixture(scope="session")
 def model_templates(tmp_path_factory: pytest.TempPathFactory) -> Path:
     root = tmp_path_factory.mktemp("templates")

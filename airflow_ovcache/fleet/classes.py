@@ -246,9 +246,23 @@ def class_lines(outcomes: Iterable[Mapping[str, Any]], groups: Iterable[Mapping[
             parts.append(f"failed on {', '.join(failed)}")
         if not group.get("installers"):
             parts.append("no other host of this class")
+        parts.extend(_hub_parts(builder, [w["relayed"] for w in built if w.get("relayed")]))
         parts.append(
             f"{saved_items} compile(s) saved"
             + (f", about {saved_seconds:.1f} s of compiling at the builder's time" if saved_seconds else "")
         )
         lines.append(f"class {group['class']} (store {group['store']}): " + "; ".join(parts))
     return lines
+
+
+def _hub_parts(builder: str, copies: list[Mapping[str, Any]]) -> list[str]:
+    """What the builder's copy up to a hub did, for the class line: failed, or what its prune removed."""
+    parts = []
+    if any(c.get("problems") for c in copies):
+        parts.append(f"the copy up to the hub failed (see {builder}'s warm log)")
+    pruned = [p for c in copies for p in ((c.get("pruned") or {}).get("sets") or [])]
+    if any((c.get("pruned") or {}).get("problems") for c in copies):
+        parts.append(f"pruning the hub failed (see {builder}'s warm log)")
+    elif pruned:
+        parts.append(f"{len(pruned)} old set(s) pruned from the hub")
+    return parts

@@ -130,7 +130,7 @@ def plan_release(
         builder = by_name[group.builder]
         if builder.store_hub:
             # Up from the builder's store after its put, down into each installer's before its install.
-            hub = {"hub": builder.store_hub, "conn_id": builder.store_hub_conn_id, "class": group.key}
+            hub = {"hub": builder.store_hub, "conn_id": builder.store_hub_conn_id, "class": group.key, "retain": builder.retain}
             relay.update(dict.fromkeys([builder.name, *group.installers], hub))
             continue
         for name in group.installers:

@@ -25,6 +25,7 @@ import json
 import os
 import posixpath
 import stat
+import time
 import uuid
 from collections.abc import Iterable
 from dataclasses import dataclass, field
@@ -335,6 +336,16 @@ class ObjectStorageFiles:
             return bool(target.is_dir())
         return bool(self._path(f"{target.protocol}://{target.bucket}/").exists())
 
+    def mtime(self, path: str) -> float | None:
+        """When the object was written (seconds since the epoch), or None when there is none.
+
+        :param path: the object.
+        """
+        try:
+            return float(self._path(path).stat().st_mtime)
+        except FileNotFoundError:
+            return None
+
     def missing_store(self, path: str) -> str:
         """What to say when the store's root is missing (see :meth:`is_dir`).
 
@@ -490,6 +501,86 @@ def relay_sets(
     return done
 
 
+@dataclass
+class Pruned:
+    """What a prune removed from a hub.
+
+    :param sets: each ref removed, ``<model>/<version>/<spec id>/<class>``.
+    :param objects: the objects removed (no ref named them, and they were old enough).
+    :param kept: the versions of the pruned model the class keeps there.
+    """
+
+    sets: list[str] = field(default_factory=list)
+    objects: list[str] = field(default_factory=list)
+    kept: list[int] = field(default_factory=list)
+
+    def to_json(self) -> dict[str, Any]:
+        """As plain JSON, for XCom."""
+        return {"sets": list(self.sets), "objects": list(self.objects), "kept": list(self.kept)}
+
+
+def prune_hub(hub: ObjectStorageFiles, model: str, class_keys: Iterable[str], keep: Any, min_age: float | None = None) -> Pruned:
+    """Remove a class's sets of ``model`` that ``keep`` no longer serves from a hub, then objects no set names.
+
+    The hub's retention, as ``ovcache store-prune`` is a directory store's: each class's builder
+    prunes only the refs filed under its own class keys, with its own version policy, so classes
+    with different policies sharing a hub never remove each other's versions. An object goes only
+    when no ref of any model or class names it and it is older than ``min_age`` (a put in flight
+    writes its object before its ref).
+
+    :param hub: the hub.
+    :param model: the model whose versions are pruned.
+    :param class_keys: the class's keys (one per device).
+    :param keep: the class's :class:`~airflow_ovcache.core.policy.VersionPolicy` (its hosts' ``retain``).
+    :param min_age: seconds an unnamed object must be old before it is removed (the directory store's
+        garbage-collection age by default).
+    :raises OSError: the hub could not be listed, read or written; what was removed before is gone,
+        what was kept stays.
+    """
+    from ..core.blobstore import GC_MIN_AGE
+
+    min_age = GC_MIN_AGE if min_age is None else min_age
+    keys = set(class_keys)
+    sets_root = posixpath.join(hub.root, "sets")
+    model_root = posixpath.join(sets_root, model)
+    refs: dict[int, list[str]] = {}
+    for version in hub.listdir(model_root):
+        if not version.isdigit():
+            continue
+        for spec_id in hub.listdir(posixpath.join(model_root, version)):
+            for name in hub.listdir(posixpath.join(model_root, version, spec_id)):
+                if name.endswith(".json") and name[: -len(".json")] in keys:
+                    refs.setdefault(int(version), []).append(posixpath.join(version, spec_id, name))
+    done = Pruned(kept=list(keep.select(list(refs))))
+    for number, paths in sorted(refs.items()):
+        if number in done.kept:
+            continue
+        for relative in paths:
+            hub.remove(posixpath.join(model_root, relative))
+            done.sets.append(f"{model}/{relative[: -len('.json')]}")
+    named: set[str] = set()
+    for each_model in hub.listdir(sets_root):
+        for version in hub.listdir(posixpath.join(sets_root, each_model)):
+            for spec_id in hub.listdir(posixpath.join(sets_root, each_model, version)):
+                folder = posixpath.join(sets_root, each_model, version, spec_id)
+                for name in hub.listdir(folder):
+                    if name.endswith(".json"):
+                        with hub.open_read(posixpath.join(folder, name)) as handle:
+                            named.add(str(json.loads(handle.read(_REF_LIMIT)).get("object", "")))
+    now = time.time()
+    objects_root = posixpath.join(hub.root, "objects")
+    for prefix in hub.listdir(objects_root):
+        for name in hub.listdir(posixpath.join(objects_root, prefix)):
+            digest = name[: -len(".set")] if name.endswith(".set") else ""
+            path = posixpath.join(objects_root, prefix, name)
+            written = hub.mtime(path)
+            if not digest or digest in named or written is None or now - written < min_age:
+                continue
+            hub.remove(path)
+            done.objects.append(digest)
+    return done
+
+
 def _missing(files: HostFiles, store: str, otherwise: str) -> str:
     """Why a store's root is missing: in the words of its backend where it has its own (a hub's bucket)."""
     describe = getattr(files, "missing_store", None)
@@ -569,7 +660,8 @@ def relay_to_hub(
     """
     hub = str(relay_to["hub"])
     keys = [k for k in str(relay_to.get("class") or "").split("+") if k]
-    return _relay_logged(
+    models = list(models)
+    done = _relay_logged(
         builder.files,
         store,
         lambda: ObjectStorageFiles(hub, conn_id=relay_to.get("conn_id") or None),
@@ -582,6 +674,42 @@ def relay_to_hub(
         failure=f"host {builder.host}: relaying its sets up to hub {hub} failed",
         then="the other hosts of its class compile for themselves; this host's cache is warm",
     )
+    if not done["problems"]:
+        done["pruned"] = _prune_logged(builder.host, hub, relay_to, keys, models, log)
+    return done
+
+
+def _prune_logged(host: str, hub: str, relay_to: dict[str, Any], keys: list[str], models: list[str], log: Any) -> dict[str, Any]:
+    """Prune the class's sets of each released model from the hub by the builder's ``retain``; never raises."""
+    from ..core.errors import UsageError
+    from ..core.policy import VersionPolicy
+
+    retain = str(relay_to.get("retain") or "")
+    if not retain:
+        log.info("hub %s not pruned: host %s keeps what its server's config serves (no retain)", hub, host)
+        return {"sets": [], "objects": [], "kept": [], "problems": []}
+    files = ObjectStorageFiles(hub, conn_id=relay_to.get("conn_id") or None)
+    done = Pruned()
+    try:
+        keep = VersionPolicy.parse(retain)
+        for model in models:
+            found = prune_hub(files, model, keys, keep)
+            done.sets += found.sets
+            done.objects += found.objects
+            done.kept += found.kept
+    except (OSError, ValueError, UsageError) as exc:
+        line = f"host {host}: pruning hub {hub} by retain {retain} failed: {exc} (the release's sets are in place)"
+        log.warning("%s", line)
+        return {**done.to_json(), "problems": [line]}
+    log.info(
+        "pruned hub %s by retain %s: %d set(s), %d object(s) removed; versions kept: %s",
+        hub,
+        retain,
+        len(done.sets),
+        len(done.objects),
+        ", ".join(map(str, sorted(set(done.kept)))) or "none",
+    )
+    return {**done.to_json(), "problems": []}
 
 
 def _relay_logged(

@@ -236,8 +236,12 @@ def test_stores_kept_on_each_host_are_filled_through_a_hub_in_object_storage(
         name: {"store": str(path), "store_hub": hub, "store_hub_conn_id": s3_standin.conn_id} for name, path in stores.items()
     }
     per_host["h3"]["lean"] = True
-    caches = hosts(["h1", "h2", "h3"], **per_host)
-    result = run_dag(load_dag("ovcache_release_warmup", "release_warmup"), conf={"model": "mlp", "version": 2})
+    caches = hosts(["h1", "h2", "h3"], **per_host)  # retain latest:1
+    dag = load_dag("ovcache_release_warmup", "release_warmup")
+    first = run_dag(dag, conf={"model": "mlp", "version": 1})
+    assert first.state == "success", [(t.task_id, t.map_index, t.state) for t in first.tasks if t.state != "success"]
+    (old,) = first.mapped("on_builder.warm")[0].xcom["relayed"]["objects"]
+    result = run_dag(dag, conf={"model": "mlp", "version": 2})
     assert result.state == "success", [(t.task_id, t.map_index, t.state) for t in result.tasks if t.state != "success"]
 
     (group,) = result.task("plan").xcom["classes"]
@@ -245,6 +249,15 @@ def test_stores_kept_on_each_host_are_filled_through_a_hub_in_object_storage(
     (builder,) = [t.xcom for t in result.mapped("on_builder.warm")]
     up = builder["relayed"]
     assert up["to"] == hub and len(up["sets"]) == 1 and not up["problems"], up
+    # The builder pruned the hub by its retain: version 1's set is gone; its object is younger than an hour and stays.
+    _, _, spec_id, class_key = up["sets"][0].split("/")
+    assert up["pruned"] == {"sets": [f"mlp/1/{spec_id}/{class_key}"], "objects": [], "kept": [2], "problems": []}
+    assert [k for k in s3_standin.objects("fleet/sets/") if "/mlp/1/" in k] == []
+    assert f"fleet/objects/{old[:2]}/{old}.set" in s3_standin.objects("fleet/objects/")
+    text, _ = release_summary(result.task("summary").xcom["outcomes"], _plan_classes(result))
+    (class_line,) = [line for line in text.splitlines() if line.startswith("class ")]
+    assert f"(store hub {hub}): compiled on h1" in class_line and "installed on h2, h3" in class_line, class_line
+    assert "1 old set(s) pruned from the hub" in class_line, class_line
     (obj,) = up["objects"]
     built = (stores["h1"] / "objects" / obj[:2] / f"{obj}.set").read_bytes()
     in_hub = s3_standin.objects("fleet/")
@@ -294,6 +307,9 @@ def test_a_hub_that_cannot_be_reached_costs_the_savings_not_the_release(
     (typo_down,) = installers["h4"]["relayed"]["problems"]
     assert typo_down.startswith("host h4: relaying from hub s3://ovcache-hbu/fleet failed"), typo_down
     assert s3_standin.buckets() == [s3_standin.bucket]  # the mistyped bucket was not created
+    text, _ = release_summary(result.task("summary").xcom["outcomes"], _plan_classes(result))
+    for line in [line for line in text.splitlines() if line.startswith("class ")]:
+        assert "the copy up to the hub failed (see h1's warm log)" in line or "(see h3's warm log)" in line, line
     for name in ("h2", "h4"):
         (item,) = installers[name]["items"]
         assert item["status"] == "warmed" and item["fallback"], item
