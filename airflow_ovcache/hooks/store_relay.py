@@ -612,31 +612,25 @@ def relay_release(
     keys = [k for k in str(relay_from.get("class") or "").split("+") if k]
     hub = relay_from.get("hub")
     if hub:
-        return _relay_logged(
+        source, source_store, named = (
             lambda: ObjectStorageFiles(str(hub), conn_id=relay_from.get("conn_id") or None),
             str(hub),
-            installer.files,
-            store,
-            keys,
-            models,
-            versions,
-            log,
-            record={"from": str(hub)},
-            failure=f"host {installer.host}: relaying from hub {hub} failed",
-            then="the install compiles instead",
+            f"hub {hub}",
         )
-    builder = OvcacheHook(str(relay_from["conn_id"]), host_name=str(relay_from.get("host") or "") or None)
+    else:
+        builder = OvcacheHook(str(relay_from["conn_id"]), host_name=str(relay_from.get("host") or "") or None)
+        source, source_store, named = builder.files, str(relay_from["store"]), f"{relay_from.get('host')}'s store"
     return _relay_logged(
-        builder.files,
-        str(relay_from["store"]),
+        source,
+        source_store,
         installer.files,
         store,
         keys,
         models,
         versions,
         log,
-        record={"from": relay_from.get("host")},
-        failure=f"host {installer.host}: relaying from {relay_from.get('host')}'s store failed",
+        record={"from": str(hub) if hub else relay_from.get("host")},
+        failure=f"host {installer.host}: relaying from {named} failed",
         then="the install compiles instead",
     )
 
