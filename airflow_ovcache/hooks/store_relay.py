@@ -645,12 +645,15 @@ def relay_to_hub(
     here, and the class's installers find no set in the hub and compile for themselves.
 
     :param builder: the builder's :class:`~.ovcache.OvcacheHook`.
-    :param relay_to: the hub, ``{"hub", "conn_id", "class"}`` (as for :func:`relay_release`).
+    :param relay_to: the hub, ``{"hub", "conn_id", "class"}`` (as for :func:`relay_release`), and
+        ``retain``, the builder's version policy the hub is then pruned by (:func:`prune_hub`; empty:
+        not pruned).
     :param store: the builder's store directory, where its put left the sets.
     :param models: the released models.
     :param versions: the released versions.
     :param log: where the outcome is logged (the task's logger).
-    :return: ``{"to", "sets", "objects", "bytes", "problems"}``, for the task's XCom.
+    :return: ``{"to", "sets", "objects", "bytes", "problems"}``, and ``pruned`` when the copy
+        succeeded (:class:`Pruned` with its ``problems``), for the task's XCom.
     """
     hub = str(relay_to["hub"])
     keys = [k for k in str(relay_to.get("class") or "").split("+") if k]

@@ -103,9 +103,11 @@ class OvcacheWarmOperator(OvcacheBaseOperator):
         copied from the hub instead. A relay that fails is a warning, and the install then falls back
         to compiling. (templated)
     :param relay_to: without ``from_store``, for the builder of hosts sharing a hub (inventory
-        ``store_hub``): ``{"hub", "conn_id", "class"}``. After the put, what was put for that class is
-        copied from this host's ``store`` up to the hub (``conn_id``: the hub's Airflow connection);
-        a copy that fails is a warning in the log and the XCom's ``relayed``, as a failed put is. (templated)
+        ``store_hub``): ``{"hub", "conn_id", "class", "retain"}``. After the put, what was put for that
+        class is copied from this host's ``store`` up to the hub (``conn_id``: the hub's Airflow
+        connection), then the hub is pruned of the class's versions ``retain`` no longer keeps (no
+        ``retain``: not pruned); a copy or prune that fails is a warning in the log and the XCom's
+        ``relayed``, as a failed put is. (templated)
     :param command_timeout: seconds the agent may run; default the connection's.
     :param kwargs: to :class:`.OvcacheBaseOperator` (``host_name``, ``encryption_key_conn_id``) and BaseOperator (``task_id``...).
     """
