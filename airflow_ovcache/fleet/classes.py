@@ -33,15 +33,10 @@ PROBE_WORKERS = 16
 RELAYED = "relayed between hosts"
 
 
-def hub_label(url: str) -> str:
-    """The group's store when each host keeps its own and sets pass through a hub (inventory ``store_hub``)."""
-    return f"hub {url}"
-
-
 def shared_store(host: FleetHost) -> str:
-    """What a host shares its sets through: a hub, the builder's store (relayed), or one mounted store."""
+    """What a host shares its sets through: a hub (inventory ``store_hub``), the builder's store (relayed), or one mount."""
     if host.store_hub:
-        return hub_label(host.store_hub)
+        return f"hub {host.store_hub}"
     return RELAYED if host.store_relay else str(host.store)
 
 

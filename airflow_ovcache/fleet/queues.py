@@ -107,15 +107,13 @@ def store_builders(hosts: list[FleetHost]) -> dict[str, tuple[str, ...]]:
     return waits
 
 
+_ONE_MOUNT = "give every host the same store path on one shared mount, or release the host from ovcache_release_warmup"
 # Host keys only the SSH release reads: why the queue-routed one cannot, and what to do instead.
 _SSH_RELEASE_ONLY = {
-    "store_relay": (
-        "a host's worker reaches only its own host, so it cannot copy another host's store",
-        "give every host the same store path on one shared mount, or release the host from ovcache_release_warmup",
-    ),
+    "store_relay": ("a host's worker reaches only its own host, so it cannot copy another host's store", _ONE_MOUNT),
     "store_hub": (
         "a builder's sets go up to the hub and an installer's come down from it in the SSH release's tasks",
-        "give every host the same store path on one shared mount, or release the host from ovcache_release_warmup",
+        _ONE_MOUNT,
     ),
     "lean": (
         "each step is its own task on the host's queue",

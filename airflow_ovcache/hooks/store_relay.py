@@ -27,9 +27,12 @@ import posixpath
 import stat
 import time
 import uuid
-from collections.abc import Iterable
+from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
-from typing import IO, Any, Protocol
+from typing import IO, TYPE_CHECKING, Any, Protocol
+
+if TYPE_CHECKING:
+    from ..core.policy import VersionPolicy
 
 CHUNK = 1 << 20
 _REF_LIMIT = 1 << 20
@@ -473,10 +476,7 @@ def relay_sets(
                 ref_path = posixpath.join(release, spec_id, f"{class_key}.json")
                 if source.size(ref_path) is None:
                     continue
-                with source.open_read(ref_path) as handle:
-                    raw = handle.read(_REF_LIMIT)
-                ref = json.loads(raw)
-                name = str(ref.get("object", ""))
+                name = _ref_object(source, ref_path)
                 if len(name) != 64:
                     raise RelayError(f"set ref {ref_path} in blob store {source_store} names no object")
                 relative = posixpath.join("objects", name[:2], f"{name}.set")
@@ -519,7 +519,9 @@ class Pruned:
         return {"sets": list(self.sets), "objects": list(self.objects), "kept": list(self.kept)}
 
 
-def prune_hub(hub: ObjectStorageFiles, model: str, class_keys: Iterable[str], keep: Any, min_age: float | None = None) -> Pruned:
+def prune_hub(
+    hub: ObjectStorageFiles, model: str, class_keys: Iterable[str], keep: VersionPolicy, min_age: float | None = None
+) -> Pruned:
     """Remove a class's sets of ``model`` that ``keep`` no longer serves from a hub, then objects no set names.
 
     The hub's retention, as ``ovcache store-prune`` is a directory store's: each class's builder
@@ -541,32 +543,22 @@ def prune_hub(hub: ObjectStorageFiles, model: str, class_keys: Iterable[str], ke
 
     min_age = GC_MIN_AGE if min_age is None else min_age
     keys = set(class_keys)
-    sets_root = posixpath.join(hub.root, "sets")
-    model_root = posixpath.join(sets_root, model)
-    refs: dict[int, list[str]] = {}
-    for version in hub.listdir(model_root):
-        if not version.isdigit():
-            continue
-        for spec_id in hub.listdir(posixpath.join(model_root, version)):
-            for name in hub.listdir(posixpath.join(model_root, version, spec_id)):
-                if name.endswith(".json") and name[: -len(".json")] in keys:
-                    refs.setdefault(int(version), []).append(posixpath.join(version, spec_id, name))
-    done = Pruned(kept=list(keep.select(list(refs))))
-    for number, paths in sorted(refs.items()):
+    refs = list(_refs(hub, posixpath.join(hub.root, "sets")))  # one walk: the class's refs, and what every ref names
+    mine: dict[int, list[tuple[str, str]]] = {}
+    for label, path in refs:
+        each_model, version, _, class_key = label.split("/")
+        if each_model == model and version.isdigit() and class_key in keys:
+            mine.setdefault(int(version), []).append((label, path))
+    done = Pruned(kept=list(keep.select(list(mine))))
+    removed = set()
+    for number, found in sorted(mine.items()):
         if number in done.kept:
             continue
-        for relative in paths:
-            hub.remove(posixpath.join(model_root, relative))
-            done.sets.append(f"{model}/{relative[: -len('.json')]}")
-    named: set[str] = set()
-    for each_model in hub.listdir(sets_root):
-        for version in hub.listdir(posixpath.join(sets_root, each_model)):
-            for spec_id in hub.listdir(posixpath.join(sets_root, each_model, version)):
-                folder = posixpath.join(sets_root, each_model, version, spec_id)
-                for name in hub.listdir(folder):
-                    if name.endswith(".json"):
-                        with hub.open_read(posixpath.join(folder, name)) as handle:
-                            named.add(str(json.loads(handle.read(_REF_LIMIT)).get("object", "")))
+        for label, path in found:
+            hub.remove(path)
+            removed.add(path)
+            done.sets.append(label)
+    named = {_ref_object(hub, path) for _, path in refs if path not in removed}
     now = time.time()
     objects_root = posixpath.join(hub.root, "objects")
     for prefix in hub.listdir(objects_root):
@@ -579,6 +571,23 @@ def prune_hub(hub: ObjectStorageFiles, model: str, class_keys: Iterable[str], ke
             hub.remove(path)
             done.objects.append(digest)
     return done
+
+
+def _refs(files: HostFiles, sets_root: str) -> Iterator[tuple[str, str]]:
+    """Every ref under a store's ``sets/``: ``(<model>/<version>/<spec id>/<class>, path)``."""
+    for model in files.listdir(sets_root):
+        for version in files.listdir(posixpath.join(sets_root, model)):
+            for spec_id in files.listdir(posixpath.join(sets_root, model, version)):
+                folder = posixpath.join(sets_root, model, version, spec_id)
+                for name in files.listdir(folder):
+                    if name.endswith(".json"):
+                        yield f"{model}/{version}/{spec_id}/{name[: -len('.json')]}", posixpath.join(folder, name)
+
+
+def _ref_object(files: HostFiles, path: str) -> str:
+    """The object a set ref names (empty when it names none)."""
+    with files.open_read(path) as handle:
+        return str(json.loads(handle.read(_REF_LIMIT)).get("object", ""))
 
 
 def _missing(files: HostFiles, store: str, otherwise: str) -> str:
@@ -684,7 +693,7 @@ def _prune_logged(host: str, hub: str, relay_to: dict[str, Any], keys: list[str]
     retain = str(relay_to.get("retain") or "")
     if not retain:
         log.info("hub %s not pruned: host %s keeps what its server's config serves (no retain)", hub, host)
-        return {"sets": [], "objects": [], "kept": [], "problems": []}
+        return {**Pruned().to_json(), "problems": []}
     files = ObjectStorageFiles(hub, conn_id=relay_to.get("conn_id") or None)
     done = Pruned()
     try:
